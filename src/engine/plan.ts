@@ -1,0 +1,113 @@
+// The plan is plain data (Terraform's internal/plans): the engine builds it, renderers
+// (cli/views) only read it, apply executes it. It is what `plan --out` saves.
+
+import type { Diagnostic } from '../model/diagnostic.js';
+import type { TargetKind } from '../model/address.js';
+import type { DatasetSchema, TableSchema } from '../model/schema.js';
+import type { ReplaceSpec, TableOp } from '../warehouse/warehouse.js';
+import type { SchedulerJobSpec } from '../scheduler/types.js';
+
+export type Action = 'create' | 'update' | 'replace' | 'delete' | 'no-op';
+
+/**
+ * Why a change is planned, for display only: apply never reads reasons (it executes the
+ * change's own data: ops, replace spec, after-state).
+ */
+export interface Reason {
+  /** Attribute path, e.g. "columns.status.type". */
+  path?: string;
+  /** A stable rule id, e.g. "type-change-not-widening". */
+  rule: string;
+  /** Human sentence, e.g. "STRING → INT64 is not a widening BigQuery allows in place". */
+  message: string;
+  forcesReplacement?: boolean;
+}
+
+interface BaseChange<TType extends string, T> {
+  type: TType;
+  address: string;
+  action: Action;
+  before: T | null;
+  after: T | null;
+  reasons: Reason[];
+  /** Drops data or history (drop column, replace, delete). Needs --allow-destructive. */
+  destructive: boolean;
+}
+
+export interface DatasetChange extends BaseChange<'dataset', DatasetSchema> {}
+
+export interface TableChange extends BaseChange<'table', TableSchema> {
+  /** For action 'update': the in-place operations, in execution order. */
+  ops?: TableOp[];
+  /** For action 'replace': how rows are carried over. */
+  replace?: ReplaceSpec;
+  /** Table etag seen at plan time; apply refuses to act on a different one. */
+  observedEtag?: string;
+}
+
+export interface SchedulerJobChange extends BaseChange<'scheduler_job', SchedulerJobSpec> {
+  /** For 'update': which fields change (PATCH update mask) and pause/resume transitions. */
+  updateMask?: string[];
+  stateChange?: 'pause' | 'resume';
+}
+
+export interface RowCounts {
+  insert: number;
+  update: number;
+  delete: number;
+  quarantine: number;
+}
+
+export interface RowsChange extends BaseChange<'rows', RowCounts> {
+  kind: string;
+  /** A few sample keys per category, never the rows themselves. */
+  sampleKeys: { insert: string[]; update: string[]; delete: string[]; quarantine: string[] };
+}
+
+export type Change = DatasetChange | TableChange | SchedulerJobChange | RowsChange;
+export type ChangeType = Change['type'];
+
+export interface PlanSummary {
+  add: number;
+  change: number;
+  destroy: number;
+}
+
+export interface Plan {
+  formatVersion: '1';
+  /** RFC 3339. */
+  createdAt: string;
+  mlbridgeVersion: string;
+  target: { kind: TargetKind; location: string };
+  /** Absolute spec files and a hash of their content; apply of a saved plan checks it. */
+  spec: { files: string[]; hash: string };
+  /** Every change including no-ops (renderers hide no-ops). */
+  changes: Change[];
+  summary: PlanSummary;
+  diagnostics: Diagnostic[];
+  /**
+   * What was observed, per address: an etag or state hash ("absent" when missing).
+   * `apply PLANFILE` re-observes and refuses the plan when any differ.
+   */
+  fingerprints: Record<string, string>;
+  /** --target filters the plan was made with. */
+  targets: string[];
+}
+
+export function summarize(changes: readonly Change[]): PlanSummary {
+  const s: PlanSummary = { add: 0, change: 0, destroy: 0 };
+  for (const c of changes) {
+    if (c.action === 'create') s.add++;
+    else if (c.action === 'update') s.change++;
+    else if (c.action === 'delete') s.destroy++;
+    else if (c.action === 'replace') {
+      s.add++;
+      s.destroy++;
+    }
+  }
+  return s;
+}
+
+export function hasChanges(plan: Plan): boolean {
+  return plan.changes.some((c) => c.action !== 'no-op');
+}

@@ -1,0 +1,47 @@
+// Operational failures (I/O, APIs, locks, corrupt data) are typed errors with a stable
+// `code`; the CLI prints `message` (never a stack) and maps the code to an exit status.
+// User-input problems are Diagnostics instead (see diagnostic.ts).
+
+export type ErrorCode =
+  | 'SPEC_INVALID' // carries diagnostics
+  | 'LOCK_HELD'
+  | 'LOCK_NOT_FOUND'
+  | 'PLAN_STALE'
+  | 'PLAN_INVALID'
+  | 'DESTRUCTIVE_REFUSED'
+  | 'APPROVAL_REQUIRED'
+  | 'APPLY_FAILED'
+  | 'NO_EXECUTOR'
+  | 'TARGET_ERROR' // the warehouse rejected or failed a call; names the resource
+  | 'SCHEDULER_ERROR'
+  | 'CREDENTIALS_MISSING'
+  | 'EXPORT_CORRUPT' // names file and byte offset
+  | 'EXPORT_NOT_FOUND'
+  | 'SOURCE_ERROR'
+  | 'INVALID_ARGUMENT'
+  | 'RETRIES_EXHAUSTED';
+
+export class MlbridgeError extends Error {
+  readonly code: ErrorCode;
+  /** The resource the failure is about, e.g. "bigquery_table.analytics.customer_profile". */
+  readonly resource?: string;
+  override readonly cause?: unknown;
+
+  constructor(code: ErrorCode, message: string, options: { resource?: string; cause?: unknown } = {}) {
+    super(message);
+    this.name = 'MlbridgeError';
+    this.code = code;
+    if (options.resource !== undefined) this.resource = options.resource;
+    if (options.cause !== undefined) this.cause = options.cause;
+  }
+}
+
+export function isMlbridgeError(e: unknown, code?: ErrorCode): e is MlbridgeError {
+  return e instanceof MlbridgeError && (code === undefined || e.code === code);
+}
+
+/** A message for any thrown value, without a stack trace. */
+export function errorMessage(e: unknown): string {
+  if (e instanceof Error) return e.message;
+  return String(e);
+}

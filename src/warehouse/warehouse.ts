@@ -1,0 +1,86 @@
+// The Warehouse interface: what the engine needs from a target. Two implementations:
+// duckdb.ts (embedded default) and bigquery.ts (production). Adapters execute; they never
+// decide what should change (that is engine/).
+
+import type { TargetKind } from '../model/address.js';
+import type {
+  ColumnSchema,
+  ColumnType,
+  DatasetSchema,
+  ObservedDataset,
+  ObservedTable,
+  TableSchema,
+} from '../model/schema.js';
+
+/** One in-place change to an existing table. `path` addresses nested RECORD fields. */
+export type TableOp =
+  | { op: 'add_column'; /** Parent RECORD path; empty for a top-level column. */ parent: string[]; column: ColumnSchema }
+  | { op: 'relax_column'; path: string[] }
+  | { op: 'rename_column'; from: string; to: string }
+  | { op: 'drop_column'; name: string }
+  | { op: 'widen_column'; path: string[]; from: ColumnType; to: ColumnType }
+  | { op: 'set_column_description'; path: string[]; description: string | undefined }
+  | { op: 'set_description'; description: string | undefined }
+  | { op: 'set_labels'; labels: Record<string, string> }
+  | { op: 'set_clustering'; clustering: string[] | undefined }
+  | { op: 'set_deletion_protection'; enabled: boolean };
+
+/**
+ * How to carry rows into a replacement table: for each desired column, the old column
+ * it is cast from (absent: the new column starts NULL). Replacement keeps the old table
+ * until the copy has succeeded.
+ */
+export interface ReplaceSpec {
+  columnSources: Record<string, string | undefined>;
+}
+
+/** Row values exchanged with a warehouse: INT64 as decimal strings, TIMESTAMP as RFC 3339
+ * strings, BYTES as base64, JSON as parsed JS values, RECORD as objects, REPEATED as arrays. */
+export type RowValue = string | number | boolean | null | RowValue[] | { [k: string]: RowValue };
+export type Row = Record<string, RowValue>;
+
+export interface LockInfo {
+  id: string;
+  pid: number;
+  host: string;
+  /** RFC 3339. */
+  since: string;
+  operation: string;
+  who: string;
+}
+
+/** An atomic, cross-process lock stored in or beside the target. */
+export interface LockBackend {
+  /** Takes the lock, or returns the current holder without taking it. */
+  tryAcquire(info: LockInfo): Promise<{ acquired: true } | { acquired: false; holder: LockInfo }>;
+  /** Releases the lock if `id` holds it. */
+  release(id: string): Promise<void>;
+  current(): Promise<LockInfo | null>;
+}
+
+export interface Warehouse {
+  readonly kind: TargetKind;
+  /** For messages and plan fingerprints, without secrets, e.g. "duckdb:/abs/wh.duckdb". */
+  readonly location: string;
+
+  getDataset(name: string): Promise<ObservedDataset | null>;
+  createDataset(dataset: DatasetSchema): Promise<void>;
+  /** Only empty, owned datasets are deleted; the engine checks ownership first. */
+  deleteDataset(name: string): Promise<void>;
+
+  listTables(dataset: string): Promise<ObservedTable[]>;
+  getTable(dataset: string, name: string): Promise<ObservedTable | null>;
+  createTable(table: TableSchema): Promise<void>;
+  /** Applies in-place ops; fails with a TARGET_ERROR naming the table when `expectedEtag` no longer matches. */
+  updateTable(dataset: string, name: string, ops: TableOp[], expectedEtag?: string): Promise<void>;
+  replaceTable(desired: TableSchema, replace: ReplaceSpec, expectedEtag?: string): Promise<void>;
+  deleteTable(dataset: string, name: string, expectedEtag?: string): Promise<void>;
+
+  /** Streams every row of a table. */
+  readRows(dataset: string, table: string): AsyncIterable<Row>;
+  /** Inserts or replaces rows by key columns; idempotent. */
+  mergeRows(dataset: string, table: string, keyColumns: string[], rows: Row[]): Promise<{ inserted: number; updated: number }>;
+
+  lock(): LockBackend;
+  close(): Promise<void>;
+}

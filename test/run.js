@@ -1,0 +1,94 @@
+#!/usr/bin/env node
+// Runs every compiled uvu suite (dist/test/**/*.test.js), each file in its own process
+// so one suite's crash or leaked handle cannot take the others down, then prints the
+// totals as "N passed, N failed". `--live` runs only dist/test/live (real Google Cloud).
+// Usage: node test/run.js [--live] [substring-filter...]
+import { spawn } from 'node:child_process';
+import { readdirSync, statSync } from 'node:fs';
+import { join, relative } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const root = fileURLToPath(new URL('..', import.meta.url));
+const args = process.argv.slice(2);
+const live = args.includes('--live');
+const filters = args.filter((a) => !a.startsWith('--'));
+const concurrency = Number(process.env.MLBRIDGE_TEST_CONCURRENCY ?? 2);
+const perFileTimeoutMs = Number(process.env.MLBRIDGE_TEST_TIMEOUT_MS ?? 15 * 60 * 1000);
+
+function walk(dir) {
+  let out = [];
+  for (const name of readdirSync(dir)) {
+    const p = join(dir, name);
+    if (statSync(p).isDirectory()) out = out.concat(walk(p));
+    else if (name.endsWith('.test.js')) out.push(p);
+  }
+  return out;
+}
+
+const testRoot = join(root, 'dist', 'test');
+const files = walk(testRoot)
+  .filter((f) => (live ? f.includes(`${join(testRoot, 'live')}`) : !f.includes(`${join(testRoot, 'live')}`)))
+  .filter((f) => filters.length === 0 || filters.some((s) => f.includes(s)))
+  .sort();
+
+let passed = 0;
+let failed = 0;
+let skipped = 0;
+const broken = [];
+
+function runOne(file) {
+  return new Promise((resolve) => {
+    const started = Date.now();
+    const child = spawn(process.execPath, [file], {
+      cwd: root,
+      env: { ...process.env, FORCE_COLOR: '0' },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let out = '';
+    child.stdout.on('data', (d) => (out += d));
+    child.stderr.on('data', (d) => (out += d));
+    const timer = setTimeout(() => {
+      out += `\n[test/run] killed after ${perFileTimeoutMs} ms`;
+      child.kill('SIGKILL');
+    }, perFileTimeoutMs);
+    child.on('close', (code) => {
+      clearTimeout(timer);
+      const num = (label) => {
+        const m = out.match(new RegExp(`${label}:\\s+(\\d+)`));
+        return m ? Number(m[1]) : 0;
+      };
+      const total = num('Total');
+      const p = num('Passed');
+      const s = num('Skipped');
+      const f = Math.max(0, total - p - s);
+      passed += p;
+      skipped += s;
+      failed += f;
+      const rel = relative(root, file);
+      const secs = ((Date.now() - started) / 1000).toFixed(1);
+      if (code !== 0 || f > 0 || total === 0) {
+        if (f === 0) failed += 1; // a crash or an empty suite counts as one failure
+        broken.push(rel);
+        process.stdout.write(`✘ ${rel} (exit ${code}, ${secs}s)\n${out}\n`);
+      } else {
+        process.stdout.write(`✔ ${rel}: ${p} passed${s ? `, ${s} skipped` : ''} (${secs}s)\n`);
+      }
+      resolve();
+    });
+  });
+}
+
+const queue = [...files];
+await Promise.all(
+  Array.from({ length: Math.max(1, concurrency) }, async () => {
+    while (queue.length) await runOne(queue.shift());
+  }),
+);
+
+if (files.length === 0) {
+  process.stdout.write(live ? 'no live suites found\n' : 'no test files found\n');
+  process.exit(1);
+}
+if (broken.length) process.stdout.write(`\nfailing files:\n${broken.map((b) => `  ${b}`).join('\n')}\n`);
+process.stdout.write(`\n${passed} passed, ${failed} failed${skipped ? `, ${skipped} skipped` : ''}\n`);
+process.exit(failed > 0 ? 1 : 0);
