@@ -57,16 +57,16 @@ function runOne(file) {
         const m = out.match(new RegExp(`${label}:\\s+(\\d+)`));
         return m ? Number(m[1]) : 0;
       };
-      const total = num('Total');
       const p = num('Passed');
       const s = num('Skipped');
+      const total = num('Total');
       const f = Math.max(0, total - p - s);
       passed += p;
       skipped += s;
       failed += f;
       const rel = relative(root, file);
       const secs = ((Date.now() - started) / 1000).toFixed(1);
-      if (code !== 0 || f > 0 || total === 0) {
+      if (code !== 0 || f > 0 || (total === 0 && s === 0)) {
         if (f === 0) failed += 1; // a crash or an empty suite counts as one failure
         broken.push(rel);
         process.stdout.write(`✘ ${rel} (exit ${code}, ${secs}s)\n${out}\n`);
