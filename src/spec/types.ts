@@ -65,6 +65,11 @@ export interface ScoringSpec {
   anomaly: AnomalySpec;
   /** Weights of the components in the confidence; they sum to 1. */
   weights: { freshness: number; completeness: number; anomaly: number };
+  /**
+   * Columns the completeness check looks at. Absent in the spec-wide block; always set in a
+   * mapping's effective scoring (default: the mapping's REQUIRED top-level fields).
+   */
+  required?: string[];
   source?: SourceRange;
 }
 
@@ -97,6 +102,11 @@ export interface ReconcileSpec {
   /** Cloud Scheduler job name (default "mlbridge-reconcile") and region (default from target location). */
   jobName: string;
   region?: string;
+  /**
+   * Google Cloud project of the job (YAML `reconcile.project`); default: the BigQuery
+   * target's project, else the datastore source's, else GOOGLE_CLOUD_PROJECT.
+   */
+  project?: string;
   paused: boolean;
   description?: string;
   attemptDeadlineSeconds: number;
