@@ -32,6 +32,11 @@ interface BaseChange<TType extends string, T> {
   reasons: Reason[];
   /** Drops data or history (drop column, replace, delete). Needs --allow-destructive. */
   destructive: boolean;
+  /**
+   * Set when the observed resource's deletion protection forbids this change (Terraform's
+   * prevent_destroy): the sentence saying why. Apply refuses a plan holding such a change.
+   */
+  blocked?: string;
 }
 
 export interface DatasetChange extends BaseChange<'dataset', DatasetSchema> {}

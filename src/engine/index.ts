@@ -1,0 +1,51 @@
+// The engine's public API: plan, apply, plan files, locks. Callers (CLI, server, library
+// users) import from here only. Heavy modules (DuckDB, Google clients) are never loaded
+// by this module; the warehouse passed in deps owns them.
+
+import type { Warehouse } from '../warehouse/warehouse.js';
+import type { SchedulerClientLike } from '../scheduler/types.js';
+import type { EventSink } from './events.js';
+import type { Plan, PlanSummary } from './plan.js';
+
+export interface EngineDeps {
+  warehouse: Warehouse;
+  /** When given, the Cloud Scheduler job of `reconcile:` is planned and applied too. */
+  scheduler?: SchedulerClientLike;
+}
+
+export interface PlanOptions {
+  /** --target addresses (exact or a prefix ending at a dot). */
+  targets?: string[];
+  onEvent?: EventSink;
+}
+
+export interface ApplyOptions {
+  /** apply PLANFILE: re-observe, throw PLAN_STALE "Saved plan is stale: <what changed>". */
+  savedPlan?: Plan;
+  /** Else throw DESTRUCTIVE_REFUSED naming each destructive change (before asking approval). */
+  allowDestructive?: boolean;
+  /** undefined = auto-approve; false → nothing applied. Only asked when there are changes. */
+  approve?: (plan: Plan) => Promise<boolean>;
+  /** 0 (default): fail at once with LOCK_HELD naming id, pid, host, since; else wait up to this long. */
+  lockTimeoutMs?: number;
+  targets?: string[];
+  onEvent?: EventSink;
+  /** Recorded in the lock ("apply" by default). */
+  operation?: string;
+}
+
+export interface ApplyResult {
+  plan: Plan;
+  /** False when the plan had no changes or approval was declined. */
+  applied: boolean;
+  summary: PlanSummary;
+}
+
+export { createPlan, apply } from './planner.js';
+export { writePlanFile, readPlanFile } from './plan-file.js';
+export { forceUnlock, acquireLock, newLockInfo } from './lock.js';
+export { desiredState, type DesiredState } from './desired.js';
+export { diffTable, type TableDiff } from './schema-diff.js';
+export { executor, executorFor } from './executors.js';
+export type { Plan, PlanSummary, Change, Reason } from './plan.js';
+export type { EngineEvent, EventSink } from './events.js';

@@ -1,0 +1,367 @@
+// plan and apply. Plan: observe the target, diff against the desired state, return plain
+// data. Apply: lock, (re-)plan, refuse what must be refused (stale saved plan, deletion
+// protection, destructive without consent), ask approval, run one executor per change in
+// dependency order, stop at the first failure (completed changes stay done; a re-run converges).
+
+import { createHash } from 'node:crypto';
+import { readFileSync } from 'node:fs';
+import { readFile } from 'node:fs/promises';
+import { addressMatches, datasetAddress, tableAddress } from '../model/address.js';
+import { errorDiag, hasErrors, warningDiag, type Diagnostic } from '../model/diagnostic.js';
+import { MlbridgeError, errorMessage } from '../model/errors.js';
+import type { DesiredTable, ObservedTable, TableSchema } from '../model/schema.js';
+import type { Spec } from '../spec/types.js';
+import { PROFILES_TABLE, desiredState } from './desired.js';
+import { ignoreEvents, type EventSink } from './events.js';
+import { executorFor } from './executors.js';
+import type { ApplyOptions, ApplyResult, EngineDeps, PlanOptions } from './index.js';
+import { acquireLock } from './lock.js';
+import { hasChanges, summarize, type Change, type DatasetChange, type Plan, type TableChange } from './plan.js';
+import { diffTable } from './schema-diff.js';
+
+let versionCache: string | undefined;
+export function mlbridgeVersion(): string {
+  if (versionCache === undefined) {
+    try {
+      // dist/src/engine/planner.js → package root
+      const pkg = JSON.parse(readFileSync(new URL('../../../package.json', import.meta.url), 'utf8')) as { version?: string };
+      versionCache = pkg.version ?? '0.0.0';
+    } catch {
+      versionCache = '0.0.0';
+    }
+  }
+  return versionCache;
+}
+
+/** Stable JSON: keys sorted, source positions left out (moving a line is not a spec change). */
+function canonical(v: unknown): string {
+  if (Array.isArray(v)) return `[${v.map(canonical).join(',')}]`;
+  if (v && typeof v === 'object') {
+    const o = v as Record<string, unknown>;
+    return `{${Object.keys(o)
+      .filter((k) => k !== 'source' && o[k] !== undefined)
+      .sort()
+      .map((k) => `${JSON.stringify(k)}:${canonical(o[k])}`)
+      .join(',')}}`;
+  }
+  return JSON.stringify(v) ?? 'null';
+}
+
+/** Hash of the spec files' bytes and of the resolved spec (so a changed ${VAR} counts too). */
+export async function specHash(spec: Spec): Promise<string> {
+  const h = createHash('sha256');
+  for (const f of [...spec.files].sort()) {
+    h.update(`file:${f}\n`);
+    try {
+      h.update(await readFile(f));
+    } catch (e) {
+      h.update(`unreadable:${errorMessage(e)}`);
+    }
+  }
+  h.update(`spec:${canonical({ ...spec, files: undefined })}`);
+  return h.digest('hex');
+}
+
+const tableOnly = (t: TableSchema): TableSchema => {
+  const { dataset, name, columns, partitioning, clustering, labels, description, deletionProtection } = t;
+  return {
+    dataset,
+    name,
+    columns,
+    ...(partitioning ? { partitioning } : {}),
+    ...(clustering ? { clustering } : {}),
+    labels,
+    ...(description !== undefined ? { description } : {}),
+    deletionProtection,
+  };
+};
+
+async function observed<T>(what: string, onEvent: EventSink, fn: () => Promise<T>): Promise<T> {
+  const t0 = Date.now();
+  onEvent({ type: 'observe-start', what });
+  const r = await fn();
+  onEvent({ type: 'observe-done', what, ms: Date.now() - t0 });
+  return r;
+}
+
+function protectionBlock(address: string, o: ObservedTable, d: DesiredTable | undefined, mapping?: string): string | undefined {
+  if (!o.deletionProtection) return undefined;
+  if (d && !d.deletionProtection) return undefined;
+  return d
+    ? `${address} has deletion protection and this change replaces it; set deletion_protection: false on ${mapping ? `mapping ${mapping}` : 'it'} to allow that`
+    : `${address} has deletion protection and cannot be deleted; put its mapping back with deletion_protection: false, apply, then remove it`;
+}
+
+export async function createPlan(spec: Spec, deps: EngineDeps, options: PlanOptions = {}): Promise<Plan> {
+  const onEvent = options.onEvent ?? ignoreEvents;
+  const targets = options.targets ?? [];
+  const wh = deps.warehouse;
+  const kind = spec.target.kind;
+  const desired = desiredState(spec);
+  const diagnostics: Diagnostic[] = [];
+  const fingerprints: Record<string, string> = {};
+  const changes: Change[] = [];
+
+  const dsAddr = datasetAddress(kind, desired.dataset.name);
+  const ds = await observed(`dataset ${desired.dataset.name}`, onEvent, () => wh.getDataset(desired.dataset.name));
+  fingerprints[dsAddr] = ds?.etag ?? 'absent';
+  // Datasets are only ever created: the Warehouse interface has no dataset update, and a
+  // dataset mlbridge did not create (or one holding other tables) is simply used.
+  const dsBefore = ds
+    ? { name: ds.name, labels: ds.labels, ...(ds.location !== undefined ? { location: ds.location } : {}), ...(ds.description !== undefined ? { description: ds.description } : {}) }
+    : null;
+  const dsChange: DatasetChange = dsBefore
+    ? { type: 'dataset', address: dsAddr, action: 'no-op', before: dsBefore, after: desired.dataset, reasons: [], destructive: false }
+    : { type: 'dataset', address: dsAddr, action: 'create', before: null, after: desired.dataset, reasons: [], destructive: false };
+  changes.push(dsChange);
+
+  const observedTables = ds ? await observed(`tables in ${desired.dataset.name}`, onEvent, () => wh.listTables(desired.dataset.name)) : [];
+  const byName = new Map(observedTables.map((t) => [t.name.toLowerCase(), t]));
+  const claimed = new Set<ObservedTable>();
+
+  for (const d of desired.tables) {
+    const address = tableAddress(kind, d.dataset, d.name);
+    const o = byName.get(d.name.toLowerCase());
+    fingerprints[address] = o?.etag ?? 'absent';
+    if (!o) {
+      changes.push({ type: 'table', address, action: 'create', before: null, after: tableOnly(d), reasons: [], destructive: false });
+      continue;
+    }
+    claimed.add(o);
+    if (!o.owned) {
+      diagnostics.push(
+        errorDiag(
+          `${address} already exists and is not managed by mlbridge (no managed-by=mlbridge label); mlbridge will not change it`,
+          undefined,
+          'Rename the table in the spec (tables:) or remove the existing table.',
+        ),
+      );
+      continue;
+    }
+    const diff = diffTable(d, o);
+    const change: TableChange = {
+      type: 'table',
+      address,
+      action: diff.action,
+      before: tableOnly(o),
+      after: tableOnly(d),
+      reasons: diff.reasons,
+      destructive: diff.destructive,
+      observedEtag: o.etag,
+      ...(diff.action === 'update' ? { ops: diff.ops } : {}),
+      ...(diff.replace ? { replace: diff.replace } : {}),
+    };
+    if (diff.action === 'replace') {
+      const blocked = protectionBlock(address, o, d, d.mapping);
+      if (blocked) {
+        change.blocked = blocked;
+        change.reasons.push({ path: 'deletion_protection', rule: 'deletion-protection', message: blocked });
+      }
+    }
+    changes.push(change);
+  }
+
+  // Owned tables the spec no longer declares are deleted; unowned ones are never touched.
+  for (const o of observedTables) {
+    // The shared profiles table is always deletion-protected and belongs to no mapping: a spec
+    // with no mappings left would otherwise plan a delete that can never be unblocked.
+    if (claimed.has(o) || !o.owned || o.name.toLowerCase() === PROFILES_TABLE) continue;
+    const address = tableAddress(kind, o.dataset, o.name);
+    fingerprints[address] = o.etag;
+    const change: TableChange = {
+      type: 'table',
+      address,
+      action: 'delete',
+      before: tableOnly(o),
+      after: null,
+      reasons: [{ rule: 'not-in-spec', message: 'owned by mlbridge (managed-by=mlbridge) and no longer declared in the spec' }],
+      destructive: true,
+      observedEtag: o.etag,
+    };
+    const blocked = protectionBlock(address, o, undefined);
+    if (blocked) {
+      change.blocked = blocked;
+      change.reasons.push({ rule: 'deletion-protection', message: blocked });
+    }
+    changes.push(change);
+  }
+
+  if (deps.scheduler) changes.push(...(await planScheduler(spec, deps, onEvent, fingerprints, diagnostics)));
+
+  const selected = targets.length === 0 ? changes : selectTargets(changes, targets, Object.keys(fingerprints));
+  return {
+    formatVersion: '1',
+    createdAt: new Date().toISOString(),
+    mlbridgeVersion: mlbridgeVersion(),
+    target: { kind: wh.kind, location: wh.location },
+    spec: { files: [...spec.files], hash: await specHash(spec) },
+    changes: selected,
+    summary: summarize(selected),
+    diagnostics,
+    fingerprints,
+    targets: [...targets],
+  };
+}
+
+/** --target: the matching changes, plus the dataset they need when it is still to be created. */
+function selectTargets(changes: Change[], targets: string[], observed: string[]): Change[] {
+  // `duckdb_table.analytics.` (a prefix typed with its dot) means the same as without it.
+  const wanted = targets.map((t) => t.replace(/\.$/, ''));
+  // A target that names nothing is almost always a typo: say so rather than print "No changes."
+  // Known: every planned address plus every one observed (an unowned table has no change, only a diagnostic).
+  const known = [...new Set([...changes.map((c) => c.address), ...observed])];
+  const unmatched = wanted.filter((t) => !known.some((a) => addressMatches(a, t)));
+  if (unmatched.length > 0) {
+    const shown = known.slice(0, 8).map((a) => `  ${a}`).join('\n');
+    throw new MlbridgeError(
+      'INVALID_ARGUMENT',
+      `--target ${unmatched.join(', ')} matches no resource of this spec or target. Resources:\n${shown}${known.length > 8 ? `\n  … and ${known.length - 8} more` : ''}`,
+    );
+  }
+  const hit = (c: Change) => wanted.some((t) => addressMatches(c.address, t));
+  const kept = changes.filter(hit);
+  const needsDataset = kept.some((c) => c.type === 'table' && c.action !== 'delete');
+  return changes.filter((c) => hit(c) || (needsDataset && c.type === 'dataset' && c.action === 'create'));
+}
+
+async function planScheduler(
+  spec: Spec,
+  deps: EngineDeps,
+  onEvent: EventSink,
+  fingerprints: Record<string, string>,
+  diagnostics: Diagnostic[],
+): Promise<Change[]> {
+  const client = deps.scheduler!;
+  const { desiredSchedulerJob, schedulerScope, reconcileTargetKey, jobTargetKey } = await import('../scheduler/desired.js');
+  const { diffSchedulerJob } = await import('../scheduler/diff.js');
+  const job = desiredSchedulerJob(spec);
+  const out: Change[] = [];
+  if (job) {
+    const current = await observed(`scheduler job ${job.name}`, onEvent, () => client.getJob(job.project, job.region, job.name));
+    // diffSchedulerJob leaves an unowned job alone (a no-op with the reason).
+    const main = diffSchedulerJob(job, current);
+    fingerprints[main.address] = current?.etag ?? 'absent';
+    out.push(main);
+    // A job the spec asks for that mlbridge may not touch: say so, or it would never run.
+    const notOwned = main.action === 'no-op' ? main.reasons.find((r) => r.rule === 'job-not-owned') : undefined;
+    if (notOwned) diagnostics.push(warningDiag(`${main.address}: ${notOwned.message}`, spec.reconcile?.source));
+  }
+  // Owned jobs the spec no longer declares (renamed job, removed reconcile block) are deleted.
+  const scope = job ? { project: job.project, region: job.region } : schedulerScope(spec);
+  if (!scope) return out;
+  const owned = await observed(`scheduler jobs in ${scope.region}`, onEvent, () => client.listOwnedJobs(scope.project, scope.region));
+  const ours = reconcileTargetKey(spec);
+  for (const o of owned) {
+    if (job && o.name === job.name) continue;
+    // Another deployment's job (or one whose target we cannot tell) is not ours to delete.
+    if (jobTargetKey(o.body) !== ours) continue;
+    const del = diffSchedulerJob(null, o);
+    fingerprints[del.address] = o.etag;
+    out.push(del);
+  }
+  return out;
+}
+
+function staleReason(saved: Plan, fresh: Plan): string | undefined {
+  if (saved.target.kind !== fresh.target.kind || saved.target.location !== fresh.target.location) {
+    return `it was made for ${saved.target.location}, not ${fresh.target.location}`;
+  }
+  if (saved.spec.hash !== fresh.spec.hash) return 'the spec changed since the plan was made';
+  const addresses = new Set([...Object.keys(saved.fingerprints), ...Object.keys(fresh.fingerprints)]);
+  for (const a of [...addresses].sort()) {
+    if ((saved.fingerprints[a] ?? 'absent') !== (fresh.fingerprints[a] ?? 'absent')) return `${a} changed since the plan was made`;
+  }
+  return undefined;
+}
+
+const TYPE_ORDER: Record<Change['type'], number> = { dataset: 0, table: 1, scheduler_job: 2, rows: 3 };
+
+/** Creates and updates parents first; deletes last and in reverse (children before parents). */
+export function executionOrder(changes: readonly Change[]): Change[] {
+  const live = changes.filter((c) => c.action !== 'no-op');
+  const forward = live.filter((c) => c.action !== 'delete').sort((a, b) => TYPE_ORDER[a.type] - TYPE_ORDER[b.type]);
+  const deletes = live.filter((c) => c.action === 'delete').sort((a, b) => TYPE_ORDER[b.type] - TYPE_ORDER[a.type]);
+  return [...forward, ...deletes];
+}
+
+export async function apply(spec: Spec, deps: EngineDeps, options: ApplyOptions = {}): Promise<ApplyResult> {
+  const onEvent = options.onEvent ?? ignoreEvents;
+  const started = Date.now();
+  const lock = await acquireLock(deps.warehouse, {
+    operation: options.operation ?? 'apply',
+    timeoutMs: options.lockTimeoutMs ?? 0,
+    onEvent,
+  });
+  try {
+    const saved = options.savedPlan;
+    const fresh = await createPlan(spec, deps, { targets: saved?.targets ?? options.targets ?? [], onEvent });
+    let plan = fresh;
+    if (saved) {
+      const stale = staleReason(saved, fresh);
+      if (stale) throw new MlbridgeError('PLAN_STALE', `Saved plan is stale: ${stale}`);
+      plan = saved;
+    }
+    if (hasErrors(plan.diagnostics)) {
+      const first = plan.diagnostics.find((d) => d.severity === 'error')!;
+      throw new MlbridgeError('APPLY_FAILED', `Cannot apply: ${first.summary}`);
+    }
+    const blocked = plan.changes.filter((c) => c.blocked);
+    if (blocked.length > 0) {
+      throw new MlbridgeError(
+        'DESTRUCTIVE_REFUSED',
+        `Deletion protection prevents ${blocked.length === 1 ? 'this change' : 'these changes'} (nothing was applied):\n${blocked
+          // The protection message already starts with the address; do not say it twice.
+          .map((c) => (c.blocked!.startsWith(`${c.address} `) ? `  - ${c.blocked}` : `  - ${c.address} (${c.action}): ${c.blocked}`))
+          .join('\n')}`,
+        { resource: blocked[0]!.address },
+      );
+    }
+    const destructive = plan.changes.filter((c) => c.destructive && c.action !== 'no-op');
+    if (destructive.length > 0 && !options.allowDestructive) {
+      throw new MlbridgeError(
+        'DESTRUCTIVE_REFUSED',
+        `Refusing ${destructive.length} destructive change${destructive.length === 1 ? '' : 's'} without --allow-destructive (nothing was applied):\n${destructive
+          .map((c) => `  - ${c.address} (${c.action}): ${describeDestructive(c)}`)
+          .join('\n')}`,
+        { resource: destructive[0]!.address },
+      );
+    }
+    if (!hasChanges(plan)) return { plan, applied: false, summary: plan.summary };
+    const ordered = executionOrder(plan.changes);
+    // Every change must have an executor before the first one runs.
+    const runs = ordered.map((c) => ({ change: c, run: executorFor(c) }));
+    if (options.approve && !(await options.approve(plan))) return { plan, applied: false, summary: plan.summary };
+    const ctx = { warehouse: deps.warehouse, ...(deps.scheduler ? { scheduler: deps.scheduler } : {}) };
+    let done = 0;
+    for (const { change, run } of runs) {
+      const t0 = Date.now();
+      onEvent({ type: 'change-start', address: change.address, changeType: change.type, action: change.action });
+      try {
+        await run(change, ctx);
+      } catch (e) {
+        const message = errorMessage(e);
+        onEvent({ type: 'change-failed', address: change.address, changeType: change.type, action: change.action, message });
+        throw new MlbridgeError(
+          'APPLY_FAILED',
+          `Error applying ${change.address} (${change.action}): ${message}\n` +
+            (done === 0
+              ? 'Nothing was applied; fix the cause and run apply again.'
+              : `The ${done} change${done === 1 ? '' : 's'} before it ${done === 1 ? 'was' : 'were'} applied; fix the cause and run apply again to continue.`),
+          { resource: change.address, cause: e },
+        );
+      }
+      onEvent({ type: 'change-done', address: change.address, changeType: change.type, action: change.action, ms: Date.now() - t0 });
+      done++;
+    }
+    onEvent({ type: 'apply-done', summary: plan.summary, ms: Date.now() - started });
+    return { plan, applied: true, summary: plan.summary };
+  } finally {
+    await lock.release();
+  }
+}
+
+function describeDestructive(c: Change): string {
+  const forcing = c.reasons.filter((r) => r.forcesReplacement || r.rule === 'drop-column' || r.rule === 'not-in-spec');
+  const rs = forcing.length > 0 ? forcing : c.reasons;
+  return rs.map((r) => `${r.message}${r.forcesReplacement ? ` [${r.rule}]` : ''}`).join('; ') || c.action;
+}

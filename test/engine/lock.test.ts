@@ -1,0 +1,172 @@
+import { suite } from 'uvu';
+import * as assert from 'uvu/assert';
+import { spawn, type ChildProcess } from 'node:child_process';
+import { existsSync, writeFileSync } from 'node:fs';
+import { hostname } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { acquireLock, apply, createPlan, forceUnlock } from '../../src/engine/index.js';
+import type { EngineEvent } from '../../src/engine/events.js';
+import { openWarehouse } from '../../src/warehouse/open.js';
+import type { LockInfo, Warehouse } from '../../src/warehouse/warehouse.js';
+import type { Spec } from '../../src/spec/types.js';
+import { field, mapping, spec, tempDir } from './fixtures/factories.js';
+import { rejects } from '../support/rejects.js';
+
+const Suite = suite('the apply lock');
+const child = fileURLToPath(new URL('./fixtures/apply-child.js', import.meta.url));
+
+let ctx: ReturnType<typeof tempDir>;
+Suite.before.each(() => {
+  ctx = tempDir('mlbridge-lock-');
+});
+Suite.after.each(() => ctx.cleanup());
+
+const holder = (over: Partial<LockInfo> = {}): LockInfo => ({
+  id: 'abc123',
+  pid: 4242,
+  host: 'build-7',
+  since: '2026-11-23T10:00:00.000Z',
+  operation: 'apply',
+  who: 'ci@build-7',
+  ...over,
+});
+
+
+async function withWarehouse<T>(s: Spec, readOnly: boolean, fn: (w: Warehouse) => Promise<T>): Promise<T> {
+  const w = await openWarehouse(s.target, { readOnly });
+  try {
+    return await fn(w);
+  } finally {
+    await w.close();
+  }
+}
+
+/** Runs the child script; resolves each JSON line through onLine, and the process exit. */
+function runChild(specFile: string, mode: string, onLine: (o: Record<string, unknown>, p: ChildProcess) => void = () => {}) {
+  const p = spawn(process.execPath, [child, specFile, mode], { stdio: ['pipe', 'pipe', 'pipe'] });
+  const lines: Record<string, unknown>[] = [];
+  let buf = '';
+  let err = '';
+  p.stdout!.on('data', (d) => {
+    buf += d;
+    let i;
+    while ((i = buf.indexOf('\n')) >= 0) {
+      const o = JSON.parse(buf.slice(0, i)) as Record<string, unknown>;
+      buf = buf.slice(i + 1);
+      lines.push(o);
+      onLine(o, p);
+    }
+  });
+  p.stderr!.on('data', (d) => (err += d));
+  const done = new Promise<Record<string, unknown>[]>((resolve, reject) =>
+    p.on('close', (code) => (code === 0 ? resolve(lines) : reject(new Error(`child exited ${code}: ${err}`)))),
+  );
+  return { p, done };
+}
+
+Suite('two applies at once: one proceeds, the other fails naming the holder; the target is consistent afterwards', async () => {
+  const s = spec(ctx.db, [mapping('Customer', [field('email', 'STRING')])]);
+  const specFile = join(ctx.dir, 'spec.json');
+  writeFileSync(specFile, JSON.stringify(s));
+  let second: Record<string, unknown>[] = [];
+  let planWhileHeld: Record<string, unknown>[] = [];
+  let firstPid = 0;
+  const first = runChild(specFile, 'hold', (o, p) => {
+    if (o.event !== 'approving') return;
+    firstPid = Number(o.pid);
+    // The first apply holds the lock (and the open database) until we say go.
+    void (async () => {
+      second = await runChild(specFile, 'apply').done;
+      planWhileHeld = await runChild(specFile, 'plan').done;
+      p.stdin!.write('go\n');
+    })();
+  });
+  const firstLines = await first.done;
+  assert.equal(firstLines.at(-1), { result: { add: 5, change: 0, destroy: 0 }, applied: true });
+  const e = second[0]!.error as { code: string; message: string };
+  assert.is(e.code, 'LOCK_HELD');
+  assert.match(e.message, new RegExp(`^Error acquiring the state lock: lock [0-9a-f]{16} held by pid ${firstPid} on ${hostname()} since \\d{4}-\\d\\d-\\d\\dT[^ ]+Z \\(operation: apply\\)$`));
+  const pe = planWhileHeld[0]!.error as { code: string; message: string };
+  assert.is(pe.code, 'TARGET_ERROR');
+  assert.match(pe.message, `The DuckDB file ${ctx.db} is in use by another process`);
+  assert.not.ok(existsSync(`${ctx.db}.mlbridge.lock`), 'the lock is released');
+  const after = await withWarehouse(s, true, (warehouse) => createPlan(s, { warehouse }));
+  assert.equal(after.summary, { add: 0, change: 0, destroy: 0 });
+});
+
+Suite('a held lock fails at once with its id, pid, host, since and operation', async () => {
+  const s = spec(ctx.db, [mapping('Customer', [field('email', 'STRING')])]);
+  writeFileSync(`${ctx.db}.mlbridge.lock`, JSON.stringify(holder()));
+  const err = await rejects(withWarehouse(s, false, (warehouse) => apply(s, { warehouse }, {})));
+  assert.is(err.code, 'LOCK_HELD');
+  assert.is(err.message, 'Error acquiring the state lock: lock abc123 held by pid 4242 on build-7 since 2026-11-23T10:00:00.000Z (operation: apply)');
+  assert.not.ok(existsSync(ctx.db), 'nothing was opened or created');
+});
+
+Suite('with a lock timeout it waits, reporting lock-wait, and takes the lock once it is released', async () => {
+  const s = spec(ctx.db, [mapping('Customer', [field('email', 'STRING')])]);
+  const w = await openWarehouse(s.target, { readOnly: false });
+  try {
+    const lockFile = `${ctx.db}.mlbridge.lock`;
+    writeFileSync(lockFile, JSON.stringify(holder()));
+    const events: EngineEvent[] = [];
+    let clock = 0;
+    const got = await acquireLock(w, {
+      operation: 'apply',
+      timeoutMs: 60_000,
+      onEvent: (e) => events.push(e),
+      now: () => clock,
+      sleep: async (ms) => {
+        clock += ms;
+        if (clock >= 1000) await w.lock().release('abc123');
+      },
+    });
+    assert.equal(events.filter((e) => e.type === 'lock-wait').length, 2);
+    assert.equal(events[0], { type: 'lock-wait', holder: { id: 'abc123', pid: 4242, host: 'build-7', since: '2026-11-23T10:00:00.000Z' } });
+    assert.equal(events.at(-1), { type: 'lock-acquired', id: got.info.id });
+    assert.is((await w.lock().current())?.pid, process.pid);
+    await got.release();
+    assert.not.ok(existsSync(lockFile));
+  } finally {
+    await w.close();
+  }
+});
+
+Suite('a lock timeout that runs out is LOCK_HELD', async () => {
+  const s = spec(ctx.db, [mapping('Customer', [field('email', 'STRING')])]);
+  writeFileSync(`${ctx.db}.mlbridge.lock`, JSON.stringify(holder()));
+  const w = await openWarehouse(s.target, { readOnly: false });
+  let clock = 0;
+  const err = await rejects(acquireLock(w, { operation: 'apply', timeoutMs: 2000, now: () => clock, sleep: async (ms) => void (clock += ms) }));
+  await w.close();
+  assert.is(err.code, 'LOCK_HELD');
+});
+
+Suite('the lock is released when apply fails', async () => {
+  const s = spec(ctx.db, [mapping('Customer', [field('email', 'STRING')])]);
+  await withWarehouse(s, false, (warehouse) => apply(s, { warehouse }, {}));
+  const s2 = spec(ctx.db, [mapping('Customer', [field('email', 'INT64')])]);
+  const err = await rejects(withWarehouse(s2, false, (warehouse) => apply(s2, { warehouse }, {})));
+  assert.is(err.code, 'DESTRUCTIVE_REFUSED');
+  assert.not.ok(existsSync(`${ctx.db}.mlbridge.lock`));
+});
+
+Suite('force-unlock removes the named lock and refuses another id', async () => {
+  const s = spec(ctx.db, [mapping('Customer', [field('email', 'STRING')])]);
+  writeFileSync(`${ctx.db}.mlbridge.lock`, JSON.stringify(holder()));
+  const w = await openWarehouse(s.target, { readOnly: false });
+  try {
+    const err = await rejects(forceUnlock(w, 'nope'));
+    assert.is(err.code, 'LOCK_NOT_FOUND');
+    assert.is(err.message, `No lock with id nope on duckdb:${ctx.db} (the lock is held as abc123 by pid 4242 on build-7)`);
+    await forceUnlock(w, 'abc123');
+    assert.not.ok(existsSync(`${ctx.db}.mlbridge.lock`));
+    assert.is((await rejects(forceUnlock(w, 'abc123'))).code, 'LOCK_NOT_FOUND');
+  } finally {
+    await w.close();
+  }
+  assert.not.ok(existsSync(ctx.db), 'locking never opened the database');
+});
+
+Suite.run();

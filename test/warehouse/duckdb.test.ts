@@ -1,0 +1,256 @@
+import { suite } from 'uvu';
+import * as assert from 'uvu/assert';
+import { execFileSync } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import type { ColumnSchema, TableSchema } from '../../src/model/schema.js';
+import { createDuckDbWarehouse } from '../../src/warehouse/duckdb.js';
+import { parseDuckType, quoteIdent } from '../../src/warehouse/sql-duckdb.js';
+import type { Row, Warehouse } from '../../src/warehouse/warehouse.js';
+import { tempDir } from '../engine/fixtures/factories.js';
+import { rejects } from '../support/rejects.js';
+
+const Suite = suite('DuckDB warehouse');
+
+let ctx: ReturnType<typeof tempDir>;
+Suite.before.each(() => {
+  ctx = tempDir('mlbridge-duckdb-');
+});
+Suite.after.each(() => ctx.cleanup());
+
+const open = (readOnly = false) => createDuckDbWarehouse({ kind: 'duckdb', path: ctx.db, dataset: 'ds' }, { readOnly });
+async function use<T>(readOnly: boolean, fn: (w: Warehouse) => Promise<T>): Promise<T> {
+  const w = await open(readOnly);
+  try {
+    return await fn(w);
+  } finally {
+    await w.close();
+  }
+}
+const c = (name: string, type: ColumnSchema['type'], mode: ColumnSchema['mode'] = 'NULLABLE', extra: Partial<ColumnSchema> = {}): ColumnSchema => ({
+  name,
+  type,
+  mode,
+  ...extra,
+});
+const owned = { 'managed-by': 'mlbridge' };
+const tableOf = (name: string, columns: ColumnSchema[], over: Partial<TableSchema> = {}): TableSchema => ({
+  dataset: 'ds',
+  name,
+  columns,
+  labels: owned,
+  deletionProtection: false,
+  ...over,
+});
+async function rows(w: Warehouse, t: string): Promise<Row[]> {
+  const out: Row[] = [];
+  for await (const r of w.readRows('ds', t)) out.push(r);
+  return out;
+}
+
+const allTypes: ColumnSchema[] = [
+  c('k', 'STRING', 'REQUIRED', { description: 'the key' }),
+  c('b', 'BYTES'),
+  c('i', 'INT64'),
+  c('f', 'FLOAT64'),
+  c('n', 'NUMERIC'),
+  c('bn', 'BIGNUMERIC'),
+  c('ok', 'BOOL'),
+  c('ts', 'TIMESTAMP'),
+  c('d', 'DATE'),
+  c('tm', 'TIME'),
+  c('dt', 'DATETIME'),
+  c('g', 'GEOGRAPHY'),
+  c('j', 'JSON'),
+  c('addr', 'RECORD', 'NULLABLE', { fields: [c('street name', 'STRING', 'REQUIRED'), c('zip', 'INT64')] }),
+  c('lines', 'RECORD', 'REPEATED', { fields: [c('sku', 'STRING'), c('qty', 'INT64')] }),
+  c('tags', 'STRING', 'REPEATED'),
+];
+
+Suite('every BigQuery type, mode, nested field and table setting observes back exactly, and the table is owned', async () => {
+  const t = tableOf('all-types', allTypes, {
+    labels: { ...owned, team: 'growth' },
+    description: 'All of them',
+    partitioning: { type: 'DAY', field: 'ts', expirationDays: 30 },
+    clustering: ['k'],
+    deletionProtection: true,
+  });
+  await use(false, async (w) => {
+    await w.createDataset({ name: 'ds', labels: owned });
+    await w.createTable(t);
+  });
+  const o = await use(true, (w) => w.getTable('ds', 'all-types'));
+  const { etag, owned: isOwned, numRows, ...schema } = o!;
+  assert.equal(schema, t);
+  assert.ok(isOwned);
+  assert.is(numRows, 0);
+  assert.is((await use(true, (w) => w.getTable('ds', 'all-types')))!.etag, etag, 'the etag is stable');
+  const ds = await use(true, (w) => w.getDataset('ds'));
+  assert.equal({ name: ds?.name, labels: ds?.labels, owned: ds?.owned }, { name: 'ds', labels: owned, owned: true });
+});
+
+Suite('rows round-trip in the warehouse row conventions, and merge replaces by key', async () => {
+  const row: Row = {
+    k: 'a',
+    b: 'aGk=',
+    i: '9007199254740993',
+    f: 1.5,
+    n: '12.25',
+    bn: '3',
+    ok: true,
+    ts: '2026-01-02T03:04:05.123456Z',
+    d: '2026-01-02',
+    tm: '03:04:05',
+    dt: '2026-01-02T03:04:05',
+    g: 'POINT(1 2)',
+    j: { x: [1, 'y'] },
+    addr: { 'street name': 'Main', zip: '12345' },
+    lines: [{ sku: 's1', qty: '2' }],
+    tags: ['p', 'q'],
+  };
+  await use(false, async (w) => {
+    await w.createDataset({ name: 'ds', labels: owned });
+    await w.createTable(tableOf('t', allTypes));
+    assert.equal(await w.mergeRows('ds', 't', ['k'], [row, { k: 'b', i: '1' }]), { inserted: 2, updated: 0 });
+    assert.equal(await w.mergeRows('ds', 't', ['k'], [{ k: 'b', i: '2' }]), { inserted: 0, updated: 1 });
+  });
+  const got = await use(true, (w) => rows(w, 't'));
+  assert.equal(got.length, 2);
+  assert.equal(got.find((r) => r.k === 'a'), row);
+  assert.is(got.find((r) => r.k === 'b')!.i, '2');
+});
+
+Suite('in-place ops: nested fields are added (also in a list of records), columns relaxed, renamed, widened and dropped, rows kept', async () => {
+  await use(false, async (w) => {
+    await w.createDataset({ name: 'ds', labels: owned });
+    await w.createTable(tableOf('t', [c('k', 'STRING', 'REQUIRED'), c('old name', 'INT64', 'REQUIRED'), c('gone', 'STRING'), allTypes[13]!, allTypes[14]!]));
+    await w.mergeRows('ds', 't', ['k'], [{ k: 'a', 'old name': '7', gone: 'x', addr: { 'street name': 'Main', zip: '1' }, lines: [{ sku: 's', qty: '1' }] }]);
+    const before = (await w.getTable('ds', 't'))!;
+    await w.updateTable(
+      'ds',
+      't',
+      [
+        { op: 'rename_column', from: 'old name', to: 'new-name' },
+        { op: 'widen_column', path: ['new-name'], from: 'INT64', to: 'FLOAT64' },
+        { op: 'relax_column', path: ['new-name'] },
+        { op: 'relax_column', path: ['addr', 'street name'] },
+        { op: 'widen_column', path: ['addr', 'zip'], from: 'INT64', to: 'NUMERIC' },
+        { op: 'add_column', parent: ['addr'], column: c('city', 'STRING') },
+        { op: 'add_column', parent: ['lines'], column: c('note', 'STRING') },
+        { op: 'drop_column', name: 'gone' },
+        { op: 'set_column_description', path: ['k'], description: 'key' },
+      ],
+      before.etag,
+    );
+  });
+  const t = (await use(true, (w) => w.getTable('ds', 't')))!;
+  assert.equal(t.columns, [
+    c('k', 'STRING', 'REQUIRED', { description: 'key' }),
+    c('new-name', 'FLOAT64'),
+    c('addr', 'RECORD', 'NULLABLE', { fields: [c('street name', 'STRING'), c('zip', 'NUMERIC'), c('city', 'STRING')] }),
+    c('lines', 'RECORD', 'REPEATED', { fields: [c('sku', 'STRING'), c('qty', 'INT64'), c('note', 'STRING')] }),
+  ]);
+  assert.equal(await use(true, (w) => rows(w, 't')), [
+    { k: 'a', 'new-name': 7, addr: { 'street name': 'Main', zip: '1', city: null }, lines: [{ sku: 's', qty: '1', note: null }] },
+  ]);
+});
+
+Suite('an update against a changed table (etag) is refused', async () => {
+  const err = await use(false, async (w) => {
+    await w.createDataset({ name: 'ds', labels: owned });
+    await w.createTable(tableOf('t', [c('k', 'STRING')]));
+    return rejects(w.updateTable('ds', 't', [{ op: 'drop_column', name: 'k' }], 'stale-etag'));
+  });
+  assert.is(err.code, 'TARGET_ERROR');
+  assert.match(err.message, 'duckdb_table.ds.t changed since it was observed');
+});
+
+Suite('a replacement whose CAST fails keeps the old table and its rows', async () => {
+  await use(false, async (w) => {
+    await w.createDataset({ name: 'ds', labels: owned });
+    await w.createTable(tableOf('t', [c('k', 'STRING'), c('v', 'STRING')]));
+    await w.mergeRows('ds', 't', ['k'], [{ k: 'a', v: 'not a number' }]);
+    const err = await rejects(w.replaceTable(tableOf('t', [c('k', 'STRING'), c('v', 'INT64')]), { columnSources: { k: 'k', v: 'v' } }));
+    assert.is(err.code, 'TARGET_ERROR');
+    assert.match(err.message, 'Replacing duckdb_table.ds.t failed; the old table and its rows are kept:');
+  });
+  const t = (await use(true, (w) => w.getTable('ds', 't')))!;
+  assert.equal(t.columns.map((x) => x.type), ['STRING', 'STRING']);
+  assert.equal(await use(true, (w) => rows(w, 't')), [{ k: 'a', v: 'not a number' }]);
+  assert.equal(await use(true, async (w) => (await w.listTables('ds')).map((x) => x.name)), ['t'], 'no leftover temp table');
+});
+
+Suite('deletion protection is honoured by deleteTable and replaceTable', async () => {
+  await use(false, async (w) => {
+    await w.createDataset({ name: 'ds', labels: owned });
+    await w.createTable(tableOf('t', [c('k', 'STRING')], { deletionProtection: true }));
+    assert.match((await rejects(w.deleteTable('ds', 't'))).message, 'duckdb_table.ds.t has deletion protection; it cannot be deleted');
+    assert.match(
+      (await rejects(w.replaceTable(tableOf('t', [c('k', 'INT64')], { deletionProtection: true }), { columnSources: { k: 'k' } }))).message,
+      'has deletion protection; it cannot be replaced',
+    );
+    assert.ok(await w.getTable('ds', 't'));
+  });
+});
+
+Suite('read-only on a missing file observes an empty target and creates nothing', async () => {
+  await use(true, async (w) => {
+    assert.is(await w.getDataset('ds'), null);
+    assert.equal(await w.listTables('ds'), []);
+    assert.is(await w.getTable('ds', 't'), null);
+    assert.equal(await rows(w, 't'), []);
+    const err = await rejects(w.createDataset({ name: 'ds', labels: owned }));
+    assert.match(err.message, 'was opened read-only');
+  });
+  assert.not.ok(existsSync(ctx.db));
+});
+
+Suite('a table made by hand is observed from the catalog, unowned', async () => {
+  const { DuckDBInstance } = await import('@duckdb/node-api');
+  const inst = await DuckDBInstance.create(ctx.db);
+  const conn = await inst.connect();
+  await conn.run(`CREATE SCHEMA ds; CREATE TABLE ds.${quoteIdent('hand made')} (a INTEGER NOT NULL, b VARCHAR[], s STRUCT(x DOUBLE), d DECIMAL(10,2), ts TIMESTAMP WITH TIME ZONE)`);
+  conn.closeSync();
+  inst.closeSync();
+  const t = (await use(true, (w) => w.getTable('ds', 'hand made')))!;
+  assert.is(t.owned, false);
+  assert.equal(t.labels, {});
+  assert.equal(t.columns, [
+    c('a', 'INT64', 'REQUIRED'),
+    c('b', 'STRING', 'REPEATED'),
+    c('s', 'RECORD', 'NULLABLE', { fields: [c('x', 'FLOAT64')] }),
+    c('d', 'NUMERIC'),
+    c('ts', 'TIMESTAMP'),
+  ]);
+});
+
+Suite('releasing the lock closes the database first, so the next process can open the file at once', async () => {
+  const w = await open();
+  const lock = w.lock();
+  const info = { id: 'l1', pid: process.pid, host: 'h', since: new Date().toISOString(), operation: 'apply', who: 'me' };
+  assert.equal(await lock.tryAcquire(info), { acquired: true });
+  await w.createDataset({ name: 'ds', labels: owned }); // opens the database read-write
+  await lock.release('l1');
+  // Another process opening the file read-write fails while this one still holds it open.
+  const script = `import('@duckdb/node-api').then(async (m) => { const i = await m.DuckDBInstance.create(${JSON.stringify(ctx.db)}); i.closeSync(); console.log('opened'); }).catch((e) => { console.log('failed: ' + e.message); });`;
+  const out = execFileSync(process.execPath, ['--input-type=module', '-e', script], { cwd: process.cwd(), encoding: 'utf8' });
+  assert.is(out.trim(), 'opened');
+  assert.is(existsSync(`${ctx.db}.mlbridge.lock`), false);
+  await w.close();
+});
+
+Suite('DuckDB type text parses with quoted names, nesting and lists', () => {
+  assert.equal(parseDuckType('STRUCT("a ""b""" BIGINT, c VARCHAR[])[]'), {
+    kind: 'list',
+    element: {
+      kind: 'struct',
+      fields: [
+        { name: 'a "b"', type: { kind: 'scalar', name: 'BIGINT', args: [] } },
+        { name: 'c', type: { kind: 'list', element: { kind: 'scalar', name: 'VARCHAR', args: [] } } },
+      ],
+    },
+  });
+  assert.equal(parseDuckType('DECIMAL(38,9)'), { kind: 'scalar', name: 'DECIMAL', args: [38, 9] });
+  assert.equal(parseDuckType('TIMESTAMP WITH TIME ZONE'), { kind: 'scalar', name: 'TIMESTAMP WITH TIME ZONE', args: [] });
+});
+
+Suite.run();
