@@ -1,0 +1,144 @@
+// Export decode throughput and memory. Generates (once, reused) exports of 1M and 5M
+// entities of ~10 properties with the test writer, then measures in the same run:
+//   - decode: readExportBatches over every entity (entities/s, MB/s of export bytes)
+//   - floor: a plain read of the same files with the same chunk size
+//   - peak RSS of a child process decoding 1M and 5M entities (separate processes)
+// BENCH_QUICK=1 scales down to 100k / 500k. BENCH_RUNS sets the number of timed runs (default 5).
+// Usage: node dist/bench/export-decode.bench.js
+import { spawnSync } from 'node:child_process';
+import { createReadStream, existsSync } from 'node:fs';
+import { rm, stat, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import type { Entity } from '../src/source/entity.js';
+import { readExport, readExportBatches, locateExport } from '../src/source/export/index.js';
+import { writeExport } from '../test/support/export-writer.js';
+
+const quick = process.env.BENCH_QUICK === '1';
+const RUNS = Number(process.env.BENCH_RUNS ?? (quick ? 3 : 5));
+const SMALL = quick ? 100_000 : 1_000_000;
+const LARGE = quick ? 500_000 : 5_000_000;
+
+function* entities(n: number): Generator<Entity> {
+  const base = Date.UTC(2024, 0, 1);
+  for (let i = 1; i <= n; i++) {
+    yield {
+      key: { partitionId: { projectId: 'bench', ...(i % 4 === 0 ? { namespaceId: 'tenant-a' } : {}) }, path: [{ kind: i % 3 ? 'Order' : 'Customer', id: String(i) }] },
+      properties: {
+        email: { stringValue: `user${i}@example.com` },
+        name: { stringValue: `Customer number ${i} ${i % 7 ? 'Jensen' : 'Müller-Łukasz'}` },
+        age: { integerValue: String(18 + (i % 70)) },
+        balance: { doubleValue: (i % 10000) / 7 },
+        active: { booleanValue: i % 2 === 0 },
+        created: { timestampValue: new Date(base + i * 1000).toISOString() },
+        city: { stringValue: ['Berlin', 'Paris', 'Tokyo', 'Lagos', 'Lima'][i % 5]! },
+        notes: { stringValue: `free text note ${i} `.repeat(3), excludeFromIndexes: true },
+        tags: { arrayValue: { values: [{ stringValue: 'alpha' }, { stringValue: `t${i % 13}` }] } },
+        address: { entityValue: { properties: { street: { stringValue: `${i} Main Street` }, zip: { stringValue: String(10000 + (i % 89999)) } } } },
+      },
+    };
+  }
+}
+
+async function ensureExport(n: number): Promise<{ dir: string; files: string[]; bytes: number }> {
+  const dir = join(tmpdir(), `mlbridge-bench-export-${n}`);
+  const marker = join(dir, 'COMPLETE');
+  if (!existsSync(marker)) {
+    await rm(dir, { recursive: true, force: true });
+    const t = performance.now();
+    await writeExport(dir, entities(n), { exportId: 'bench', maxFileBytes: 128 * 1024 * 1024 });
+    await writeFile(marker, '');
+    process.stderr.write(`generated ${n} entities in ${((performance.now() - t) / 1000).toFixed(1)} s at ${dir}\n`);
+  }
+  const located = await locateExport(dir);
+  const files = located.parts.flatMap((p) => p.outputs);
+  let bytes = 0;
+  for (const f of files) bytes += (await stat(f)).size;
+  return { dir, files, bytes };
+}
+
+async function decode(dir: string): Promise<number> {
+  let n = 0;
+  for await (const b of readExportBatches(dir)) n += b.entities.length;
+  return n;
+}
+
+/** The public per-entity AsyncIterable, for its overhead over batches. */
+async function decodeEach(dir: string): Promise<number> {
+  let n = 0;
+  for await (const _ of readExport(dir)) n++;
+  return n;
+}
+
+async function plainRead(files: string[]): Promise<number> {
+  let bytes = 0;
+  for (const f of files) for await (const c of createReadStream(f, { highWaterMark: 1 << 20 })) bytes += (c as Buffer).length;
+  return bytes;
+}
+
+const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
+
+async function child(n: number): Promise<void> {
+  const { dir } = await ensureExport(n);
+  const count = await decode(dir);
+  process.stdout.write(JSON.stringify({ entities: count, maxRssMB: process.resourceUsage().maxRSS / 1024 }));
+}
+
+async function main(): Promise<void> {
+  const childArg = process.argv.indexOf('--child');
+  if (childArg >= 0) return child(Number(process.argv[childArg + 1]));
+
+  const { dir, files, bytes } = await ensureExport(SMALL);
+  await ensureExport(LARGE);
+  const mb = bytes / 1e6;
+  const dec: number[] = [];
+  const raw: number[] = [];
+  let count = 0;
+  await decode(dir); // warm-up (JIT, page cache)
+  for (let r = 0; r < RUNS; r++) {
+    let t = performance.now();
+    await plainRead(files);
+    raw.push((performance.now() - t) / 1000);
+    t = performance.now();
+    count = await decode(dir);
+    dec.push((performance.now() - t) / 1000);
+  }
+  const each: number[] = [];
+  for (let r = 0; r < Math.min(3, RUNS); r++) {
+    const t = performance.now();
+    await decodeEach(dir);
+    each.push((performance.now() - t) / 1000);
+  }
+  const d = median(dec);
+  const p = median(raw);
+  const self = fileURLToPath(import.meta.url);
+  const rss = (n: number) => {
+    const r = spawnSync(process.execPath, [self, '--child', String(n)], { encoding: 'utf8', maxBuffer: 1 << 20 });
+    if (r.status !== 0) throw new Error(`child failed: ${r.stderr}`);
+    return JSON.parse(r.stdout) as { entities: number; maxRssMB: number };
+  };
+  const r1 = rss(SMALL);
+  const r5 = rss(LARGE);
+  const out = {
+    entities: count,
+    exportMB: Number(mb.toFixed(1)),
+    files: files.length,
+    runs: RUNS,
+    decodeSeconds: Number(d.toFixed(3)),
+    entitiesPerSecond: Math.round(count / d),
+    decodeMBps: Number((mb / d).toFixed(1)),
+    plainReadSeconds: Number(p.toFixed(3)),
+    plainReadMBps: Number((mb / p).toFixed(1)),
+    decodeVsPlainRead: Number((d / p).toFixed(2)),
+    perEntityIteratorSeconds: Number(median(each).toFixed(3)),
+    perEntityIteratorMBps: Number((mb / median(each)).toFixed(1)),
+    [`peakRssMB_${SMALL}`]: Number(r1.maxRssMB.toFixed(1)),
+    [`peakRssMB_${LARGE}`]: Number(r5.maxRssMB.toFixed(1)),
+    allDecodeSeconds: dec.map((x) => Number(x.toFixed(3))),
+    allPlainReadSeconds: raw.map((x) => Number(x.toFixed(3))),
+  };
+  process.stdout.write(`${JSON.stringify(out, null, 2)}\n`);
+}
+
+await main();

@@ -1,0 +1,84 @@
+// `mlbridge export stats LOCATION [--json]`: entities and bytes per namespace/kind, and
+// every property (nested ones as a.b) with the value types seen and how often.
+import type { CliIO } from '../io.js';
+import { EXIT } from '../io.js';
+import type { GroupStats, PropStats } from '../../source/export/profile.js';
+
+export interface ExportStatsOptions {
+  location: string;
+  json: boolean;
+  skipCorrupt: boolean;
+  exportId?: string;
+}
+
+interface PropRow {
+  name: string;
+  present: number;
+  types: Record<string, number>;
+  elementTypes?: Record<string, number>;
+}
+
+function rows(props: Map<string, PropStats>, prefix: string, out: PropRow[]): void {
+  for (const name of [...props.keys()].sort()) {
+    const s = props.get(name)!;
+    const full = prefix ? `${prefix}.${name.includes('.') ? `\`${name}\`` : name}` : name.includes('.') ? `\`${name}\`` : name;
+    const row: PropRow = { name: full, present: s.present, types: { ...s.types } as Record<string, number> };
+    if (Object.keys(s.elementTypes).length) row.elementTypes = { ...s.elementTypes } as Record<string, number>;
+    out.push(row);
+    if (s.children.size) rows(s.children, full, out);
+  }
+}
+
+function typeList(t: Record<string, number>): string {
+  return Object.entries(t)
+    .sort((a, b) => b[1] - a[1] || (a[0] < b[0] ? -1 : 1))
+    .map(([k, n]) => `${k} ${n}`)
+    .join(', ');
+}
+
+function groupJson(g: GroupStats) {
+  const props: PropRow[] = [];
+  rows(g.props, '', props);
+  return { namespace: g.namespace ?? '', kind: g.kind, entities: g.entities, bytes: g.bytes, properties: props };
+}
+
+export async function run(options: ExportStatsOptions, io: CliIO): Promise<number> {
+  const { readExportBatches } = await import('../../source/export/read-export.js');
+  const { Profiler } = await import('../../source/export/profile.js');
+  const { CorruptTally, failCommand } = await import('../../source/export/cli-support.js');
+  const tally = new CorruptTally();
+  const profiler = new Profiler(true);
+  try {
+    for await (const batch of readExportBatches(options.location, {
+      skipCorrupt: options.skipCorrupt,
+      onCorrupt: tally.add,
+      onShortPart: tally.addShort,
+      env: io.env,
+      ...(options.exportId !== undefined ? { exportId: options.exportId } : {}),
+    })) {
+      for (let i = 0; i < batch.entities.length; i++) profiler.add(batch.entities[i]!, batch.sizes[i]!);
+    }
+  } catch (e) {
+    tally.report(io);
+    return failCommand(io, e);
+  }
+  const groups = profiler.sorted().map(groupJson);
+  const total = { entities: groups.reduce((s, g) => s + g.entities, 0), bytes: groups.reduce((s, g) => s + g.bytes, 0) };
+  if (options.json) {
+    io.stdout.write(`${JSON.stringify({ ...total, ...(tally.count ? { skippedRecords: tally.count } : {}), kinds: groups }, null, 2)}\n`);
+  } else {
+    const lines: string[] = [];
+    for (const g of groups) {
+      lines.push(`${g.namespace ? `namespace ${JSON.stringify(g.namespace)}` : 'default namespace'}, kind ${g.kind}: ${g.entities} ${g.entities === 1 ? 'entity' : 'entities'}, ${g.bytes} bytes`);
+      const width = Math.min(40, Math.max(0, ...g.properties.map((p) => p.name.length)));
+      for (const p of g.properties) {
+        const el = p.elementTypes ? ` (elements: ${typeList(p.elementTypes)})` : '';
+        lines.push(`  ${p.name.padEnd(width)}  ${typeList(p.types)}${el}`);
+      }
+    }
+    lines.push(`total: ${total.entities} entities, ${total.bytes} bytes in ${groups.length} namespace/kind group${groups.length === 1 ? '' : 's'}`);
+    io.stdout.write(`${lines.join('\n')}\n`);
+  }
+  tally.report(io);
+  return EXIT.OK;
+}

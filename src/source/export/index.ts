@@ -1,0 +1,7 @@
+// Datastore managed-export reader: public surface.
+export { readExport, readExportBatches, readLocatedBatches, type ReadExportOptions, type EntityBatch, type CorruptRecord } from './read-export.js';
+export { locateExport, type LocatedExport, type ExportPart, type ExportStore } from './locate.js';
+export { parseOverallMetadata, parseExportMetadata, type OverallMetadata, type OverallEntry, type ExportMetadata } from './metadata.js';
+export { EntityDecoder, timestampFromMicros } from './entity-proto.js';
+export { LogReader, BLOCK_SIZE, HEADER_SIZE, maskCrc, unmaskCrc } from './log-reader.js';
+export { entityJson, valueJson, hashMapOrder } from './lookup-json.js';

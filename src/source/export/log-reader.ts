@@ -1,0 +1,255 @@
+// LevelDB log framing (google/leveldb doc/log_format.md), as used by Datastore export
+// output-N files and .overall_export_metadata. A push parser: feed it chunks of any
+// size; it calls onRecord synchronously with each whole record. The payload passed to
+// onRecord may alias internal buffers and is valid only during the call.
+import { crc32c } from '@node-rs/crc32';
+import { MlbridgeError } from '../../model/errors.js';
+
+export const BLOCK_SIZE = 32768;
+export const HEADER_SIZE = 7;
+/** Upper bound for one reassembled record; Datastore entities are at most ~1 MiB. */
+export const DEFAULT_MAX_RECORD = 64 * 1024 * 1024;
+
+const FULL = 1;
+const FIRST = 2;
+const MIDDLE = 3;
+const LAST = 4;
+
+const MASK_DELTA = 0xa282ead8;
+export function unmaskCrc(masked: number): number {
+  const rot = (masked - MASK_DELTA) >>> 0;
+  return ((rot >>> 17) | (rot << 15)) >>> 0;
+}
+export function maskCrc(crc: number): number {
+  return ((((crc >>> 15) | (crc << 17)) >>> 0) + MASK_DELTA) >>> 0;
+}
+
+export interface CorruptRecord {
+  file: string;
+  offset: number;
+  reason: string;
+}
+
+export function corruptError(file: string, offset: number, reason: string): MlbridgeError {
+  return new MlbridgeError('EXPORT_CORRUPT', `${file}: byte offset ${offset}: ${reason}`, { resource: file });
+}
+
+export interface LogReaderOptions {
+  /** File name used in error messages. */
+  file: string;
+  /** Called with each record's payload and the file offset of its first header. */
+  onRecord: (payload: Uint8Array, offset: number) => void;
+  /** When set, damaged data is reported here and skipped (resync at the next block) instead of thrown. */
+  onCorrupt?: (c: CorruptRecord) => void;
+  maxRecordBytes?: number;
+}
+
+export class LogReader {
+  private readonly file: string;
+  private readonly onRecord: (payload: Uint8Array, offset: number) => void;
+  private readonly onCorrupt: ((c: CorruptRecord) => void) | undefined;
+  private readonly maxRecord: number;
+  /** Partial block carried between chunks. */
+  private readonly pending = new Uint8Array(BLOCK_SIZE);
+  private pendingLen = 0;
+  /** File offset of the next block to parse. */
+  private blockOffset = 0;
+  /** Reassembly of FIRST/MIDDLE/LAST fragments. */
+  private frag = new Uint8Array(0);
+  private fragLen = 0;
+  private fragStart = -1;
+  /** After damage, drop MIDDLE/LAST fragments until a FULL or FIRST starts a new record. */
+  private resyncing = false;
+  private failed = false;
+
+  constructor(options: LogReaderOptions) {
+    this.file = options.file;
+    this.onRecord = options.onRecord;
+    this.onCorrupt = options.onCorrupt;
+    this.maxRecord = options.maxRecordBytes ?? DEFAULT_MAX_RECORD;
+  }
+
+  push(chunk: Uint8Array): void {
+    let pos = 0;
+    const n = chunk.length;
+    if (this.pendingLen > 0) {
+      const take = Math.min(BLOCK_SIZE - this.pendingLen, n);
+      this.pending.set(chunk.subarray(0, take), this.pendingLen);
+      this.pendingLen += take;
+      pos = take;
+      if (this.pendingLen < BLOCK_SIZE) return;
+      this.parseBlock(this.pending, BLOCK_SIZE, false);
+      this.pendingLen = 0;
+    }
+    // Whole blocks straight from the chunk, no copy.
+    while (n - pos >= BLOCK_SIZE) {
+      this.parseBlock(pos === 0 && n === BLOCK_SIZE ? chunk : chunk.subarray(pos, pos + BLOCK_SIZE), BLOCK_SIZE, false);
+      pos += BLOCK_SIZE;
+    }
+    if (pos < n) {
+      this.pending.set(chunk.subarray(pos), 0);
+      this.pendingLen = n - pos;
+    }
+  }
+
+  /** Call at end of input; reports a record left unfinished. */
+  end(): void {
+    if (this.pendingLen > 0) {
+      this.parseBlock(this.pending, this.pendingLen, true);
+      this.pendingLen = 0;
+    }
+    if (this.fragStart >= 0) {
+      const start = this.fragStart;
+      this.dropFragment();
+      this.damage(start, 'truncated record: file ends inside a fragmented record');
+    }
+  }
+
+  private damage(offset: number, reason: string): void {
+    if (this.onCorrupt) {
+      this.onCorrupt({ file: this.file, offset, reason });
+      this.resyncing = true;
+      return;
+    }
+    this.failed = true;
+    throw corruptError(this.file, offset, reason);
+  }
+
+  private dropFragment(): void {
+    this.fragLen = 0;
+    this.fragStart = -1;
+  }
+
+  private appendFragment(block: Uint8Array, start: number, len: number): boolean {
+    const need = this.fragLen + len;
+    if (need > this.maxRecord) {
+      const s = this.fragStart;
+      this.dropFragment();
+      this.damage(s, `record larger than ${this.maxRecord} bytes`);
+      return false;
+    }
+    if (need > this.frag.length) {
+      let cap = Math.max(this.frag.length * 2, 65536);
+      while (cap < need) cap *= 2;
+      const next = new Uint8Array(Math.min(cap, this.maxRecord));
+      next.set(this.frag.subarray(0, this.fragLen));
+      this.frag = next;
+    }
+    this.frag.set(block.subarray(start, start + len), this.fragLen);
+    this.fragLen = need;
+    return true;
+  }
+
+  /** Parses one block (len < BLOCK_SIZE only for the final partial block). */
+  private parseBlock(block: Uint8Array, len: number, last: boolean): void {
+    if (this.failed) return;
+    const base = this.blockOffset;
+    this.blockOffset += len;
+    let p = 0;
+    while (p < len) {
+      const left = len - p;
+      if (left < HEADER_SIZE) {
+        // A block trailer is zeros; in the last (partial) block a short tail is a truncated header
+        // unless it is zero padding.
+        if (!isZero(block, p, len)) {
+          this.damage(base + p, last ? `truncated record header (${left} bytes at end of file)` : `bad block trailer (${left} non-zero bytes)`);
+        }
+        return;
+      }
+      const length = block[p + 4]! | (block[p + 5]! << 8);
+      const type = block[p + 6]!;
+      const offset = base + p;
+      if (type === 0 && length === 0) {
+        // Zero padding (preallocated or padded file): rest of the block is unused.
+        if (!isZero(block, p, p + HEADER_SIZE)) {
+          this.damage(offset, 'bad record header: zero type with a non-zero checksum');
+        }
+        return;
+      }
+      if (HEADER_SIZE + length > left) {
+        this.dropFragment();
+        if (last && HEADER_SIZE + length <= BLOCK_SIZE - p) {
+          this.damage(offset, `truncated record: header says ${length} bytes, ${left - HEADER_SIZE} present`);
+        } else {
+          this.damage(offset, `bad record length ${length}: exceeds the ${left - HEADER_SIZE} bytes left in the block`);
+        }
+        return; // resync at the next block
+      }
+      if (type < FULL || type > LAST) {
+        this.dropFragment();
+        this.damage(offset, `bad record type ${type}`);
+        return;
+      }
+      const expected = unmaskCrc((block[p]! | (block[p + 1]! << 8) | (block[p + 2]! << 16) | (block[p + 3]! << 24)) >>> 0);
+      const actual = crc32c(block.subarray(p + 6, p + HEADER_SIZE + length) as Buffer) >>> 0;
+      if (expected !== actual) {
+        this.dropFragment();
+        this.damage(offset, `checksum mismatch (expected crc32c ${hex(expected)}, computed ${hex(actual)})`);
+        // Skipping: the length fitted the block, so try the next header; if the length itself was
+        // damaged, the next header fails its own checks and the rest of the block goes.
+        p += HEADER_SIZE + length;
+        continue;
+      }
+      const start = p + HEADER_SIZE;
+      p = start + length;
+      switch (type) {
+        case FULL:
+          if (this.fragStart >= 0) {
+            const s = this.fragStart;
+            this.dropFragment();
+            this.damage(s, 'bad framing: record not finished before a new FULL record');
+            if (!this.onCorrupt) return;
+          }
+          this.resyncing = false;
+          this.onRecord(block.subarray(start, start + length), offset);
+          break;
+        case FIRST:
+          if (this.fragStart >= 0) {
+            const s = this.fragStart;
+            this.dropFragment();
+            this.damage(s, 'bad framing: record not finished before a new FIRST fragment');
+            if (!this.onCorrupt) return;
+          }
+          this.resyncing = false;
+          this.fragStart = offset;
+          this.fragLen = 0;
+          if (!this.appendFragment(block, start, length)) return;
+          break;
+        case MIDDLE:
+        case LAST:
+          if (this.fragStart < 0) {
+            if (this.resyncing) break; // tail of a record already reported as damaged
+            this.damage(offset, `bad framing: ${type === MIDDLE ? 'MIDDLE' : 'LAST'} fragment without a FIRST`);
+            if (!this.onCorrupt) return;
+            break;
+          }
+          if (!this.appendFragment(block, start, length)) return;
+          if (type === LAST) {
+            const s = this.fragStart;
+            const rec = this.frag.subarray(0, this.fragLen);
+            this.dropFragment();
+            this.onRecord(rec, s);
+          }
+          break;
+      }
+    }
+  }
+}
+
+function isZero(b: Uint8Array, from: number, to: number): boolean {
+  for (let i = from; i < to; i++) if (b[i] !== 0) return false;
+  return true;
+}
+
+function hex(n: number): string {
+  return `0x${n.toString(16).padStart(8, '0')}`;
+}
+
+/** Reads every record of a whole in-memory framed file (small files: metadata). */
+export function readAllRecords(file: string, data: Uint8Array): Uint8Array[] {
+  const out: Uint8Array[] = [];
+  const r = new LogReader({ file, onRecord: (p) => out.push(p.slice()) });
+  r.push(data);
+  r.end();
+  return out;
+}

@@ -1,0 +1,151 @@
+// LevelDB log framing: block boundaries, trailers, fragments, padding, and the exact
+// error text for each kind of damage.
+import { suite } from 'uvu';
+import * as assert from 'uvu/assert';
+import { crc32c } from '@node-rs/crc32';
+import { LogReader, BLOCK_SIZE, maskCrc, unmaskCrc, type CorruptRecord } from '../../src/source/export/log-reader.js';
+import { isMlbridgeError } from '../../src/model/errors.js';
+import { frameRecords } from '../support/export-writer.js';
+
+const rec = (n: number, fill = 1) => new Uint8Array(n).fill(fill);
+
+/** Reads framed bytes, fed in chunks of `chunk` bytes. */
+function read(data: Uint8Array, chunk = data.length || 1, onCorrupt?: (c: CorruptRecord) => void): { payloads: Uint8Array[]; offsets: number[] } {
+  const payloads: Uint8Array[] = [];
+  const offsets: number[] = [];
+  const r = new LogReader({ file: 'out/output-0', onRecord: (p, o) => (payloads.push(p.slice()), offsets.push(o)), ...(onCorrupt ? { onCorrupt } : {}) });
+  for (let i = 0; i < data.length; i += chunk) r.push(data.subarray(i, i + chunk));
+  r.end();
+  return { payloads, offsets };
+}
+
+function header(len: number, type: number, payload: Uint8Array): Uint8Array {
+  const h = new Uint8Array(7 + payload.length);
+  h[4] = len & 0xff;
+  h[5] = len >> 8;
+  h[6] = type;
+  h.set(payload, 7);
+  const c = maskCrc(crc32c(Buffer.from(h.subarray(6))) >>> 0);
+  new DataView(h.buffer).setUint32(0, c, true);
+  return h;
+}
+
+function errorOf(fn: () => void): string {
+  try {
+    fn();
+  } catch (e) {
+    assert.ok(isMlbridgeError(e, 'EXPORT_CORRUPT'), `expected EXPORT_CORRUPT, got ${String(e)}`);
+    return (e as Error).message;
+  }
+  assert.unreachable('should have thrown');
+  return '';
+}
+
+const Framing = suite('LevelDB log framing');
+
+Framing('mask and unmask are inverses and match the LevelDB constant', () => {
+  for (const c of [0, 1, 0xffffffff, 0x12345678]) assert.is(unmaskCrc(maskCrc(c)), c);
+  assert.is(maskCrc(0), 0xa282ead8);
+});
+
+Framing('small records come back in order with their offsets, whatever the chunk size', async () => {
+  const records = [rec(10, 1), rec(0), rec(300, 2), rec(5, 3)];
+  const data = await frameRecords(records);
+  for (const chunk of [1, 7, 100, 32768, data.length]) {
+    const got = read(data, chunk);
+    assert.equal(got.payloads, records);
+    assert.equal(got.offsets, [0, 17, 24, 331]);
+  }
+});
+
+Framing('a record spanning three blocks is reassembled from FIRST, MIDDLE and LAST', async () => {
+  const big = new Uint8Array(80_000).map((_, i) => i % 251);
+  const data = await frameRecords([rec(3), big, rec(4)]);
+  const got = read(data, 4096);
+  assert.is(got.payloads.length, 3);
+  assert.equal(got.payloads[1], big);
+  assert.is(got.offsets[1], 10);
+});
+
+Framing('a block trailer shorter than a header is skipped', async () => {
+  // 32768 - 7 (header) - 32755 (payload) = 6 bytes left: trailer.
+  const data = await frameRecords([rec(BLOCK_SIZE - 7 - 6), rec(20)]);
+  assert.is(data.length, BLOCK_SIZE + 27);
+  const got = read(data);
+  assert.equal(got.payloads.map((p) => p.length), [BLOCK_SIZE - 13, 20]);
+  assert.is(got.offsets[1], BLOCK_SIZE);
+});
+
+Framing('exactly seven bytes left in a block gives a zero-length FIRST fragment', async () => {
+  const data = await frameRecords([rec(BLOCK_SIZE - 14), rec(20, 9)]);
+  assert.is(data[BLOCK_SIZE - 1], 2); // type byte of the empty FIRST header
+  const got = read(data, 1000);
+  assert.equal(got.payloads, [rec(BLOCK_SIZE - 14), rec(20, 9)]);
+  assert.is(got.offsets[1], BLOCK_SIZE - 7);
+});
+
+Framing('zero padding after the last record, and a file padded to whole blocks, are fine', async () => {
+  const padded = await frameRecords([rec(100), rec(200)], { padToBlock: true });
+  assert.is(padded.length, BLOCK_SIZE);
+  assert.is(read(padded).payloads.length, 2);
+  const tail = Buffer.concat([await frameRecords([rec(5)]), new Uint8Array(3)]);
+  assert.is(read(tail).payloads.length, 1);
+});
+
+Framing('an empty file has no records', () => {
+  assert.equal(read(new Uint8Array(0)).payloads, []);
+});
+
+Framing('a checksum mismatch names the file and the record offset', async () => {
+  const data = await frameRecords([rec(10), rec(10)]);
+  data[17 + 9] ^= 0xff;
+  assert.match(errorOf(() => read(data)), /^out\/output-0: byte offset 17: checksum mismatch \(expected crc32c 0x[0-9a-f]{8}, computed 0x[0-9a-f]{8}\)$/);
+});
+
+Framing('a file cut inside a record is a truncated record', async () => {
+  const data = await frameRecords([rec(10), rec(100)]);
+  assert.is(errorOf(() => read(data.subarray(0, 60))), 'out/output-0: byte offset 17: truncated record: header says 100 bytes, 36 present');
+  assert.is(errorOf(() => read(data.subarray(0, 20))), 'out/output-0: byte offset 17: truncated record header (3 bytes at end of file)');
+});
+
+Framing('a file cut between fragments reports the unfinished record', async () => {
+  const data = await frameRecords([rec(40_000)]);
+  assert.is(errorOf(() => read(data.subarray(0, BLOCK_SIZE))), 'out/output-0: byte offset 0: truncated record: file ends inside a fragmented record');
+});
+
+Framing('bad framing: a length beyond the block, an unknown type, a LAST without FIRST', () => {
+  const bad = header(5, 1, rec(5));
+  bad[5] = 0x90; // length 0x9005
+  assert.is(errorOf(() => read(bad)), 'out/output-0: byte offset 0: bad record length 36869: exceeds the 5 bytes left in the block');
+  assert.is(errorOf(() => read(header(1, 9, rec(1)))), 'out/output-0: byte offset 0: bad record type 9');
+  assert.is(errorOf(() => read(header(1, 4, rec(1)))), 'out/output-0: byte offset 0: bad framing: LAST fragment without a FIRST');
+  assert.is(
+    errorOf(() => read(Buffer.concat([header(1, 2, rec(1)), header(1, 1, rec(1))]))),
+    'out/output-0: byte offset 0: bad framing: record not finished before a new FULL record',
+  );
+});
+
+Framing('skipping corrupt records reports each one and keeps the undamaged ones', async () => {
+  const records = Array.from({ length: 6 }, (_, i) => rec(50, i + 1));
+  const data = await frameRecords(records);
+  data[57 * 2 + 20] ^= 1; // third record's payload
+  const seen: CorruptRecord[] = [];
+  const got = read(data, 64, (c) => seen.push(c));
+  assert.equal(got.payloads, [records[0], records[1], records[3], records[4], records[5]]);
+  assert.is(seen.length, 1);
+  assert.is(seen[0]!.offset, 114);
+  assert.match(seen[0]!.reason, /checksum mismatch/);
+});
+
+Framing('skipping a damaged fragmented record drops its later fragments silently and resumes', async () => {
+  const big = rec(70_000, 7);
+  const data = await frameRecords([rec(10), big, rec(10, 5)]);
+  data[30] ^= 1; // inside the FIRST fragment
+  const seen: CorruptRecord[] = [];
+  const got = read(data, 5000, (c) => seen.push(c));
+  assert.equal(got.payloads, [rec(10), rec(10, 5)]);
+  assert.is(seen.length, 1);
+  assert.is(seen[0]!.offset, 17);
+});
+
+Framing.run();
