@@ -1,0 +1,300 @@
+// Per-kind profiles of the data already synced, which anomaly scoring compares new
+// records against: numeric columns by median and MAD, low-cardinality columns by the
+// values seen, every column by its null rate. Learned from a mapping's current table and
+// stored in the shared `_mlbridge_profiles` table (one row per mapping).
+
+import { MlbridgeError } from '../model/errors.js';
+import type { ColumnType } from '../model/schema.js';
+import type { MappingSpec, Spec } from '../spec/types.js';
+import type { Row, RowValue, Warehouse } from '../warehouse/warehouse.js';
+import { coerceField, formatTimestampUs } from './coerce.js';
+import { mulberry32 } from '../model/prng.js';
+
+export const PROFILES_TABLE = '_mlbridge_profiles';
+/** Numeric values kept per column to compute median/MAD; beyond it, a seeded reservoir sample. */
+export const NUMERIC_SAMPLE_LIMIT = 10_000;
+/**
+ * A column is categorical only when its values repeat: at most maxCardinality distinct
+ * values, each seen this many times on average. Otherwise a unique column (emails, names)
+ * of a small table would flag every new value as unseen.
+ */
+export const MIN_ROWS_PER_CATEGORY = 5;
+
+export interface NumericProfile {
+  median: number;
+  /** Median absolute deviation from the median (unscaled). */
+  mad: number;
+  /** Mean absolute deviation from the median: the scale used when MAD is 0. */
+  meanAbsDev: number;
+  /** Numeric values seen. */
+  count: number;
+}
+
+export interface FieldProfile {
+  type: ColumnType;
+  /** Rows seen, nulls included. */
+  count: number;
+  nulls: number;
+  /** nulls / count (0 when count is 0). */
+  nullRate: number;
+  numeric?: NumericProfile;
+  /**
+   * Sorted distinct values (as strings) of a STRING/BOOL column with at most maxCardinality
+   * of them, each seen MIN_ROWS_PER_CATEGORY times on average.
+   */
+  values?: string[];
+}
+
+export interface KindProfile {
+  formatVersion: 1;
+  kind: string;
+  /** Rows the profile was learned from. */
+  sampleCount: number;
+  maxCardinality: number;
+  /** By column name. */
+  fields: Record<string, FieldProfile>;
+}
+
+const NUMERIC_TYPES: ReadonlySet<ColumnType> = new Set(['INT64', 'FLOAT64', 'NUMERIC', 'BIGNUMERIC']);
+const CATEGORICAL_TYPES: ReadonlySet<ColumnType> = new Set(['STRING', 'BOOL']);
+
+export function isNumericType(t: ColumnType): boolean {
+  return NUMERIC_TYPES.has(t);
+}
+export function isCategoricalType(t: ColumnType): boolean {
+  return CATEGORICAL_TYPES.has(t);
+}
+
+/** The number a value stands for in a numeric column, or undefined. */
+export function numericValue(v: unknown, type: ColumnType): number | undefined {
+  try {
+    const c = coerceField(v, { name: '_', type, mode: 'NULLABLE' });
+    const n = typeof c === 'number' ? c : typeof c === 'string' ? Number(c) : NaN;
+    return Number.isFinite(n) ? n : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/** The string a value is compared by in a categorical column, or undefined. */
+export function categoryValue(v: unknown, type: ColumnType): string | undefined {
+  try {
+    const c = coerceField(v, { name: '_', type, mode: 'NULLABLE' });
+    return c === null ? undefined : String(c);
+  } catch {
+    return undefined;
+  }
+}
+
+export function isNullish(v: unknown, repeated = false): boolean {
+  return v === null || v === undefined || (repeated && Array.isArray(v) && v.length === 0);
+}
+
+
+function hashString(s: string): number {
+  let h = 2166136261;
+  for (let i = 0; i < s.length; i++) h = Math.imul(h ^ s.charCodeAt(i), 16777619);
+  return h >>> 0;
+}
+
+function median(sorted: number[]): number {
+  const n = sorted.length;
+  if (n === 0) return 0;
+  const mid = n >> 1;
+  return n % 2 ? sorted[mid]! : (sorted[mid - 1]! + sorted[mid]!) / 2;
+}
+
+interface FieldAcc {
+  type: ColumnType;
+  repeated: boolean;
+  count: number;
+  nulls: number;
+  numCount: number;
+  sample: number[];
+  random: () => number;
+  /** undefined once the column has more than maxCardinality distinct values. */
+  distinct?: Set<string>;
+}
+
+/** Learns a profile row by row (memory bounded per column), for streams of rows. */
+export class ProfileLearner {
+  private readonly acc = new Map<string, FieldAcc>();
+  private rows = 0;
+
+  constructor(
+    private readonly mapping: Pick<MappingSpec, 'kind' | 'fields' | 'scoring'>,
+    private readonly maxCardinality = mapping.scoring?.anomaly.maxCardinality ?? 50,
+  ) {
+    for (const f of mapping.fields) {
+      const acc: FieldAcc = {
+        type: f.type,
+        repeated: f.mode === 'REPEATED',
+        count: 0,
+        nulls: 0,
+        numCount: 0,
+        sample: [],
+        random: mulberry32(hashString(`${mapping.kind}.${f.name}`)),
+      };
+      if (!acc.repeated && isCategoricalType(f.type)) acc.distinct = new Set();
+      this.acc.set(f.name, acc);
+    }
+  }
+
+  /** Adds one row of the mapping's current table (values by column name). */
+  add(row: Row): void {
+    this.rows++;
+    for (const [name, a] of this.acc) {
+      const v = row[name];
+      a.count++;
+      if (isNullish(v, a.repeated)) {
+        a.nulls++;
+        continue;
+      }
+      if (a.repeated) continue;
+      if (isNumericType(a.type)) {
+        const n = numericValue(v, a.type);
+        if (n !== undefined) {
+          a.numCount++;
+          if (a.sample.length < NUMERIC_SAMPLE_LIMIT) a.sample.push(n);
+          else {
+            const j = Math.floor(a.random() * a.numCount);
+            if (j < NUMERIC_SAMPLE_LIMIT) a.sample[j] = n;
+          }
+        }
+      }
+      if (a.distinct) {
+        const c = categoryValue(v, a.type);
+        if (c !== undefined) {
+          a.distinct.add(c);
+          if (a.distinct.size > this.maxCardinality) delete a.distinct;
+        }
+      }
+    }
+  }
+
+  finish(): KindProfile {
+    const fields: Record<string, FieldProfile> = {};
+    for (const [name, a] of this.acc) {
+      const fp: FieldProfile = { type: a.type, count: a.count, nulls: a.nulls, nullRate: a.count ? a.nulls / a.count : 0 };
+      if (a.numCount > 0) {
+        const sorted = [...a.sample].sort((x, y) => x - y);
+        const med = median(sorted);
+        const dev = sorted.map((x) => Math.abs(x - med)).sort((x, y) => x - y);
+        fp.numeric = {
+          median: med,
+          mad: median(dev),
+          meanAbsDev: dev.reduce((s, x) => s + x, 0) / dev.length,
+          count: a.numCount,
+        };
+      }
+      if (a.distinct && a.distinct.size > 0 && a.distinct.size * MIN_ROWS_PER_CATEGORY <= a.count - a.nulls) {
+        fp.values = [...a.distinct].sort();
+      }
+      fields[name] = fp;
+    }
+    return { formatVersion: 1, kind: this.mapping.kind, sampleCount: this.rows, maxCardinality: this.maxCardinality, fields };
+  }
+}
+
+/** Learns a mapping's profile from rows of its current table. Deterministic. */
+export function learnProfile(rows: Iterable<Row>, mapping: Pick<MappingSpec, 'kind' | 'fields' | 'scoring'>): KindProfile {
+  const learner = new ProfileLearner(mapping);
+  for (const row of rows) learner.add(row);
+  return learner.finish();
+}
+
+/** Checks a stored profile's shape; undefined when it is not one this version reads. */
+export function parseProfile(value: unknown): KindProfile | undefined {
+  let v = value;
+  if (typeof v === 'string') {
+    try {
+      v = JSON.parse(v);
+    } catch {
+      return undefined;
+    }
+  }
+  if (typeof v !== 'object' || v === null) return undefined;
+  const p = v as Partial<KindProfile>;
+  if (p.formatVersion !== 1 || typeof p.kind !== 'string' || typeof p.sampleCount !== 'number') return undefined;
+  if (typeof p.fields !== 'object' || p.fields === null) return undefined;
+  return p as KindProfile;
+}
+
+export interface StoredProfile {
+  profile: KindProfile;
+  /** RFC 3339. */
+  updatedAt: string;
+}
+
+/** Reads and writes `_mlbridge_profiles` (mapping, updated_at, sample_count, profile). */
+export class ProfileStore {
+  constructor(
+    private readonly warehouse: Warehouse,
+    private readonly dataset: string,
+  ) {}
+
+  async exists(): Promise<boolean> {
+    return (await this.warehouse.getTable(this.dataset, PROFILES_TABLE)) !== null;
+  }
+
+  /** Every stored profile by mapping; empty when the table does not exist yet. */
+  async getAll(): Promise<Map<string, StoredProfile>> {
+    const out = new Map<string, StoredProfile>();
+    if (!(await this.exists())) return out;
+    for await (const row of this.warehouse.readRows(this.dataset, PROFILES_TABLE)) {
+      const profile = parseProfile(row.profile);
+      if (typeof row.mapping === 'string' && profile) {
+        out.set(row.mapping, { profile, updatedAt: String(row.updated_at ?? '') });
+      }
+    }
+    return out;
+  }
+
+  async get(kind: string): Promise<StoredProfile | null> {
+    return (await this.getAll()).get(kind) ?? null;
+  }
+
+  async put(profile: KindProfile, updatedAt: Date = new Date()): Promise<void> {
+    const row: Row = {
+      mapping: profile.kind,
+      updated_at: formatTimestampUs(BigInt(updatedAt.getTime()) * 1000n),
+      sample_count: String(profile.sampleCount),
+      profile: JSON.parse(JSON.stringify(profile)) as RowValue,
+    };
+    await this.warehouse.mergeRows(this.dataset, PROFILES_TABLE, ['mapping'], [row]);
+  }
+}
+
+export interface RefreshedProfile {
+  kind: string;
+  sampleCount: number;
+}
+
+/**
+ * Learns each mapping's profile from the rows currently in its table and stores it.
+ * Mappings whose table does not exist yet are skipped. Called after data is applied.
+ */
+export async function refreshProfiles(
+  warehouse: Warehouse,
+  spec: Pick<Spec, 'target' | 'mappings'>,
+  options: { now?: Date; kinds?: string[] } = {},
+): Promise<RefreshedProfile[]> {
+  const dataset = spec.target.dataset;
+  const store = new ProfileStore(warehouse, dataset);
+  if (!(await store.exists())) {
+    throw new MlbridgeError('TARGET_ERROR', `${warehouse.location}: table ${dataset}.${PROFILES_TABLE} does not exist (run apply)`, {
+      resource: `${warehouse.kind}_table.${dataset}.${PROFILES_TABLE}`,
+    });
+  }
+  const out: RefreshedProfile[] = [];
+  for (const mapping of spec.mappings) {
+    if (options.kinds && !options.kinds.includes(mapping.kind)) continue;
+    if (!(await warehouse.getTable(dataset, mapping.tables.current))) continue;
+    const learner = new ProfileLearner(mapping);
+    for await (const row of warehouse.readRows(dataset, mapping.tables.current)) learner.add(row);
+    const profile = learner.finish();
+    await store.put(profile, options.now ?? new Date());
+    out.push({ kind: mapping.kind, sampleCount: profile.sampleCount });
+  }
+  return out;
+}
