@@ -1,0 +1,139 @@
+// The BigQuery REST fake speaks enough of the API for the official client: checked here
+// with @google-cloud/bigquery calls the adapter does not make (PUT, queries, insertAll, …)
+// and with BigQuery's error shapes.
+import { suite } from 'uvu';
+import * as assert from 'uvu/assert';
+import type { BigQuery } from '@google-cloud/bigquery';
+import { GoogleAuth, PassThroughClient } from 'google-auth-library';
+import { startBigQueryFake, type BigQueryFake } from '../support/bigquery-fake.js';
+
+const Suite = suite('BigQuery REST fake with the official client');
+
+let fake: BigQueryFake;
+let bq: BigQuery;
+
+Suite.before.each(async () => {
+  fake = await startBigQueryFake({ project: 'proj-1' });
+  const { BigQuery } = await import('@google-cloud/bigquery');
+  bq = new BigQuery({
+    projectId: 'proj-1',
+    apiEndpoint: fake.endpoint,
+    autoRetry: false,
+    authClient: new GoogleAuth({ authClient: new PassThroughClient() }) as never,
+  });
+  await bq.createDataset('d');
+  await bq.dataset('d').createTable('t', {
+    schema: { fields: [{ name: 'k', type: 'STRING', mode: 'REQUIRED' }, { name: 'n', type: 'INT64' }, { name: 's', type: 'RECORD', fields: [{ name: 'a', type: 'STRING' }] }] },
+  });
+});
+Suite.after.each(async () => {
+  await fake.stop();
+});
+
+interface ApiErr {
+  code?: number;
+  errors?: Array<{ reason?: string; message?: string }>;
+  message?: string;
+}
+async function apiError(p: Promise<unknown>): Promise<ApiErr> {
+  try {
+    await p;
+  } catch (e) {
+    return e as ApiErr;
+  }
+  assert.unreachable('expected an API error');
+  throw new Error('unreachable');
+}
+
+Suite('tables.get answers legacy type names, modes and a string numRows', async () => {
+  const [meta] = await bq.dataset('d').table('t').getMetadata();
+  assert.equal(meta.schema.fields.map((f: { name: string; type: string; mode: string }) => `${f.name} ${f.type} ${f.mode}`), ['k STRING REQUIRED', 'n INTEGER NULLABLE', 's RECORD NULLABLE']);
+  assert.is(meta.numRows, '0');
+  assert.is(meta.id, 'proj-1:d.t');
+});
+
+Suite('a type change on tables.patch is 400 invalid with BigQuery message, status and reason', async () => {
+  const err = await apiError(
+    bq.dataset('d').table('t').setMetadata({ schema: { fields: [{ name: 'k', type: 'STRING', mode: 'REQUIRED' }, { name: 'n', type: 'STRING' }, { name: 's', type: 'RECORD', fields: [{ name: 'a', type: 'STRING' }] }] } }),
+  );
+  assert.is(err.code, 400);
+  assert.is(err.errors?.[0]?.reason, 'invalid');
+  assert.is(err.message, 'Provided Schema does not match Table proj-1:d.t. Field n has changed type from INTEGER to STRING');
+  const missing = await apiError(bq.dataset('d').table('t').setMetadata({ schema: { fields: [{ name: 'k', type: 'STRING', mode: 'REQUIRED' }] } }));
+  assert.is(missing.message, 'Provided Schema does not match Table proj-1:d.t. Field n is missing in new schema');
+  const tighten = await apiError(
+    bq.dataset('d').table('t').setMetadata({ schema: { fields: [{ name: 'k', type: 'STRING', mode: 'REQUIRED' }, { name: 'n', type: 'INTEGER', mode: 'REQUIRED' }, { name: 's', type: 'RECORD', fields: [{ name: 'a', type: 'STRING' }] }] } }),
+  );
+  assert.is(tighten.message, 'Provided Schema does not match Table proj-1:d.t. Field n has changed mode from NULLABLE to REQUIRED');
+});
+
+Suite('a patch with a stale etag is 412 conditionNotMet; duplicates are 409; missing tables 404', async () => {
+  const [meta] = await bq.dataset('d').table('t').getMetadata();
+  await bq.dataset('d').table('t').setMetadata({ description: 'one', etag: meta.etag });
+  const stale = await apiError(bq.dataset('d').table('t').setMetadata({ description: 'two', etag: meta.etag }));
+  assert.equal([stale.code, stale.errors?.[0]?.reason, stale.message], [412, 'conditionNotMet', 'Precondition check failed.']);
+  const dup = await apiError(bq.dataset('d').createTable('t', { schema: { fields: [{ name: 'x', type: 'STRING' }] } }));
+  assert.equal([dup.code, dup.errors?.[0]?.reason, dup.message], [409, 'duplicate', 'Already Exists: Table proj-1:d.t']);
+  const nf = await apiError(bq.dataset('d').table('nope').getMetadata());
+  assert.equal([nf.code, nf.errors?.[0]?.reason, nf.message], [404, 'notFound', 'Not found: Table proj-1:d.nope']);
+});
+
+Suite('tables.update (PUT) replaces labels and description but still enforces schema rules', async () => {
+  const t = bq.dataset('d').table('t');
+  await t.setMetadata({ labels: { a: '1', b: '2' }, description: 'x' });
+  const [meta] = await t.getMetadata();
+  const [updated] = await t.request({ method: 'PUT', uri: '', json: { ...meta, labels: { c: '3' }, description: undefined } } as never) as unknown as [Record<string, any>];
+  assert.equal(updated.labels, { c: '3' });
+  assert.is(updated.description, undefined);
+});
+
+Suite('insertAll rows are read back by tabledata.list and by a query through jobs.query', async () => {
+  const t = bq.dataset('d').table('t');
+  await t.insert([{ k: 'a', n: 1, s: { a: 'x' } }, { k: 'b', n: 2 }]);
+  const [rows] = await t.getRows();
+  assert.equal(rows.map((r: Record<string, unknown>) => [r.k, r.n, r.s]), [['a', 1, { a: 'x' }], ['b', 2, null]]);
+  const [q] = await bq.query({ query: 'SELECT `k`, `n` * 10 AS `n10` FROM `proj-1.d.t` ORDER BY `k`' });
+  assert.equal(q, [{ k: 'a', n10: 10 }, { k: 'b', n10: 20 }]);
+});
+
+Suite('a MERGE query job reports inserted and updated rows in dmlStats', async () => {
+  const t = bq.dataset('d').table('t');
+  await t.insert([{ k: 'a', n: 1 }]);
+  await bq.dataset('d').createTable('src', { schema: { fields: [{ name: 'k', type: 'STRING' }, { name: 'n', type: 'INTEGER' }] } });
+  await bq.dataset('d').table('src').insert([{ k: 'a', n: 5 }, { k: 'c', n: 7 }]);
+  const [job] = await bq.createQueryJob({
+    query: 'MERGE `proj-1`.`d`.`t` AS T USING `proj-1`.`d`.`src` AS S ON T.`k` = S.`k` WHEN MATCHED THEN UPDATE SET `n` = S.`n` WHEN NOT MATCHED THEN INSERT (`k`, `n`) VALUES (S.`k`, S.`n`)',
+  });
+  const [meta] = await job.getMetadata();
+  assert.equal(meta.statistics.query.dmlStats, { insertedRowCount: '1', updatedRowCount: '1', deletedRowCount: '0' });
+  const [rows] = await bq.query('SELECT `k`, `n` FROM `proj-1.d.t` ORDER BY `k`');
+  assert.equal(rows, [{ k: 'a', n: 5 }, { k: 'c', n: 7 }]);
+});
+
+Suite('a failing query job is DONE with errorResult, and getQueryResults answers its error', async () => {
+  const err = await apiError(bq.createQueryJob({ query: 'SELECT * FROM `proj-1.d.missing`', jobId: 'j1' }));
+  assert.match(String(err.message), 'Not found: Table proj-1:d.missing was not found in location US');
+  const [meta] = await bq.job('j1').getMetadata();
+  assert.equal(meta.status.errorResult.reason, 'notFound');
+  const again = await apiError(bq.job('j1').getQueryResults());
+  assert.is(again.code, 400);
+});
+
+Suite('a dataset with tables is not deleted without force; with force it is', async () => {
+  const busy = await apiError(bq.dataset('d').delete());
+  assert.equal([busy.code, busy.errors?.[0]?.reason], [400, 'resourceInUse']);
+  await bq.dataset('d').delete({ force: true });
+  const [datasets] = await bq.getDatasets();
+  assert.equal(datasets.map((d) => d.id), []);
+});
+
+Suite('injected faults answer the chosen call only, then normal service resumes', async () => {
+  fake.failNext('tables.get', { status: 503, reason: 'backendError', message: 'Service unavailable' }, 1);
+  const err = await apiError(bq.dataset('d').table('t').getMetadata());
+  assert.equal([err.code, err.errors?.[0]?.reason, err.message], [503, 'backendError', 'Service unavailable']);
+  await bq.dataset('d').getMetadata();
+  const [meta] = await bq.dataset('d').table('t').getMetadata();
+  assert.is(meta.id, 'proj-1:d.t');
+});
+
+Suite.run();

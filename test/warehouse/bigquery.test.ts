@@ -1,0 +1,500 @@
+// The BigQuery adapter through the official client against the REST fake: observe/create
+// round trips, every TableOp, replace, rows, quoting, retries, timeouts, rejections, lock.
+import { suite } from 'uvu';
+import * as assert from 'uvu/assert';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { createServer as createNetServer, type AddressInfo } from 'node:net';
+import { join } from 'node:path';
+import { createBigQueryWarehouse, type BigQueryWarehouseOptions } from '../../src/warehouse/bigquery.js';
+import { isMlbridgeError, type MlbridgeError } from '../../src/model/errors.js';
+import type { ColumnSchema, TableSchema } from '../../src/model/schema.js';
+import type { Row, Warehouse } from '../../src/warehouse/warehouse.js';
+import { startBigQueryFake, type BigQueryFake } from '../support/bigquery-fake.js';
+
+const Suite = suite('BigQuery adapter against the REST fake');
+
+type RetryInfo = { resource: string; call: string; attempt: number; delayMs: number; error: string };
+let fake: BigQueryFake;
+let retries: RetryInfo[];
+
+Suite.before.each(async () => {
+  fake = await startBigQueryFake({ project: 'proj-1' });
+  retries = [];
+});
+Suite.after.each(async () => {
+  await fake.stop();
+});
+
+const target = { kind: 'bigquery' as const, project: 'proj-1', dataset: 'analytics', location: 'US' };
+function open(o: Partial<BigQueryWarehouseOptions> = {}): Promise<Warehouse> {
+  return createBigQueryWarehouse(target, {
+    readOnly: false,
+    env: { BIGQUERY_EMULATOR_HOST: fake.endpoint },
+    onRetry: (i) => retries.push(i),
+    retry: { baseDelayMs: 1, maxDelayMs: 5 },
+    jobPollMs: 5,
+    ...o,
+  });
+}
+const col = (name: string, type: ColumnSchema['type'], mode: ColumnSchema['mode'] = 'NULLABLE', extra: Partial<ColumnSchema> = {}): ColumnSchema => ({
+  name,
+  type,
+  mode,
+  ...extra,
+});
+const customer = (extra: Partial<TableSchema> = {}): TableSchema => ({
+  dataset: 'analytics',
+  name: 'customer',
+  columns: [
+    col('_key', 'STRING', 'REQUIRED'),
+    col('age', 'INT64', 'NULLABLE', { description: 'Age in years' }),
+    col('zip', 'STRING'),
+    col('created_at', 'TIMESTAMP'),
+    col('address', 'RECORD', 'NULLABLE', { fields: [col('street', 'STRING'), col('city', 'STRING', 'REQUIRED')] }),
+    col('tags', 'STRING', 'REPEATED'),
+  ],
+  partitioning: { type: 'DAY', field: 'created_at' },
+  clustering: ['_key'],
+  labels: { 'managed-by': 'mlbridge', team: 'growth' },
+  description: 'Customers',
+  deletionProtection: true,
+  ...extra,
+});
+async function setup(w: Warehouse, t: TableSchema = customer()): Promise<void> {
+  await w.createDataset({ name: 'analytics', location: 'EU', labels: { 'managed-by': 'mlbridge' } });
+  await w.createTable(t);
+}
+async function rows(w: Warehouse, table = 'customer', dataset = 'analytics'): Promise<Row[]> {
+  const out: Row[] = [];
+  for await (const r of w.readRows(dataset, table)) out.push(r);
+  return out.sort((a, b) => String(a._key).localeCompare(String(b._key)));
+}
+async function rejects(p: Promise<unknown>): Promise<MlbridgeError> {
+  try {
+    await p;
+  } catch (e) {
+    if (isMlbridgeError(e)) return e;
+    throw e;
+  }
+  assert.unreachable('expected an MlbridgeError');
+  throw new Error('unreachable');
+}
+const etagOf = async (w: Warehouse, name = 'customer') => (await w.getTable('analytics', name))!.etag;
+const names = (cs: ColumnSchema[] | undefined): string[] =>
+  (cs ?? []).map((c) => `${c.name} ${c.type} ${c.mode}${c.fields ? `{${names(c.fields).join(', ')}}` : ''}`);
+
+Suite('a created dataset and table read back with nested fields, partitioning, clustering, labels and deletion protection', async () => {
+  const w = await open();
+  assert.is(await w.getDataset('analytics'), null);
+  await setup(w);
+  const ds = await w.getDataset('analytics');
+  assert.equal({ location: ds?.location, labels: ds?.labels, owned: ds?.owned }, { location: 'EU', labels: { 'managed-by': 'mlbridge' }, owned: true });
+  const t = await w.getTable('analytics', 'customer');
+  const want = customer();
+  assert.equal(t?.columns, want.columns);
+  assert.equal(t?.partitioning, { type: 'DAY', field: 'created_at' });
+  assert.equal(t?.clustering, ['_key']);
+  assert.equal(t?.labels, { 'managed-by': 'mlbridge', team: 'growth' });
+  assert.is(t?.description, 'Customers');
+  assert.is(t?.deletionProtection, true);
+  assert.is(t?.owned, true);
+  assert.ok(t!.etag.length > 0);
+  // On the wire: legacy type names and deletion protection as a label.
+  const stored = fake.table('analytics', 'customer')!;
+  assert.is(stored.schema.fields[1].type, 'INTEGER');
+  assert.is(stored.labels['mlbridge-deletion-protection'], 'true');
+  assert.equal((await w.listTables('analytics')).map((x) => x.name), ['customer']);
+  assert.is(await w.getTable('analytics', 'nope'), null);
+});
+
+Suite('rows merge by key and read back with BigQuery value encodings', async () => {
+  const w = await open();
+  await setup(w, {
+    ...customer(),
+    columns: [
+      col('_key', 'STRING', 'REQUIRED'),
+      col('n', 'INT64'),
+      col('f', 'FLOAT64'),
+      col('price', 'NUMERIC'),
+      col('ok', 'BOOL'),
+      col('at', 'TIMESTAMP'),
+      col('day', 'DATE'),
+      col('doc', 'JSON'),
+      col('raw', 'BYTES'),
+      col('address', 'RECORD', 'NULLABLE', { fields: [col('city', 'STRING')] }),
+      col('tags', 'STRING', 'REPEATED'),
+    ],
+    partitioning: undefined,
+  });
+  const first = await w.mergeRows('analytics', 'customer', ['_key'], [
+    { _key: 'a', n: '9007199254740993', f: 1.5, price: '12.25', ok: true, at: '2026-01-02T03:04:05.123456Z', day: '2026-01-02', doc: { x: [1, 'y'] }, raw: 'aGk=', address: { city: 'Oslo' }, tags: ['p', 'q'] },
+    { _key: 'b', n: '2' },
+  ]);
+  assert.equal(first, { inserted: 2, updated: 0 });
+  const second = await w.mergeRows('analytics', 'customer', ['_key'], [{ _key: 'b', n: '3' }, { _key: 'c', n: '4', doc: 'plain' }]);
+  assert.equal(second, { inserted: 1, updated: 1 });
+  assert.equal(await rows(w), [
+    { _key: 'a', n: '9007199254740993', f: 1.5, price: '12.25', ok: true, at: '2026-01-02T03:04:05.123456Z', day: '2026-01-02', doc: { x: [1, 'y'] }, raw: 'aGk=', address: { city: 'Oslo' }, tags: ['p', 'q'] },
+    { _key: 'b', n: '3', f: null, price: null, ok: null, at: null, day: null, doc: null, raw: null, address: null, tags: [] },
+    { _key: 'c', n: '4', f: null, price: null, ok: null, at: null, day: null, doc: 'plain', raw: null, address: null, tags: [] },
+  ]);
+  assert.equal((await w.listTables('analytics')).map((t) => t.name), ['customer'], 'the staging table is gone');
+});
+
+Suite('every in-place op applies through tables.patch or DDL and keeps the rows', async () => {
+  const w = await open();
+  await setup(w, customer({ columns: [...customer().columns, col('legacy', 'STRING'), col('nick', 'STRING')] }));
+  await w.mergeRows('analytics', 'customer', ['_key'], [{ _key: 'k1', age: '42', address: { city: 'Oslo' }, legacy: 'x', nick: 'Ada' }]);
+  await w.updateTable(
+    'analytics',
+    'customer',
+    [
+      { op: 'add_column', parent: [], column: col('email', 'STRING') },
+      { op: 'add_column', parent: ['address'], column: col('zip', 'STRING') },
+      { op: 'relax_column', path: ['address', 'city'] },
+      { op: 'set_column_description', path: ['age'], description: 'Age' },
+      { op: 'set_description', description: 'All customers' },
+      { op: 'set_labels', labels: { 'managed-by': 'mlbridge', owner: 'data' } },
+      { op: 'set_clustering', clustering: ['_key', 'zip'] },
+      { op: 'set_deletion_protection', enabled: false },
+      { op: 'widen_column', path: ['age'], from: 'INT64', to: 'NUMERIC' },
+      { op: 'rename_column', from: 'nick', to: 'nickname' },
+      { op: 'drop_column', name: 'legacy' },
+    ],
+    await etagOf(w),
+  );
+  const t = (await w.getTable('analytics', 'customer'))!;
+  assert.equal(names(t.columns), [
+    '_key STRING REQUIRED',
+    'age NUMERIC NULLABLE',
+    'zip STRING NULLABLE',
+    'created_at TIMESTAMP NULLABLE',
+    'address RECORD NULLABLE{street STRING NULLABLE, city STRING NULLABLE, zip STRING NULLABLE}',
+    'tags STRING REPEATED',
+    'nickname STRING NULLABLE',
+    'email STRING NULLABLE',
+  ]);
+  assert.is(t.columns[1]!.description, 'Age');
+  assert.is(t.description, 'All customers');
+  assert.equal(t.labels, { 'managed-by': 'mlbridge', owner: 'data' });
+  assert.equal(t.clustering, ['_key', 'zip']);
+  assert.is(t.deletionProtection, false);
+  const [r] = await rows(w);
+  assert.equal([r!.age, r!.nickname, r!.address], ['42', 'Ada', { street: null, city: 'Oslo', zip: null }]);
+});
+
+Suite('an update with a stale etag is refused before anything changes', async () => {
+  const w = await open();
+  await setup(w);
+  const before = await etagOf(w);
+  await w.updateTable('analytics', 'customer', [{ op: 'set_description', description: 'changed elsewhere' }]);
+  const err = await rejects(w.updateTable('analytics', 'customer', [{ op: 'add_column', parent: [], column: col('x', 'STRING') }], before));
+  assert.is(err.code, 'TARGET_ERROR');
+  assert.match(err.message, /^bigquery_table\.analytics\.customer: the table changed since it was observed \(etag .+ → .+\); run plan again$/);
+  assert.not.ok(names((await w.getTable('analytics', 'customer'))!.columns).includes('x STRING NULLABLE'));
+});
+
+Suite('replace copies the rows with CAST into the new layout and leaves no helper table behind', async () => {
+  const w = await open();
+  await setup(w);
+  await w.mergeRows('analytics', 'customer', ['_key'], [
+    { _key: 'k1', age: '42', zip: '0150', address: { city: 'Oslo' } },
+    { _key: 'k2', age: '7', zip: '5003', address: { city: 'Bergen' } },
+  ]);
+  const desired = customer({
+    columns: [col('_key', 'STRING', 'REQUIRED'), col('age', 'INT64'), col('postcode', 'INT64'), col('address', 'RECORD', 'NULLABLE', { fields: [col('street', 'STRING'), col('city', 'STRING', 'REQUIRED')] }), col('note', 'STRING')],
+    partitioning: { type: 'MONTH' },
+    clustering: ['age'],
+  });
+  await w.replaceTable(desired, { columnSources: { _key: '_key', age: 'age', postcode: 'zip', address: 'address', note: undefined } }, await etagOf(w));
+  const t = (await w.getTable('analytics', 'customer'))!;
+  assert.equal(t.columns, desired.columns);
+  assert.equal(t.partitioning, { type: 'MONTH' });
+  assert.equal(t.clustering, ['age']);
+  assert.equal(t.labels, { 'managed-by': 'mlbridge', team: 'growth' }, 'no replace marker left');
+  assert.equal((await rows(w)).map((r) => [r._key, r.age, r.postcode, (r.address as Row).city, r.note]), [
+    ['k1', '42', '150', 'Oslo', null],
+    ['k2', '7', '5003', 'Bergen', null],
+  ]);
+  assert.is(fake.table('analytics', 'customer__mlbridge_new'), undefined);
+});
+
+Suite('a replace whose CAST fails keeps the old table and data and names the table and the bad value', async () => {
+  const w = await open();
+  await setup(w);
+  await w.mergeRows('analytics', 'customer', ['_key'], [{ _key: 'k1', zip: 'N1 9GU' }]);
+  const desired = customer({ columns: [col('_key', 'STRING', 'REQUIRED'), col('zip', 'INT64')], partitioning: undefined });
+  const err = await rejects(w.replaceTable(desired, { columnSources: { _key: '_key', zip: 'zip' } }));
+  assert.is(err.code, 'TARGET_ERROR');
+  assert.is(err.message, 'bigquery_table.analytics.customer: jobs.insert (query) rejected: Bad int64 value: N1 9GU (reason: invalidQuery)');
+  assert.equal(names((await w.getTable('analytics', 'customer'))!.columns).slice(0, 3), ['_key STRING REQUIRED', 'age INT64 NULLABLE', 'zip STRING NULLABLE']);
+  assert.equal((await rows(w)).map((r) => r.zip), ['N1 9GU']);
+  assert.is(fake.table('analytics', 'customer__mlbridge_new'), undefined, 'the unfinished copy is not left in the dataset');
+});
+
+Suite('a replace that crashed after dropping the old table converges: create promotes the finished copy', async () => {
+  const w = await open();
+  await setup(w);
+  await w.mergeRows('analytics', 'customer', ['_key'], [{ _key: 'k1', zip: '0150' }]);
+  const desired = customer({ columns: [col('_key', 'STRING', 'REQUIRED'), col('zip', 'INT64')], partitioning: undefined });
+  // jobs.insert #1 is the INSERT … SELECT copy, #2 the RENAME: fail the rename for good.
+  fake.failNext('jobs.insert', { status: 403, reason: 'accessDenied', message: 'Access Denied: rename', skip: 1 });
+  const err = await rejects(w.replaceTable(desired, { columnSources: { _key: '_key', zip: 'zip' } }));
+  assert.match(err.message, 'jobs.insert (query) rejected: Access Denied: rename (reason: accessDenied, HTTP 403)');
+  assert.is(await w.getTable('analytics', 'customer'), null, 'old table dropped after the copy finished');
+  assert.equal((await w.listTables('analytics')).map((t) => t.name), [], 'the copy is internal');
+  // A re-run plans a create for the missing table; createTable finishes the swap.
+  await w.createTable(desired);
+  const t = (await w.getTable('analytics', 'customer'))!;
+  assert.equal(names(t.columns), ['_key STRING REQUIRED', 'zip INT64 NULLABLE']);
+  assert.equal(t.labels, { 'managed-by': 'mlbridge', team: 'growth' });
+  assert.equal((await rows(w)).map((r) => r.zip), ['150']);
+});
+
+Suite('a replace interrupted after the copy finished reuses the copy on the re-run', async () => {
+  const w = await open();
+  await setup(w);
+  await w.mergeRows('analytics', 'customer', ['_key'], [{ _key: 'k1', zip: '0150' }]);
+  const desired = customer({ columns: [col('_key', 'STRING', 'REQUIRED'), col('zip', 'INT64')], partitioning: undefined });
+  const spec = { columnSources: { _key: '_key', zip: 'zip' } };
+  fake.failNext('tables.delete', { status: 403, reason: 'accessDenied', message: 'Access Denied: delete' });
+  const err = await rejects(w.replaceTable(desired, spec));
+  assert.match(err.message, 'tables.delete rejected: Access Denied: delete');
+  assert.equal((await rows(w)).map((r) => r.zip), ['0150'], 'the old table is intact');
+  const jobsBefore = fake.calls.filter((c) => c === 'jobs.insert').length;
+  await w.replaceTable(desired, spec, await etagOf(w));
+  assert.is(fake.calls.filter((c) => c === 'jobs.insert').length - jobsBefore, 1, 'only the RENAME ran: the copy was reused');
+  assert.equal((await rows(w)).map((r) => r.zip), ['150']);
+});
+
+Suite('a field added inside a REPEATED RECORD keeps the existing elements', async () => {
+  const w = await open();
+  await setup(w, customer({ columns: [col('_key', 'STRING', 'REQUIRED'), col('items', 'RECORD', 'REPEATED', { fields: [col('sku', 'STRING')] })], partitioning: undefined }));
+  await w.mergeRows('analytics', 'customer', ['_key'], [{ _key: 'k1', items: [{ sku: 'a' }, { sku: 'b' }] }]);
+  await w.updateTable('analytics', 'customer', [{ op: 'add_column', parent: ['items'], column: col('qty', 'INT64') }]);
+  assert.equal(names((await w.getTable('analytics', 'customer'))!.columns).at(-1), 'items RECORD REPEATED{sku STRING NULLABLE, qty INT64 NULLABLE}');
+  assert.equal((await rows(w))[0]!.items, [{ sku: 'a', qty: null }, { sku: 'b', qty: null }]);
+});
+
+Suite('widening a field inside a RECORD restates the STRUCT type and keeps the values', async () => {
+  const w = await open();
+  await setup(w, customer({ columns: [col('_key', 'STRING', 'REQUIRED'), col('dims', 'RECORD', 'NULLABLE', { fields: [col('w', 'INT64'), col('unit', 'STRING')] })], partitioning: undefined }));
+  await w.mergeRows('analytics', 'customer', ['_key'], [{ _key: 'k1', dims: { w: '12', unit: 'cm' } }]);
+  await w.updateTable('analytics', 'customer', [{ op: 'widen_column', path: ['dims', 'w'], from: 'INT64', to: 'FLOAT64' }]);
+  assert.equal(names((await w.getTable('analytics', 'customer'))!.columns).at(-1), 'dims RECORD NULLABLE{w FLOAT64 NULLABLE, unit STRING NULLABLE}');
+  assert.equal((await rows(w))[0]!.dims, { w: 12, unit: 'cm' });
+});
+
+Suite('rows with a column the table lacks are refused before anything is written', async () => {
+  const w = await open();
+  await setup(w);
+  fake.calls.length = 0;
+  const err = await rejects(w.mergeRows('analytics', 'customer', ['_key'], [{ _key: 'k1', colour: 'red' }]));
+  assert.is(err.message, 'bigquery_table.analytics.customer: mergeRows: the table has no column "colour"');
+  assert.equal(fake.calls, ['tables.get']);
+});
+
+Suite('identifiers needing quotes work: a hyphenated table, columns with spaces and hyphens', async () => {
+  const w = await open();
+  const t = customer({
+    name: 'order-item v2',
+    columns: [col('_key', 'STRING', 'REQUIRED'), col('price_amount', 'NUMERIC'), col('unit price', 'NUMERIC'), col('item-count', 'INT64')],
+    partitioning: undefined,
+  });
+  await setup(w, t);
+  await w.mergeRows('analytics', 'order-item v2', ['_key'], [{ _key: 'k1', price_amount: '9.5', 'unit price': '1.25', 'item-count': '3' }]);
+  await w.updateTable('analytics', 'order-item v2', [
+    { op: 'rename_column', from: 'item-count', to: 'item count' },
+    { op: 'widen_column', path: ['item count'], from: 'INT64', to: 'FLOAT64' },
+  ]);
+  assert.equal(await rows(w, 'order-item v2'), [{ _key: 'k1', price_amount: '9.5', 'unit price': '1.25', 'item count': 3 }]);
+  assert.equal((await w.listTables('analytics')).map((x) => x.name), ['order-item v2']);
+});
+
+Suite('three consecutive 429s on tables.patch are retried, each retry reported', async () => {
+  const w = await open();
+  await setup(w);
+  fake.failNext('tables.patch', { status: 429, reason: 'rateLimitExceeded' }, 3);
+  await w.updateTable('analytics', 'customer', [{ op: 'add_column', parent: [], column: col('email', 'STRING') }]);
+  assert.equal(
+    retries.map((r) => [r.resource, r.call, r.attempt]),
+    [
+      ['bigquery_table.analytics.customer', 'tables.patch', 1],
+      ['bigquery_table.analytics.customer', 'tables.patch', 2],
+      ['bigquery_table.analytics.customer', 'tables.patch', 3],
+    ],
+  );
+  assert.match(retries[0]!.error, 'Exceeded rate limits: too many table update operations for this table');
+  assert.ok(names((await w.getTable('analytics', 'customer'))!.columns).includes('email STRING NULLABLE'));
+});
+
+Suite('faults that outlast the retries fail naming the table, the call and the last error', async () => {
+  const w = await open({ retry: { baseDelayMs: 1, maxDelayMs: 5, maxAttempts: 4 } });
+  await setup(w);
+  fake.failNext('tables.patch', { status: 429, reason: 'rateLimitExceeded' }, 3);
+  fake.failNext('tables.patch', { status: 500, reason: 'backendError' }, 5);
+  const err = await rejects(w.updateTable('analytics', 'customer', [{ op: 'add_column', parent: [], column: col('email', 'STRING') }]));
+  assert.is(err.code, 'RETRIES_EXHAUSTED');
+  assert.is(err.message, 'bigquery_table.analytics.customer: tables.patch failed after 4 attempts: Backend error. Job aborted. (reason: backendError, HTTP 500)');
+  assert.is(retries.length, 3);
+});
+
+Suite('a backendError on a query job is retried and the statement runs once', async () => {
+  const w = await open();
+  await setup(w);
+  fake.failNext('jobs.insert', { status: 500, reason: 'backendError' }, 1);
+  await w.updateTable('analytics', 'customer', [{ op: 'drop_column', name: 'zip' }]);
+  assert.equal(retries.map((r) => r.call), ['jobs.insert (query)']);
+  assert.not.ok(names((await w.getTable('analytics', 'customer'))!.columns).includes('zip STRING NULLABLE'));
+});
+
+Suite('a call that hangs past the client timeout is retried, and fails cleanly when it keeps hanging', async () => {
+  const w = await open({ timeoutMs: 300, retry: { baseDelayMs: 1, maxDelayMs: 5, maxAttempts: 2 } });
+  await setup(w);
+  fake.failNext('tables.get', { hang: true }, 1);
+  assert.is((await w.getTable('analytics', 'customer'))?.name, 'customer');
+  assert.equal(retries.map((r) => r.call), ['tables.get']);
+  assert.match(retries[0]!.error, /^request timed out/);
+  fake.failNext('tables.get', { hang: true }, 2);
+  const err = await rejects(w.getTable('analytics', 'customer'));
+  assert.is(err.code, 'RETRIES_EXHAUSTED');
+  assert.match(err.message, /^bigquery_table\.analytics\.customer: tables\.get failed after 2 attempts: request timed out/);
+});
+
+Suite('a timed-out request is closed, so no hung connection keeps the process alive', async () => {
+  const w = await open({ timeoutMs: 200, retry: { baseDelayMs: 1, maxDelayMs: 5, maxAttempts: 3 } });
+  await setup(w);
+  fake.failNext('tables.patch', { hang: true }, 2);
+  await w.updateTable('analytics', 'customer', [{ op: 'set_description', description: 'after two hangs' }]);
+  assert.equal(retries.map((r) => r.call), ['tables.patch', 'tables.patch']);
+  assert.is((await w.getTable('analytics', 'customer'))?.description, 'after two hangs');
+  // The server notices the client's close asynchronously; give it a moment, not a deadline to race.
+  for (let i = 0; i < 200 && fake.hanging() > 0; i++) await new Promise((r) => setTimeout(r, 10));
+  assert.is(fake.hanging(), 0);
+});
+
+Suite('an endpoint that refuses connections fails (not "rejected": BigQuery never answered)', async () => {
+  const w = await createBigQueryWarehouse(target, { readOnly: true, env: { BIGQUERY_EMULATOR_HOST: '127.0.0.1:1' } });
+  const err = await rejects(w.getDataset('analytics'));
+  assert.is(err.code, 'TARGET_ERROR');
+  assert.match(err.message, /^bigquery_dataset\.analytics: datasets\.get failed: .*ECONNREFUSED 127\.0\.0\.1:1$/);
+});
+
+Suite('changes BigQuery rejects surface with the table and the rule', async () => {
+  const w = await open();
+  await setup(w);
+  const req = await rejects(w.updateTable('analytics', 'customer', [{ op: 'add_column', parent: [], column: col('email', 'STRING', 'REQUIRED') }]));
+  assert.is(req.code, 'TARGET_ERROR');
+  assert.is(
+    req.message,
+    'bigquery_table.analytics.customer: tables.patch rejected: Provided Schema does not match Table proj-1:analytics.customer. Cannot add required fields to an existing schema. (field: email) (reason: invalid, HTTP 400)',
+  );
+  const narrow = await rejects(w.updateTable('analytics', 'customer', [{ op: 'widen_column', path: ['zip'], from: 'STRING', to: 'INT64' }]));
+  assert.is(
+    narrow.message,
+    'bigquery_table.analytics.customer: jobs.insert (query) rejected: ALTER TABLE ALTER COLUMN SET DATA TYPE requires that the existing column type (STRING) is assignable to the new type (INT64) (reason: invalidQuery)',
+  );
+  assert.is(retries.length, 0, 'a rejection is not retried');
+});
+
+Suite('the lock is a table: a second taker sees the holder, only the holder releases it', async () => {
+  const w = await open();
+  await setup(w);
+  const lock = w.lock();
+  const a = { id: 'aaa', pid: 11, host: 'h1', since: '2026-01-01T00:00:00Z', operation: 'apply', who: 'ada@h1' };
+  const b = { ...a, id: 'bbb', pid: 22, host: 'h2' };
+  assert.equal(await lock.tryAcquire(a), { acquired: true });
+  assert.equal(await lock.tryAcquire(b), { acquired: false, holder: a });
+  await lock.release('bbb');
+  assert.equal(await lock.current(), a);
+  assert.equal((await w.listTables('analytics')).map((t) => t.name), ['customer'], 'the lock table is internal');
+  await lock.release('aaa');
+  assert.is(await lock.current(), null);
+  assert.equal(await lock.tryAcquire(b), { acquired: true });
+});
+
+Suite('before the dataset exists the lock is provisional and becomes the lock table when the dataset is created', async () => {
+  const w = await open();
+  const other = await open();
+  const a = { id: 'aaa', pid: 11, host: 'h1', since: '2026-01-01T00:00:00Z', operation: 'apply', who: 'ada@h1' };
+  assert.equal(await w.lock().tryAcquire(a), { acquired: true });
+  assert.is(await w.getDataset('analytics'), null, 'taking the lock creates nothing');
+  await w.createDataset({ name: 'analytics', labels: { 'managed-by': 'mlbridge' } });
+  assert.equal(await other.lock().tryAcquire({ ...a, id: 'bbb' }), { acquired: false, holder: a });
+  await w.lock().release('aaa');
+  assert.is(await other.lock().current(), null);
+});
+
+Suite('BIGQUERY_EMULATOR_HOST given as a bare host:port reaches the fake', async () => {
+  const saved = process.env.BIGQUERY_EMULATOR_HOST;
+  process.env.BIGQUERY_EMULATOR_HOST = fake.endpoint.replace('http://', '');
+  try {
+    const w = await createBigQueryWarehouse(target, { readOnly: true });
+    assert.is(await w.getDataset('analytics'), null);
+    assert.equal(fake.calls, ['datasets.get']);
+  } finally {
+    if (saved === undefined) delete process.env.BIGQUERY_EMULATOR_HOST;
+    else process.env.BIGQUERY_EMULATOR_HOST = saved;
+  }
+});
+
+Suite('a read-only warehouse refuses to change anything', async () => {
+  const w = await open({ readOnly: true });
+  const err = await rejects(w.createDataset({ name: 'analytics', labels: {} }));
+  assert.is(err.message, 'bigquery:proj-1: opened read-only; datasets.insert is not allowed');
+  assert.not.ok(fake.calls.includes('datasets.insert'));
+});
+
+Suite('without an emulator host and without credentials the error names every place ADC looked', async () => {
+  const home = mkdtempSync(join(tmpdir(), 'mlbridge-nohome-'));
+  const saved = { ...process.env };
+  // google-auth-library reads process.env itself.
+  delete process.env.GOOGLE_APPLICATION_CREDENTIALS;
+  delete process.env.CLOUDSDK_CONFIG;
+  process.env.HOME = home;
+  process.env.METADATA_SERVER_DETECTION = 'none';
+  try {
+    const env = { HOME: home };
+    const err = await rejects(createBigQueryWarehouse(target, { readOnly: true, env }));
+    assert.is(err.code, 'CREDENTIALS_MISSING');
+    assert.is(
+      err.message,
+      'No Google Cloud credentials found: tried GOOGLE_APPLICATION_CREDENTIALS (unset), gcloud application-default credentials (~/.config/gcloud/application_default_credentials.json: not found), the metadata server (not reachable). Run `gcloud auth application-default login` or set GOOGLE_APPLICATION_CREDENTIALS.',
+    );
+  } finally {
+    process.env = saved;
+    rmSync(home, { recursive: true, force: true });
+  }
+});
+
+Suite('a metadata server that fails oddly adds no MetadataLookupWarning to the credentials error', async () => {
+  const home = mkdtempSync(join(tmpdir(), 'mlbridge-nohome-'));
+  const saved = { ...process.env };
+  // A "metadata server" that resets every connection: gcp-metadata calls that an unexpected
+  // error and emits a MetadataLookupWarning, which node prints on stderr.
+  const server = createNetServer((s) => s.resetAndDestroy());
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', () => r()));
+  const warnings: string[] = [];
+  const onWarning = (w: Error) => warnings.push(`${w.name}: ${w.message}`);
+  process.on('warning', onWarning);
+  delete process.env.GOOGLE_APPLICATION_CREDENTIALS;
+  delete process.env.CLOUDSDK_CONFIG;
+  delete process.env.METADATA_SERVER_DETECTION;
+  process.env.HOME = home;
+  process.env.GCE_METADATA_HOST = `127.0.0.1:${(server.address() as AddressInfo).port}`;
+  try {
+    const err = await rejects(createBigQueryWarehouse(target, { readOnly: true, env: { HOME: home } }));
+    assert.is(err.code, 'CREDENTIALS_MISSING');
+    assert.match(err.message, /the metadata server \(not reachable\)/);
+    await new Promise((r) => setImmediate(r)); // warnings are delivered on a later tick
+    assert.equal(warnings, []);
+  } finally {
+    process.off('warning', onWarning);
+    process.env = saved;
+    server.close();
+    rmSync(home, { recursive: true, force: true });
+  }
+});
+
+Suite.run();
