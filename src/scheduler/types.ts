@@ -23,6 +23,8 @@ export interface ObservedSchedulerJob extends SchedulerJobSpec {
   owned: boolean;
   /** Fingerprint for stale-plan detection (hash of the observed job). */
   etag: string;
+  /** The API's userUpdateTime (RFC 3339), when reported. Not part of the etag. */
+  updateTime?: string;
 }
 
 export interface SchedulerClientLike {
