@@ -1,0 +1,293 @@
+// The CLI entry: argv → commander → one command module, imported only when it runs so
+// `mlbridge --version` and `validate` start fast (no DuckDB, Google clients or ink here).
+// Every MlbridgeError becomes `Error: <message>` on stderr and exit 1, never a stack.
+
+import { readFileSync } from 'node:fs';
+import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
+import { isMlbridgeError, errorMessage } from '../model/errors.js';
+import { formatDiagnostic, type Diagnostic } from '../model/diagnostic.js';
+import { EXIT, println, processIO, type CliIO } from './io.js';
+
+const DEFAULT_CONFIG = './mlbridge.yaml';
+
+export function version(): string {
+  try {
+    const pkg = JSON.parse(readFileSync(new URL('../../../package.json', import.meta.url), 'utf8')) as { version?: string };
+    return pkg.version ?? '0.0.0';
+  } catch {
+    return '0.0.0';
+  }
+}
+
+const collect = (value: string, previous: string[] | undefined): string[] => [...(previous ?? []), value];
+
+function positiveInt(value: string): number {
+  const n = Number(value);
+  if (!Number.isInteger(n) || n < 0) throw new InvalidArgumentError('expected a whole number.');
+  return n;
+}
+
+/** Prints an error the one way users see errors: `Error: …`, diagnostics as file:line:col lines. */
+export function reportError(err: unknown, io: CliIO): number {
+  const diags = (err as { diagnostics?: unknown }).diagnostics;
+  if (Array.isArray(diags)) for (const d of diags as Diagnostic[]) println(io.stderr, formatDiagnostic(d));
+  if (isMlbridgeError(err)) {
+    println(io.stderr, `Error: ${err.message}`);
+  } else {
+    println(io.stderr, `Error: ${errorMessage(err)}`);
+    if (io.env.MLBRIDGE_DEBUG && err instanceof Error && err.stack) println(io.stderr, err.stack);
+  }
+  return EXIT.ERROR;
+}
+
+export async function main(argv: string[], io: CliIO = processIO({ noColor: argv.includes('--no-color') })): Promise<number> {
+  let exitCode: number = EXIT.OK;
+  const action =
+    <A extends unknown[]>(fn: (...args: A) => Promise<number>) =>
+    async (...args: A) => {
+      exitCode = await fn(...args);
+    };
+
+  const program = new Command();
+  program
+    .name('mlbridge')
+    .description('Keep BigQuery (or DuckDB) in step with Datastore, Terraform-style: validate, plan, apply.')
+    .version(version(), '-v, --version', 'print the version')
+    .exitOverride()
+    .configureOutput({
+      writeOut: (s) => io.stdout.write(s),
+      writeErr: (s) => io.stderr.write(s),
+      outputError: (s, write) => write(s.replace(/^error:/, 'Error:')),
+    })
+    .enablePositionalOptions() // `score --version V` is the entity version, not mlbridge's
+    .showSuggestionAfterError(true)
+    .showHelpAfterError("(run 'mlbridge --help' for usage)");
+
+  const configOption = () => new Option('-c, --config <path>', 'spec file or folder').default(DEFAULT_CONFIG);
+
+  program
+    .command('validate')
+    .description('check the spec; every problem is printed as file:line:col: message')
+    .addOption(configOption())
+    .action(
+      action(async (o: { config: string }) => (await import('./commands/validate.js')).run({ config: o.config }, io)),
+    );
+
+  program
+    .command('plan')
+    .description('show what apply would change in the target (changes nothing)')
+    .addOption(configOption())
+    .option('--out <file>', 'save the plan for `mlbridge apply FILE`')
+    .option('--json', 'print only JSON: {"format_version":"1","changes":[…],"summary":{…},"diagnostics":[…]}')
+    .addOption(new Option('--format <format>', 'output format').choices(['text', 'markdown']))
+    .option('--detailed-exitcode', 'exit 0 when there are no changes, 2 when there are, 1 on error')
+    .option('--target <address>', 'limit the plan to a resource address (repeatable)', collect)
+    .option('--no-color', 'plain text, no colour or live view')
+    .action(
+      action(
+        async (o: { config: string; out?: string; json?: boolean; format?: string; detailedExitcode?: boolean; target?: string[]; color: boolean }) =>
+          (await import('./commands/plan.js')).run(
+            {
+              config: o.config,
+              json: Boolean(o.json),
+              detailedExitcode: Boolean(o.detailedExitcode),
+              target: o.target ?? [],
+              color: o.color,
+              ...(o.out !== undefined ? { out: o.out } : {}),
+              ...(o.format !== undefined ? { format: o.format } : {}),
+            },
+            io,
+          ),
+      ),
+    );
+
+  program
+    .command('apply')
+    .description('apply the spec (or a saved plan) to the target')
+    .argument('[planfile]', 'a plan saved with `mlbridge plan --out FILE`')
+    .addOption(configOption())
+    .option('--auto-approve', 'do not ask for confirmation')
+    .option('--allow-destructive', 'allow dropping columns and replacing or deleting tables')
+    .option('--lock-timeout <duration>', 'wait this long for another apply to finish (e.g. 30s)', '0s')
+    .option('--target <address>', 'limit the apply to a resource address (repeatable)', collect)
+    .option('--json', 'machine-readable progress, one JSON object per line')
+    .option('--no-color', 'plain text, no colour or live view')
+    .action(
+      action(
+        async (
+          planFile: string | undefined,
+          o: { config: string; autoApprove?: boolean; allowDestructive?: boolean; lockTimeout: string; target?: string[]; json?: boolean; color: boolean },
+        ) =>
+          (await import('./commands/apply.js')).run(
+            {
+              config: o.config,
+              autoApprove: Boolean(o.autoApprove),
+              allowDestructive: Boolean(o.allowDestructive),
+              lockTimeout: o.lockTimeout,
+              target: o.target ?? [],
+              json: Boolean(o.json),
+              color: o.color,
+              ...(planFile !== undefined ? { planFile } : {}),
+            },
+            io,
+          ),
+      ),
+    );
+
+  program
+    .command('show')
+    .description('print a saved plan')
+    .argument('<planfile>', 'a plan saved with `mlbridge plan --out FILE`')
+    .option('--json', 'print the plan as JSON')
+    .option('--no-color', 'plain text')
+    .action(
+      action(async (planFile: string, o: { json?: boolean; color: boolean }) =>
+        (await import('./commands/show.js')).run({ planFile, json: Boolean(o.json), color: o.color }, io),
+      ),
+    );
+
+  program
+    .command('force-unlock')
+    .description('release a lock left behind by an apply that is no longer running')
+    .argument('<lock_id>', 'the lock id printed by the failing apply')
+    .addOption(configOption())
+    .option('--force', 'do not ask for confirmation')
+    .action(
+      action(async (lockId: string, o: { config: string; force?: boolean }) =>
+        (await import('./commands/force-unlock.js')).run({ lockId, config: o.config, force: Boolean(o.force) }, io),
+      ),
+    );
+
+  const exportCmd = program.command('export').description('inspect a Datastore managed export');
+  exportCmd
+    .command('dump')
+    .description('print the entities of an export as JSON lines')
+    .argument('<location>', 'an export folder, a folder of exports, or gs://bucket/prefix')
+    .option('--kind <kind>', 'only this kind (repeatable)', collect)
+    .option('--namespace <namespace>', 'only this namespace (repeatable)', collect)
+    .option('--limit <n>', 'stop after N entities', positiveInt)
+    .option('--skip-corrupt', 'skip corrupt records instead of failing')
+    .option('--export-id <id>', 'which export in a folder of exports (default: newest)')
+    .action(
+      action(
+        async (location: string, o: { kind?: string[]; namespace?: string[]; limit?: number; skipCorrupt?: boolean; exportId?: string }) =>
+          (await import('./commands/export-dump.js')).run(
+            {
+              location,
+              kind: o.kind ?? [],
+              namespace: o.namespace ?? [],
+              skipCorrupt: Boolean(o.skipCorrupt),
+              ...(o.limit !== undefined ? { limit: o.limit } : {}),
+              ...(o.exportId !== undefined ? { exportId: o.exportId } : {}),
+            },
+            io,
+          ),
+      ),
+    );
+  exportCmd
+    .command('stats')
+    .description('count entities and properties per kind in an export')
+    .argument('<location>', 'an export folder, a folder of exports, or gs://bucket/prefix')
+    .option('--json', 'print JSON')
+    .option('--skip-corrupt', 'skip corrupt records instead of failing')
+    .option('--export-id <id>', 'which export in a folder of exports (default: newest)')
+    .action(
+      action(async (location: string, o: { json?: boolean; skipCorrupt?: boolean; exportId?: string }) =>
+        (await import('./commands/export-stats.js')).run(
+          { location, json: Boolean(o.json), skipCorrupt: Boolean(o.skipCorrupt), ...(o.exportId !== undefined ? { exportId: o.exportId } : {}) },
+          io,
+        ),
+      ),
+    );
+
+  program
+    .command('init')
+    .description('write a starting spec from an export or a live Datastore')
+    .option('--from-export <location>', 'infer mappings from a managed export')
+    .option('--from-datastore <project>', 'infer mappings from a live Datastore project')
+    .option('-o, --output <file>', 'where to write the spec (default: stdout)')
+    .addOption(new Option('--target <kind>', 'target warehouse').choices(['duckdb', 'bigquery']))
+    .option('--export-id <id>', 'which export in a folder of exports (default: newest)')
+    .action(
+      action(
+        async (o: { fromExport?: string; fromDatastore?: string; output?: string; target?: 'duckdb' | 'bigquery'; exportId?: string }) => {
+          if ((o.fromExport === undefined) === (o.fromDatastore === undefined)) {
+            println(io.stderr, 'Error: init needs exactly one of --from-export LOCATION or --from-datastore PROJECT');
+            return EXIT.ERROR;
+          }
+          return (await import('./commands/init.js')).run(
+            {
+              ...(o.fromExport !== undefined ? { fromExport: o.fromExport } : {}),
+              ...(o.fromDatastore !== undefined ? { fromDatastore: o.fromDatastore } : {}),
+              ...(o.output !== undefined ? { output: o.output } : {}),
+              ...(o.target !== undefined ? { target: o.target } : {}),
+              ...(o.exportId !== undefined ? { exportId: o.exportId } : {}),
+            },
+            io,
+          );
+        },
+      ),
+    );
+
+  program
+    .command('score')
+    .description('score one change event: ingest, defer or quarantine (exit 3 on quarantine)')
+    .requiredOption('--entity-key <key>', 'the entity key, e.g. CustomerProfile/cust-001')
+    .requiredOption('--kind <kind>', 'the entity kind (its mapping)')
+    .requiredOption('--operation <op>', 'UPSERT, PATCH or DELETE')
+    .option('--data <json>', 'the entity properties as JSON, or @file.json')
+    .option('--event-time <time>', 'when the change happened (RFC 3339)')
+    .option('--namespace <namespace>', 'the entity namespace')
+    .option('--version <version>', 'the entity version')
+    .option('-c, --config <path>', 'spec file or folder (default: ./mlbridge.yaml if present)')
+    .addOption(new Option('--format <format>', 'output format').choices(['json', 'text']).default('json'))
+    .action(
+      action(
+        async (o: {
+          entityKey: string;
+          kind: string;
+          operation: string;
+          data?: string;
+          eventTime?: string;
+          namespace?: string;
+          version?: string;
+          config?: string;
+          format: 'json' | 'text';
+        }) =>
+          (await import('./commands/score.js')).run(
+            {
+              entityKey: o.entityKey,
+              kind: o.kind,
+              operation: o.operation,
+              format: o.format,
+              ...(o.data !== undefined ? { data: o.data } : {}),
+              ...(o.eventTime !== undefined ? { eventTime: o.eventTime } : {}),
+              ...(o.namespace !== undefined ? { namespace: o.namespace } : {}),
+              ...(o.version !== undefined ? { version: o.version } : {}),
+              ...(o.config !== undefined ? { config: o.config } : {}),
+            },
+            io,
+          ),
+      ),
+    );
+
+  // `--project` the Google Cloud way: it fills GOOGLE_CLOUD_PROJECT for this run, which the
+  // spec may interpolate (`${GOOGLE_CLOUD_PROJECT}`) and the Google adapters fall back on.
+  for (const cmd of program.commands) {
+    if (['validate', 'plan', 'apply', 'force-unlock', 'score'].includes(cmd.name())) {
+      cmd.option('--project <id>', 'Google Cloud project (sets GOOGLE_CLOUD_PROJECT for this run)');
+    }
+  }
+  program.hook('preAction', (_program, command) => {
+    const project = (command.opts() as { project?: string }).project;
+    if (project) io.env = { ...io.env, GOOGLE_CLOUD_PROJECT: project };
+  });
+
+  try {
+    await program.parseAsync(argv, { from: 'user' });
+    return exitCode;
+  } catch (err) {
+    if (err instanceof CommanderError) return err.exitCode === 0 ? EXIT.OK : EXIT.ERROR;
+    return reportError(err, io);
+  }
+}

@@ -1,0 +1,72 @@
+// Plain progress lines from engine events, for logs and non-TTY output (Terraform's
+// "x: Creating..." / "Creation complete after 0.1s"). Retries are shown so a slow apply
+// explains itself. A pure function of each event.
+
+import type { Action } from '../../engine/plan.js';
+import type { EngineEvent } from '../../engine/events.js';
+import { formatElapsed } from '../duration.js';
+
+const STARTING: Record<Action, string> = {
+  create: 'Creating...',
+  update: 'Modifying...',
+  delete: 'Destroying...',
+  replace: 'Replacing...',
+  'no-op': 'Checking...',
+};
+
+const DONE: Record<Action, string> = {
+  create: 'Creation complete',
+  update: 'Modifications complete',
+  delete: 'Destruction complete',
+  replace: 'Replacement complete',
+  'no-op': 'Check complete',
+};
+
+const FAILED: Record<Action, string> = {
+  create: 'Creation failed',
+  update: 'Modification failed',
+  delete: 'Destruction failed',
+  replace: 'Replacement failed',
+  'no-op': 'Check failed',
+};
+
+/** One line per event worth showing, or null (observe-done is implied by what follows). */
+export function formatEvent(e: EngineEvent): string | null {
+  switch (e.type) {
+    case 'observe-start':
+      return `${e.what}: Refreshing state...`;
+    case 'observe-done':
+      return null;
+    case 'lock-wait':
+      return `Waiting for the lock held by ${e.holder.id} (pid ${e.holder.pid} on ${e.holder.host} since ${e.holder.since})...`;
+    case 'lock-acquired':
+      return `Acquired lock ${e.id}.`;
+    case 'change-start':
+      return `${e.address}: ${STARTING[e.action]}`;
+    case 'change-done':
+      return `${e.address}: ${DONE[e.action]} after ${formatElapsed(e.ms)}`;
+    case 'change-failed':
+      return `${e.address}: ${FAILED[e.action]}: ${e.message}`;
+    case 'retry':
+      return `${e.resource}: ${e.call} failed (${e.error}); retry ${e.attempt} in ${formatElapsed(e.delayMs)}`;
+    case 'apply-done':
+      return `\nApply complete! Resources: ${e.summary.add} added, ${e.summary.change} changed, ${e.summary.destroy} destroyed.`;
+  }
+}
+
+/**
+ * An event sink writing plain lines; `observe` false hides refresh lines (plan output stays
+ * short). A lock wait is reported once per holder, not once per poll.
+ */
+export function applyLogSink(write: (line: string) => void, options: { observe?: boolean } = {}): (e: EngineEvent) => void {
+  let waitingFor: string | null = null;
+  return (e) => {
+    if (e.type === 'observe-start' && options.observe === false) return;
+    if (e.type === 'lock-wait') {
+      if (waitingFor === e.holder.id) return;
+      waitingFor = e.holder.id;
+    }
+    const line = formatEvent(e);
+    if (line !== null) write(line);
+  };
+}

@@ -1,0 +1,57 @@
+// The machine-readable plan (`plan --json`, `show --json`), Terraform's `show -json` shape:
+// {"format_version":"1","changes":[…],"summary":{…},"diagnostics":[…]}. Keys are snake_case;
+// user-named maps (labels, column sources, fingerprints) keep their keys. Minor versions
+// only add keys. A pure function of the Plan.
+
+import type { Diagnostic } from '../../model/diagnostic.js';
+import type { Plan, PlanSummary } from '../../engine/plan.js';
+
+/** Keys whose values are maps named by the user: their own keys are data, not schema. */
+const USER_MAPS = new Set(['labels', 'columnSources', 'fingerprints', 'sampleKeys']);
+
+function snake(k: string): string {
+  return k.replace(/[A-Z]/g, (c) => `_${c.toLowerCase()}`);
+}
+
+/** Recursively snake_cases object keys, leaving user maps' keys alone. */
+export function toJsonShape(value: unknown): unknown {
+  if (Array.isArray(value)) return value.map(toJsonShape);
+  if (value === null || typeof value !== 'object') return value;
+  const out: Record<string, unknown> = {};
+  for (const [k, v] of Object.entries(value as Record<string, unknown>)) {
+    if (v === undefined) continue;
+    if (USER_MAPS.has(k) && v && typeof v === 'object' && !Array.isArray(v)) {
+      out[snake(k)] = Object.fromEntries(Object.entries(v as Record<string, unknown>).map(([kk, vv]) => [kk, toJsonShape(vv)]));
+    } else {
+      out[snake(k)] = toJsonShape(v);
+    }
+  }
+  return out;
+}
+
+export function diagnosticsJson(diags: readonly Diagnostic[]): unknown[] {
+  return diags.map((d) => toJsonShape(d));
+}
+
+export function planJson(plan: Plan): Record<string, unknown> {
+  return {
+    format_version: '1',
+    mlbridge_version: plan.mlbridgeVersion,
+    created_at: plan.createdAt,
+    target: toJsonShape(plan.target),
+    targets: plan.targets,
+    changes: plan.changes.map((c) => toJsonShape(c)),
+    summary: plan.summary,
+    diagnostics: diagnosticsJson(plan.diagnostics),
+  };
+}
+
+/** The document printed when the spec is invalid and no plan could be made. */
+export function diagnosticsOnlyJson(diags: readonly Diagnostic[]): Record<string, unknown> {
+  const summary: PlanSummary = { add: 0, change: 0, destroy: 0 };
+  return { format_version: '1', changes: [], summary, diagnostics: diagnosticsJson(diags) };
+}
+
+export function renderPlanJson(plan: Plan): string {
+  return `${JSON.stringify(planJson(plan))}\n`;
+}

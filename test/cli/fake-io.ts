@@ -1,0 +1,38 @@
+// A CliIO that captures what a user would see, for running main() in-process.
+import { PassThrough, Writable } from 'node:stream';
+import type { CliIO } from '../../src/cli/io.js';
+
+export interface FakeIO extends CliIO {
+  out(): string;
+  err(): string;
+}
+
+class Capture extends Writable {
+  text = '';
+  isTTY = false;
+  override _write(chunk: Buffer | string, _enc: BufferEncoding, cb: () => void): void {
+    this.text += chunk.toString();
+    cb();
+  }
+}
+
+/** Not a terminal unless `tty` is set; `input` is what the user types on stdin. */
+export function fakeIO(options: { cwd: string; env?: NodeJS.ProcessEnv; tty?: boolean; input?: string }): FakeIO {
+  const stdout = new Capture();
+  const stderr = new Capture();
+  const stdin = new PassThrough() as PassThrough & { isTTY?: boolean };
+  stdout.isTTY = Boolean(options.tty);
+  stdin.isTTY = Boolean(options.tty);
+  if (options.input !== undefined) stdin.end(options.input);
+  return {
+    stdout,
+    stderr,
+    stdin,
+    env: options.env ?? { PATH: process.env.PATH },
+    cwd: options.cwd,
+    interactive: false,
+    color: false,
+    out: () => stdout.text,
+    err: () => stderr.text,
+  };
+}
