@@ -208,9 +208,21 @@ export async function main(argv: string[], io: CliIO = processIO({ noColor: argv
     .option('-o, --output <file>', 'where to write the spec (default: stdout)')
     .addOption(new Option('--target <kind>', 'target warehouse').choices(['duckdb', 'bigquery']))
     .option('--export-id <id>', 'which export in a folder of exports (default: newest)')
+    .option('--kind <kind>', 'with --from-datastore: only this kind (repeatable)', collect)
+    .option('--namespace <namespace>', 'with --from-datastore: only this namespace (repeatable; "" = default)', collect)
+    .option('--limit <n>', 'with --from-datastore: sample at most N entities per kind and namespace (default 10000)', positiveInt)
     .action(
       action(
-        async (o: { fromExport?: string; fromDatastore?: string; output?: string; target?: 'duckdb' | 'bigquery'; exportId?: string }) => {
+        async (o: {
+          fromExport?: string;
+          fromDatastore?: string;
+          output?: string;
+          target?: 'duckdb' | 'bigquery';
+          exportId?: string;
+          kind?: string[];
+          namespace?: string[];
+          limit?: number;
+        }) => {
           if ((o.fromExport === undefined) === (o.fromDatastore === undefined)) {
             println(io.stderr, 'Error: init needs exactly one of --from-export LOCATION or --from-datastore PROJECT');
             return EXIT.ERROR;
@@ -222,6 +234,9 @@ export async function main(argv: string[], io: CliIO = processIO({ noColor: argv
               ...(o.output !== undefined ? { output: o.output } : {}),
               ...(o.target !== undefined ? { target: o.target } : {}),
               ...(o.exportId !== undefined ? { exportId: o.exportId } : {}),
+              ...(o.kind !== undefined ? { kind: o.kind } : {}),
+              ...(o.namespace !== undefined ? { namespace: o.namespace } : {}),
+              ...(o.limit !== undefined ? { limit: o.limit } : {}),
             },
             io,
           );
