@@ -4,7 +4,7 @@
 import type { Entity, Key, Value } from '../entity.js';
 import { readReference, readReferenceValue } from './keys.js';
 import { ProtoError, ProtoReader, int64String, WIRE_END_GROUP, WIRE_LEN, WIRE_START_GROUP, WIRE_VARINT, WIRE_FIXED64 } from './proto.js';
-import { asBuffer, inRfc3339Bounds, jsonDouble, nameField, resetSlots, stringField, timestampFromMicros, utf8OrUndefined, type FastBuffer } from './scalars.js';
+import { asBuffer, beginRecord, endRecord, inRfc3339Bounds, jsonDouble, nameField, resetSlots, stringField, timestampFromMicros, utf8OrUndefined, type FastBuffer } from './scalars.js';
 
 export { timestampFromMicros };
 
@@ -106,10 +106,24 @@ export class EntityDecoder {
 
   decode(bytes: Uint8Array): Entity {
     const buf = asBuffer(bytes);
+    return this.decodeAt(buf, 0, buf.length);
+  }
+
+  /** Decodes the EntityProto in buf[start, end); ProtoError positions are relative to start. */
+  decodeAt(buf: Buffer, start: number, end: number): Entity {
     const r = this.reader;
-    r.reset(buf, 0, buf.length);
+    r.reset(buf, start, end);
     resetSlots();
-    const e = this.readEntity(r, buf.length, 0);
+    beginRecord(buf, start, end);
+    let e: { key?: Key; properties?: Record<string, Value> };
+    try {
+      e = this.readEntity(r, end, 0);
+      endRecord();
+    } catch (err) {
+      endRecord();
+      if (err instanceof ProtoError && start !== 0) throw new ProtoError(err.message, err.pos - start);
+      throw err;
+    }
     if (!e.key) throw new ProtoError('entity without a key', 0);
     return e as Entity;
   }
@@ -199,7 +213,6 @@ export class EntityDecoder {
     const value = this.readValue(r, vEnd, meaning, zlib, unindexed, depth);
     r.pos = after;
     r.end = outer;
-    if (unindexed) value.excludeFromIndexes = true;
 
     if (meaning === MEANING_EMPTY_LIST) {
       // An empty array: the value itself is unset.
@@ -219,7 +232,9 @@ export class EntityDecoder {
     setProp(props, name, value);
   }
 
+  /** `unindexed` values carry excludeFromIndexes from the start (one object shape, no transition). */
   private readValue(r: ProtoReader, end: number, meaning: number, zlib: boolean, unindexed: boolean, depth: number): Value {
+    const x = unindexed;
     const outer = r.end;
     r.end = end;
     let v: Value | undefined;
@@ -232,13 +247,17 @@ export class EntityDecoder {
           const lo = r.varint64();
           const hi = r.hi;
           if (meaning === MEANING_GD_WHEN && inRfc3339Bounds(lo, hi)) {
-            v = { timestampValue: timestampFromMicros(lo, hi) } as Value;
+            const t = timestampFromMicros(lo, hi);
+            v = (x ? { timestampValue: t, excludeFromIndexes: true } : { timestampValue: t }) as Value;
             consumed = true;
-          } else v = { integerValue: int64String(lo, hi) } as Value;
+          } else {
+            const i = int64String(lo, hi);
+            v = (x ? { integerValue: i, excludeFromIndexes: true } : { integerValue: i }) as Value;
+          }
           break;
         }
         case 16: // 2 booleanValue
-          v = { booleanValue: r.bool() } as Value;
+          v = (x ? { booleanValue: r.bool(), excludeFromIndexes: true } : { booleanValue: r.bool() }) as Value;
           break;
         case 26: {
           // 3 stringValue
@@ -250,38 +269,42 @@ export class EntityDecoder {
             r.pos = s;
             const ent = this.readEntity(r, e, depth + 1);
             r.pos = e;
-            v = { entityValue: ent } as Value;
+            v = (x ? { entityValue: ent, excludeFromIndexes: true } : { entityValue: ent }) as Value;
             consumed = true;
           } else if (meaning === MEANING_BLOB || meaning === MEANING_BYTESTRING) {
-            v = { blobValue: buf.base64Slice(s, e) } as Value;
+            v = blobV(buf.base64Slice(s, e), x);
             // BYTESTRING stays visible on an unindexed value (as datastore_pbs converts it).
             consumed = meaning === MEANING_BLOB || (meaning === MEANING_BYTESTRING && !unindexed);
           } else {
             const str = utf8OrUndefined(buf, s, e);
             if (str === undefined) {
-              v = { blobValue: buf.base64Slice(s, e) } as Value;
+              v = blobV(buf.base64Slice(s, e), x);
               if (meaning !== MEANING_INDEX_VALUE) consumed = true;
-            } else v = { stringValue: str } as Value;
+            } else v = (x ? { stringValue: str, excludeFromIndexes: true } : { stringValue: str }) as Value;
           }
           break;
         }
         case 33: {
           // 4 doubleValue
-          v = { doubleValue: jsonDouble(r.double()) } as Value;
+          const d = jsonDouble(r.double());
+          v = (x ? { doubleValue: d, excludeFromIndexes: true } : { doubleValue: d }) as Value;
           break;
         }
         case 43: // 5 PointValue group
           readPoint(r);
-          v = { geoPointValue: { latitude: POINT_DONE.x, longitude: POINT_DONE.y } } as Value;
+          const g = { latitude: POINT_DONE.x, longitude: POINT_DONE.y };
+          v = (x ? { geoPointValue: g, excludeFromIndexes: true } : { geoPointValue: g }) as Value;
           // A point without the GEORSS meaning is still a geo point, flagged with meaning 23.
           meaning = meaning === MEANING_GEORSS_POINT ? 0 : MEANING_POINT_WITHOUT_V3_MEANING;
           break;
         case 67: // 8 UserValue group → an embedded user entity (meaning 20)
-          v = { entityValue: { properties: readUser(r) } } as Value;
+          const u = { properties: readUser(r) };
+          v = (x ? { entityValue: u, excludeFromIndexes: true } : { entityValue: u }) as Value;
           meaning = MEANING_PREDEFINED_ENTITY_USER;
           break;
         case 99: // 12 ReferenceValue group
-          v = { keyValue: readReferenceValue(r, this.defaultProject) } as Value;
+          const k = readReferenceValue(r, this.defaultProject);
+          v = (x ? { keyValue: k, excludeFromIndexes: true } : { keyValue: k }) as Value;
           break;
         default: {
           const w = tag & 7;
@@ -295,7 +318,7 @@ export class EntityDecoder {
     }
     r.end = outer;
     if (v === undefined) {
-      v = { nullValue: null } as Value;
+      v = (x ? { nullValue: null, excludeFromIndexes: true } : { nullValue: null }) as Value;
       if (meaning === MEANING_EMPTY_LIST) consumed = true;
     }
     if (zlib && 'blobValue' in v) {
@@ -308,6 +331,10 @@ export class EntityDecoder {
     }
     return v;
   }
+}
+
+function blobV(b: string, x: boolean): Value {
+  return (x ? { blobValue: b, excludeFromIndexes: true } : { blobValue: b }) as Value;
 }
 
 /** lookup prints `meaning` before the value; keep that order for byte-identical dumps. */

@@ -4,10 +4,16 @@ import type { Key, PathElement } from '../entity.js';
 import { ProtoReader, int64String, WIRE_END_GROUP, WIRE_LEN, WIRE_VARINT } from './proto.js';
 import { nameField, stringField } from './scalars.js';
 
+// Every key of an export names the same app: remember the last one's project.
+let lastApp = '';
+let lastProject = '';
 function projectOf(app: string, fallback: string): string {
   if (!app) return fallback;
+  if (app === lastApp) return lastProject;
   const i = app.lastIndexOf('~');
-  return i >= 0 ? app.slice(i + 1) : app;
+  lastApp = app;
+  lastProject = i >= 0 ? app.slice(i + 1) : app;
+  return lastProject;
 }
 
 function buildKey(app: string, ns: string, db: string, path: PathElement[], fallbackProject: string): Key {
@@ -17,16 +23,24 @@ function buildKey(app: string, ns: string, db: string, path: PathElement[], fall
   return { partitionId, path };
 }
 
-/** Path message (length-delimited): repeated group Element = 1 {type=2, id=3, name=4}. */
-function readPath(r: ProtoReader, end: number, path: PathElement[]): void {
+/**
+ * Path message (length-delimited): repeated group Element = 1 {type=2, id=3, name=4},
+ * appended to `path` (a new array when undefined: a one-element literal, since growing an
+ * empty array by push reserves room for 17).
+ */
+function readPath(r: ProtoReader, end: number, path: PathElement[] | undefined): PathElement[] | undefined {
   const outer = r.end;
   r.end = end;
   while (r.pos < end) {
     const tag = r.uint32();
-    if (tag === 11) path.push(readElement(r, 2, 3, 4, 12));
-    else r.skip(tag & 7, tag >>> 3);
+    if (tag === 11) {
+      const el = readElement(r, 2, 3, 4, 12);
+      if (path === undefined) path = [el];
+      else path.push(el);
+    } else r.skip(tag & 7, tag >>> 3);
   }
   r.end = outer;
+  return path;
 }
 
 function readElement(r: ProtoReader, fType: number, fId: number, fName: number, endTag: number): PathElement {
@@ -61,7 +75,7 @@ export function readReference(r: ProtoReader, end: number, fallbackProject: stri
   let app = '';
   let ns = '';
   let db = '';
-  const path: PathElement[] = [];
+  let path: PathElement[] | undefined;
   while (r.pos < end) {
     const tag = r.uint32();
     switch (tag) {
@@ -69,7 +83,7 @@ export function readReference(r: ProtoReader, end: number, fallbackProject: stri
         app = nameField(r);
         break;
       case 114: // 14 path
-        readPath(r, r.lenEnd(), path);
+        path = readPath(r, r.lenEnd(), path);
         break;
       case 162: // 20 name_space
         ns = stringField(r);
@@ -82,7 +96,7 @@ export function readReference(r: ProtoReader, end: number, fallbackProject: stri
     }
   }
   r.end = outer;
-  return path.length ? buildKey(app, ns, db, path, fallbackProject) : undefined;
+  return path !== undefined ? buildKey(app, ns, db, path, fallbackProject) : undefined;
 }
 
 /** ReferenceValue group (PropertyValue field 12) → Key. */

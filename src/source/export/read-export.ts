@@ -48,11 +48,64 @@ function wanted(set: Set<string> | undefined, v: string | undefined): boolean {
   return set === undefined || v === undefined || set.has(v);
 }
 
-/** Entities of an export, streamed. */
-export async function* readExport(location: string, options: ReadExportOptions = {}): AsyncIterable<Entity> {
-  for await (const batch of readExportBatches(location, options)) {
-    for (const e of batch.entities) yield e;
-  }
+/**
+ * Entities of an export, streamed. A plain iterator over readExportBatches rather than an
+ * async generator: an entity already decoded comes out as a resolved promise, without a
+ * generator resumption per entity.
+ */
+export function readExport(location: string, options: ReadExportOptions = {}): AsyncIterable<Entity> {
+  return {
+    [Symbol.asyncIterator](): AsyncIterator<Entity> {
+      const batches = readExportBatches(location, options)[Symbol.asyncIterator]();
+      let items: Entity[] = [];
+      let i = 0;
+      let done = false;
+      // A next() called before the previous one settled waits for it (as a generator would).
+      let inflight: Promise<IteratorResult<Entity>> | undefined;
+      const finish = (): IteratorResult<Entity> => {
+        done = true;
+        items = [];
+        i = 0;
+        return { value: undefined, done: true };
+      };
+      const pull = async (): Promise<IteratorResult<Entity>> => {
+        try {
+          for (;;) {
+            const r = await batches.next();
+            if (r.done) return finish();
+            items = r.value.entities;
+            i = 0;
+            if (items.length) return { value: items[i++]!, done: false };
+          }
+        } catch (e) {
+          finish();
+          throw e;
+        }
+      };
+      const next = (): Promise<IteratorResult<Entity>> => {
+        if (inflight) return inflight.then(next, next);
+        if (i < items.length) return Promise.resolve({ value: items[i++]!, done: false });
+        if (done) return Promise.resolve({ value: undefined, done: true });
+        const p = pull();
+        inflight = p;
+        const clear = () => {
+          if (inflight === p) inflight = undefined;
+        };
+        p.then(clear, clear);
+        return p;
+      };
+      return {
+        next,
+        async return(): Promise<IteratorResult<Entity>> {
+          if (!done) {
+            finish();
+            await batches.return?.();
+          }
+          return { value: undefined, done: true };
+        },
+      };
+    },
+  };
 }
 
 /** Entities in batches (one per chunk read); cheaper per entity than readExport. */
@@ -96,11 +149,11 @@ async function* readPart(
     const reader = new LogReader({
       file,
       ...(skip ? { onCorrupt: report } : {}),
-      onRecord: (payload, offset) => {
+      onRecordAt: (buf, start, end, offset) => {
         let entity: Entity;
         records++;
         try {
-          entity = decoder.decode(payload);
+          entity = decoder.decodeAt(buf, start, end);
         } catch (e) {
           const reason =
             e instanceof ProtoError ? `bad entity protobuf at record byte ${e.pos}: ${e.message}` : `bad entity record: ${errorMessage(e)}`;
@@ -112,7 +165,7 @@ async function* readPart(
         }
         if (accept && !accept(entity.key)) return;
         batch.entities.push(entity);
-        batch.sizes.push(payload.length);
+        batch.sizes.push(end - start);
       },
     });
     let stream: AsyncIterable<Uint8Array>;

@@ -7,18 +7,50 @@ export function asBuffer(b: Uint8Array): Buffer {
   return Buffer.isBuffer(b) ? b : Buffer.from(b.buffer, b.byteOffset, b.byteLength);
 }
 
-// Strings: ASCII fast path via latin1Slice; otherwise validate then utf8Slice.
+// Strings: ASCII fast path; otherwise validate then utf8Slice.
 function isAscii(b: Uint8Array, s: number, e: number): boolean {
-  for (let i = s; i < e; i++) if (b[i]! > 0x7f) return false;
+  let i = s;
+  for (; i + 4 <= e; i += 4) if ((b[i]! | b[i + 1]! | b[i + 2]! | b[i + 3]!) > 0x7f) return false;
+  for (; i < e; i++) if (b[i]! > 0x7f) return false;
   return true;
 }
 export type FastBuffer = Buffer & { latin1Slice(s: number, e: number): string; utf8Slice(s: number, e: number): string; base64Slice(s: number, e: number): string };
 
+// The record being decoded, as one latin1 string made on first use: its ASCII substrings
+// are cut in JS (one native call per record instead of one per string). Only for small
+// records, since a substring may keep the whole record string alive.
+const RECORD_STRING_MAX = 2048;
+let recBuf: Uint8Array | undefined;
+let recStart = 0;
+let recEnd = 0;
+let recStr: string | undefined;
+
+/** Call at the start of each top-level record: buf[start, end). */
+export function beginRecord(buf: Uint8Array, start: number, end: number): void {
+  recBuf = end - start <= RECORD_STRING_MAX ? buf : undefined;
+  recStart = start;
+  recEnd = end;
+  recStr = undefined;
+}
+
+/** Call when the record is done: no later call may cut from a buffer since reused. */
+export function endRecord(): void {
+  recBuf = undefined;
+  recStr = undefined;
+}
+
+const ASCII_SCAN_MAX = 256;
+
 /** Decodes bytes as UTF-8, or returns undefined when they are not valid UTF-8. */
 export function utf8OrUndefined(buf: FastBuffer, s: number, e: number): string | undefined {
-  if (e - s < 64 ? isAscii(buf, s, e) : false) return buf.latin1Slice(s, e);
-  const sub = buf.subarray(s, e);
-  if (!isUtf8(sub)) return undefined;
+  if (e - s <= ASCII_SCAN_MAX && isAscii(buf, s, e)) {
+    if (buf === recBuf && s >= recStart && e <= recEnd) {
+      if (recStr === undefined) recStr = buf.latin1Slice(recStart, recEnd);
+      return recStr.substring(s - recStart, e - recStart);
+    }
+    return buf.latin1Slice(s, e);
+  }
+  if (!isUtf8(new Uint8Array(buf.buffer, buf.byteOffset + s, e - s))) return undefined;
   return buf.utf8Slice(s, e);
 }
 
@@ -116,8 +148,12 @@ export function jsonDouble(d: number): number | 'Infinity' | '-Infinity' | 'NaN'
 }
 
 const PAD2: string[] = Array.from({ length: 100 }, (_, i) => String(i).padStart(2, '0'));
+/** "ss" and "ssZ" for each second of a minute. */
+const SECZ: string[] = PAD2.map((p) => `${p}Z`);
 let cachedDay = NaN;
 let cachedDayText = '';
+let cachedMinute = NaN;
+let cachedMinuteText = '';
 
 /** "YYYY-MM-DDT" for days since 1970-01-01, cached for runs of equal days. */
 function dayPrefix(day: number): string {
@@ -149,12 +185,19 @@ export function timestampFromMicros(lo: number, hi: number): string {
   }
   const day = Math.floor(secs / 86400);
   if (!(Math.abs(day) <= 100_000_000)) return String(signed); // beyond Date's range; Datastore never stores these
-  let tod = secs - day * 86400;
-  const hh = (tod / 3600) | 0;
-  tod -= hh * 3600;
-  const mm = (tod / 60) | 0;
-  const base = `${dayPrefix(day)}${PAD2[hh]}:${PAD2[mm]}:${PAD2[tod - mm * 60]}`;
-  if (micros === 0) return `${base}Z`;
+  // "YYYY-MM-DDThh:mm:" is cached for runs of timestamps within one minute.
+  const minute = Math.floor(secs / 60);
+  const ss = secs - minute * 60;
+  if (minute !== cachedMinute) {
+    let tod = secs - day * 86400;
+    const hh = (tod / 3600) | 0;
+    tod -= hh * 3600;
+    const mm = (tod / 60) | 0;
+    cachedMinuteText = `${dayPrefix(day)}${PAD2[hh]}:${PAD2[mm]}:`;
+    cachedMinute = minute;
+  }
+  if (micros === 0) return cachedMinuteText + SECZ[ss]!;
+  const base = cachedMinuteText + PAD2[ss]!;
   if (micros % 1000 === 0) return `${base}.${String(micros / 1000).padStart(3, '0')}Z`;
   return `${base}.${String(micros).padStart(6, '0')}Z`;
 }
