@@ -5,7 +5,6 @@ import * as assert from 'uvu/assert';
 import type { Test } from 'uvu';
 import { apply, createPlan } from '../../src/engine/index.js';
 import type { Plan, TableChange } from '../../src/engine/plan.js';
-import { isMlbridgeError, type MlbridgeError } from '../../src/model/errors.js';
 import type { ColumnSchema } from '../../src/model/schema.js';
 import type { Spec } from '../../src/spec/types.js';
 import type { Row, Warehouse } from '../../src/warehouse/warehouse.js';
@@ -19,16 +18,8 @@ export interface ScenarioTarget {
   open(readOnly: boolean): Promise<Warehouse>;
 }
 
-export async function rejects(p: Promise<unknown>): Promise<MlbridgeError> {
-  try {
-    await p;
-  } catch (e) {
-    if (isMlbridgeError(e)) return e;
-    throw e;
-  }
-  assert.unreachable('expected an MlbridgeError');
-  throw new Error('unreachable');
-}
+import { rejects } from '../support/rejects.js';
+export { rejects };
 
 export function helpers(t: () => ScenarioTarget) {
   const bq = (mappings: Parameters<typeof spec>[1]): Spec => {

@@ -4,7 +4,6 @@
 // mlbridge_live_<random>, deleted with its contents afterwards.
 // Without MLBRIDGE_LIVE_PROJECT the suite prints that it skipped and reports a skipped test.
 import { suite } from 'uvu';
-import * as assert from 'uvu/assert';
 import { randomBytes } from 'node:crypto';
 import { openWarehouse } from '../../src/warehouse/open.js';
 import { registerScenarios, type ScenarioTarget } from './bigquery-scenarios.js';

@@ -7,10 +7,10 @@ import { tmpdir } from 'node:os';
 import { createServer as createNetServer, type AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { createBigQueryWarehouse, type BigQueryWarehouseOptions } from '../../src/warehouse/bigquery.js';
-import { isMlbridgeError, type MlbridgeError } from '../../src/model/errors.js';
 import type { ColumnSchema, TableSchema } from '../../src/model/schema.js';
 import type { Row, Warehouse } from '../../src/warehouse/warehouse.js';
 import { startBigQueryFake, type BigQueryFake } from '../support/bigquery-fake.js';
+import { rejects } from '../support/rejects.js';
 
 const Suite = suite('BigQuery adapter against the REST fake');
 
@@ -69,16 +69,6 @@ async function rows(w: Warehouse, table = 'customer', dataset = 'analytics'): Pr
   const out: Row[] = [];
   for await (const r of w.readRows(dataset, table)) out.push(r);
   return out.sort((a, b) => String(a._key).localeCompare(String(b._key)));
-}
-async function rejects(p: Promise<unknown>): Promise<MlbridgeError> {
-  try {
-    await p;
-  } catch (e) {
-    if (isMlbridgeError(e)) return e;
-    throw e;
-  }
-  assert.unreachable('expected an MlbridgeError');
-  throw new Error('unreachable');
 }
 const etagOf = async (w: Warehouse, name = 'customer') => (await w.getTable('analytics', name))!.etag;
 const names = (cs: ColumnSchema[] | undefined): string[] =>
