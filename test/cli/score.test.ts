@@ -126,6 +126,13 @@ Run('reads --data @file.json relative to the working directory', async () => {
   assert.is(JSON.parse(r.out).action, 'defer');
 });
 
+Run('a kind the spec does not map is scored with the spec scoring, and says so', async () => {
+  const r = await score({ kind: 'Invoice', config: 'spec.yaml' }, { 'spec.yaml': SPEC });
+  assert.is(r.code, 0);
+  assert.is(r.err, 'warning: spec.yaml has no mapping for kind Invoice; using the spec\'s scoring\n');
+  assert.is(JSON.parse(r.out).kind, 'Invoice');
+});
+
 Run('a DELETE needs no --data and gets high priority', async () => {
   const { data: _omit, ...rest } = options({ operation: 'delete' });
   const dir = await tempDir();

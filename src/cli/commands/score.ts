@@ -97,7 +97,7 @@ async function storedProfile(spec: Spec, kind: string, io: CliIO): Promise<KindP
       await warehouse.close();
     }
   } catch (err) {
-    println(io.stderr, `mlbridge score: warning: could not read the stored profile of ${kind}: ${errorMessage(err)}`);
+    println(io.stderr, `warning: could not read the stored profile of ${kind}: ${errorMessage(err)}`);
     return null;
   }
 }
@@ -113,7 +113,7 @@ async function scoringContext(options: ScoreCommandOptions, io: CliIO): Promise<
   const spec = loaded.spec;
   const mapping = findMapping(spec, options.kind, options.namespace);
   if (!mapping) {
-    println(io.stderr, `mlbridge score: warning: ${config} has no mapping for kind ${options.kind}; using the spec's scoring`);
+    println(io.stderr, `warning: ${config} has no mapping for kind ${options.kind}; using the spec's scoring`);
     return { scoring: spec.scoring, from: `${config} (spec-wide scoring)` };
   }
   const profile = await storedProfile(spec, mapping.kind, io);
