@@ -5,10 +5,7 @@
 //     ADC file, the metadata server), checked up front so a missing credential is one clear
 //     CREDENTIALS_MISSING error naming what was tried, not a stack from the first call.
 
-import { existsSync } from 'node:fs';
-import { homedir } from 'node:os';
-import { join } from 'node:path';
-import { MlbridgeError, errorMessage } from '../model/errors.js';
+import { MlbridgeError } from '../model/errors.js';
 import type { RetryPolicy } from '../model/retry.js';
 import type { RetryInfo } from './client.js';
 import type { SchedulerClientLike } from './types.js';
@@ -36,25 +33,6 @@ export function parseEmulatorHost(value: string): { host: string; port: number; 
   return { host: url.hostname.replace(/^\[|\]$/g, ''), port, protocol };
 }
 
-function adcFilePath(env: NodeJS.ProcessEnv): string {
-  if (process.platform === 'win32' && env['APPDATA']) return join(env['APPDATA'], 'gcloud', 'application_default_credentials.json');
-  const configDir = env['CLOUDSDK_CONFIG'] ?? join(env['HOME'] ?? homedir(), '.config', 'gcloud');
-  return join(configDir, 'application_default_credentials.json');
-}
-
-/** What ADC looked at, for the error message. */
-function triedCredentials(env: NodeJS.ProcessEnv): string[] {
-  const keyFile = env['GOOGLE_APPLICATION_CREDENTIALS'];
-  const adc = adcFilePath(env);
-  return [
-    keyFile
-      ? `GOOGLE_APPLICATION_CREDENTIALS=${keyFile} (${existsSync(keyFile) ? 'not usable' : 'file not found'})`
-      : 'GOOGLE_APPLICATION_CREDENTIALS (not set)',
-    `the gcloud application-default credentials file ${adc} (${existsSync(adc) ? 'not usable' : 'not found'})`,
-    'the Compute Engine / Cloud Run metadata server (not reachable)',
-  ];
-}
-
 export async function openScheduler(options: OpenSchedulerOptions = {}): Promise<SchedulerClientLike> {
   const env = options.env ?? process.env;
   const { createSchedulerClient } = await import('./client.js');
@@ -72,22 +50,13 @@ export async function openScheduler(options: OpenSchedulerOptions = {}): Promise
     return createSchedulerClient({ ...common, apiEndpoint: host, port, protocol, auth: new PassThroughClient() });
   }
 
-  const keyFile = env['GOOGLE_APPLICATION_CREDENTIALS'];
-  const { GoogleAuth } = await import('google-auth-library');
-  const auth = new GoogleAuth({
+  // Application Default Credentials, resolved now: one CREDENTIALS_MISSING naming what was
+  // tried, the same sentence BigQuery and Datastore give.
+  const { googleAuthClient } = await import('../warehouse/google-config.js');
+  const auth = (await googleAuthClient(env, {
+    emulator: false,
     scopes: ['https://www.googleapis.com/auth/cloud-platform'],
-    ...(keyFile ? { keyFilename: keyFile } : {}),
-  });
-  try {
-    const { withoutMetadataWarning } = await import('../warehouse/google-config.js');
-    await withoutMetadataWarning(() => auth.getClient());
-  } catch (e) {
-    throw new MlbridgeError(
-      'CREDENTIALS_MISSING',
-      `No Google Cloud credentials for Cloud Scheduler (${errorMessage(e).split('\n')[0]}). Tried: ${triedCredentials(env).join('; ')}. ` +
-        'Run `gcloud auth application-default login`, set GOOGLE_APPLICATION_CREDENTIALS to a key file, ' +
-        'or set CLOUD_SCHEDULER_EMULATOR_HOST for a local fake.',
-    );
-  }
+    service: 'Cloud Scheduler',
+  })) as import('google-auth-library').GoogleAuth;
   return createSchedulerClient({ ...common, auth });
 }

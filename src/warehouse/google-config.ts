@@ -67,15 +67,22 @@ export function missingCredentialsMessage(env: NodeJS.ProcessEnv, detail?: strin
  * PassThroughClient (no tokens, no ADC lookup); otherwise ADC, resolved now so a missing
  * credential is one clear CREDENTIALS_MISSING instead of an error on the first call.
  */
-export async function googleAuthClient(env: NodeJS.ProcessEnv, opts: { emulator: boolean; scopes: string[] }): Promise<unknown> {
+export async function googleAuthClient(
+  env: NodeJS.ProcessEnv,
+  opts: { emulator: boolean; scopes: string[]; /** Named in the error, e.g. "Cloud Scheduler". */ service?: string },
+): Promise<unknown> {
   const gal = await import('google-auth-library');
   if (opts.emulator) return new gal.GoogleAuth({ authClient: new gal.PassThroughClient() });
-  const auth = new gal.GoogleAuth({ scopes: opts.scopes });
+  // The key file from the env we were given (not only process.env), so the lookup and the
+  // message below speak of the same file.
+  const keyFilename = env.GOOGLE_APPLICATION_CREDENTIALS;
+  const auth = new gal.GoogleAuth({ scopes: opts.scopes, ...(keyFilename ? { keyFilename } : {}) });
   try {
     await withoutMetadataWarning(() => auth.getClient());
   } catch (e) {
     const msg = e instanceof Error ? e.message : String(e);
-    throw new MlbridgeError('CREDENTIALS_MISSING', missingCredentialsMessage(env, msg));
+    const text = missingCredentialsMessage(env, msg);
+    throw new MlbridgeError('CREDENTIALS_MISSING', opts.service ? `${opts.service}: ${text}` : text);
   }
   return auth;
 }

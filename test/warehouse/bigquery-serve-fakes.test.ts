@@ -113,7 +113,7 @@ Suite('plan in CI shows retries on stderr, and a table-only spec plans without S
     assert.is(planned.code, 0, planned.stderr);
     assert.match(planned.stderr, /bigquery_dataset\.analytics: datasets\.get failed \(.*rateLimitExceeded.*\); retry 1 in/);
     assert.match(planned.stderr, /retry 2 in/);
-    assert.match(planned.stderr, /warning: Cloud Scheduler not checked for a reconcile job left by an earlier spec: No Google Cloud credentials/);
+    assert.match(planned.stderr, /warning: Cloud Scheduler not checked for a reconcile job left by an earlier spec: Cloud Scheduler: No Google Cloud credentials found: tried GOOGLE_APPLICATION_CREDENTIALS \(unset\)/);
     assert.match(planned.stdout, /Plan: 5 to add, 0 to change, 0 to destroy\./);
   } finally {
     await stop(s);
