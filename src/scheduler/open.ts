@@ -36,11 +36,13 @@ export function parseEmulatorHost(value: string): { host: string; port: number; 
 export async function openScheduler(options: OpenSchedulerOptions = {}): Promise<SchedulerClientLike> {
   const env = options.env ?? process.env;
   const { createSchedulerClient } = await import('./client.js');
+  // Per-request deadline: the option (tests), else MLBRIDGE_SCHEDULER_TIMEOUT_MS, else the client's 60 s.
+  const timeoutMs = options.timeoutMs ?? (Number(env['MLBRIDGE_SCHEDULER_TIMEOUT_MS']) || undefined);
   const common = {
     ...(options.onRetry ? { onRetry: options.onRetry } : {}),
     ...(options.retryPolicy ? { retryPolicy: options.retryPolicy } : {}),
     ...(options.sleep ? { sleep: options.sleep } : {}),
-    ...(options.timeoutMs ? { timeoutMs: options.timeoutMs } : {}),
+    ...(timeoutMs ? { timeoutMs } : {}),
   };
 
   const emulator = env['CLOUD_SCHEDULER_EMULATOR_HOST'];

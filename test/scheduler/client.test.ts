@@ -381,4 +381,22 @@ Open('a metadata server that fails oddly adds no MetadataLookupWarning to the cr
   }
 });
 
+Open('MLBRIDGE_SCHEDULER_TIMEOUT_MS sets the per-request deadline', async () => {
+  const fake = await startSchedulerFake();
+  const retries: RetryInfo[] = [];
+  const client = await openScheduler({
+    env: { CLOUD_SCHEDULER_EMULATOR_HOST: fake.host, MLBRIDGE_SCHEDULER_TIMEOUT_MS: '250' },
+    onRetry: (i) => retries.push(i),
+    sleep: async () => {},
+  });
+  try {
+    fake.inject({ method: 'jobs.get', fault: 'hang' });
+    assert.is(await client.getJob('proj-1', 'us-central1', 'nothing-here'), null);
+    assert.equal(retries.map((r) => r.error), ['DEADLINE_EXCEEDED: no response within 250 ms']);
+  } finally {
+    await client.close();
+    await fake.stop();
+  }
+});
+
 Open.run();
