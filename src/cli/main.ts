@@ -7,6 +7,7 @@ import { Command, CommanderError, InvalidArgumentError, Option } from 'commander
 import { isMlbridgeError, errorMessage } from '../model/errors.js';
 import { formatDiagnostic, type Diagnostic } from '../model/diagnostic.js';
 import { EXIT, println, processIO, type CliIO } from './io.js';
+import type { InitOptions } from './commands/init.js'; // type only: init loads on use
 
 const DEFAULT_CONFIG = './mlbridge.yaml';
 
@@ -213,16 +214,7 @@ export async function main(argv: string[], io: CliIO = processIO({ noColor: argv
     .option('--limit <n>', 'with --from-datastore: sample at most N entities per kind and namespace (default 10000)', positiveInt)
     .action(
       action(
-        async (o: {
-          fromExport?: string;
-          fromDatastore?: string;
-          output?: string;
-          target?: 'duckdb' | 'bigquery';
-          exportId?: string;
-          kind?: string[];
-          namespace?: string[];
-          limit?: number;
-        }) => {
+        async (o: InitOptions) => {
           if ((o.fromExport === undefined) === (o.fromDatastore === undefined)) {
             println(io.stderr, 'Error: init needs exactly one of --from-export LOCATION or --from-datastore PROJECT');
             return EXIT.ERROR;

@@ -4,10 +4,8 @@ import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import { existsSync } from 'node:fs';
 import { apply, createPlan } from '../../src/engine/index.js';
-import { openWarehouse } from '../../src/warehouse/open.js';
 import type { Warehouse } from '../../src/warehouse/warehouse.js';
-import type { Spec } from '../../src/spec/types.js';
-import { field, mapping, spec, tempDir } from './fixtures/factories.js';
+import { field, mapping, spec, tempDir, withWarehouse } from './fixtures/factories.js';
 import { rejects } from '../support/rejects.js';
 
 const Suite = suite('apply and plan messages');
@@ -18,14 +16,6 @@ Suite.before.each(() => {
 });
 Suite.after.each(() => ctx.cleanup());
 
-async function withWarehouse<T>(s: Spec, readOnly: boolean, fn: (w: Warehouse) => Promise<T>): Promise<T> {
-  const w = await openWarehouse(s.target, { readOnly });
-  try {
-    return await fn(w);
-  } finally {
-    await w.close();
-  }
-}
 /** The real warehouse, except that one method throws `message`. */
 function failing(real: Warehouse, method: keyof Warehouse, message: string): Warehouse {
   return new Proxy(real, {

@@ -8,9 +8,8 @@ import { fileURLToPath } from 'node:url';
 import { acquireLock, apply, createPlan, forceUnlock } from '../../src/engine/index.js';
 import type { EngineEvent } from '../../src/engine/events.js';
 import { openWarehouse } from '../../src/warehouse/open.js';
-import type { LockInfo, Warehouse } from '../../src/warehouse/warehouse.js';
-import type { Spec } from '../../src/spec/types.js';
-import { field, mapping, spec, tempDir } from './fixtures/factories.js';
+import type { LockInfo } from '../../src/warehouse/warehouse.js';
+import { field, mapping, spec, tempDir, withWarehouse } from './fixtures/factories.js';
 import { rejects } from '../support/rejects.js';
 
 const Suite = suite('the apply lock');
@@ -33,14 +32,6 @@ const holder = (over: Partial<LockInfo> = {}): LockInfo => ({
 });
 
 
-async function withWarehouse<T>(s: Spec, readOnly: boolean, fn: (w: Warehouse) => Promise<T>): Promise<T> {
-  const w = await openWarehouse(s.target, { readOnly });
-  try {
-    return await fn(w);
-  } finally {
-    await w.close();
-  }
-}
 
 /** Runs the child script; resolves each JSON line through onLine, and the process exit. */
 function runChild(specFile: string, mode: string, onLine: (o: Record<string, unknown>, p: ChildProcess) => void = () => {}) {

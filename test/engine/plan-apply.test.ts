@@ -2,14 +2,13 @@ import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import { existsSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { apply, createPlan, readPlanFile, writePlanFile, type EngineDeps } from '../../src/engine/index.js';
+import { apply, createPlan, readPlanFile, writePlanFile } from '../../src/engine/index.js';
 import type { EngineEvent } from '../../src/engine/events.js';
 import type { Plan, TableChange } from '../../src/engine/plan.js';
-import { openWarehouse } from '../../src/warehouse/open.js';
 import type { ColumnSchema } from '../../src/model/schema.js';
 import type { Warehouse, Row } from '../../src/warehouse/warehouse.js';
 import type { Spec } from '../../src/spec/types.js';
-import { field, mapping, spec, tempDir } from './fixtures/factories.js';
+import { field, mapping, spec, tempDir, withWarehouse } from './fixtures/factories.js';
 import { rejects } from '../support/rejects.js';
 
 const Suite = suite('plan and apply on a DuckDB file');
@@ -20,14 +19,6 @@ Suite.before.each(() => {
 });
 Suite.after.each(() => ctx.cleanup());
 
-async function withWarehouse<T>(s: Spec, readOnly: boolean, fn: (w: Warehouse) => Promise<T>): Promise<T> {
-  const w = await openWarehouse(s.target, { readOnly });
-  try {
-    return await fn(w);
-  } finally {
-    await w.close();
-  }
-}
 const plan = (s: Spec, targets?: string[]) => withWarehouse(s, true, (warehouse) => createPlan(s, { warehouse }, targets ? { targets } : {}));
 const applySpec = (s: Spec, opts: Parameters<typeof apply>[2] = {}) => withWarehouse(s, false, (warehouse) => apply(s, { warehouse }, opts));
 const table = (s: Spec, name: string) => withWarehouse(s, true, (w) => w.getTable('analytics', name));

@@ -5,8 +5,7 @@ import { apply, createPlan } from '../../src/engine/index.js';
 import { isOwnedDescription } from '../../src/scheduler/desired.js';
 import type { ObservedSchedulerJob, SchedulerClientLike, SchedulerJobSpec } from '../../src/scheduler/types.js';
 import type { ReconcileSpec, Spec } from '../../src/spec/types.js';
-import { openWarehouse } from '../../src/warehouse/open.js';
-import { field, mapping, spec, tempDir } from './fixtures/factories.js';
+import { field, mapping, spec, tempDir, withWarehouse } from './fixtures/factories.js';
 
 const Suite = suite('planning and applying the Cloud Scheduler job alongside tables');
 
@@ -72,14 +71,7 @@ const reconcile = (over: Partial<ReconcileSpec> = {}): ReconcileSpec => ({
   ...over,
 });
 
-async function run<T>(s: Spec, readOnly: boolean, fn: (w: Awaited<ReturnType<typeof openWarehouse>>) => Promise<T>) {
-  const w = await openWarehouse(s.target, { readOnly });
-  try {
-    return await fn(w);
-  } finally {
-    await w.close();
-  }
-}
+const run = withWarehouse;
 
 Suite('the job is created after the tables, converges, and is deleted when the reconcile block goes', async () => {
   const sched = memoryScheduler();

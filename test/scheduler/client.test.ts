@@ -1,13 +1,10 @@
 import { suite } from 'uvu';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { createServer as createNetServer, type AddressInfo } from 'node:net';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import * as assert from 'uvu/assert';
 import { isMlbridgeError, MlbridgeError } from '../../src/model/errors.js';
 import { openScheduler, parseEmulatorHost } from '../../src/scheduler/open.js';
 import type { SchedulerClientLike, SchedulerJobSpec } from '../../src/scheduler/types.js';
 import { startSchedulerFake, type SchedulerFake } from '../support/scheduler-fake.js';
+import { withNoCredentials } from '../support/no-credentials.js';
 
 type RetryInfo = { resource: string; call: string; attempt: number; delayMs: number; error: string };
 
@@ -353,32 +350,17 @@ Open('without credentials it is one clear CREDENTIALS_MISSING error naming what 
 });
 
 Open('a metadata server that fails oddly adds no MetadataLookupWarning to the credentials error', async () => {
-  const home = mkdtempSync(join(tmpdir(), 'mlbridge-nohome-'));
-  const saved = { ...process.env };
-  // Resets every connection: gcp-metadata would print "(node:PID) MetadataLookupWarning: …".
-  const server = createNetServer((s) => s.resetAndDestroy());
-  await new Promise<void>((r) => server.listen(0, '127.0.0.1', () => r()));
-  const warnings: string[] = [];
-  const onWarning = (w: Error) => warnings.push(`${w.name}: ${w.message}`);
-  process.on('warning', onWarning);
-  delete process.env.GOOGLE_APPLICATION_CREDENTIALS;
-  delete process.env.CLOUDSDK_CONFIG;
-  delete process.env.METADATA_SERVER_DETECTION;
-  process.env.HOME = home;
-  process.env.GCE_METADATA_HOST = `127.0.0.1:${(server.address() as AddressInfo).port}`;
-  try {
-    await openScheduler({ env: { HOME: home } });
-    assert.unreachable();
-  } catch (e) {
-    assert.ok(isMlbridgeError(e, 'CREDENTIALS_MISSING'), String(e));
-    await new Promise((r) => setImmediate(r)); // warnings are delivered on a later tick
-    assert.equal(warnings, []);
-  } finally {
-    process.off('warning', onWarning);
-    process.env = saved;
-    server.close();
-    rmSync(home, { recursive: true, force: true });
-  }
+  // A metadata server that resets every connection: gcp-metadata would print "(node:PID) MetadataLookupWarning: …".
+  await withNoCredentials({ metadataServer: 'resetting' }, async ({ home, warnings }) => {
+    try {
+      await openScheduler({ env: { HOME: home } });
+      assert.unreachable();
+    } catch (e) {
+      assert.ok(isMlbridgeError(e, 'CREDENTIALS_MISSING'), String(e));
+      await new Promise((r) => setImmediate(r)); // warnings are delivered on a later tick
+      assert.equal(warnings, []);
+    }
+  });
 });
 
 Open('MLBRIDGE_SCHEDULER_TIMEOUT_MS sets the per-request deadline', async () => {

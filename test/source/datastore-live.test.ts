@@ -4,9 +4,7 @@
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import { PassThrough } from 'node:stream';
-import { mkdtempSync, rmSync } from 'node:fs';
 import { writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { deflateSync } from 'node:zlib';
 import type { CliIO } from '../../src/cli/io.js';
@@ -16,7 +14,8 @@ import { entityJson } from '../../src/source/export/lookup-json.js';
 import { main } from '../../src/cli/main.js';
 import { loadSpec } from '../../src/spec/load.js';
 import { isMlbridgeError, MlbridgeError } from '../../src/model/errors.js';
-import { keyString, seededEmulator, type EmulatorExport } from './emulator-fixture.js';
+import { keyString, seededEmulator, withGeoDefaults, type EmulatorExport } from './emulator-fixture.js';
+import { withNoCredentials } from '../support/no-credentials.js';
 
 function fakeIO(cwd: string, env: NodeJS.ProcessEnv): { io: CliIO; out: () => string; err: () => string } {
   const stdout = new PassThrough();
@@ -28,17 +27,6 @@ function fakeIO(cwd: string, env: NodeJS.ProcessEnv): { io: CliIO; out: () => st
   return { io: { stdout, stderr, stdin: new PassThrough(), env, cwd, interactive: false, color: false }, out: () => o, err: () => e };
 }
 
-/** lookup's JSON leaves out a geo coordinate of 0; Entity values always carry both. */
-function withGeoDefaults(v: unknown): unknown {
-  if (Array.isArray(v)) return v.map(withGeoDefaults);
-  if (v === null || typeof v !== 'object') return v;
-  const out: Record<string, unknown> = {};
-  for (const [k, x] of Object.entries(v)) {
-    const g = x as { latitude?: number; longitude?: number };
-    out[k] = k === 'geoPointValue' ? { latitude: g.latitude ?? 0, longitude: g.longitude ?? 0 } : withGeoDefaults(x);
-  }
-  return out;
-}
 
 /** Spec objects without their source positions (the two specs' comments differ in length). */
 function withoutSource(v: unknown): unknown {
@@ -133,25 +121,14 @@ Live('a failing query is a SOURCE_ERROR naming the project, namespace and kind',
 });
 
 Live('without an emulator host and without credentials the error names every place ADC looked', async () => {
-  const home = mkdtempSync(join(tmpdir(), 'mlbridge-nohome-'));
-  const saved = { ...process.env };
-  // google-auth-library reads process.env itself.
-  delete process.env.GOOGLE_APPLICATION_CREDENTIALS;
-  delete process.env.CLOUDSDK_CONFIG;
-  delete process.env.DATASTORE_EMULATOR_HOST;
-  process.env.HOME = home;
-  process.env.METADATA_SERVER_DETECTION = 'none';
-  try {
+  await withNoCredentials({ metadataServer: 'off', unset: ['DATASTORE_EMULATOR_HOST'] }, async ({ home }) => {
     const err = await rejects(collect({ project: 'p', env: { HOME: home } }));
     assert.is(err.code, 'CREDENTIALS_MISSING');
     assert.is(
       err.message,
       'No Google Cloud credentials found: tried GOOGLE_APPLICATION_CREDENTIALS (unset), gcloud application-default credentials (~/.config/gcloud/application_default_credentials.json: not found), the metadata server (not reachable). Run `gcloud auth application-default login` or set GOOGLE_APPLICATION_CREDENTIALS.',
     );
-  } finally {
-    process.env = saved;
-    rmSync(home, { recursive: true, force: true });
-  }
+  });
 });
 
 Live('init --from-datastore writes a spec that loads cleanly, with the types an export gives', async () => {

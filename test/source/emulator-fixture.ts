@@ -188,3 +188,19 @@ export async function seededEmulator(entities: Entity[] = corpus()): Promise<Emu
 export function keyString(k: Key): string {
   return JSON.stringify([k.partitionId.namespaceId ?? '', k.path]);
 }
+
+/**
+ * lookup's JSON leaves out proto3 defaults inside a geoPointValue (0 → absent); entities
+ * from the reader always carry both coordinates, as the Entity type says. Adds them back
+ * so the two can be compared.
+ */
+export function withGeoDefaults(v: unknown): unknown {
+  if (Array.isArray(v)) return v.map(withGeoDefaults);
+  if (v === null || typeof v !== 'object') return v;
+  const out: Record<string, unknown> = {};
+  for (const [k, x] of Object.entries(v)) {
+    const g = x as { latitude?: number; longitude?: number };
+    out[k] = k === 'geoPointValue' ? { latitude: g.latitude ?? 0, longitude: g.longitude ?? 0 } : withGeoDefaults(x);
+  }
+  return out;
+}

@@ -8,7 +8,7 @@ import { readExport } from '../../src/source/export/index.js';
 import { entityJson } from '../../src/source/export/lookup-json.js';
 import { run as dump } from '../../src/cli/commands/export-dump.js';
 import type { CliIO } from '../../src/cli/io.js';
-import { keyString, seededEmulator, type EmulatorExport } from './emulator-fixture.js';
+import { keyString, seededEmulator, withGeoDefaults, type EmulatorExport } from './emulator-fixture.js';
 
 function fakeIO(): { io: CliIO; out: () => string; err: () => string } {
   const stdout = new PassThrough();
@@ -24,20 +24,6 @@ function fakeIO(): { io: CliIO; out: () => string; err: () => string } {
   };
 }
 
-/**
- * lookup's JSON leaves out proto3 defaults inside a geoPointValue (0 → absent); entities
- * from readExport always carry both coordinates, as the Entity type says.
- */
-function withGeoDefaults(v: unknown): unknown {
-  if (Array.isArray(v)) return v.map(withGeoDefaults);
-  if (v === null || typeof v !== 'object') return v;
-  const out: Record<string, unknown> = {};
-  for (const [k, x] of Object.entries(v)) {
-    const g = x as { latitude?: number; longitude?: number };
-    out[k] = k === 'geoPointValue' ? { latitude: g.latitude ?? 0, longitude: g.longitude ?? 0 } : withGeoDefaults(x);
-  }
-  return out;
-}
 
 async function collect(location: string, opts = {}): Promise<Entity[]> {
   const out: Entity[] = [];

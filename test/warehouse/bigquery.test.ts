@@ -2,15 +2,12 @@
 // round trips, every TableOp, replace, rows, quoting, retries, timeouts, rejections, lock.
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { createServer as createNetServer, type AddressInfo } from 'node:net';
-import { join } from 'node:path';
 import { createBigQueryWarehouse, type BigQueryWarehouseOptions } from '../../src/warehouse/bigquery.js';
 import type { ColumnSchema, TableSchema } from '../../src/model/schema.js';
 import type { Row, Warehouse } from '../../src/warehouse/warehouse.js';
 import { startBigQueryFake, type BigQueryFake } from '../support/bigquery-fake.js';
 import { rejects } from '../support/rejects.js';
+import { withNoCredentials } from '../support/no-credentials.js';
 
 const Suite = suite('BigQuery adapter against the REST fake');
 
@@ -437,54 +434,26 @@ Suite('a read-only warehouse refuses to change anything', async () => {
 });
 
 Suite('without an emulator host and without credentials the error names every place ADC looked', async () => {
-  const home = mkdtempSync(join(tmpdir(), 'mlbridge-nohome-'));
-  const saved = { ...process.env };
-  // google-auth-library reads process.env itself.
-  delete process.env.GOOGLE_APPLICATION_CREDENTIALS;
-  delete process.env.CLOUDSDK_CONFIG;
-  process.env.HOME = home;
-  process.env.METADATA_SERVER_DETECTION = 'none';
-  try {
-    const env = { HOME: home };
-    const err = await rejects(createBigQueryWarehouse(target, { readOnly: true, env }));
+  await withNoCredentials({ metadataServer: 'off' }, async ({ home }) => {
+    const err = await rejects(createBigQueryWarehouse(target, { readOnly: true, env: { HOME: home } }));
     assert.is(err.code, 'CREDENTIALS_MISSING');
     assert.is(
       err.message,
       'No Google Cloud credentials found: tried GOOGLE_APPLICATION_CREDENTIALS (unset), gcloud application-default credentials (~/.config/gcloud/application_default_credentials.json: not found), the metadata server (not reachable). Run `gcloud auth application-default login` or set GOOGLE_APPLICATION_CREDENTIALS.',
     );
-  } finally {
-    process.env = saved;
-    rmSync(home, { recursive: true, force: true });
-  }
+  });
 });
 
 Suite('a metadata server that fails oddly adds no MetadataLookupWarning to the credentials error', async () => {
-  const home = mkdtempSync(join(tmpdir(), 'mlbridge-nohome-'));
-  const saved = { ...process.env };
-  // A "metadata server" that resets every connection: gcp-metadata calls that an unexpected
-  // error and emits a MetadataLookupWarning, which node prints on stderr.
-  const server = createNetServer((s) => s.resetAndDestroy());
-  await new Promise<void>((r) => server.listen(0, '127.0.0.1', () => r()));
-  const warnings: string[] = [];
-  const onWarning = (w: Error) => warnings.push(`${w.name}: ${w.message}`);
-  process.on('warning', onWarning);
-  delete process.env.GOOGLE_APPLICATION_CREDENTIALS;
-  delete process.env.CLOUDSDK_CONFIG;
-  delete process.env.METADATA_SERVER_DETECTION;
-  process.env.HOME = home;
-  process.env.GCE_METADATA_HOST = `127.0.0.1:${(server.address() as AddressInfo).port}`;
-  try {
+  // gcp-metadata calls a reset connection an unexpected error and emits a
+  // MetadataLookupWarning, which node would print on stderr.
+  await withNoCredentials({ metadataServer: 'resetting' }, async ({ home, warnings }) => {
     const err = await rejects(createBigQueryWarehouse(target, { readOnly: true, env: { HOME: home } }));
     assert.is(err.code, 'CREDENTIALS_MISSING');
     assert.match(err.message, /the metadata server \(not reachable\)/);
     await new Promise((r) => setImmediate(r)); // warnings are delivered on a later tick
     assert.equal(warnings, []);
-  } finally {
-    process.off('warning', onWarning);
-    process.env = saved;
-    server.close();
-    rmSync(home, { recursive: true, force: true });
-  }
+  });
 });
 
 Suite.run();
