@@ -3,11 +3,9 @@
 // must infer the same mappings as `init --from-export` on an export of the same data.
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
-import { PassThrough } from 'node:stream';
 import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { deflateSync } from 'node:zlib';
-import type { CliIO } from '../../src/cli/io.js';
 import type { Entity } from '../../src/source/entity.js';
 import { readDatastore, type ReadDatastoreOptions } from '../../src/source/datastore.js';
 import { entityJson } from '../../src/source/export/lookup-json.js';
@@ -16,15 +14,12 @@ import { loadSpec } from '../../src/spec/load.js';
 import { isMlbridgeError, MlbridgeError } from '../../src/model/errors.js';
 import { keyString, seededEmulator, withGeoDefaults, type EmulatorExport } from './emulator-fixture.js';
 import { withNoCredentials } from '../support/no-credentials.js';
+import { fakeIO as capturingIO } from '../cli/fake-io.js';
 
-function fakeIO(cwd: string, env: NodeJS.ProcessEnv): { io: CliIO; out: () => string; err: () => string } {
-  const stdout = new PassThrough();
-  const stderr = new PassThrough();
-  let o = '';
-  let e = '';
-  stdout.on('data', (d) => (o += d));
-  stderr.on('data', (d) => (e += d));
-  return { io: { stdout, stderr, stdin: new PassThrough(), env, cwd, interactive: false, color: false }, out: () => o, err: () => e };
+/** The CLI suites' capturing io, as { io, out, err }. */
+function fakeIO(cwd: string, env: NodeJS.ProcessEnv) {
+  const io = capturingIO({ cwd, env });
+  return { io, out: io.out, err: io.err };
 }
 
 

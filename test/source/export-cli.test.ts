@@ -2,11 +2,9 @@
 // input, and `init --from-export` producing a spec that loads without diagnostics.
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
-import { PassThrough } from 'node:stream';
 import { mkdtemp, readFile, rm, writeFile, readdir } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import type { CliIO } from '../../src/cli/io.js';
 import type { Entity } from '../../src/source/entity.js';
 import type { FieldSpec } from '../../src/spec/types.js';
 import { run as stats } from '../../src/cli/commands/export-stats.js';
@@ -15,15 +13,12 @@ import { run as init } from '../../src/cli/commands/init.js';
 import { loadSpec } from '../../src/spec/load.js';
 import { writeExport } from '../support/export-writer.js';
 import { seededEmulator, type EmulatorExport } from './emulator-fixture.js';
+import { fakeIO as capturingIO } from '../cli/fake-io.js';
 
-function fakeIO(cwd = process.cwd(), env: NodeJS.ProcessEnv = {}): { io: CliIO; out: () => string; err: () => string } {
-  const stdout = new PassThrough();
-  const stderr = new PassThrough();
-  let o = '';
-  let e = '';
-  stdout.on('data', (d) => (o += d));
-  stderr.on('data', (d) => (e += d));
-  return { io: { stdout, stderr, stdin: new PassThrough(), env, cwd, interactive: false, color: false }, out: () => o, err: () => e };
+/** The CLI suites' capturing io, as { io, out, err }. */
+function fakeIO(cwd = process.cwd(), env: NodeJS.ProcessEnv = {}) {
+  const io = capturingIO({ cwd, env });
+  return { io, out: io.out, err: io.err };
 }
 
 const ent = (kind: string, id: number, props: Entity['properties'], namespaceId?: string): Entity => ({

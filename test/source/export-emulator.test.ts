@@ -2,26 +2,17 @@
 // from the emulator's own export must equal what its :lookup returns, value for value.
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
-import { PassThrough } from 'node:stream';
 import type { Entity } from '../../src/source/entity.js';
 import { readExport } from '../../src/source/export/index.js';
 import { entityJson } from '../../src/source/export/lookup-json.js';
 import { run as dump } from '../../src/cli/commands/export-dump.js';
-import type { CliIO } from '../../src/cli/io.js';
 import { keyString, seededEmulator, withGeoDefaults, type EmulatorExport } from './emulator-fixture.js';
+import { fakeIO as capturingIO } from '../cli/fake-io.js';
 
-function fakeIO(): { io: CliIO; out: () => string; err: () => string } {
-  const stdout = new PassThrough();
-  const stderr = new PassThrough();
-  let o = '';
-  let e = '';
-  stdout.on('data', (d) => (o += d));
-  stderr.on('data', (d) => (e += d));
-  return {
-    io: { stdout, stderr, stdin: new PassThrough(), env: {}, cwd: process.cwd(), interactive: false, color: false },
-    out: () => o,
-    err: () => e,
-  };
+/** The CLI suites' capturing io, as { io, out, err }. */
+function fakeIO(cwd = process.cwd(), env: NodeJS.ProcessEnv = {}) {
+  const io = capturingIO({ cwd, env });
+  return { io, out: io.out, err: io.err };
 }
 
 
