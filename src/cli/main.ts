@@ -192,10 +192,17 @@ export async function main(argv: string[], io: CliIO = processIO({ noColor: argv
     .option('--json', 'print JSON')
     .option('--skip-corrupt', 'skip corrupt records instead of failing')
     .option('--export-id <id>', 'which export in a folder of exports (default: newest)')
+    .option('--jobs <n>', 'threads reading the export files (default: one per core)', positiveInt)
     .action(
-      action(async (location: string, o: { json?: boolean; skipCorrupt?: boolean; exportId?: string }) =>
+      action(async (location: string, o: { json?: boolean; skipCorrupt?: boolean; exportId?: string; jobs?: number }) =>
         (await import('./commands/export-stats.js')).run(
-          { location, json: Boolean(o.json), skipCorrupt: Boolean(o.skipCorrupt), ...(o.exportId !== undefined ? { exportId: o.exportId } : {}) },
+          {
+            location,
+            json: Boolean(o.json),
+            skipCorrupt: Boolean(o.skipCorrupt),
+            ...(o.exportId !== undefined ? { exportId: o.exportId } : {}),
+            ...(o.jobs !== undefined ? { jobs: o.jobs } : {}),
+          },
           io,
         ),
       ),
@@ -212,6 +219,8 @@ export async function main(argv: string[], io: CliIO = processIO({ noColor: argv
     .option('--kind <kind>', 'with --from-datastore: only this kind (repeatable)', collect)
     .option('--namespace <namespace>', 'with --from-datastore: only this namespace (repeatable; "" = default)', collect)
     .option('--limit <n>', 'with --from-datastore: sample at most N entities per kind and namespace (default 10000)', positiveInt)
+    .option('--database <id>', 'with --from-datastore: a named database (default: the default database)')
+    .option('--jobs <n>', 'with --from-export: threads reading the export files (default: one per core)', positiveInt)
     .action(
       action(
         async (o: InitOptions) => {
@@ -229,6 +238,8 @@ export async function main(argv: string[], io: CliIO = processIO({ noColor: argv
               ...(o.kind !== undefined ? { kind: o.kind } : {}),
               ...(o.namespace !== undefined ? { namespace: o.namespace } : {}),
               ...(o.limit !== undefined ? { limit: o.limit } : {}),
+              ...(o.database !== undefined ? { database: o.database } : {}),
+              ...(o.jobs !== undefined ? { jobs: o.jobs } : {}),
             },
             io,
           );

@@ -3,12 +3,15 @@
 import type { CliIO } from '../io.js';
 import { EXIT } from '../io.js';
 import type { GroupStats, PropStats } from '../../source/export/profile.js';
+import type { ExportProfile } from '../../source/export/profile-export.js';
 
 export interface ExportStatsOptions {
   location: string;
   json: boolean;
   skipCorrupt: boolean;
   exportId?: string;
+  /** Threads reading the export's files (default: one per core). */
+  jobs?: number;
 }
 
 interface PropRow {
@@ -43,26 +46,27 @@ function groupJson(g: GroupStats) {
 }
 
 export async function run(options: ExportStatsOptions, io: CliIO): Promise<number> {
-  const { readExportBatches } = await import('../../source/export/read-export.js');
-  const { Profiler } = await import('../../source/export/profile.js');
-  const { CorruptTally, failCommand } = await import('../../source/export/cli-support.js');
+  const { profileExport } = await import('../../source/export/profile-export.js');
+  const { CorruptTally, failCommand, rejectJobs } = await import('../../source/export/cli-support.js');
+  if (rejectJobs(io, options.jobs)) return EXIT.ERROR;
   const tally = new CorruptTally();
-  const profiler = new Profiler(true);
+  let profile: ExportProfile;
   try {
-    for await (const batch of readExportBatches(options.location, {
+    profile = await profileExport(options.location, {
+      byNamespace: true,
       skipCorrupt: options.skipCorrupt,
       onCorrupt: tally.add,
+      onCorruptOmitted: tally.addOmitted,
       onShortPart: tally.addShort,
       env: io.env,
+      ...(options.jobs !== undefined ? { jobs: options.jobs } : {}),
       ...(options.exportId !== undefined ? { exportId: options.exportId } : {}),
-    })) {
-      for (let i = 0; i < batch.entities.length; i++) profiler.add(batch.entities[i]!, batch.sizes[i]!);
-    }
+    });
   } catch (e) {
     tally.report(io);
     return failCommand(io, e);
   }
-  const groups = profiler.sorted().map(groupJson);
+  const groups = profile.groups.map(groupJson);
   const total = { entities: groups.reduce((s, g) => s + g.entities, 0), bytes: groups.reduce((s, g) => s + g.bytes, 0) };
   if (options.json) {
     io.stdout.write(`${JSON.stringify({ ...total, ...(tally.count ? { skippedRecords: tally.count } : {}), kinds: groups }, null, 2)}\n`);

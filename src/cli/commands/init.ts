@@ -15,49 +15,53 @@ export interface InitOptions {
   namespace?: string[];
   /** --from-datastore only: entities sampled per kind in each namespace. */
   limit?: number;
+  /** --from-datastore only: a named database (default: the project's default database). */
+  database?: string;
+  /** --from-export only: threads reading the export's files (default: one per core). */
+  jobs?: number;
 }
 
 /** Live reads cost money per entity: init samples this many per kind unless --limit says otherwise. */
 export const DEFAULT_DATASTORE_SAMPLE = 10_000;
 
 export async function run(options: InitOptions, io: CliIO): Promise<number> {
-  const { failCommand, CorruptTally } = await import('../../source/export/cli-support.js');
+  const { failCommand, CorruptTally, rejectJobs } = await import('../../source/export/cli-support.js');
   if (options.target !== undefined && options.target !== 'duckdb' && options.target !== 'bigquery') {
     io.stderr.write(`Error: --target must be duckdb or bigquery, not ${JSON.stringify(options.target)}\n`);
     return EXIT.ERROR;
   }
-  if (options.fromDatastore !== undefined && options.fromExport === undefined) return fromDatastore(options.fromDatastore, options, io);
+  if (options.fromDatastore !== undefined && options.fromExport === undefined) {
+    if (options.jobs !== undefined) {
+      io.stderr.write('Error: --jobs applies to --from-export only\n');
+      return EXIT.ERROR;
+    }
+    return fromDatastore(options.fromDatastore, options, io);
+  }
   if (options.fromExport === undefined) {
     io.stderr.write('Error: init needs --from-export LOCATION (a local folder or gs://bucket/prefix holding a Datastore export) or --from-datastore PROJECT\n');
     return EXIT.ERROR;
   }
-  if (options.kind?.length || options.namespace?.length || options.limit !== undefined) {
-    io.stderr.write('Error: --kind, --namespace and --limit apply to --from-datastore only\n');
+  if (options.kind?.length || options.namespace?.length || options.limit !== undefined || options.database !== undefined) {
+    io.stderr.write('Error: --kind, --namespace, --limit and --database apply to --from-datastore only\n');
     return EXIT.ERROR;
   }
+  if (rejectJobs(io, options.jobs)) return EXIT.ERROR;
   const path = await import('node:path');
-  const { locateExport } = await import('../../source/export/locate.js');
-  const { readLocatedBatches } = await import('../../source/export/read-export.js');
-  const { Profiler } = await import('../../source/export/profile.js');
+  const { profileExport } = await import('../../source/export/profile-export.js');
   const { inferSpecYaml } = await import('../../source/export/infer-spec.js');
 
   const location = options.fromExport;
   const isGcs = location.startsWith('gs://');
-  const profiler = new Profiler(false);
   const tally = new CorruptTally();
-  let exportId: string | undefined;
-  // The export's own project: the default of the BigQuery target's project.
-  let project: string | undefined;
+  let profile: Awaited<ReturnType<typeof profileExport>>;
   try {
-    const located = await locateExport(isGcs ? location : path.resolve(io.cwd, location), {
+    profile = await profileExport(isGcs ? location : path.resolve(io.cwd, location), {
+      byNamespace: false,
+      onShortPart: tally.addShort,
       env: io.env,
+      ...(options.jobs !== undefined ? { jobs: options.jobs } : {}),
       ...(options.exportId !== undefined ? { exportId: options.exportId } : {}),
     });
-    exportId = located.exportId;
-    for await (const batch of readLocatedBatches(located, { onShortPart: tally.addShort })) {
-      project ??= batch.entities[0]?.key.partitionId.projectId;
-      for (let i = 0; i < batch.entities.length; i++) profiler.add(batch.entities[i]!, batch.sizes[i]!);
-    }
   } catch (e) {
     return failCommand(io, e);
   }
@@ -70,13 +74,15 @@ export async function run(options: InitOptions, io: CliIO): Promise<number> {
     const rel = path.relative(specDir, abs) || '.';
     sourcePath = rel.startsWith('..') && path.isAbsolute(location) ? abs : rel.startsWith('.') ? rel : `./${rel}`;
   }
-  const yaml = inferSpecYaml(profiler.sorted(), {
+  // The export's own project: the default of the BigQuery target's project.
+  const { project, exportId } = profile;
+  const yaml = inferSpecYaml(profile.groups, {
     target: options.target ?? 'duckdb',
     sourcePath,
     ...(project ? { project } : {}),
     origin: `export ${exportId ?? ''} at ${location}`.replace('export  at', 'export at'),
   });
-  return writeSpec(yaml, profiler.groups.size, options, io);
+  return writeSpec(yaml, profile.groups.length, options, io);
 }
 
 async function fromDatastore(project: string, options: InitOptions, io: CliIO): Promise<number> {
@@ -98,7 +104,7 @@ async function fromDatastore(project: string, options: InitOptions, io: CliIO): 
   const kinds = options.kind ?? [];
   const perQuery = new Map<string, number>();
   try {
-    for await (const e of readDatastore({ project, namespaces, kinds, env: io.env, limit })) {
+    for await (const e of readDatastore({ project, namespaces, kinds, env: io.env, limit, ...(options.database ? { databaseId: options.database } : {}) })) {
       profiler.add(e, 0);
       const id = `${e.key.partitionId.namespaceId ?? ''}\u0000${e.key.path[e.key.path.length - 1]!.kind}`;
       perQuery.set(id, (perQuery.get(id) ?? 0) + 1);
@@ -112,14 +118,14 @@ async function fromDatastore(project: string, options: InitOptions, io: CliIO): 
   const yaml = inferSpecYaml(profiler.sorted(), {
     target: options.target ?? 'duckdb',
     // One namespace asked for: the source reads just that one; otherwise every namespace.
-    datastore: { project, ...(namespaces.length === 1 ? { namespace: namespaces[0]! } : {}) },
+    datastore: { project, ...(namespaces.length === 1 ? { namespace: namespaces[0]! } : {}), ...(options.database ? { database: options.database } : {}) },
     project,
     bytes: false,
     notes: [
       `Sampled at most ${limit} entities per kind in each namespace (--limit; live reads are billed per entity)` +
         `${sampled ? '; some kinds hold more, so rare properties or types may be missing' : ''}.`,
     ],
-    origin: `Datastore project ${project}${emulator}`,
+    origin: `Datastore project ${project}${options.database ? `, database ${options.database}` : ''}${emulator}`,
   });
   return writeSpec(yaml, profiler.groups.size, options, io);
 }

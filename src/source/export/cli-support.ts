@@ -12,6 +12,10 @@ export class CorruptTally {
     this.count++;
     if (this.records.length < 100) this.records.push(c);
   };
+  /** Damaged records counted but not listed (a worker lists at most 100 per file). */
+  addOmitted = (n: number): void => {
+    this.count += n;
+  };
   readonly short: ShortPart[] = [];
   addShort = (s: ShortPart): void => {
     this.short.push(s);
@@ -29,6 +33,13 @@ export class CorruptTally {
     if (this.count > this.records.length) lines.push(`  … and ${this.count - this.records.length} more`);
     io.stderr.write(`${lines.join('\n')}\n`);
   }
+}
+
+/** --jobs is a thread count: a positive whole number. Prints the error and returns true when it is not. */
+export function rejectJobs(io: CliIO, jobs: number | undefined): boolean {
+  if (jobs === undefined || (Number.isSafeInteger(jobs) && jobs >= 1)) return false;
+  io.stderr.write(`Error: --jobs must be a positive whole number, not ${JSON.stringify(String(jobs))}\n`);
+  return true;
 }
 
 /** Prints a failure the way users should see it (message only) and returns the exit code. */

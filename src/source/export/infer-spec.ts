@@ -116,7 +116,7 @@ export interface InferSpecOptions {
   /** What to write under source.export.path (unless `datastore` is given). */
   sourcePath?: string;
   /** A live source instead: written as source.datastore. */
-  datastore?: { project: string; namespace?: string };
+  datastore?: { project: string; namespace?: string; database?: string };
   /** Byte counts are known (exports) and worth printing per kind; default true. */
   bytes?: boolean;
   /** Extra header comment lines (e.g. that the entities were a sample). */
@@ -146,7 +146,8 @@ export function inferSpecYaml(groups: GroupStats[], options: InferSpecOptions): 
   lines.push('source:');
   if (options.datastore) {
     const ns = options.datastore.namespace !== undefined ? `, namespace: ${JSON.stringify(options.datastore.namespace)}` : '';
-    lines.push(`  datastore: { project: ${yamlString(options.datastore.project)}${ns} }`);
+    const db = options.datastore.database !== undefined ? `, database: ${yamlString(options.datastore.database)}` : '';
+    lines.push(`  datastore: { project: ${yamlString(options.datastore.project)}${ns}${db} }`);
   } else lines.push(`  export: { path: ${yamlString(options.sourcePath ?? '.')} }`);
   if (!groups.length) {
     lines.push('mappings: []');

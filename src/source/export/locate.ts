@@ -135,7 +135,7 @@ class GcsStore implements ExportStore {
   }
 }
 
-async function openStore(location: string, env: NodeJS.ProcessEnv): Promise<{ store: ExportStore; path: string }> {
+export async function openStore(location: string, env: NodeJS.ProcessEnv): Promise<{ store: ExportStore; path: string }> {
   const m = /^gs:\/\/([^/]+)\/?(.*)$/.exec(location);
   if (!m) return { store: new LocalStore(), path: location };
   const { Storage } = await import('@google-cloud/storage');

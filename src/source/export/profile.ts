@@ -110,9 +110,45 @@ export class Profiler {
     observeProps(e.properties, g.props, 0);
   }
 
+  /** Adds the groups another Profiler (same byNamespace) gathered, e.g. in a worker. */
+  merge(groups: Map<string, GroupStats>): void {
+    for (const [id, from] of groups) {
+      const g = this.groups.get(id);
+      if (!g) {
+        this.groups.set(id, from);
+        continue;
+      }
+      for (const ns of from.namespaces) g.namespaces.add(ns);
+      g.entities += from.entities;
+      g.bytes += from.bytes;
+      mergeProps(g.props, from.props);
+    }
+  }
+
   /** Groups sorted by namespace then kind. */
   sorted(): GroupStats[] {
     return [...this.groups.values()].sort((a, b) => cmp(a.namespace ?? '', b.namespace ?? '') || cmp(a.kind, b.kind));
+  }
+}
+
+function addCounts(into: Record<string, number>, from: Record<string, number>): void {
+  for (const t in from) into[t] = (into[t] ?? 0) + from[t]!;
+}
+
+function mergeProps(into: Map<string, PropStats>, from: Map<string, PropStats>): void {
+  for (const [name, f] of from) {
+    const s = into.get(name);
+    if (!s) {
+      into.set(name, f);
+      continue;
+    }
+    s.present += f.present;
+    s.nonNull += f.nonNull;
+    s.entityValues += f.entityValues;
+    addCounts(s.types, f.types);
+    addCounts(s.elementTypes, f.elementTypes);
+    addCounts(s.parentTypes, f.parentTypes);
+    mergeProps(s.children, f.children);
   }
 }
 

@@ -4,7 +4,7 @@ import type { Entity, Key } from '../entity.js';
 import { MlbridgeError, errorMessage } from '../../model/errors.js';
 import { EntityDecoder } from './entity-proto.js';
 import { LogReader, corruptError, type CorruptRecord } from './log-reader.js';
-import { locateExport, type ExportPart, type LocatedExport } from './locate.js';
+import { locateExport, type ExportPart, type ExportStore, type LocatedExport } from './locate.js';
 import { ProtoError } from './proto.js';
 
 export type { CorruptRecord } from './log-reader.js';
@@ -134,79 +134,107 @@ async function* readPart(
     kinds || namespaces
       ? (k: Key) => (!kinds || kinds.has(k.path[k.path.length - 1]!.kind)) && (!namespaces || namespaces.has(k.partitionId.namespaceId ?? ''))
       : undefined;
+  const tally: FileTally = { records: 0, damaged: false };
+  for (const path of part.outputs) yield* readOutputFile(store, path, { decoder, accept, tally, ...pick(options) });
+  checkPartCount(store, part, tally, options.onShortPart);
+}
+
+function pick(options: ReadExportOptions): Pick<OutputFileOptions, 'skipCorrupt' | 'onCorrupt'> {
+  return { ...(options.skipCorrupt ? { skipCorrupt: true } : {}), ...(options.onCorrupt ? { onCorrupt: options.onCorrupt } : {}) };
+}
+
+/** Records seen in a part's files, to compare with the count its metadata lists. */
+export interface FileTally {
+  records: number;
+  /** Damage was reported: a short count is then already explained. */
+  damaged: boolean;
+}
+
+/** Tells onShortPart when a part held fewer records than its metadata lists and no damage explains it. */
+export function checkPartCount(store: ExportStore, part: ExportPart, tally: FileTally, onShortPart: ((s: ShortPart) => void) | undefined): void {
+  if (!tally.damaged && part.entityCount !== undefined && tally.records < part.entityCount) {
+    onShortPart?.({ metadata: store.display(part.metadataPath), expected: part.entityCount, found: tally.records });
+  }
+}
+
+export interface OutputFileOptions {
+  decoder: EntityDecoder;
+  /** Keeps only the entities whose key it accepts (kind/namespace filters). */
+  accept?: ((k: Key) => boolean) | undefined;
+  /** Counts records and notes damage (shared by the files of one part). */
+  tally: FileTally;
+  skipCorrupt?: boolean;
+  onCorrupt?: (c: CorruptRecord) => void;
+}
+
+/** The entities of one output file, in batches; damage throws, or with skipCorrupt is reported and skipped. */
+export async function* readOutputFile(store: ExportStore, path: string, options: OutputFileOptions): AsyncIterable<EntityBatch> {
+  const { decoder, accept, tally } = options;
   const skip = Boolean(options.skipCorrupt);
-  // Records seen, to compare with the metadata's count; damage already reported is not
-  // reported twice (one damaged block can hide several records).
-  let records = 0;
-  let damaged = false;
+  // Damage already reported is not reported twice (one damaged block can hide several records).
   const report = (c: CorruptRecord) => {
-    damaged = true;
+    tally.damaged = true;
     options.onCorrupt?.(c);
   };
-  for (const path of part.outputs) {
-    const file = store.display(path);
-    let batch: EntityBatch = { entities: [], sizes: [] };
-    const reader = new LogReader({
-      file,
-      ...(skip ? { onCorrupt: report } : {}),
-      onRecordAt: (buf, start, end, offset) => {
-        let entity: Entity;
-        records++;
-        try {
-          entity = decoder.decodeAt(buf, start, end);
-        } catch (e) {
-          const reason =
-            e instanceof ProtoError ? `bad entity protobuf at record byte ${e.pos}: ${e.message}` : `bad entity record: ${errorMessage(e)}`;
-          if (skip) {
-            report({ file, offset, reason });
-            return;
-          }
-          throw corruptError(file, offset, reason);
-        }
-        if (accept && !accept(entity.key)) return;
-        batch.entities.push(entity);
-        batch.sizes.push(end - start);
-      },
-    });
-    let stream: AsyncIterable<Uint8Array>;
-    try {
-      stream = store.stream(path);
-    } catch (e) {
-      throw new MlbridgeError('EXPORT_NOT_FOUND', `${file}: cannot read output file: ${errorMessage(e)}`, { cause: e });
-    }
-    // A damaged record fails the read, but the entities decoded before it still come out
-    // first (a dump shows everything up to the damage, like a plain stream would).
-    let failure: unknown;
-    try {
-      for await (const chunk of stream) {
-        // Decode in slices and hand each batch over at once: entities that die young are
-        // cheap for the GC, a large batch surviving a scavenge is not.
-        for (let p = 0; p < chunk.length; p += SLICE) {
-          try {
-            reader.push(p === 0 && chunk.length <= SLICE ? chunk : chunk.subarray(p, p + SLICE));
-          } catch (e) {
-            failure = e;
-          }
-          if (batch.entities.length) {
-            yield batch;
-            batch = { entities: [], sizes: [] };
-          }
-          if (failure !== undefined) throw failure;
-        }
-      }
+  const file = store.display(path);
+  let batch: EntityBatch = { entities: [], sizes: [] };
+  const reader = new LogReader({
+    file,
+    ...(skip ? { onCorrupt: report } : {}),
+    onRecordAt: (buf, start, end, offset) => {
+      let entity: Entity;
+      tally.records++;
       try {
-        reader.end();
+        entity = decoder.decodeAt(buf, start, end);
       } catch (e) {
-        failure = e;
+        const reason =
+          e instanceof ProtoError ? `bad entity protobuf at record byte ${e.pos}: ${e.message}` : `bad entity record: ${errorMessage(e)}`;
+        if (skip) {
+          report({ file, offset, reason });
+          return;
+        }
+        throw corruptError(file, offset, reason);
       }
-    } catch (e) {
-      if (e instanceof MlbridgeError) throw e;
-      throw new MlbridgeError('EXPORT_NOT_FOUND', `${file}: cannot read output file: ${errorMessage(e)}`, { cause: e });
+      if (accept && !accept(entity.key)) return;
+      batch.entities.push(entity);
+      batch.sizes.push(end - start);
+    },
+  });
+  let stream: AsyncIterable<Uint8Array>;
+  try {
+    stream = store.stream(path);
+  } catch (e) {
+    throw new MlbridgeError('EXPORT_NOT_FOUND', `${file}: cannot read output file: ${errorMessage(e)}`, { cause: e });
+  }
+  // A damaged record fails the read, but the entities decoded before it still come out
+  // first (a dump shows everything up to the damage, like a plain stream would).
+  let failure: unknown;
+  try {
+    for await (const chunk of stream) {
+      // Decode in slices and hand each batch over at once: entities that die young are
+      // cheap for the GC, a large batch surviving a scavenge is not.
+      for (let p = 0; p < chunk.length; p += SLICE) {
+        try {
+          reader.push(p === 0 && chunk.length <= SLICE ? chunk : chunk.subarray(p, p + SLICE));
+        } catch (e) {
+          failure = e;
+        }
+        if (batch.entities.length) {
+          yield batch;
+          batch = { entities: [], sizes: [] };
+        }
+        if (failure !== undefined) throw failure;
+      }
     }
-    if (batch.entities.length) yield batch;
-    if (failure !== undefined) throw failure;
+    try {
+      reader.end();
+    } catch (e) {
+      failure = e;
+    }
+  } catch (e) {
+    if (e instanceof MlbridgeError) throw e;
+    throw new MlbridgeError('EXPORT_NOT_FOUND', `${file}: cannot read output file: ${errorMessage(e)}`, { cause: e });
   }
-  if (!damaged && part.entityCount !== undefined && records < part.entityCount) {
-    options.onShortPart?.({ metadata: store.display(part.metadataPath), expected: part.entityCount, found: records });
-  }
+  if (batch.entities.length) yield batch;
+  if (failure !== undefined) throw failure;
 }
