@@ -2,17 +2,26 @@
 // entities of ~10 properties with the test writer, then measures in the same run:
 //   - decode: readExportBatches over every entity (entities/s, MB/s of export bytes)
 //   - floor: a plain read of the same files with the same chunk size
+//   - checks only: the LevelDB framing and per-record CRC32C checks every decode must make,
+//     with no protobuf decoding (how much of the floor-to-decode gap no decoder can close)
+//   - cold: the plain read and the decode again with the page cache dropped first (only
+//     when this process may write /proc/sys/vm/drop_caches, i.e. as root; else null)
+//   - profile: profileExport (export stats, init --from-export) in one thread and in one
+//     worker thread per core
 //   - peak RSS of a child process decoding 1M and 5M entities (separate processes)
 // BENCH_QUICK=1 scales down to 100k / 500k. BENCH_RUNS sets the number of timed runs (default 5).
 // Usage: node dist/bench/export-decode.bench.js
 import { spawnSync } from 'node:child_process';
-import { createReadStream, existsSync } from 'node:fs';
+import { createReadStream, existsSync, writeFileSync } from 'node:fs';
+import { availableParallelism } from 'node:os';
 import { rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { Entity } from '../src/source/entity.js';
 import { readExport, readExportBatches, locateExport } from '../src/source/export/index.js';
+import { LogReader } from '../src/source/export/log-reader.js';
+import { profileExport } from '../src/source/export/profile-export.js';
 import { writeExport } from '../test/support/export-writer.js';
 
 const quick = process.env.BENCH_QUICK === '1';
@@ -77,6 +86,39 @@ async function plainRead(files: string[]): Promise<number> {
   return bytes;
 }
 
+/** Framing and checksums only: every record found and its CRC32C checked, nothing decoded. */
+async function checksOnly(files: string[]): Promise<number> {
+  let records = 0;
+  for (const f of files) {
+    const reader = new LogReader({ file: f, onRecordAt: () => void records++ });
+    for await (const c of createReadStream(f, { highWaterMark: 1 << 20 })) reader.push(c as Buffer);
+    reader.end();
+  }
+  return records;
+}
+
+async function profile(dir: string, jobs: number): Promise<number> {
+  const p = await profileExport(dir, { byNamespace: true, jobs });
+  return p.groups.reduce((n, g) => n + g.entities, 0);
+}
+
+/** Drops the page cache; false when not permitted (not root, or a read-only /proc/sys). */
+function dropCaches(): boolean {
+  try {
+    spawnSync('sync');
+    writeFileSync('/proc/sys/vm/drop_caches', '3');
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+async function timed(fn: () => Promise<unknown>): Promise<number> {
+  const t = performance.now();
+  await fn();
+  return (performance.now() - t) / 1000;
+}
+
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
 
 async function child(n: number): Promise<void> {
@@ -94,21 +136,33 @@ async function main(): Promise<void> {
   const mb = bytes / 1e6;
   const dec: number[] = [];
   const raw: number[] = [];
+  const checks: number[] = [];
   let count = 0;
   await decode(dir); // warm-up (JIT, page cache)
   for (let r = 0; r < RUNS; r++) {
-    let t = performance.now();
-    await plainRead(files);
-    raw.push((performance.now() - t) / 1000);
-    t = performance.now();
+    raw.push(await timed(() => plainRead(files)));
+    checks.push(await timed(() => checksOnly(files)));
+    const t = performance.now();
     count = await decode(dir);
     dec.push((performance.now() - t) / 1000);
   }
   const each: number[] = [];
+  for (let r = 0; r < Math.min(3, RUNS); r++) each.push(await timed(() => decodeEach(dir)));
+  const cores = availableParallelism();
+  const prof1: number[] = [];
+  const profN: number[] = [];
   for (let r = 0; r < Math.min(3, RUNS); r++) {
-    const t = performance.now();
-    await decodeEach(dir);
-    each.push((performance.now() - t) / 1000);
+    prof1.push(await timed(() => profile(dir, 1)));
+    profN.push(await timed(() => profile(dir, cores)));
+  }
+  // Cold: each measure after dropping the page cache, alternating so drift hits both alike.
+  const coldRaw: number[] = [];
+  const coldDec: number[] = [];
+  for (let r = 0; r < Math.min(3, RUNS); r++) {
+    if (!dropCaches()) break;
+    coldRaw.push(await timed(() => plainRead(files)));
+    if (!dropCaches()) break;
+    coldDec.push(await timed(() => decode(dir)));
   }
   const d = median(dec);
   const p = median(raw);
@@ -131,12 +185,22 @@ async function main(): Promise<void> {
     plainReadSeconds: Number(p.toFixed(3)),
     plainReadMBps: Number((mb / p).toFixed(1)),
     decodeVsPlainRead: Number((d / p).toFixed(2)),
+    checksOnlySeconds: Number(median(checks).toFixed(3)),
+    checksOnlyVsPlainRead: Number((median(checks) / p).toFixed(2)),
+    coldPlainReadSeconds: coldRaw.length ? Number(median(coldRaw).toFixed(3)) : null,
+    coldDecodeSeconds: coldDec.length ? Number(median(coldDec).toFixed(3)) : null,
+    coldDecodeVsColdPlainRead: coldRaw.length && coldDec.length ? Number((median(coldDec) / median(coldRaw)).toFixed(2)) : null,
+    cores,
+    profileOneThreadSeconds: Number(median(prof1).toFixed(3)),
+    [`profile${cores}ThreadsSeconds`]: Number(median(profN).toFixed(3)),
+    [`profile${cores}ThreadsMBps`]: Number((mb / median(profN)).toFixed(1)),
     perEntityIteratorSeconds: Number(median(each).toFixed(3)),
     perEntityIteratorMBps: Number((mb / median(each)).toFixed(1)),
     [`peakRssMB_${SMALL}`]: Number(r1.maxRssMB.toFixed(1)),
     [`peakRssMB_${LARGE}`]: Number(r5.maxRssMB.toFixed(1)),
     allDecodeSeconds: dec.map((x) => Number(x.toFixed(3))),
     allPlainReadSeconds: raw.map((x) => Number(x.toFixed(3))),
+    allChecksOnlySeconds: checks.map((x) => Number(x.toFixed(3))),
   };
   process.stdout.write(`${JSON.stringify(out, null, 2)}\n`);
 }
