@@ -192,7 +192,7 @@ export async function main(argv: string[], io: CliIO = processIO({ noColor: argv
     .option('--json', 'print JSON')
     .option('--skip-corrupt', 'skip corrupt records instead of failing')
     .option('--export-id <id>', 'which export in a folder of exports (default: newest)')
-    .option('--jobs <n>', 'threads reading the export files (default: one per core)', positiveInt)
+    .option('--jobs <n>', 'threads reading the export files (default: one per core, at most 8)', positiveInt)
     .action(
       action(async (location: string, o: { json?: boolean; skipCorrupt?: boolean; exportId?: string; jobs?: number }) =>
         (await import('./commands/export-stats.js')).run(
@@ -220,7 +220,7 @@ export async function main(argv: string[], io: CliIO = processIO({ noColor: argv
     .option('--namespace <namespace>', 'with --from-datastore: only this namespace (repeatable; "" = default)', collect)
     .option('--limit <n>', 'with --from-datastore: sample at most N entities per kind and namespace (default 10000)', positiveInt)
     .option('--database <id>', 'with --from-datastore: a named database (default: the default database)')
-    .option('--jobs <n>', 'with --from-export: threads reading the export files (default: one per core)', positiveInt)
+    .option('--jobs <n>', 'with --from-export: threads reading the export files (default: one per core, at most 8)', positiveInt)
     .action(
       action(
         async (o: InitOptions) => {

@@ -10,7 +10,7 @@ export interface ExportStatsOptions {
   json: boolean;
   skipCorrupt: boolean;
   exportId?: string;
-  /** Threads reading the export's files (default: one per core). */
+  /** Threads reading the export's files (default: one per core, at most 8). */
   jobs?: number;
 }
 

@@ -17,7 +17,7 @@ export interface InitOptions {
   limit?: number;
   /** --from-datastore only: a named database (default: the project's default database). */
   database?: string;
-  /** --from-export only: threads reading the export's files (default: one per core). */
+  /** --from-export only: threads reading the export's files (default: one per core, at most 8). */
   jobs?: number;
 }
 

@@ -15,7 +15,7 @@ import { checkPartCount, readOutputFile, type FileTally, type ShortPart } from '
 export interface ProfileExportOptions {
   /** Group by namespace and kind (`export stats`) or by kind alone (`init`). */
   byNamespace: boolean;
-  /** Threads reading files; 1 reads in this thread. Default: one per core, at most one per file. */
+  /** Threads reading files; 1 reads in this thread. Default: one per core (at most 8), at most one per file. */
   jobs?: number;
   /** In a folder of several exports, read this one instead of the newest. */
   exportId?: string;
@@ -59,6 +59,8 @@ export interface WorkerSetup {
 export const KEEP_CORRUPT = 100;
 /** Below this many entities (by the metadata's counts) threads cost more than they save. */
 const PARALLEL_MIN_ENTITIES = 20_000;
+/** Each thread holds its own heap (about 60 MB): the default stops here however many cores. */
+const DEFAULT_MAX_JOBS = 8;
 
 /** Reads one output file into the profiler; failures come back in the result, not thrown. */
 export async function profileFile(store: ExportStore, task: number, path: string, profiler: Profiler, skipCorrupt: boolean): Promise<FileResult> {
@@ -86,7 +88,7 @@ export async function profileExport(location: string, options: ProfileExportOpti
   const located = await locateExport(location, { env, ...(options.exportId !== undefined ? { exportId: options.exportId } : {}) });
   const tasks = located.parts.flatMap((part, partIndex) => part.outputs.map((path) => ({ partIndex, path })));
   const listed = located.parts.reduce((n, p) => (p.entityCount === undefined ? NaN : n + p.entityCount), 0);
-  const jobs = Math.min(options.jobs ?? (listed < PARALLEL_MIN_ENTITIES ? 1 : availableParallelism()), tasks.length);
+  const jobs = Math.min(options.jobs ?? (listed < PARALLEL_MIN_ENTITIES ? 1 : Math.min(availableParallelism(), DEFAULT_MAX_JOBS)), tasks.length);
   const profiler = new Profiler(options.byNamespace);
   const skipCorrupt = Boolean(options.skipCorrupt);
   const results: (FileResult | undefined)[] = new Array(tasks.length);
