@@ -155,14 +155,19 @@ async function main(): Promise<void> {
     prof1.push(await timed(() => profile(dir, 1)));
     profN.push(await timed(() => profile(dir, cores)));
   }
-  // Cold: each measure after dropping the page cache, alternating so drift hits both alike.
+  // Cold: each measure after dropping the page cache, each paired with the same measure
+  // warm right after it (this machine slows down over a long run; pairs share the drift).
   const coldRaw: number[] = [];
   const coldDec: number[] = [];
+  const pairedRaw: number[] = [];
+  const pairedDec: number[] = [];
   for (let r = 0; r < Math.min(3, RUNS); r++) {
     if (!dropCaches()) break;
     coldRaw.push(await timed(() => plainRead(files)));
+    pairedRaw.push(await timed(() => plainRead(files)));
     if (!dropCaches()) break;
     coldDec.push(await timed(() => decode(dir)));
+    pairedDec.push(await timed(() => decode(dir)));
   }
   const d = median(dec);
   const p = median(raw);
@@ -190,6 +195,7 @@ async function main(): Promise<void> {
     coldPlainReadSeconds: coldRaw.length ? Number(median(coldRaw).toFixed(3)) : null,
     coldDecodeSeconds: coldDec.length ? Number(median(coldDec).toFixed(3)) : null,
     coldDecodeVsColdPlainRead: coldRaw.length && coldDec.length ? Number((median(coldDec) / median(coldRaw)).toFixed(2)) : null,
+    warmPairedWithColdSeconds: pairedDec.length ? { plainRead: Number(median(pairedRaw).toFixed(3)), decode: Number(median(pairedDec).toFixed(3)) } : null,
     cores,
     profileOneThreadSeconds: Number(median(prof1).toFixed(3)),
     [`profile${cores}ThreadsSeconds`]: Number(median(profN).toFixed(3)),

@@ -109,7 +109,7 @@ export async function profileExport(location: string, options: ProfileExportOpti
     if (!r) throw new Error(`export file ${tasks[i]!.path} was not read`);
     for (const c of r.corrupt) options.onCorrupt?.(c);
     if (r.corruptCount > r.corrupt.length) options.onCorruptOmitted?.(r.corruptCount - r.corrupt.length);
-    if (r.error) throw new MlbridgeError(r.error.code ?? 'EXPORT_NOT_FOUND', r.error.message, r.error.resource !== undefined ? { resource: r.error.resource } : {});
+    if (r.error) throw new MlbridgeError(r.error.code ?? 'SOURCE_ERROR', r.error.message, r.error.resource !== undefined ? { resource: r.error.resource } : {});
     project ??= r.project;
     partTally.records += r.records;
     partTally.damaged ||= r.damaged;
@@ -179,10 +179,10 @@ async function runWorkers(
           }
           feed();
         });
-        worker.on('error', (e) => reject(new MlbridgeError('EXPORT_NOT_FOUND', `reading the export in a worker thread failed: ${errorMessage(e)}`, { cause: e })));
+        worker.on('error', (e) => reject(new MlbridgeError('SOURCE_ERROR', `reading the export in a worker thread failed: ${errorMessage(e)}`, { cause: e })));
         worker.on('exit', (code) => {
           // A worker stopped on purpose, after a later failure, leaves no result to miss.
-          if (!finished && busy[w]! < firstError && code !== 0) reject(new MlbridgeError('EXPORT_NOT_FOUND', `a worker thread reading the export exited with code ${code}`));
+          if (!finished && busy[w]! < firstError && code !== 0) reject(new MlbridgeError('SOURCE_ERROR', `a worker thread reading the export exited with code ${code}`));
           if (--open === 0) resolve();
         });
         feed();
