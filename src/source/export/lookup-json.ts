@@ -24,24 +24,109 @@ function keyJson(k: Key): string {
   return JSON.stringify(k);
 }
 
+interface Order {
+  names: string[];
+  order: string[];
+  /**
+   * No name is an array index or "__proto__": a JS object filled in this order keeps it
+   * (index-like keys would move to the front), so JSON.stringify can print it.
+   */
+  plain: boolean;
+}
+
+/** Property name lists seen, with their HashMap order: entities of a kind share a few. */
+const orders = new Map<string, Order>();
+const MAX_ORDERS = 4096;
+const INDEX_LIKE = /^(?:0|[1-9]\d{0,9})$/;
+
+function orderOf(names: string[]): Order {
+  const id = names.join('\u0000');
+  const hit = orders.get(id);
+  // The joined names identify the list unless a name holds NUL: compare to be sure.
+  if (hit && hit.names.length === names.length && hit.names.every((n, i) => n === names[i])) return hit;
+  const o: Order = { names, order: hashMapOrder(names), plain: names.every((n) => n !== '__proto__' && !INDEX_LIKE.test(n)) };
+  if (orders.size >= MAX_ORDERS) orders.clear();
+  orders.set(id, o);
+  return o;
+}
+
+// The fast path: the entity rebuilt as objects that JSON.stringify prints exactly as lookup
+// does (property maps in HashMap order, zero coordinates left out), printed natively.
+// null when a map cannot be held in order by a JS object; the caller then builds the text.
+
+function lookupProps(props: Record<string, Value>): Record<string, unknown> | null {
+  const o = orderOf(Object.keys(props));
+  if (!o.plain) return null;
+  const out: Record<string, unknown> = {};
+  for (const n of o.order) {
+    const v = lookupValue(props[n]!);
+    if (v === null) return null;
+    out[n] = v;
+  }
+  return out;
+}
+
+function lookupValue(v: Value): unknown {
+  if (!('entityValue' in v || 'arrayValue' in v || 'geoPointValue' in v)) return v;
+  const out: Record<string, unknown> = {};
+  for (const f in v) {
+    const x = (v as unknown as Record<string, unknown>)[f];
+    if (f === 'entityValue') {
+      const ev = x as { key?: Key; properties?: Record<string, Value> };
+      const e: Record<string, unknown> = {};
+      if (ev.key) e.key = ev.key;
+      if (ev.properties && Object.keys(ev.properties).length) {
+        const p = lookupProps(ev.properties);
+        if (p === null) return null;
+        e.properties = p;
+      }
+      out[f] = e;
+    } else if (f === 'arrayValue') {
+      const av = x as { values?: Value[] };
+      if (av.values) {
+        const values: unknown[] = [];
+        for (const el of av.values) {
+          const w = lookupValue(el);
+          if (w === null) return null;
+          values.push(w);
+        }
+        out[f] = { values };
+      } else out[f] = {};
+    } else if (f === 'geoPointValue') {
+      const g = x as { latitude: number; longitude: number };
+      const p: Record<string, number> = {};
+      if (g.latitude !== 0) p.latitude = g.latitude;
+      if (g.longitude !== 0) p.longitude = g.longitude;
+      out[f] = p;
+    } else out[f] = x;
+  }
+  return out;
+}
+
 function propsJson(props: Record<string, Value>): string {
-  const names = Object.keys(props);
+  const { order } = orderOf(Object.keys(props));
   let out = '{';
-  let first = true;
-  for (const n of hashMapOrder(names)) {
-    out += `${first ? '' : ','}${JSON.stringify(n)}:${valueJson(props[n]!)}`;
-    first = false;
+  for (let i = 0; i < order.length; i++) {
+    const n = order[i]!;
+    out += `${i ? ',' : ''}${JSON.stringify(n)}:${valueJson(props[n]!)}`;
   }
   return `${out}}`;
+}
+
+/** The quoted field names of a Value, ready to print. */
+const FIELD: Record<string, string> = Object.create(null) as Record<string, string>;
+for (const f of ['meaning', 'nullValue', 'booleanValue', 'integerValue', 'doubleValue', 'timestampValue', 'keyValue', 'stringValue', 'blobValue', 'geoPointValue', 'entityValue', 'arrayValue', 'excludeFromIndexes']) {
+  FIELD[f] = `"${f}":`;
 }
 
 export function valueJson(v: Value): string {
   let out = '{';
   let first = true;
-  for (const f of Object.keys(v)) {
+  for (const f in v) {
     const x = (v as unknown as Record<string, unknown>)[f];
     let s: string;
-    if (f === 'entityValue') {
+    if (f === 'stringValue' || f === 'integerValue' || f === 'timestampValue') s = JSON.stringify(x);
+    else if (f === 'entityValue') {
       const ev = x as { key?: Key; properties?: Record<string, Value> };
       const parts: string[] = [];
       if (ev.key) parts.push(`"key":${keyJson(ev.key)}`);
@@ -58,7 +143,7 @@ export function valueJson(v: Value): string {
       if (g.longitude !== 0) parts.push(`"longitude":${JSON.stringify(g.longitude)}`);
       s = `{${parts.join(',')}}`;
     } else s = JSON.stringify(x);
-    out += `${first ? '' : ','}${JSON.stringify(f)}:${s}`;
+    out += `${first ? '' : ','}${FIELD[f] ?? `${JSON.stringify(f)}:`}${s}`;
     first = false;
   }
   return `${out}}`;
@@ -66,6 +151,13 @@ export function valueJson(v: Value): string {
 
 /** One entity as lookup prints it (an empty property map is omitted, as protobuf JSON does). */
 export function entityJson(e: Entity): string {
-  const hasProps = Object.keys(e.properties).length > 0;
-  return `{"key":${keyJson(e.key)}${hasProps ? `,"properties":${propsJson(e.properties)}` : ''}}`;
+  let hasProps = false;
+  for (const _ in e.properties) {
+    hasProps = true;
+    break;
+  }
+  if (!hasProps) return JSON.stringify({ key: e.key });
+  const props = lookupProps(e.properties);
+  if (props !== null) return JSON.stringify({ key: e.key, properties: props });
+  return `{"key":${keyJson(e.key)},"properties":${propsJson(e.properties)}}`;
 }
