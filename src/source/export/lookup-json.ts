@@ -50,9 +50,9 @@ function orderOf(names: string[]): Order {
   return o;
 }
 
-// The fast path: the entity rebuilt as objects that JSON.stringify prints exactly as lookup
+// The fast path: values rebuilt as objects that JSON.stringify prints exactly as lookup
 // does (property maps in HashMap order, zero coordinates left out), printed natively.
-// null when a map cannot be held in order by a JS object; the caller then builds the text.
+// null when a map inside cannot be held in order by a JS object; the text is then built by hand.
 
 function lookupProps(props: Record<string, Value>): Record<string, unknown> | null {
   const o = orderOf(Object.keys(props));
@@ -75,8 +75,8 @@ function lookupValue(v: Value): unknown {
       const ev = x as { key?: Key; properties?: Record<string, Value> };
       const e: Record<string, unknown> = {};
       if (ev.key) e.key = ev.key;
-      if (ev.properties && Object.keys(ev.properties).length) {
-        const p = lookupProps(ev.properties);
+      if (hasProperties(ev.properties)) {
+        const p = lookupProps(ev.properties!);
         if (p === null) return null;
         e.properties = p;
       }
@@ -103,47 +103,42 @@ function lookupValue(v: Value): unknown {
   return out;
 }
 
-function propsJson(props: Record<string, Value>): string {
-  const { order } = orderOf(Object.keys(props));
-  let out = '{';
-  for (let i = 0; i < order.length; i++) {
-    const n = order[i]!;
-    out += `${i ? ',' : ''}${JSON.stringify(n)}:${valueJson(props[n]!)}`;
-  }
-  return `${out}}`;
+function hasProperties(props: Record<string, Value> | undefined): boolean {
+  for (const _ in props) return true;
+  return false;
 }
 
-/** The quoted field names of a Value, ready to print. */
-const FIELD: Record<string, string> = Object.create(null) as Record<string, string>;
-for (const f of ['meaning', 'nullValue', 'booleanValue', 'integerValue', 'doubleValue', 'timestampValue', 'keyValue', 'stringValue', 'blobValue', 'geoPointValue', 'entityValue', 'arrayValue', 'excludeFromIndexes']) {
-  FIELD[f] = `"${f}":`;
+/** A property map as lookup prints it: natively when a JS object can hold its order, else by hand. */
+function mapJson(props: Record<string, Value>): string {
+  const fast = lookupProps(props);
+  if (fast !== null) return JSON.stringify(fast);
+  return `{${orderOf(Object.keys(props))
+    .order.map((n) => `${JSON.stringify(n)}:${valueJson(props[n]!)}`)
+    .join(',')}}`;
 }
 
+/** One value as lookup prints it (field order: meaning, the value, excludeFromIndexes). */
 export function valueJson(v: Value): string {
+  const fast = lookupValue(v);
+  if (fast !== null) return JSON.stringify(fast);
+  // A map inside cannot be held in order by a JS object: this level by hand, only the
+  // entity and array fields can hold one.
   let out = '{';
   let first = true;
   for (const f in v) {
     const x = (v as unknown as Record<string, unknown>)[f];
     let s: string;
-    if (f === 'stringValue' || f === 'integerValue' || f === 'timestampValue') s = JSON.stringify(x);
-    else if (f === 'entityValue') {
+    if (f === 'entityValue') {
       const ev = x as { key?: Key; properties?: Record<string, Value> };
       const parts: string[] = [];
       if (ev.key) parts.push(`"key":${keyJson(ev.key)}`);
-      if (ev.properties && Object.keys(ev.properties).length) parts.push(`"properties":${propsJson(ev.properties)}`);
+      if (hasProperties(ev.properties)) parts.push(`"properties":${mapJson(ev.properties!)}`);
       s = `{${parts.join(',')}}`;
     } else if (f === 'arrayValue') {
       const av = x as { values?: Value[] };
       s = av.values ? `{"values":[${av.values.map(valueJson).join(',')}]}` : '{}';
-    } else if (f === 'geoPointValue') {
-      // LatLng is a plain proto3 message: a coordinate of 0 is left out, as lookup does.
-      const g = x as { latitude: number; longitude: number };
-      const parts: string[] = [];
-      if (g.latitude !== 0) parts.push(`"latitude":${JSON.stringify(g.latitude)}`);
-      if (g.longitude !== 0) parts.push(`"longitude":${JSON.stringify(g.longitude)}`);
-      s = `{${parts.join(',')}}`;
     } else s = JSON.stringify(x);
-    out += `${first ? '' : ','}${FIELD[f] ?? `${JSON.stringify(f)}:`}${s}`;
+    out += `${first ? '' : ','}${JSON.stringify(f)}:${s}`;
     first = false;
   }
   return `${out}}`;
@@ -151,13 +146,9 @@ export function valueJson(v: Value): string {
 
 /** One entity as lookup prints it (an empty property map is omitted, as protobuf JSON does). */
 export function entityJson(e: Entity): string {
-  let hasProps = false;
-  for (const _ in e.properties) {
-    hasProps = true;
-    break;
-  }
-  if (!hasProps) return JSON.stringify({ key: e.key });
-  const props = lookupProps(e.properties);
-  if (props !== null) return JSON.stringify({ key: e.key, properties: props });
-  return `{"key":${keyJson(e.key)},"properties":${propsJson(e.properties)}}`;
+  if (!hasProperties(e.properties)) return `{"key":${keyJson(e.key)}}`;
+  // One native call for the whole line in the common case.
+  const fast = lookupProps(e.properties);
+  if (fast !== null) return JSON.stringify({ key: e.key, properties: fast });
+  return `{"key":${keyJson(e.key)},"properties":${mapJson(e.properties)}}`;
 }

@@ -98,7 +98,7 @@ export async function profileExport(location: string, options: ProfileExportOpti
       if (r.error) break;
     }
   } else {
-    await runWorkers(jobs, tasks, results, profiler, { location, env: plainEnv(env), byNamespace: options.byNamespace, skipCorrupt });
+    await runWorkers(jobs, tasks, results, profiler, { location, env, byNamespace: options.byNamespace, skipCorrupt });
   }
 
   // Replay in file order: damage reports, part counts, and the first failure.
@@ -120,13 +120,6 @@ export async function profileExport(location: string, options: ProfileExportOpti
     }
   }
   return { groups: profiler.sorted(), ...(located.exportId !== undefined ? { exportId: located.exportId } : {}), ...(project !== undefined ? { project } : {}) };
-}
-
-/** The environment as a plain object of strings (what a worker can be sent). */
-function plainEnv(env: NodeJS.ProcessEnv): NodeJS.ProcessEnv {
-  const out: NodeJS.ProcessEnv = {};
-  for (const k of Object.keys(env)) if (typeof env[k] === 'string') out[k] = env[k];
-  return out;
 }
 
 type WorkerMessage = FileResult | { profile: Map<string, GroupStats> };

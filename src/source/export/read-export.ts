@@ -135,12 +135,9 @@ async function* readPart(
       ? (k: Key) => (!kinds || kinds.has(k.path[k.path.length - 1]!.kind)) && (!namespaces || namespaces.has(k.partitionId.namespaceId ?? ''))
       : undefined;
   const tally: FileTally = { records: 0, damaged: false };
-  for (const path of part.outputs) yield* readOutputFile(store, path, { decoder, accept, tally, ...pick(options) });
+  const { skipCorrupt, onCorrupt } = options;
+  for (const path of part.outputs) yield* readOutputFile(store, path, { decoder, accept, tally, skipCorrupt, onCorrupt });
   checkPartCount(store, part, tally, options.onShortPart);
-}
-
-function pick(options: ReadExportOptions): Pick<OutputFileOptions, 'skipCorrupt' | 'onCorrupt'> {
-  return { ...(options.skipCorrupt ? { skipCorrupt: true } : {}), ...(options.onCorrupt ? { onCorrupt: options.onCorrupt } : {}) };
 }
 
 /** Records seen in a part's files, to compare with the count its metadata lists. */
@@ -163,15 +160,15 @@ export interface OutputFileOptions {
   accept?: ((k: Key) => boolean) | undefined;
   /** Counts records and notes damage (shared by the files of one part). */
   tally: FileTally;
-  skipCorrupt?: boolean;
-  onCorrupt?: (c: CorruptRecord) => void;
+  skipCorrupt?: boolean | undefined;
+  onCorrupt?: ((c: CorruptRecord) => void) | undefined;
 }
 
 /** The entities of one output file, in batches; damage throws, or with skipCorrupt is reported and skipped. */
 export async function* readOutputFile(store: ExportStore, path: string, options: OutputFileOptions): AsyncIterable<EntityBatch> {
   const { decoder, accept, tally } = options;
   const skip = Boolean(options.skipCorrupt);
-  // Damage already reported is not reported twice (one damaged block can hide several records).
+  // Damage reported explains a part's short record count (one damaged block can hide several records).
   const report = (c: CorruptRecord) => {
     tally.damaged = true;
     options.onCorrupt?.(c);
