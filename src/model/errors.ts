@@ -19,20 +19,27 @@ export type ErrorCode =
   | 'EXPORT_NOT_FOUND'
   | 'SOURCE_ERROR'
   | 'INVALID_ARGUMENT'
-  | 'RETRIES_EXHAUSTED';
+  | 'RETRIES_EXHAUSTED'
+  | 'INTERRUPTED'; // a signal stopped the work at a safe point
 
 export class MlbridgeError extends Error {
   readonly code: ErrorCode;
   /** The resource the failure is about, e.g. "bigquery_table.analytics.customer_profile". */
   readonly resource?: string;
   override readonly cause?: unknown;
+  /**
+   * Structured facts about the failure (a lock's id and holder, the fields a spec lacks, the
+   * entity key): callers read these, never the message text.
+   */
+  readonly details?: Record<string, unknown>;
 
-  constructor(code: ErrorCode, message: string, options: { resource?: string; cause?: unknown } = {}) {
+  constructor(code: ErrorCode, message: string, options: { resource?: string; cause?: unknown; details?: Record<string, unknown> } = {}) {
     super(message);
     this.name = 'MlbridgeError';
     this.code = code;
     if (options.resource !== undefined) this.resource = options.resource;
     if (options.cause !== undefined) this.cause = options.cause;
+    if (options.details !== undefined) this.details = options.details;
   }
 }
 

@@ -9,7 +9,8 @@ export type SyncOperation = 'UPSERT' | 'DELETE' | 'PATCH';
 export const SYNC_OPERATIONS: readonly SyncOperation[] = ['UPSERT', 'DELETE', 'PATCH'];
 
 /** Where a record came from (the raw table's `origin` column). */
-export type RecordOrigin = 'pubsub' | 'export' | 'datastore';
+export type RecordOrigin = 'pubsub' | 'eventarc' | 'export' | 'datastore';
+export const RECORD_ORIGINS: readonly RecordOrigin[] = ['pubsub', 'eventarc', 'export', 'datastore'];
 
 /** Plain JS data of an entity: property name → value (see entityToSyncRecord for the mapping). */
 export type RecordData = Record<string, unknown>;
@@ -128,8 +129,8 @@ export function validateSyncRecord(x: unknown): SyncRecord {
   if (namespace !== undefined && typeof namespace !== 'string') {
     throw invalid('namespace', `expected a string, got ${describeValue(namespace)}`);
   }
-  if (origin !== undefined && origin !== 'pubsub' && origin !== 'export' && origin !== 'datastore') {
-    throw invalid('origin', `expected pubsub, export or datastore, got ${describeValue(origin)}`);
+  if (origin !== undefined && !(RECORD_ORIGINS as readonly unknown[]).includes(origin)) {
+    throw invalid('origin', `expected pubsub, eventarc, export or datastore, got ${describeValue(origin)}`);
   }
   const out: SyncRecord = { entityKey, kind, operation: operation as SyncOperation, data: recordData };
   if (eventTime !== undefined && eventTime !== null) out.eventTime = eventTime as Date | string | number;

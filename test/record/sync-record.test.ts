@@ -67,7 +67,7 @@ const bad: Array<[string, unknown, string]> = [
   ['a fractional version', record({ version: 1.5 }), 'version: expected a non-negative 64-bit integer, got 1.5'],
   ['a version beyond INT64', record({ version: '9223372036854775808' }), "version: expected a non-negative 64-bit integer, got '9223372036854775808'"],
   ['a numeric namespace', record({ namespace: 3 }), 'namespace: expected a string, got 3'],
-  ['an unknown origin', record({ origin: 'kafka' }), "origin: expected pubsub, export or datastore, got 'kafka'"],
+  ['an unknown origin', record({ origin: 'kafka' }), "origin: expected pubsub, eventarc, export or datastore, got 'kafka'"],
 ];
 for (const [what, input, message] of bad) {
   Validate(`rejects ${what}, naming the field`, () => rejects(input, message));
