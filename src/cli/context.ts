@@ -10,7 +10,7 @@ import type { EngineDeps } from '../engine/index.js';
 import type { EventSink } from '../engine/events.js';
 import type { CliIO } from './io.js';
 import { println } from './io.js';
-import { errorMessage, isMlbridgeError } from '../model/errors.js';
+import { MlbridgeError, errorMessage, isMlbridgeError } from '../model/errors.js';
 
 /** Prints diagnostics as `file:line:col: message` lines on stderr. */
 export function printDiagnostics(io: CliIO, diags: readonly Diagnostic[]): void {
@@ -40,7 +40,16 @@ export interface OpenedDeps {
  * Opens the target warehouse, and Cloud Scheduler when the spec has a reconcile block or
  * the target is BigQuery (so a job whose block was removed can still be planned for deletion).
  */
-export async function openDeps(spec: Spec, io: CliIO, options: { readOnly: boolean; onEvent?: EventSink; scheduler?: boolean }): Promise<OpenedDeps> {
+export interface OpenDepsOptions {
+  readOnly: boolean;
+  onEvent?: EventSink;
+  scheduler?: boolean;
+  /** Open the spec's source for the data plan (not with --skip-data, nor for a spec without one). */
+  data?: boolean;
+  exportId?: string;
+}
+
+export async function openDeps(spec: Spec, io: CliIO, options: OpenDepsOptions): Promise<OpenedDeps> {
   const onRetry = options.onEvent
     ? (i: { resource: string; call: string; attempt: number; delayMs: number; error: string }) => options.onEvent!({ type: 'retry', ...i })
     : undefined;
@@ -48,6 +57,12 @@ export async function openDeps(spec: Spec, io: CliIO, options: { readOnly: boole
   const warehouse = await openWarehouse(spec.target, { readOnly: options.readOnly, env: io.env, ...(onRetry ? { onRetry } : {}) });
   const deps: EngineDeps = { warehouse };
   try {
+    if (options.data && spec.source) {
+      const { openSnapshotSource } = await import('../source/snapshot-source.js');
+      deps.source = await openSnapshotSource(spec.source, { env: io.env, ...(options.exportId !== undefined ? { exportId: options.exportId } : {}) });
+    } else if (options.exportId !== undefined) {
+      throw new MlbridgeError('INVALID_ARGUMENT', spec.source ? '--export-id cannot be used with --skip-data' : '--export-id: this spec has no source: block to read');
+    }
     if (options.scheduler !== false && (spec.reconcile || spec.target.kind === 'bigquery')) {
       const { openScheduler } = await import('../scheduler/open.js');
       try {

@@ -83,17 +83,31 @@ export async function main(argv: string[], io: CliIO = processIO({ noColor: argv
     .addOption(new Option('--format <format>', 'output format').choices(['text', 'markdown']))
     .option('--detailed-exitcode', 'exit 0 when there are no changes, 2 when there are, 1 on error')
     .option('--target <address>', 'limit the plan to a resource address (repeatable)', collect)
+    .option('--skip-data', 'plan schemas and jobs only; do not read the source or compare rows')
+    .option('--export-id <id>', 'with an export source: which export in a folder of exports (default: newest)')
     .option('--no-color', 'plain text, no colour or live view')
     .action(
       action(
-        async (o: { config: string; out?: string; json?: boolean; format?: string; detailedExitcode?: boolean; target?: string[]; color: boolean }) =>
+        async (o: {
+          config: string;
+          out?: string;
+          json?: boolean;
+          format?: string;
+          detailedExitcode?: boolean;
+          target?: string[];
+          skipData?: boolean;
+          exportId?: string;
+          color: boolean;
+        }) =>
           (await import('./commands/plan.js')).run(
             {
               config: o.config,
               json: Boolean(o.json),
               detailedExitcode: Boolean(o.detailedExitcode),
               target: o.target ?? [],
+              skipData: Boolean(o.skipData),
               color: o.color,
+              ...(o.exportId !== undefined ? { exportId: o.exportId } : {}),
               ...(o.out !== undefined ? { out: o.out } : {}),
               ...(o.format !== undefined ? { format: o.format } : {}),
             },
@@ -111,13 +125,25 @@ export async function main(argv: string[], io: CliIO = processIO({ noColor: argv
     .option('--allow-destructive', 'allow dropping columns and replacing or deleting tables')
     .option('--lock-timeout <duration>', 'wait this long for another apply to finish (e.g. 30s)', '0s')
     .option('--target <address>', 'limit the apply to a resource address (repeatable)', collect)
+    .option('--skip-data', 'apply schemas and jobs only; do not read the source or repair rows')
+    .option('--export-id <id>', 'with an export source: which export in a folder of exports (default: newest)')
     .option('--json', 'machine-readable progress, one JSON object per line')
     .option('--no-color', 'plain text, no colour or live view')
     .action(
       action(
         async (
           planFile: string | undefined,
-          o: { config: string; autoApprove?: boolean; allowDestructive?: boolean; lockTimeout: string; target?: string[]; json?: boolean; color: boolean },
+          o: {
+            config: string;
+            autoApprove?: boolean;
+            allowDestructive?: boolean;
+            lockTimeout: string;
+            target?: string[];
+            skipData?: boolean;
+            exportId?: string;
+            json?: boolean;
+            color: boolean;
+          },
         ) =>
           (await import('./commands/apply.js')).run(
             {
@@ -126,8 +152,10 @@ export async function main(argv: string[], io: CliIO = processIO({ noColor: argv
               allowDestructive: Boolean(o.allowDestructive),
               lockTimeout: o.lockTimeout,
               target: o.target ?? [],
+              skipData: Boolean(o.skipData),
               json: Boolean(o.json),
               color: o.color,
+              ...(o.exportId !== undefined ? { exportId: o.exportId } : {}),
               ...(planFile !== undefined ? { planFile } : {}),
             },
             io,

@@ -5,11 +5,17 @@
 import { MlbridgeError } from '../model/errors.js';
 import type { SchedulerClientLike } from '../scheduler/types.js';
 import type { Warehouse } from '../warehouse/warehouse.js';
-import type { Change, ChangeType, DatasetChange, SchedulerJobChange, TableChange } from './plan.js';
+import type { Change, ChangeType, DatasetChange, RowsChange, SchedulerJobChange, TableChange } from './plan.js';
+import type { Spec } from '../spec/types.js';
+import { executeRows, type StagedMapping } from './changes/rows.js';
 
 export interface ExecutorContext {
   warehouse: Warehouse;
   scheduler?: SchedulerClientLike;
+  spec: Spec;
+  /** Rows staged while planning, by kind (apply merges these). */
+  stages: Map<string, StagedMapping>;
+  clock: () => Date;
 }
 
 type ChangeOf<T extends ChangeType> = Extract<Change, { type: T }>;
@@ -72,4 +78,9 @@ executor('scheduler_job', async (change: SchedulerJobChange, { scheduler }) => {
   }
   const { executeSchedulerJobChange } = await import('../scheduler/execute.js');
   await executeSchedulerJobChange(change, scheduler);
+});
+
+executor('rows', async (change: RowsChange, ctx) => {
+  if (change.action === 'no-op') return;
+  await executeRows(change, ctx);
 });

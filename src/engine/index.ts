@@ -6,9 +6,12 @@ import type { Warehouse } from '../warehouse/warehouse.js';
 import type { SchedulerClientLike } from '../scheduler/types.js';
 import type { EventSink } from './events.js';
 import type { Plan, PlanSummary } from './plan.js';
+import type { SnapshotSource } from '../source/snapshot-source.js';
 
 export interface EngineDeps {
   warehouse: Warehouse;
+  /** The source snapshot the data plan compares with (an export, or the live API). */
+  source?: SnapshotSource;
   /** When given, the Cloud Scheduler job of `reconcile:` is planned and applied too. */
   scheduler?: SchedulerClientLike;
 }
@@ -17,6 +20,10 @@ export interface PlanOptions {
   /** --target addresses (exact or a prefix ending at a dot). */
   targets?: string[];
   onEvent?: EventSink;
+  /** --skip-data: plan schemas and jobs only, do not read the source. */
+  skipData?: boolean;
+  /** The current time (freshness of the snapshot, `_synced_at`). Default: the system clock. */
+  clock?: () => Date;
 }
 
 export interface ApplyOptions {
@@ -32,6 +39,8 @@ export interface ApplyOptions {
   onEvent?: EventSink;
   /** Recorded in the lock ("apply" by default). */
   operation?: string;
+  skipData?: boolean;
+  clock?: () => Date;
 }
 
 export interface ApplyResult {

@@ -6,6 +6,7 @@ import type { TargetKind } from '../model/address.js';
 import type { DatasetSchema, TableSchema } from '../model/schema.js';
 import type { ReplaceSpec, TableOp } from '../warehouse/warehouse.js';
 import type { SchedulerJobSpec } from '../scheduler/types.js';
+import type { SourceIdentity } from '../source/snapshot-source.js';
 
 export type Action = 'create' | 'update' | 'replace' | 'delete' | 'no-op';
 
@@ -61,12 +62,30 @@ export interface RowCounts {
   update: number;
   delete: number;
   quarantine: number;
+  unchanged: number;
 }
 
+/**
+ * The data of one mapping: how its current table differs from the source snapshot. Apply
+ * merges the rows it staged itself (counts are what the plan found; the merge re-applies
+ * the same rules under the version guard). Not destructive: deleting the row of a deleted
+ * entity is what keeping in step means.
+ */
 export interface RowsChange extends BaseChange<'rows', RowCounts> {
   kind: string;
   /** A few sample keys per category, never the rows themselves. */
   sampleKeys: { insert: string[]; update: string[]; delete: string[]; quarantine: string[] };
+  /** The snapshot the counts come from; `apply PLANFILE` refuses another export. */
+  source: SourceIdentity;
+  /** Current rows at or below this version whose entity the snapshot lacks are deleted. */
+  snapshotVersion: string;
+}
+
+export interface RowsSummary {
+  insert: number;
+  update: number;
+  delete: number;
+  quarantine: number;
 }
 
 export type Change = DatasetChange | TableChange | SchedulerJobChange | RowsChange;
@@ -76,6 +95,8 @@ export interface PlanSummary {
   add: number;
   change: number;
   destroy: number;
+  /** Row counts over every rows.<Kind> change; absent when the plan looked at no data. */
+  rows?: RowsSummary;
 }
 
 export interface Plan {
@@ -99,9 +120,22 @@ export interface Plan {
   targets: string[];
 }
 
+/** Resources to add, change and destroy (Terraform's line); rows are counted in `rows`. */
 export function summarize(changes: readonly Change[]): PlanSummary {
   const s: PlanSummary = { add: 0, change: 0, destroy: 0 };
+  const rows = changes.filter((c): c is RowsChange => c.type === 'rows');
+  if (rows.length > 0) {
+    s.rows = { insert: 0, update: 0, delete: 0, quarantine: 0 };
+    for (const r of rows) {
+      if (!r.after) continue;
+      s.rows.insert += r.after.insert;
+      s.rows.update += r.after.update;
+      s.rows.delete += r.after.delete;
+      s.rows.quarantine += r.after.quarantine;
+    }
+  }
   for (const c of changes) {
+    if (c.type === 'rows') continue;
     if (c.action === 'create') s.add++;
     else if (c.action === 'update') s.change++;
     else if (c.action === 'delete') s.destroy++;

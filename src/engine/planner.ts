@@ -6,17 +6,20 @@
 import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
-import { addressMatches, datasetAddress, tableAddress } from '../model/address.js';
+import { dirname, isAbsolute, relative, sep } from 'node:path';
+import { addressMatches, datasetAddress, rowsAddress, tableAddress } from '../model/address.js';
 import { errorDiag, hasErrors, warningDiag, type Diagnostic } from '../model/diagnostic.js';
 import { MlbridgeError, errorMessage } from '../model/errors.js';
 import type { DesiredTable, ObservedTable, TableSchema } from '../model/schema.js';
-import type { Spec } from '../spec/types.js';
+import type { MappingSpec, Spec } from '../spec/types.js';
 import { PROFILES_TABLE, desiredState } from './desired.js';
 import { ignoreEvents, type EventSink } from './events.js';
 import { executorFor } from './executors.js';
 import type { ApplyOptions, ApplyResult, EngineDeps, PlanOptions } from './index.js';
 import { acquireLock } from './lock.js';
-import { hasChanges, summarize, type Change, type DatasetChange, type Plan, type TableChange } from './plan.js';
+import { hasChanges, summarize, type Change, type DatasetChange, type Plan, type RowsChange, type TableChange } from './plan.js';
+import { closeStages, planRows, type StagedMapping } from './changes/rows.js';
+import type { SourceIdentity } from '../source/snapshot-source.js';
 import { diffTable } from './schema-diff.js';
 
 let versionCache: string | undefined;
@@ -33,32 +36,53 @@ export function mlbridgeVersion(): string {
   return versionCache;
 }
 
-/** Stable JSON: keys sorted, source positions left out (moving a line is not a spec change). */
-function canonical(v: unknown): string {
-  if (Array.isArray(v)) return `[${v.map(canonical).join(',')}]`;
+function isSourceRange(v: unknown): boolean {
+  if (!v || typeof v !== 'object') return false;
+  const o = v as Record<string, unknown>;
+  return typeof o.file === 'string' && typeof o.line === 'number' && typeof o.col === 'number';
+}
+
+/**
+ * Stable JSON: keys sorted, source positions (`source: {file, line, col}`) left out — moving
+ * a line is not a spec change — while the spec's `source:` block (export or datastore) is
+ * kept. Absolute paths under the spec's folder are written relative to it, so a plan saved
+ * in one checkout applies in another.
+ */
+function canonical(v: unknown, base: string): string {
+  if (Array.isArray(v)) return `[${v.map((x) => canonical(x, base)).join(',')}]`;
+  if (typeof v === 'string' && isAbsolute(v)) return JSON.stringify(relativePath(base, v));
   if (v && typeof v === 'object') {
     const o = v as Record<string, unknown>;
     return `{${Object.keys(o)
-      .filter((k) => k !== 'source' && o[k] !== undefined)
+      .filter((k) => o[k] !== undefined && !(k === 'source' && isSourceRange(o[k])))
       .sort()
-      .map((k) => `${JSON.stringify(k)}:${canonical(o[k])}`)
+      .map((k) => `${JSON.stringify(k)}:${canonical(o[k], base)}`)
       .join(',')}}`;
   }
   return JSON.stringify(v) ?? 'null';
 }
 
-/** Hash of the spec files' bytes and of the resolved spec (so a changed ${VAR} counts too). */
+function relativePath(base: string, p: string): string {
+  const r = relative(base, p);
+  return r === '' ? '.' : r.split(sep).join('/');
+}
+
+/**
+ * Hash of the spec files' bytes (named relative to the spec's folder) and of the resolved
+ * spec (so a changed ${VAR} counts too).
+ */
 export async function specHash(spec: Spec): Promise<string> {
   const h = createHash('sha256');
+  const base = spec.files.length ? dirname([...spec.files].sort()[0]!) : '/';
   for (const f of [...spec.files].sort()) {
-    h.update(`file:${f}\n`);
+    h.update(`file:${relativePath(base, f)}\n`);
     try {
       h.update(await readFile(f));
     } catch (e) {
       h.update(`unreadable:${errorMessage(e)}`);
     }
   }
-  h.update(`spec:${canonical({ ...spec, files: undefined })}`);
+  h.update(`spec:${canonical({ ...spec, files: undefined }, base)}`);
   return h.digest('hex');
 }
 
@@ -93,6 +117,19 @@ function protectionBlock(address: string, o: ObservedTable, d: DesiredTable | un
 }
 
 export async function createPlan(spec: Spec, deps: EngineDeps, options: PlanOptions = {}): Promise<Plan> {
+  const { plan, stages } = await buildPlan(spec, deps, options, false);
+  await closeStages(stages);
+  return plan;
+}
+
+/** The rows.<Kind> changes --target selects (a table target selects no data). */
+function selectedMappings(spec: Spec, targets: string[]): MappingSpec[] {
+  if (targets.length === 0) return spec.mappings;
+  const wanted = targets.map((t) => t.replace(/\.$/, ''));
+  return spec.mappings.filter((m) => wanted.some((t) => addressMatches(rowsAddress(m.kind), t)));
+}
+
+async function buildPlan(spec: Spec, deps: EngineDeps, options: PlanOptions, withRows: boolean): Promise<{ plan: Plan; stages: Map<string, StagedMapping> }> {
   const onEvent = options.onEvent ?? ignoreEvents;
   const targets = options.targets ?? [];
   const wh = deps.warehouse;
@@ -188,8 +225,27 @@ export async function createPlan(spec: Spec, deps: EngineDeps, options: PlanOpti
 
   if (deps.scheduler) changes.push(...(await planScheduler(spec, deps, onEvent, fingerprints, diagnostics)));
 
-  const selected = targets.length === 0 ? changes : selectTargets(changes, targets, Object.keys(fingerprints));
-  return {
+  let stages = new Map<string, StagedMapping>();
+  const source = options.skipData ? undefined : deps.source;
+  const dataMappings = source ? selectedMappings(spec, targets) : [];
+  if (source && dataMappings.length > 0) {
+    const rows = await observed(`rows of ${dataMappings.length === 1 ? dataMappings[0]!.kind : `${dataMappings.length} kinds`}`, onEvent, () =>
+      planRows({ spec, warehouse: wh, source, clock: options.clock ?? (() => new Date()), onEvent, withRows, mappings: dataMappings }),
+    );
+    stages = rows.stages;
+    changes.push(...rows.changes);
+    diagnostics.push(...rows.diagnostics);
+    for (const c of rows.changes) fingerprints[c.address] = sourceFingerprint(c.source);
+  }
+
+  let selected: Change[];
+  try {
+    selected = targets.length === 0 ? changes : selectTargets(changes, targets, Object.keys(fingerprints), spec);
+  } catch (e) {
+    await closeStages(stages);
+    throw e;
+  }
+  const plan: Plan = {
     formatVersion: '1',
     createdAt: new Date().toISOString(),
     mlbridgeVersion: mlbridgeVersion(),
@@ -201,10 +257,19 @@ export async function createPlan(spec: Spec, deps: EngineDeps, options: PlanOpti
     fingerprints,
     targets: [...targets],
   };
+  return { plan, stages };
+}
+
+/**
+ * What a saved plan's data must still be: the same export (by id and start time), or the
+ * same live database (which never stands still: its counts are re-read at apply).
+ */
+function sourceFingerprint(s: SourceIdentity): string {
+  return s.kind === 'export' ? `export:${s.exportId}@${s.startTime}` : `datastore:${s.project}/${s.database}`;
 }
 
 /** --target: the matching changes, plus the dataset they need when it is still to be created. */
-function selectTargets(changes: Change[], targets: string[], observed: string[]): Change[] {
+function selectTargets(changes: Change[], targets: string[], observed: string[], spec: Spec): Change[] {
   // `duckdb_table.analytics.` (a prefix typed with its dot) means the same as without it.
   const wanted = targets.map((t) => t.replace(/\.$/, ''));
   // A target that names nothing is almost always a typo: say so rather than print "No changes."
@@ -218,9 +283,17 @@ function selectTargets(changes: Change[], targets: string[], observed: string[])
       `--target ${unmatched.join(', ')} matches no resource of this spec or target. Resources:\n${shown}${known.length > 8 ? `\n  … and ${known.length - 8} more` : ''}`,
     );
   }
-  const hit = (c: Change) => wanted.some((t) => addressMatches(c.address, t));
+  const direct = (c: Change) => wanted.some((t) => addressMatches(c.address, t));
+  // Rows need their mapping's tables: a rows target brings the tables it writes to along.
+  const kinds = new Set(changes.filter((c) => c.type === 'rows' && direct(c)).map((c) => (c as RowsChange).kind));
+  const tablesOfKept = new Set(
+    spec.mappings
+      .filter((m) => kinds.has(m.kind))
+      .flatMap((m) => [m.tables.current, m.tables.raw, m.tables.quarantine, PROFILES_TABLE].map((t) => tableAddress(spec.target.kind, spec.target.dataset, t))),
+  );
+  const hit = (c: Change) => direct(c) || (c.type === 'table' && c.action !== 'delete' && tablesOfKept.has(c.address));
   const kept = changes.filter(hit);
-  const needsDataset = kept.some((c) => c.type === 'table' && c.action !== 'delete');
+  const needsDataset = kept.some((c) => (c.type === 'table' && c.action !== 'delete') || c.type === 'rows');
   return changes.filter((c) => hit(c) || (needsDataset && c.type === 'dataset' && c.action === 'create'));
 }
 
@@ -287,6 +360,7 @@ export function executionOrder(changes: readonly Change[]): Change[] {
 export async function apply(spec: Spec, deps: EngineDeps, options: ApplyOptions = {}): Promise<ApplyResult> {
   const onEvent = options.onEvent ?? ignoreEvents;
   const started = Date.now();
+  let stages = new Map<string, StagedMapping>();
   const lock = await acquireLock(deps.warehouse, {
     operation: options.operation ?? 'apply',
     timeoutMs: options.lockTimeoutMs ?? 0,
@@ -294,12 +368,25 @@ export async function apply(spec: Spec, deps: EngineDeps, options: ApplyOptions 
   });
   try {
     const saved = options.savedPlan;
-    const fresh = await createPlan(spec, deps, { targets: saved?.targets ?? options.targets ?? [], onEvent });
+    const built = await buildPlan(
+      spec,
+      deps,
+      {
+        targets: saved?.targets ?? options.targets ?? [],
+        onEvent,
+        // A saved plan made without data (--skip-data, or a table --target) applies without it.
+        skipData: (options.skipData ?? false) || (saved !== undefined && !saved.changes.some((c) => c.type === 'rows')),
+        ...(options.clock ? { clock: options.clock } : {}),
+      },
+      true,
+    );
+    stages = built.stages;
+    const fresh = built.plan;
     let plan = fresh;
     if (saved) {
       const stale = staleReason(saved, fresh);
       if (stale) throw new MlbridgeError('PLAN_STALE', `Saved plan is stale: ${stale}`);
-      plan = saved;
+      plan = withFreshRows(saved, fresh);
     }
     if (hasErrors(plan.diagnostics)) {
       const first = plan.diagnostics.find((d) => d.severity === 'error')!;
@@ -331,7 +418,7 @@ export async function apply(spec: Spec, deps: EngineDeps, options: ApplyOptions 
     // Every change must have an executor before the first one runs.
     const runs = ordered.map((c) => ({ change: c, run: executorFor(c) }));
     if (options.approve && !(await options.approve(plan))) return { plan, applied: false, summary: plan.summary };
-    const ctx = { warehouse: deps.warehouse, ...(deps.scheduler ? { scheduler: deps.scheduler } : {}) };
+    const ctx = { warehouse: deps.warehouse, spec, stages, clock: options.clock ?? (() => new Date()), ...(deps.scheduler ? { scheduler: deps.scheduler } : {}) };
     let done = 0;
     for (const { change, run } of runs) {
       const t0 = Date.now();
@@ -356,8 +443,35 @@ export async function apply(spec: Spec, deps: EngineDeps, options: ApplyOptions 
     onEvent({ type: 'apply-done', summary: plan.summary, ms: Date.now() - started });
     return { plan, applied: true, summary: plan.summary };
   } finally {
+    await closeStages(stages);
     await lock.release();
   }
+}
+
+/**
+ * A saved plan's rows changes are replaced by the fresh ones at the same addresses: the
+ * rows apply merges are the ones it has just staged (the same export, by the fingerprint
+ * check; for a live source, the database as it is now, which the version guard keeps safe).
+ * How the counts moved since the plan is said in a warning.
+ */
+function withFreshRows(saved: Plan, fresh: Plan): Plan {
+  const freshRows = new Map(fresh.changes.filter((c): c is RowsChange => c.type === 'rows').map((c) => [c.address, c]));
+  const moved: string[] = [];
+  const changes = saved.changes.map((c) => {
+    if (c.type !== 'rows') return c;
+    const f = freshRows.get(c.address);
+    if (!f) return c;
+    const was = c.after;
+    const now = f.after;
+    if (was && now && (['insert', 'update', 'delete', 'quarantine'] as const).some((k) => was[k] !== now[k])) {
+      moved.push(`${c.address}: ${(['insert', 'update', 'delete', 'quarantine'] as const).map((k) => `${k} ${was[k]} → ${now[k]}`).join(', ')}`);
+    }
+    return f;
+  });
+  const diagnostics = moved.length
+    ? [...saved.diagnostics, warningDiag(`the source's rows moved since the plan was made (a live source never stands still); applying them as they are now`, undefined, moved.join('\n'))]
+    : saved.diagnostics;
+  return { ...saved, changes, summary: summarize(changes), diagnostics };
 }
 
 function describeDestructive(c: Change): string {

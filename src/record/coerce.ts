@@ -39,6 +39,7 @@ export function cannotCoerce(path: string, value: unknown, type: string, why?: s
   return new MlbridgeError(
     'INVALID_ARGUMENT',
     `column '${path}': cannot coerce ${renderValue(value)} to ${type}${why ? ` (${why})` : ''}`,
+    { details: { column: path, expected: type, found: valueTypeName(value), value: renderValue(value), ...(why ? { why } : {}) } },
   );
 }
 
@@ -432,7 +433,11 @@ export function coerceField(v: unknown, field: CoercionField, path: string = fie
     });
   }
   if (v === null || v === undefined) {
-    if (field.mode === 'REQUIRED') throw new MlbridgeError('INVALID_ARGUMENT', `column '${path}': REQUIRED value is null or missing`);
+    if (field.mode === 'REQUIRED') {
+      throw new MlbridgeError('INVALID_ARGUMENT', `column '${path}': REQUIRED value is null or missing`, {
+        details: { column: path, expected: `${field.type} (REQUIRED)`, found: 'NULL' },
+      });
+    }
     return null;
   }
   return coerceScalar(v, field, path);

@@ -23,10 +23,17 @@ export interface ChangeIdentity {
   contentHash: string;
 }
 
+/**
+ * The text that is hashed: fields joined by "\n". None can hold a newline (the key is
+ * canonical, hence URI-encoded; the kind is URI-encoded here), so the join is unambiguous.
+ * Warehouses compute the same id in SQL for the rows they find themselves (orphans a
+ * reconcile deletes): see eventIdSql in the adapters, which must stay byte-identical.
+ */
+export function changeIdentityText(c: ChangeIdentity): string {
+  return `${encodeURIComponent(c.kind)}\n${c.key}\n${c.version}\n${c.operation}\n${c.operation === 'DELETE' ? '' : c.contentHash}`;
+}
+
 /** 32 hex characters (128 bits of sha256): collision-free for any realistic table. */
 export function changeEventId(c: ChangeIdentity): string {
-  return createHash('sha256')
-    .update(`${c.kind}\u0000${c.key}\u0000${c.version}\u0000${c.operation}\u0000${c.operation === 'DELETE' ? '' : c.contentHash}`)
-    .digest('hex')
-    .slice(0, 32);
+  return createHash('sha256').update(changeIdentityText(c)).digest('hex').slice(0, 32);
 }

@@ -7,7 +7,9 @@
 //   _synced_at  options.now (default: the current time), RFC 3339 UTC with µs
 //   _score      options.score, else scoreRecordFreshness(record, ...).confidence
 // The partition column, when the mapping partitions on a field the record leaves empty,
-// is filled from eventTime (else _synced_at), so every row lands in a real partition.
+// is filled from eventTime (else _synced_at), so every row lands in a real partition. That
+// fill happens after hashing: `_hash` covers the record's own mapped values, never a clock,
+// so the same entity hashes the same in every reconcile.
 // DELETE rows carry the system columns and null mapped columns (the caller deletes by
 // _key); PATCH rows carry only the columns the patch has (so a merge touches only them).
 
@@ -50,26 +52,45 @@ function timeUs(d: Date): bigint {
   return BigInt(d.getTime()) * 1000n;
 }
 
-function mappedColumns(record: SyncRecord, mapping: Pick<MappingSpec, 'fields' | 'partitioning'>, fallbackTime: Date): Record<string, RowValue> {
+/**
+ * The mapped columns of a record, coerced to their types; a PATCH carries only the columns
+ * it has, a DELETE carries empty ones. No fallback values: this is what `_hash` covers.
+ * Throws INVALID_ARGUMENT (details: column, expected, found) on a value it cannot coerce.
+ */
+export function mappedColumns(record: SyncRecord, mapping: Pick<MappingSpec, 'fields'>): Record<string, RowValue> {
   const out: Record<string, RowValue> = {};
   for (const field of mapping.fields) {
     if ((SYSTEM_COLUMNS as readonly string[]).includes(field.name)) {
       throw new MlbridgeError('INVALID_ARGUMENT', `column '${field.name}': the name is reserved for a system column`);
     }
   }
-  const partitionField = mapping.partitioning?.field;
   const isDelete = record.operation === 'DELETE';
   for (const field of mapping.fields) {
     if (isDelete) {
       out[field.name] = field.mode === 'REPEATED' ? [] : null;
       continue;
     }
-    if (record.operation === 'PATCH' && !hasFieldValue(record, field) && field.name !== partitionField) continue;
-    let value = fieldValue(record, field);
-    if ((value === null || value === undefined) && field.name === partitionField) value = fallbackTime;
-    out[field.name] = coerceField(value, field as FieldSpec);
+    if (record.operation === 'PATCH' && !hasFieldValue(record, field)) continue;
+    out[field.name] = coerceField(fieldValue(record, field), field as FieldSpec);
   }
   return out;
+}
+
+/**
+ * Fills an empty partition column with `fallbackTime` (in place), so the row lands in a
+ * real partition. Call after hashing.
+ */
+export function fillPartitionColumn(
+  columns: Record<string, RowValue>,
+  mapping: Pick<MappingSpec, 'fields' | 'partitioning'>,
+  fallbackTime: Date,
+  operation: SyncRecord['operation'],
+): void {
+  const partitionField = mapping.partitioning?.field;
+  if (!partitionField || operation === 'DELETE') return;
+  const v = columns[partitionField];
+  const field = mapping.fields.find((f) => f.name === partitionField);
+  if ((v === null || v === undefined) && field) columns[partitionField] = coerceField(fallbackTime, field as FieldSpec);
 }
 
 /** Data of a record without a mapping: its own keys, values made JSON-safe. */
@@ -96,7 +117,9 @@ export function buildBigQueryRow(
 ): Row {
   const now = options.now ?? new Date();
   const eventTime = recordEventTime(record);
-  const columns = mapping ? mappedColumns(record, mapping, eventTime ?? now) : passthroughColumns(record);
+  const columns = mapping ? mappedColumns(record, mapping) : passthroughColumns(record);
+  const hash = rowHash(columns);
+  if (mapping) fillPartitionColumn(columns, mapping, eventTime ?? now, record.operation);
   const version = parseVersion(record.version) ?? (eventTime ? timeUs(eventTime) : timeUs(now));
   let score: number;
   if (typeof options.score === 'number') score = options.score;
@@ -112,7 +135,7 @@ export function buildBigQueryRow(
   return {
     _key: recordKey(record),
     _version: version.toString(),
-    _hash: rowHash(columns),
+    _hash: hash,
     _synced_at: formatTimestampUs(timeUs(now)),
     _score: Number.isFinite(score) ? score : 0,
     ...columns,

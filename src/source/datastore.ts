@@ -53,7 +53,7 @@ interface ProtoEntity {
 }
 interface RunQueryResponse {
   batch?: {
-    entityResults?: { entity?: ProtoEntity }[];
+    entityResults?: { entity?: ProtoEntity; version?: string | number | { toString(): string } }[];
     endCursor?: Uint8Array | string;
     moreResults?: string;
   } | null;
@@ -232,7 +232,7 @@ async function* pages(
   namespace: string,
   query: { kind: string; keysOnly?: boolean },
   limit: number,
-): AsyncGenerator<ProtoEntity> {
+): AsyncGenerator<{ entity: ProtoEntity; version?: string }> {
   const pageSize = Math.max(1, Math.floor(options.pageSize ?? 500));
   let cursor: Uint8Array | string | undefined;
   let n = 0;
@@ -258,7 +258,7 @@ async function* pages(
     for (const r of results) {
       if (r.entity) {
         n++;
-        yield r.entity;
+        yield r.version !== undefined && r.version !== null ? { entity: r.entity, version: String(r.version) } : { entity: r.entity };
       }
     }
     const more = resp.batch?.moreResults;
@@ -272,7 +272,7 @@ async function* pages(
 
 async function listNamespaces(client: Client, options: ReadDatastoreOptions): Promise<string[]> {
   const out: string[] = [];
-  for await (const e of pages(client, options, '', { kind: '__namespace__', keysOnly: true }, Infinity)) {
+  for await (const { entity: e } of pages(client, options, '', { kind: '__namespace__', keysOnly: true }, Infinity)) {
     const el = e.key?.path?.[e.key.path.length - 1];
     // The default namespace is the key with id 1.
     out.push(el?.idType === 'name' || (el?.name ?? '') !== '' ? (el?.name ?? '') : '');
@@ -282,7 +282,7 @@ async function listNamespaces(client: Client, options: ReadDatastoreOptions): Pr
 
 async function listKinds(client: Client, options: ReadDatastoreOptions, namespace: string): Promise<string[]> {
   const out: string[] = [];
-  for await (const e of pages(client, options, namespace, { kind: '__kind__', keysOnly: true }, Infinity)) {
+  for await (const { entity: e } of pages(client, options, namespace, { kind: '__kind__', keysOnly: true }, Infinity)) {
     const name = e.key?.path?.[e.key.path.length - 1]?.name ?? '';
     // `__Stat_…__` and other reserved kinds are Datastore's, not the user's.
     if (name && !name.startsWith('__')) out.push(name);
@@ -296,6 +296,17 @@ async function listKinds(client: Client, options: ReadDatastoreOptions, namespac
  * `__kind__` / `__namespace__` metadata queries.
  */
 export async function* readDatastore(options: ReadDatastoreOptions): AsyncGenerator<Entity> {
+  for await (const r of readDatastoreVersioned(options)) yield r.entity;
+}
+
+/** An entity with its version (Datastore's monotonically increasing per-entity version). */
+export interface VersionedEntity {
+  entity: Entity;
+  version?: string;
+}
+
+/** readDatastore, with each entity's version as the query returned it. */
+export async function* readDatastoreVersioned(options: ReadDatastoreOptions): AsyncGenerator<VersionedEntity> {
   const env = options.env ?? process.env;
   const limit = options.limit ?? Infinity;
   let client: Client;
@@ -310,7 +321,9 @@ export async function* readDatastore(options: ReadDatastoreOptions): AsyncGenera
     for (const ns of namespaces) {
       const kinds = options.kinds?.length ? [...new Set(options.kinds)] : await listKinds(client, options, ns);
       for (const kind of kinds) {
-        for await (const e of pages(client, options, ns, { kind }, limit)) yield entityFromProto(e);
+        for await (const r of pages(client, options, ns, { kind }, limit)) {
+          yield r.version !== undefined ? { entity: entityFromProto(r.entity), version: r.version } : { entity: entityFromProto(r.entity) };
+        }
       }
     }
   } finally {

@@ -78,6 +78,8 @@ export interface MappingSpec {
   kind: string;
   /** Restrict to one namespace; absent means every namespace. */
   namespace?: string;
+  /** Restrict to these namespaces ("" is the default one); absent means every namespace. */
+  namespaces?: string[];
   tables: { current: string; raw: string; quarantine: string };
   fields: FieldSpec[];
   partitioning?: PartitioningSpec;

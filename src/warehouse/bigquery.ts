@@ -27,7 +27,8 @@ import type { RetryPolicy } from '../model/retry.js';
 import { OWNER_LABEL_KEY, OWNER_LABEL_VALUE } from '../model/schema.js';
 import type { DatasetSchema, ObservedDataset, ObservedTable, TableSchema } from '../model/schema.js';
 import type { TargetSpec } from '../spec/types.js';
-import type { LockBackend, ReplaceSpec, Row, TableOp, Warehouse } from './warehouse.js';
+import type { LockBackend, ReplaceSpec, Row, RowStage, TableOp, Warehouse } from './warehouse.js';
+import type { StageTables } from '../model/staged.js';
 import { BigQueryCalls, staleEtag, statusOf } from './bigquery-call.js';
 import type { OnRetry } from './bigquery-call.js';
 import { BigQueryLock } from './bigquery-lock.js';
@@ -366,6 +367,16 @@ class BigQueryWarehouse implements Warehouse {
     } finally {
       await this.api.deleteRaw(resource, dataset, stage, true).catch(() => undefined); // expires in a day anyway
     }
+  }
+
+  async openStage(tables: StageTables): Promise<RowStage> {
+    const { BigQueryRowStage } = await import('./bigquery-stage.js');
+    return new BigQueryRowStage(this.api, this.project, this.target.location, tables);
+  }
+
+  async readRowsByKey(dataset: string, table: string, keys: string[]): Promise<Row[]> {
+    const { readRowsByKey } = await import('./bigquery-stage.js');
+    return readRowsByKey(this.api, dataset, table, keys);
   }
 
   // ---- lock -----------------------------------------------------------------------

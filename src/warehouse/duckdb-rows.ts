@@ -75,7 +75,7 @@ function lookup(row: Row, name: string): RowValue | undefined {
 }
 
 /** The SQL reading one column out of a staged JSON row `r` (JSON pointer, so any name works). */
-function fromJsonRow(col: ColumnSchema): string {
+export function fromJsonRow(col: ColumnSchema): string {
   const ptr = quoteLiteral(`/${col.name.replace(/~/g, '~0').replace(/\//g, '~1')}`);
   const t = duckType(col);
   const isNull = `json_type(r, ${ptr}) IS NULL OR json_type(r, ${ptr}) = 'NULL'`;

@@ -14,12 +14,14 @@ import { tableAddress, datasetAddress } from '../model/address.js';
 import { MlbridgeError, errorMessage, isMlbridgeError } from '../model/errors.js';
 import type { DatasetSchema, ObservedDataset, ObservedTable, TableSchema } from '../model/schema.js';
 import type { TargetSpec } from '../spec/types.js';
-import type { LockBackend, ReplaceSpec, Row, TableOp, Warehouse } from './warehouse.js';
+import type { LockBackend, ReplaceSpec, Row, RowStage, TableOp, Warehouse } from './warehouse.js';
 import { DATASETS_TABLE, DuckDbCatalog, columnAt, findCol, metaComment } from './duckdb-catalog.js';
 import type { DuckSql, Json } from './duckdb-catalog.js';
 import { duckMessage, folderError, replaceFailure } from './duckdb-errors.js';
 import { FileLock } from './duckdb-lock.js';
 import { convertRow, mergeByKey } from './duckdb-rows.js';
+import { DuckRowStage } from './duckdb-stage.js';
+import type { StageTables } from '../model/staged.js';
 import { columnDefinition, duckType, qualified, quoteIdent, quoteLiteral } from './sql-duckdb.js';
 
 export { FileLock, UNREADABLE_LOCK_ID } from './duckdb-lock.js';
@@ -33,6 +35,8 @@ export class DuckDbWarehouse implements Warehouse {
   private instance: DuckDBInstance | null = null;
   private conn: DuckDBConnection | null = null;
   private opening: Promise<DuckDBConnection | null> | null = null;
+  /** In-memory database that stages rows when a read-only target's file does not exist yet. */
+  private scratch: { instance: DuckDBInstance; conn: DuckDBConnection } | null = null;
   private queue: Promise<unknown> = Promise.resolve();
   private readonly sql: DuckSql = {
     run: (conn, sql, values) => this.run(conn, sql, values),
@@ -358,6 +362,64 @@ export class DuckDbWarehouse implements Warehouse {
     });
   }
 
+  /** The connection staging uses: the target's, else (plan on a fresh target) an in-memory one. */
+  private async stageConn(): Promise<DuckDBConnection> {
+    const c = await this.db();
+    if (c) return c;
+    if (!this.scratch) {
+      this.mod ??= await import('@duckdb/node-api');
+      const instance = await this.mod.DuckDBInstance.create(':memory:');
+      const conn = await instance.connect();
+      await conn.run(`SET TimeZone='UTC'`);
+      this.scratch = { instance, conn };
+    }
+    return this.scratch.conn;
+  }
+
+  async openStage(tables: StageTables): Promise<RowStage> {
+    const resource = tableAddress('duckdb', tables.dataset, tables.current);
+    const use = <T>(fn: (c: DuckDBConnection) => Promise<T>): Promise<T> => {
+      const next = this.queue.then(async () => {
+        try {
+          return await fn(await this.stageConn());
+        } catch (e) {
+          if (isMlbridgeError(e)) throw e;
+          throw new MlbridgeError('TARGET_ERROR', `${resource}: ${duckMessage(e)}`, { resource, cause: e });
+        }
+      });
+      this.queue = next.catch(() => undefined);
+      return next;
+    };
+    await this.db();
+    return new DuckRowStage(
+      {
+        sql: this.sql,
+        use,
+        tx: (res, fn) => this.tx(res, fn),
+        observe: (c, dataset, table) => this.catalog.observeTable(c, dataset, table),
+      },
+      tables,
+    );
+  }
+
+  readRowsByKey(dataset: string, table: string, keys: string[]): Promise<Row[]> {
+    const resource = tableAddress('duckdb', dataset, table);
+    if (keys.length === 0) return Promise.resolve([]);
+    return this.read(
+      resource,
+      async (c) => {
+        const t = await this.catalog.observeTable(c, dataset, table);
+        if (!t) return [];
+        const select = t.columns
+          .map((col) => (col.type === 'BYTES' && col.mode !== 'REPEATED' ? `to_base64(${quoteIdent(col.name)}) AS ${quoteIdent(col.name)}` : quoteIdent(col.name)))
+          .join(', ');
+        const rows = await this.rows(c, `SELECT ${select} FROM ${qualified(t.dataset, t.name)} WHERE _key IN (SELECT unnest(CAST(CAST(? AS JSON) AS VARCHAR[])))`, [JSON.stringify(keys)]);
+        return rows.map((r) => convertRow(r, t.columns));
+      },
+      [],
+    );
+  }
+
   // ---- lock & lifecycle ----
 
   lock(): LockBackend {
@@ -370,6 +432,9 @@ export class DuckDbWarehouse implements Warehouse {
     await this.queue;
     this.conn?.closeSync();
     this.instance?.closeSync();
+    this.scratch?.conn.closeSync();
+    this.scratch?.instance.closeSync();
+    this.scratch = null;
     this.conn = null;
     this.instance = null;
     this.opening = null;

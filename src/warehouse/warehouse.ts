@@ -11,6 +11,7 @@ import type {
   ObservedTable,
   TableSchema,
 } from '../model/schema.js';
+import type { RowDiffOptions, RowDiffResult, RowMergeOptions, RowMergeResult, StageTables, StagedRecord } from '../model/staged.js';
 
 /** One in-place change to an existing table. `path` addresses nested RECORD fields. */
 export type TableOp =
@@ -58,6 +59,28 @@ export interface LockBackend {
   current(): Promise<LockInfo | null>;
 }
 
+/**
+ * Staged rows of one mapping, held in the target itself (DuckDB: a temporary table;
+ * BigQuery: an expiring scratch table), so the diff and the merge run in the warehouse
+ * engine and memory stays flat however large the source. See row-rules.ts.
+ */
+export interface RowStage {
+  /** Appends staged records (call as often as needed while streaming the source). */
+  append(records: StagedRecord[]): Promise<void>;
+  /** Records appended so far. */
+  readonly staged: number;
+  /** Counts and sample keys per category; changes nothing. */
+  diff(options: RowDiffOptions): Promise<RowDiffResult>;
+  /**
+   * Writes the changes: current (version-guarded upsert and delete), raw (deduplicated on
+   * event_id), quarantine — atomically where the target allows (one transaction in DuckDB).
+   * Idempotent: merging the same stage again changes nothing.
+   */
+  merge(options: RowMergeOptions): Promise<RowMergeResult>;
+  /** Drops the staged rows. */
+  close(): Promise<void>;
+}
+
 export interface Warehouse {
   readonly kind: TargetKind;
   /** For messages and plan fingerprints, without secrets, e.g. "duckdb:/abs/wh.duckdb". */
@@ -80,6 +103,11 @@ export interface Warehouse {
   readRows(dataset: string, table: string): AsyncIterable<Row>;
   /** Inserts or replaces rows by key columns; idempotent. */
   mergeRows(dataset: string, table: string, keyColumns: string[], rows: Row[]): Promise<{ inserted: number; updated: number }>;
+
+  /** A new, empty stage for one mapping's tables (they need not exist yet for a diff). */
+  openStage(tables: StageTables): Promise<RowStage>;
+  /** The current rows of these keys (PATCH events are resolved against them). */
+  readRowsByKey(dataset: string, table: string, keys: string[]): Promise<Row[]>;
 
   lock(): LockBackend;
   close(): Promise<void>;

@@ -275,20 +275,19 @@ Suite('a plan file round-trips and a bad one is PLAN_INVALID', async () => {
 Suite('a change type without an executor is NO_EXECUTOR and nothing is applied', async () => {
   const s = spec(ctx.db, [customers()]);
   const p = await plan(s);
+  // A change type this mlbridge does not know (a plan from a newer version, say).
   p.changes.push({
-    type: 'rows',
-    kind: 'Customer',
-    address: 'rows.Customer',
-    action: 'update',
+    type: 'materialized_view',
+    address: 'materialized_view.analytics.daily',
+    action: 'create',
     before: null,
-    after: { insert: 1, update: 0, delete: 0, quarantine: 0 },
+    after: null,
     reasons: [],
     destructive: false,
-    sampleKeys: { insert: ['k'], update: [], delete: [], quarantine: [] },
-  });
+  } as unknown as (typeof p.changes)[number]);
   const err = await rejects(applySpec(s, { savedPlan: p }));
   assert.is(err.code, 'NO_EXECUTOR');
-  assert.is(err.message, 'No executor for change type "rows" (rows.Customer); this mlbridge cannot apply it');
+  assert.is(err.message, 'No executor for change type "materialized_view" (materialized_view.analytics.daily); this mlbridge cannot apply it');
   assert.is(await table(s, 'customer'), null, 'nothing applied');
 });
 

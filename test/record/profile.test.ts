@@ -72,6 +72,8 @@ class MemoryWarehouse implements Warehouse {
   updateTable(): never { throw new Error('not used'); }
   replaceTable(): never { throw new Error('not used'); }
   deleteTable(): never { throw new Error('not used'); }
+  openStage(): never { throw new Error('not used'); }
+  readRowsByKey(): never { throw new Error('not used'); }
   lock(): never { throw new Error('not used'); }
   async close(): Promise<void> {}
 }

@@ -24,6 +24,8 @@ export interface ApplyCommandOptions {
   /** A duration such as "30s"; "0s" fails at once when another apply holds the lock. */
   lockTimeout: string;
   target: string[];
+  skipData: boolean;
+  exportId?: string;
   /** Machine-readable progress: one JSON object per line (needs --auto-approve). */
   json: boolean;
   color: boolean;
@@ -99,7 +101,7 @@ export async function run(options: ApplyCommandOptions, io: CliIO): Promise<numb
   };
   let result: ApplyResult;
   try {
-    const opened = await openDeps(spec, io, { readOnly: false, onEvent });
+    const opened = await openDeps(spec, io, { readOnly: false, onEvent, data: !options.skipData, ...(options.exportId !== undefined ? { exportId: options.exportId } : {}) });
     try {
       result = await apply(spec, opened.deps, {
         ...(savedPlan ? { savedPlan } : {}),
@@ -107,6 +109,7 @@ export async function run(options: ApplyCommandOptions, io: CliIO): Promise<numb
         approve,
         lockTimeoutMs,
         targets: options.target,
+        skipData: options.skipData,
         onEvent,
       }).catch((err: unknown) => {
         const e = withUnlockHint(err);

@@ -22,6 +22,8 @@ export interface PlanOptions {
   format?: string;
   detailedExitcode: boolean;
   target: string[];
+  skipData: boolean;
+  exportId?: string;
   color: boolean;
 }
 
@@ -48,12 +50,12 @@ export async function run(options: PlanOptions, io: CliIO): Promise<number> {
     else if (e.type === 'retry') println(io.stderr, formatEvent(e) ?? '');
   };
   let plan: Plan;
-  const opened = await openDeps(spec, io, { readOnly: true, onEvent }).catch((err) => {
+  const opened = await openDeps(spec, io, { readOnly: true, onEvent, data: !options.skipData, ...(options.exportId !== undefined ? { exportId: options.exportId } : {}) }).catch((err) => {
     live?.stop();
     throw err;
   });
   try {
-    plan = await createPlan(spec, opened.deps, { targets: options.target, onEvent });
+    plan = await createPlan(spec, opened.deps, { targets: options.target, onEvent, skipData: options.skipData });
   } catch (err) {
     live?.stop();
     throw err;

@@ -50,9 +50,29 @@ export function formatEvent(e: EngineEvent): string | null {
     case 'retry':
       return `${e.resource}: ${e.call} failed (${e.error}); retry ${e.attempt} in ${formatElapsed(e.delayMs)}`;
     case 'apply-done':
-      return `\nApply complete! Resources: ${e.summary.add} added, ${e.summary.change} changed, ${e.summary.destroy} destroyed.`;
+      return `\nApply complete! Resources: ${e.summary.add} added, ${e.summary.change} changed, ${e.summary.destroy} destroyed.${rowsDone(e.summary.rows)}`;
+    case 'rows-progress':
+      return formatRowsProgress(e);
   }
 }
+
+const n = (x: number) => x.toLocaleString('en-US');
+
+function rowsDone(r: { insert: number; update: number; delete: number; quarantine: number } | undefined): string {
+  return r ? `\nRows: ${n(r.insert)} inserted, ${n(r.update)} updated, ${n(r.delete)} deleted, ${n(r.quarantine)} quarantined.` : '';
+}
+
+/** `rows.Order: read 120,000 of 1,000,000 rows (45,000/s, ETA 20s)`. */
+export function formatRowsProgress(e: Extract<EngineEvent, { type: 'rows-progress' }>): string {
+  const verb = e.phase === 'read' ? 'read' : 'merged';
+  if (e.done) return `${e.address}: ${verb} ${n(e.rows)} rows in ${formatElapsed(e.ms)} (${n(e.ratePerSecond)}/s)`;
+  const of = e.total !== undefined ? ` of ${n(e.total)}` : '';
+  const eta = e.etaSeconds !== undefined ? `, ETA ${formatElapsed(e.etaSeconds * 1000)}` : '';
+  return `${e.address}: ${verb} ${n(e.rows)}${of} rows (${n(e.ratePerSecond)}/s${eta})`;
+}
+
+/** Plain logs get a progress line every this many ms, not every event. */
+const PROGRESS_EVERY_MS = 5000;
 
 /**
  * An event sink writing plain lines; `observe` false hides refresh lines (plan output stays
@@ -60,8 +80,15 @@ export function formatEvent(e: EngineEvent): string | null {
  */
 export function applyLogSink(write: (line: string) => void, options: { observe?: boolean } = {}): (e: EngineEvent) => void {
   let waitingFor: string | null = null;
+  const lastProgress = new Map<string, number>();
   return (e) => {
     if (e.type === 'observe-start' && options.observe === false) return;
+    if (e.type === 'rows-progress') {
+      // A small read finishes before its first line would be due: say nothing for it.
+      const last = lastProgress.get(e.address) ?? 0;
+      if (e.done ? last === 0 && e.ms < PROGRESS_EVERY_MS : e.ms - last < PROGRESS_EVERY_MS) return;
+      lastProgress.set(e.address, e.ms);
+    }
     if (e.type === 'lock-wait') {
       if (waitingFor === e.holder.id) return;
       waitingFor = e.holder.id;

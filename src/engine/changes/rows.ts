@@ -1,0 +1,203 @@
+// rows.<Kind>: the data of each mapping. Plan streams the source snapshot once for every
+// selected mapping, turns each entity into a staged record (record/stage-record.ts) and
+// appends it to that mapping's stage in the warehouse; the warehouse computes the
+// categories in SQL (warehouse/row-rules.ts). Execute merges what was staged — apply never
+// reads the source a second time — and refreshes the learned profile from the same rows.
+
+import { rowsAddress } from '../../model/address.js';
+import { warningDiag, type Diagnostic } from '../../model/diagnostic.js';
+import { MlbridgeError } from '../../model/errors.js';
+import type { RowDiffResult } from '../../model/staged.js';
+import { formatTimestampUs } from '../../record/coerce.js';
+import { ProfileLearner, parseProfile, type KindProfile } from '../../record/profile.js';
+import { stageRecord } from '../../record/stage-record.js';
+import { entityToSyncRecord } from '../../record/sync-record.js';
+import type { SnapshotSource, SourceEntity } from '../../source/snapshot-source.js';
+import type { MappingSpec, Spec } from '../../spec/types.js';
+import type { Row, RowStage, Warehouse } from '../../warehouse/warehouse.js';
+import { PROFILES_TABLE } from '../desired.js';
+import type { EventSink } from '../events.js';
+import type { RowsChange } from '../plan.js';
+import { ProgressMeter } from '../progress.js';
+
+/** A mapping's stage, kept from plan to execute within one apply. */
+export interface StagedMapping {
+  mapping: MappingSpec;
+  stage: RowStage;
+  /** Learned from the accepted rows while staging (apply only). */
+  profile?: KindProfile;
+}
+
+export interface RowsPlanContext {
+  spec: Spec;
+  warehouse: Warehouse;
+  source: SnapshotSource;
+  clock: () => Date;
+  onEvent: EventSink;
+  /** Stage the mapped rows too (apply) or only keys, hashes and versions (plan). */
+  withRows: boolean;
+  /** Mappings to plan (after --target). */
+  mappings: MappingSpec[];
+}
+
+export interface RowsPlan {
+  changes: RowsChange[];
+  diagnostics: Diagnostic[];
+  /** Open stages by kind; the caller closes them (after execute, or right away for a plan). */
+  stages: Map<string, StagedMapping>;
+}
+
+const APPEND_BATCH = 4096;
+const SAMPLES = 5;
+
+/** The namespaces a mapping reads; undefined means every namespace. */
+export function mappingNamespaces(m: Pick<MappingSpec, 'namespace' | 'namespaces'>): string[] | undefined {
+  if (m.namespaces && m.namespaces.length) return m.namespaces;
+  return m.namespace !== undefined ? [m.namespace] : undefined;
+}
+
+async function storedProfiles(warehouse: Warehouse, dataset: string): Promise<Map<string, KindProfile>> {
+  const out = new Map<string, KindProfile>();
+  if (!(await warehouse.getDataset(dataset)) || !(await warehouse.getTable(dataset, PROFILES_TABLE))) return out;
+  for await (const row of warehouse.readRows(dataset, PROFILES_TABLE)) {
+    const p = parseProfile(row.profile);
+    if (typeof row.mapping === 'string' && p) out.set(row.mapping, p);
+  }
+  return out;
+}
+
+function stalenessWarning(ctx: RowsPlanContext): Diagnostic | undefined {
+  const ageSeconds = (ctx.clock().getTime() - ctx.source.snapshotTime.getTime()) / 1000;
+  const maxLag = Math.min(...ctx.mappings.map((m) => m.scoring.freshness.maxLagSeconds));
+  if (ctx.source.identity.kind !== 'export' || !(ageSeconds > maxLag)) return undefined;
+  const hours = (s: number) => (s >= 86400 ? `${(s / 86400).toFixed(1)} days` : s >= 3600 ? `${(s / 3600).toFixed(1)} h` : `${Math.round(s)} s`);
+  return warningDiag(
+    `the export ${ctx.source.identity.exportId} was taken ${hours(ageSeconds)} ago, longer than freshness.max_lag (${hours(maxLag)})`,
+    undefined,
+    "Its records are scored as of the export's own time, so they are not quarantined for its age; the warehouse only catches up to that time. Reconcile from a newer export to be current.",
+  );
+}
+
+export async function planRows(ctx: RowsPlanContext): Promise<RowsPlan> {
+  const { spec, warehouse, source } = ctx;
+  const dataset = spec.target.dataset;
+  const diagnostics: Diagnostic[] = [];
+  const stages = new Map<string, StagedMapping>();
+  if (ctx.mappings.length === 0) return { changes: [], diagnostics, stages };
+  const stale = stalenessWarning(ctx);
+  if (stale) diagnostics.push(stale);
+  const profiles = await storedProfiles(warehouse, dataset);
+  const now = source.snapshotTime;
+  const origin = source.identity.kind === 'export' ? 'export' : 'datastore';
+  const buffers = new Map<string, Parameters<RowStage['append']>[0]>();
+  const learners = new Map<string, ProfileLearner>();
+  try {
+    for (const m of ctx.mappings) {
+      stages.set(m.kind, {
+        mapping: m,
+        stage: await warehouse.openStage({ kind: m.kind, dataset, current: m.tables.current, raw: m.tables.raw, quarantine: m.tables.quarantine }),
+      });
+      buffers.set(m.kind, []);
+      if (ctx.withRows) learners.set(m.kind, new ProfileLearner(m));
+    }
+    const kinds = ctx.mappings.map((m) => m.kind);
+    const meter = new ProgressMeter(ctx.onEvent, { address: kinds.length === 1 ? rowsAddress(kinds[0]!) : 'rows', phase: 'read', total: source.expectedCount(kinds) });
+    const flush = async (kind: string) => {
+      const buf = buffers.get(kind)!;
+      if (buf.length === 0) return;
+      buffers.set(kind, []);
+      await stages.get(kind)!.stage.append(buf);
+    };
+    const select = ctx.mappings.map((m) => ({ kind: m.kind, ...(mappingNamespaces(m) ? { namespaces: mappingNamespaces(m)! } : {}) }));
+    for await (const batch of source.read(select)) {
+      for (const item of batch) {
+        const kind = kindOf(item);
+        const sm = stages.get(kind);
+        if (!sm) continue;
+        const record = entityToSyncRecord(item.entity, { origin, version: item.version, eventTime: now });
+        const staged = stageRecord(record, { mapping: sm.mapping, now, profile: profiles.get(kind) ?? null, withRow: ctx.withRows });
+        if (staged.reason === null && staged.row !== null) learners.get(kind)?.add(JSON.parse(staged.row) as Row);
+        const buf = buffers.get(kind)!;
+        buf.push(staged);
+        if (buf.length >= APPEND_BATCH) await flush(kind);
+      }
+      meter.add(batch.length);
+    }
+    for (const kind of kinds) await flush(kind);
+    meter.done();
+
+    const changes: RowsChange[] = [];
+    for (const m of ctx.mappings) {
+      const sm = stages.get(m.kind)!;
+      const learner = learners.get(m.kind);
+      if (learner) sm.profile = learner.finish();
+      const diff = await sm.stage.diff({ mode: 'snapshot', snapshotVersion: source.snapshotVersion, samples: SAMPLES });
+      changes.push(rowsChange(m, diff, source));
+    }
+    return { changes, diagnostics, stages };
+  } catch (e) {
+    await closeStages(stages);
+    throw e;
+  }
+}
+
+function kindOf(item: SourceEntity): string {
+  const path = item.entity.key.path;
+  return path[path.length - 1]!.kind;
+}
+
+function rowsChange(m: MappingSpec, diff: RowDiffResult, source: SnapshotSource): RowsChange {
+  const { counts, samples } = diff;
+  const changed = counts.insert + counts.update + counts.delete + counts.quarantine > 0;
+  return {
+    type: 'rows',
+    address: rowsAddress(m.kind),
+    kind: m.kind,
+    action: changed ? 'update' : 'no-op',
+    before: null,
+    after: counts,
+    reasons: [],
+    destructive: false,
+    sampleKeys: { insert: samples.insert, update: samples.update, delete: samples.delete, quarantine: samples.quarantine },
+    source: source.identity,
+    snapshotVersion: source.snapshotVersion,
+  };
+}
+
+export async function closeStages(stages: Map<string, StagedMapping>): Promise<void> {
+  await Promise.allSettled([...stages.values()].map((s) => s.stage.close()));
+}
+
+export interface RowsExecuteContext {
+  warehouse: Warehouse;
+  spec: Spec;
+  stages?: Map<string, StagedMapping>;
+  clock: () => Date;
+}
+
+/** Merges the staged rows of one mapping and stores the profile learned from them. */
+export async function executeRows(change: RowsChange, ctx: RowsExecuteContext): Promise<void> {
+  const sm = ctx.stages?.get(change.kind);
+  if (!sm) {
+    throw new MlbridgeError('APPLY_FAILED', `${change.address}: no staged rows for this change (apply stages them while planning)`, { resource: change.address });
+  }
+  const now = ctx.clock();
+  const ingestTime = formatTimestampUs(BigInt(now.getTime()) * 1000n);
+  await sm.stage.merge({
+    mode: 'snapshot',
+    kind: change.kind,
+    snapshotVersion: change.snapshotVersion,
+    origin: change.source.kind === 'export' ? 'export' : 'datastore',
+    ingestTime,
+    snapshotTime:
+      change.source.kind === 'export' ? formatTimestampUs(BigInt(Date.parse(change.source.startTime)) * 1000n) : formatTimestampUs(BigInt(Date.parse(change.source.readTime)) * 1000n),
+  });
+  if (sm.profile) await storeProfile(ctx.warehouse, ctx.spec.target.dataset, sm.profile, ingestTime);
+}
+
+async function storeProfile(warehouse: Warehouse, dataset: string, profile: KindProfile, updatedAt: string): Promise<void> {
+  if (!(await warehouse.getTable(dataset, PROFILES_TABLE))) return;
+  await warehouse.mergeRows(dataset, PROFILES_TABLE, ['mapping'], [
+    { mapping: profile.kind, updated_at: updatedAt, sample_count: String(profile.sampleCount), profile: JSON.parse(JSON.stringify(profile)) as Row[string] },
+  ]);
+}

@@ -1,0 +1,85 @@
+// The row model every write path stages in the warehouse (see record/stage-record.ts for
+// how a record becomes one, warehouse/row-rules.ts for how staged rows are compared with
+// the current table). Types only.
+
+export interface StagedRecord {
+  /** `_key`: canonical entity key, namespace and ancestors included. */
+  key: string;
+  /** `_version` as a decimal INT64 string. */
+  version: string;
+  /** `_hash` of the mapped columns ("" for a DELETE; "q:…" for content that could not be coerced). */
+  hash: string;
+  operation: 'UPSERT' | 'DELETE';
+  /** Deterministic: the same change always has the same id (record/event-id.ts). */
+  eventId: string;
+  /** RFC 3339 with µs, or null. */
+  eventTime: string | null;
+  score: number;
+  flags: string[];
+  /** JSON of the mapped columns (null for a DELETE, and when only planning). */
+  row: string | null;
+  /** JSON of the record's own data, kept for quarantined records only. */
+  data: string | null;
+  /** Why the record goes to quarantine; null when it is accepted. */
+  reason: string | null;
+}
+
+/**
+ * snapshot: the staged rows are the whole source (an export or a full live read): keys
+ *   missing from it are orphans, deleted when not newer than the snapshot; a row is
+ *   rewritten only when its content changed.
+ * events: the staged rows are individual changes (serve): deletes are explicit, every
+ *   distinct event is logged in raw, current keeps the highest version per key.
+ */
+export type StageMode = 'snapshot' | 'events';
+
+export type RowCategory = 'insert' | 'update' | 'delete' | 'quarantine' | 'unchanged';
+
+export interface RowCountsByCategory {
+  insert: number;
+  update: number;
+  delete: number;
+  quarantine: number;
+  unchanged: number;
+}
+
+export interface RowDiffResult {
+  counts: RowCountsByCategory;
+  /** Up to `samples` keys per category, smallest first. */
+  samples: Record<RowCategory, string[]>;
+}
+
+export interface RowDiffOptions {
+  mode: StageMode;
+  /** snapshot mode: current rows at or below this version whose key was not staged are orphans. */
+  snapshotVersion?: string;
+  samples?: number;
+}
+
+export interface RowMergeOptions extends RowDiffOptions {
+  kind: string;
+  /** The raw table's `origin`. */
+  origin: 'pubsub' | 'eventarc' | 'export' | 'datastore';
+  /** RFC 3339: `_synced_at` and `ingest_time` of what this merge writes. */
+  ingestTime: string;
+  /** snapshot mode: event_time of the DELETE raw rows of orphans (the snapshot's time). */
+  snapshotTime?: string;
+}
+
+export interface RowMergeResult {
+  inserted: number;
+  updated: number;
+  deleted: number;
+  quarantined: number;
+  /** Raw rows appended (changes not logged before). */
+  logged: number;
+}
+
+/** The tables of one mapping a stage compares with and merges into. */
+export interface StageTables {
+  kind: string;
+  dataset: string;
+  current: string;
+  raw: string;
+  quarantine: string;
+}

@@ -1,0 +1,123 @@
+// A record as it is staged in the warehouse for a reconcile or an event batch: the one
+// row model of every write path (reconcile from an export or the live API, Eventarc and
+// Pub/Sub events).
+//   key       `_key`: canonical key, namespace and ancestors included (recordKey)
+//   version   `_version`: the entity version (live reads, events), else the record's event
+//             time in µs (exports: the export's start time), else the scoring time in µs
+//   hash      `_hash`: sha256 of the mapped columns only (no clock, no fallback values)
+//   eventId   deterministic (record/event-id.ts): re-runs and redeliveries produce it again
+//   row       the mapped columns as JSON (partition column filled), for current and raw
+//   reason    set when the record goes to quarantine: it cannot be coerced to the mapping's
+//             types (type drift), or its score is below the mapping's quarantine threshold
+// A record that cannot be coerced is never an error of the whole run: it is quarantined
+// with a reason naming kind, key, property, expected and found type, and the rest goes on.
+
+import { createHash } from 'node:crypto';
+import { isMlbridgeError } from '../model/errors.js';
+import type { FieldSpec, MappingSpec } from '../spec/types.js';
+import type { RowValue } from '../warehouse/warehouse.js';
+import { formatTimestampUs, toJsonValue } from './coerce.js';
+import { changeEventId } from './event-id.js';
+import type { KindProfile } from './profile.js';
+import { fillPartitionColumn, mappedColumns, rowHash } from './row.js';
+import { scoreRecordFreshness } from './score.js';
+import type { StagedRecord } from '../model/staged.js';
+
+export type { StagedRecord } from '../model/staged.js';
+import { parseVersion, recordEventTime, recordKey, type SyncRecord } from './sync-record.js';
+
+export interface StageRecordContext {
+  mapping: Pick<MappingSpec, 'kind' | 'fields' | 'partitioning' | 'scoring'>;
+  /** When the record is scored. A snapshot scores against its own time (see score-policy). */
+  now: Date;
+  profile?: KindProfile | null;
+  /** Stage the mapped row (apply) or only key, hash and version (plan). */
+  withRow: boolean;
+}
+
+const timeUs = (d: Date): bigint => BigInt(d.getTime()) * 1000n;
+
+/** The property a column is read from, for messages: `ltv`, `address.city`. */
+function propertyOf(mapping: Pick<MappingSpec, 'fields'>, column: string): string {
+  const [top, ...rest] = column.split('.');
+  const field: FieldSpec | undefined = mapping.fields.find((f) => f.name === top);
+  if (!field) return column;
+  return [...field.from, ...rest].join('.');
+}
+
+function dataJson(record: SyncRecord): string {
+  return JSON.stringify(record.data === null ? null : toJsonValue(record.data, undefined));
+}
+
+/** Stages one UPSERT or DELETE record (a PATCH must be resolved against current first). */
+export function stageRecord(record: SyncRecord, ctx: StageRecordContext): StagedRecord {
+  const { mapping } = ctx;
+  const key = recordKey(record);
+  const eventTime = recordEventTime(record);
+  const version = (parseVersion(record.version) ?? timeUs(eventTime ?? ctx.now)).toString();
+  const eventTimeText = eventTime ? formatTimestampUs(timeUs(eventTime)) : null;
+  const operation = record.operation === 'DELETE' ? 'DELETE' : 'UPSERT';
+  if (operation === 'DELETE') {
+    return {
+      key,
+      version,
+      hash: '',
+      operation,
+      eventId: changeEventId({ kind: mapping.kind, key, version, operation, contentHash: '' }),
+      eventTime: eventTimeText,
+      score: 1,
+      flags: [],
+      row: null,
+      data: null,
+      reason: null,
+    };
+  }
+  let columns: Record<string, RowValue>;
+  try {
+    columns = mappedColumns(record, mapping);
+  } catch (e) {
+    if (!isMlbridgeError(e, 'INVALID_ARGUMENT')) throw e;
+    const d = e.details ?? {};
+    const column = typeof d.column === 'string' ? d.column : undefined;
+    const reason = column
+      ? `type drift: ${mapping.kind} ${key}: property ${propertyOf(mapping, column)} (column ${column}): expected ${String(d.expected)}, found ${String(d.found)}${d.value !== undefined && d.found !== 'NULL' ? ` ${String(d.value)}` : ''}`
+      : `${mapping.kind} ${key}: ${e.message}`;
+    const data = dataJson(record);
+    // Content identity of what could not be coerced: the same bad entity is quarantined once.
+    const hash = `q:${createHash('sha256').update(data).digest('hex')}`;
+    return {
+      key,
+      version,
+      hash,
+      operation,
+      eventId: changeEventId({ kind: mapping.kind, key, version: 'quarantine', operation, contentHash: hash }),
+      eventTime: eventTimeText,
+      score: 0,
+      flags: [`type_drift:${column ?? 'record'}`],
+      row: null,
+      data,
+      reason,
+    };
+  }
+  const hash = rowHash(columns);
+  const score = scoreRecordFreshness(record, { mapping, now: ctx.now, ...(ctx.profile ? { profile: ctx.profile } : {}) });
+  const quarantined = score.action === 'quarantine';
+  if (ctx.withRow || quarantined) fillPartitionColumn(columns, mapping, eventTime ?? ctx.now, record.operation);
+  return {
+    key,
+    version,
+    hash,
+    operation,
+    // A quarantined record's id leaves the version out, so the same rejected content is
+    // quarantined once, not again with every new snapshot.
+    eventId: changeEventId({ kind: mapping.kind, key, version: quarantined ? 'quarantine' : version, operation, contentHash: hash }),
+    eventTime: eventTimeText,
+    score: score.confidence,
+    flags: score.flags,
+    row: ctx.withRow ? JSON.stringify(columns) : null,
+    data: quarantined ? dataJson(record) : null,
+    reason: quarantined
+      ? `score ${score.confidence} below the quarantine threshold ${mapping.scoring.quarantine}${score.flags.length ? ` (${score.flags.join(', ')})` : ''}`
+      : null,
+  };
+}

@@ -1,0 +1,259 @@
+// Staging in DuckDB: staged rows go into a TEMP table through the appender (connection-
+// local, spills to disk under the memory limit, gone when the connection closes: `plan`
+// leaves nothing behind), and the diff and the merge are SQL over it (row-rules.ts).
+// A merge is one transaction: current, raw and quarantine change together or not at all,
+// so a kill at any point leaves either the old state or the new one.
+
+import type { DuckDBConnection } from '@duckdb/node-api';
+import { tableAddress } from '../model/address.js';
+import { MlbridgeError } from '../model/errors.js';
+import type { ObservedTable } from '../model/schema.js';
+import type {
+  RowCategory,
+  RowDiffOptions,
+  RowDiffResult,
+  RowMergeOptions,
+  RowMergeResult,
+  StageTables,
+  StagedRecord,
+} from '../model/staged.js';
+import type { DuckSql, Json } from './duckdb-catalog.js';
+import { fromJsonRow } from './duckdb-rows.js';
+import { categorySql, orphanEventIdSql, orphanSql, quarantineSql } from './row-rules.js';
+import { qualified, quoteIdent, quoteLiteral } from './sql-duckdb.js';
+import type { RowStage } from './warehouse.js';
+
+/** What the stage needs from DuckDbWarehouse: its serialised connection and catalog. */
+export interface DuckStageHost {
+  sql: DuckSql;
+  /** Runs fn on the stage's connection, serialised with the warehouse's other work. */
+  use<T>(fn: (c: DuckDBConnection) => Promise<T>): Promise<T>;
+  /** Runs fn in a transaction on the same connection (rolled back when it throws). */
+  tx<T>(resource: string, fn: (c: DuckDBConnection) => Promise<T>): Promise<T>;
+  observe(c: DuckDBConnection, dataset: string, table: string): Promise<ObservedTable | null>;
+}
+
+const EMPTY_CURRENT = `(SELECT CAST(NULL AS VARCHAR) AS _key, CAST(NULL AS VARCHAR) AS _hash, CAST(NULL AS BIGINT) AS _version WHERE false)`;
+const EMPTY_LOG = `(SELECT CAST(NULL AS VARCHAR) AS event_id WHERE false)`;
+const CATEGORIES: RowCategory[] = ['insert', 'update', 'delete', 'quarantine', 'unchanged'];
+
+let counter = 0;
+
+export class DuckRowStage implements RowStage {
+  private readonly name: string;
+  private created = false;
+  private count = 0;
+
+  constructor(
+    private readonly host: DuckStageHost,
+    private readonly tables: StageTables,
+  ) {
+    this.name = `_mlbridge_stage_${process.pid}_${++counter}`;
+  }
+
+  get staged(): number {
+    return this.count;
+  }
+
+  private get q(): string {
+    return `temp.main.${quoteIdent(this.name)}`;
+  }
+
+  private async ensure(c: DuckDBConnection): Promise<void> {
+    if (this.created) return;
+    await this.host.sql.run(
+      c,
+      `CREATE OR REPLACE TEMP TABLE ${quoteIdent(this.name)} (_key VARCHAR, _version BIGINT, _hash VARCHAR, operation VARCHAR, event_id VARCHAR, event_time VARCHAR, _score DOUBLE, flags VARCHAR, "row" VARCHAR, data VARCHAR, reason VARCHAR)`,
+    );
+    this.created = true;
+  }
+
+  append(records: StagedRecord[]): Promise<void> {
+    if (records.length === 0) return Promise.resolve();
+    return this.host.use(async (c) => {
+      await this.ensure(c);
+      const a = await c.createAppender(this.name, 'main', 'temp');
+      try {
+        for (const r of records) {
+          a.appendVarchar(r.key);
+          a.appendBigInt(BigInt(r.version));
+          a.appendVarchar(r.hash);
+          a.appendVarchar(r.operation);
+          a.appendVarchar(r.eventId);
+          if (r.eventTime === null) a.appendNull();
+          else a.appendVarchar(r.eventTime);
+          a.appendDouble(r.score);
+          a.appendVarchar(JSON.stringify(r.flags));
+          if (r.row === null) a.appendNull();
+          else a.appendVarchar(r.row);
+          if (r.data === null) a.appendNull();
+          else a.appendVarchar(r.data);
+          if (r.reason === null) a.appendNull();
+          else a.appendVarchar(r.reason);
+          a.endRow();
+        }
+        a.flushSync();
+      } finally {
+        a.closeSync();
+      }
+      this.count += records.length;
+    });
+  }
+
+  /** The SQL relations the rules read, given which target tables exist now. */
+  private async relations(c: DuckDBConnection): Promise<{ current: string; raw: string; quarantine: string; currentTable: ObservedTable | null }> {
+    await this.ensure(c);
+    const { dataset } = this.tables;
+    const [cur, raw, qt] = await Promise.all([
+      this.host.observe(c, dataset, this.tables.current),
+      this.host.observe(c, dataset, this.tables.raw),
+      this.host.observe(c, dataset, this.tables.quarantine),
+    ]);
+    return {
+      current: cur ? qualified(cur.dataset, cur.name) : EMPTY_CURRENT,
+      raw: raw ? qualified(raw.dataset, raw.name) : EMPTY_LOG,
+      quarantine: qt ? qualified(qt.dataset, qt.name) : EMPTY_LOG,
+      currentTable: cur,
+    };
+  }
+
+  /** `j`: the latest accepted staged row per key with its current row, and its category. */
+  private joined(current: string, options: RowDiffOptions): string {
+    return `(SELECT j.*, ${categorySql(options.mode)} AS category FROM (
+      SELECT s.*, c._key AS c_key, c._hash AS c_hash, c._version AS c_version
+      FROM (SELECT * FROM ${this.q} WHERE reason IS NULL QUALIFY row_number() OVER (PARTITION BY _key ORDER BY _version DESC, event_id DESC) = 1) s
+      LEFT JOIN ${current} c ON c._key = s._key) j)`;
+  }
+
+  private rejected(current: string, quarantine: string, options: RowDiffOptions): string {
+    return `(SELECT r.* FROM (SELECT * FROM ${this.q} WHERE reason IS NOT NULL QUALIFY row_number() OVER (PARTITION BY event_id ORDER BY _key) = 1) r
+      LEFT JOIN ${current} c ON c._key = r._key WHERE ${quarantineSql(options.mode, quarantine)})`;
+  }
+
+  diff(options: RowDiffOptions): Promise<RowDiffResult> {
+    const n = Math.max(0, Math.floor(options.samples ?? 5));
+    return this.host.use(async (c) => {
+      const rel = await this.relations(c);
+      const sample = (col: string) => (n > 0 ? `min(${col}, ${n})` : `[]::VARCHAR[]`);
+      const parts = [
+        `SELECT category, count(*)::BIGINT AS n, ${sample('_key')} AS keys FROM ${this.joined(rel.current, options)} GROUP BY category`,
+        `SELECT 'quarantine' AS category, count(*)::BIGINT AS n, ${sample('_key')} AS keys FROM ${this.rejected(rel.current, rel.quarantine, options)}`,
+      ];
+      if (options.mode === 'snapshot' && options.snapshotVersion !== undefined && rel.currentTable) {
+        parts.push(`SELECT 'delete' AS category, count(*)::BIGINT AS n, ${sample('c._key')} AS keys FROM ${rel.current} c WHERE ${orphanSql(this.q, options.snapshotVersion)}`);
+      }
+      const rows = await this.host.sql.rows(c, parts.join(' UNION ALL '));
+      return collect(rows, n);
+    });
+  }
+
+  merge(options: RowMergeOptions): Promise<RowMergeResult> {
+    const { dataset } = this.tables;
+    const resource = tableAddress('duckdb', dataset, this.tables.current);
+    return this.host.tx(resource, async (c) => {
+      const rel = await this.relations(c);
+      const need = (t: string, rel: string) => {
+        if (rel.startsWith('(')) throw new MlbridgeError('TARGET_ERROR', `${tableAddress('duckdb', dataset, t)} does not exist; apply the tables first`, { resource: tableAddress('duckdb', dataset, t) });
+      };
+      need(this.tables.current, rel.current);
+      need(this.tables.raw, rel.raw);
+      need(this.tables.quarantine, rel.quarantine);
+      const t = rel.currentTable!;
+      const sql = this.host.sql;
+      const chg = quoteIdent(`${this.name}_chg`);
+      const orph = quoteIdent(`${this.name}_orph`);
+      const ingest = quoteLiteral(options.ingestTime);
+      const origin = quoteLiteral(options.origin);
+      const count = async (q: string) => Number((await sql.rows(c, q))[0]?.n ?? 0);
+      try {
+        await sql.run(c, `CREATE OR REPLACE TEMP TABLE ${chg} AS SELECT * FROM ${this.joined(rel.current, options)} WHERE category IN ('insert', 'update', 'delete')`);
+        const snapshot = options.mode === 'snapshot' && options.snapshotVersion !== undefined;
+        await sql.run(
+          c,
+          snapshot
+            ? `CREATE OR REPLACE TEMP TABLE ${orph} AS SELECT c._key FROM ${rel.current} c WHERE ${orphanSql(this.q, options.snapshotVersion!)}`
+            : `CREATE OR REPLACE TEMP TABLE ${orph} AS SELECT CAST(NULL AS VARCHAR) AS _key WHERE false`,
+        );
+        const result: RowMergeResult = {
+          inserted: await count(`SELECT count(*)::BIGINT AS n FROM ${chg} WHERE category = 'insert'`),
+          updated: await count(`SELECT count(*)::BIGINT AS n FROM ${chg} WHERE category = 'update'`),
+          deleted: (await count(`SELECT count(*)::BIGINT AS n FROM ${chg} WHERE category = 'delete'`)) + (await count(`SELECT count(*)::BIGINT AS n FROM ${orph}`)),
+          quarantined: 0,
+          logged: 0,
+        };
+
+        // Raw: one row per change (snapshot) or per distinct event (events), never twice.
+        const logged = `SELECT event_id FROM ${rel.raw}`;
+        const rawCols = `(event_id, _key, operation, origin, event_time, ingest_time, data, score, flags)`;
+        const before = await count(`SELECT count(*)::BIGINT AS n FROM ${rel.raw}`);
+        const changes =
+          options.mode === 'snapshot'
+            ? `SELECT * FROM ${chg}`
+            : `SELECT * FROM ${this.q} WHERE reason IS NULL QUALIFY row_number() OVER (PARTITION BY event_id ORDER BY _key) = 1`;
+        await sql.run(
+          c,
+          `INSERT INTO ${rel.raw} ${rawCols} SELECT event_id, _key, operation, ${origin}, CAST(event_time AS TIMESTAMP), CAST(${ingest} AS TIMESTAMP), CAST("row" AS JSON), CASE WHEN operation = 'DELETE' THEN NULL ELSE _score END, CAST(flags AS VARCHAR[]) FROM (${changes}) x WHERE event_id NOT IN (${logged})`,
+        );
+        if (snapshot) {
+          const id = orphanEventIdSql(encodeURIComponent(options.kind), 'o._key', options.snapshotVersion!, quoteLiteral, (e) => `sha256(${e})`);
+          const at = options.snapshotTime ? `CAST(${quoteLiteral(options.snapshotTime)} AS TIMESTAMP)` : 'NULL';
+          await sql.run(
+            c,
+            `INSERT INTO ${rel.raw} ${rawCols} SELECT id, _key, 'DELETE', ${origin}, ${at}, CAST(${ingest} AS TIMESTAMP), NULL, NULL, []::VARCHAR[] FROM (SELECT ${id} AS id, o._key FROM ${orph} o) x WHERE id NOT IN (${logged})`,
+          );
+        }
+        result.logged = (await count(`SELECT count(*)::BIGINT AS n FROM ${rel.raw}`)) - before;
+
+        // Quarantine: nothing dropped silently, nothing twice.
+        const qBefore = await count(`SELECT count(*)::BIGINT AS n FROM ${rel.quarantine}`);
+        await sql.run(
+          c,
+          `INSERT INTO ${rel.quarantine} (event_id, _key, operation, origin, event_time, ingest_time, data, score, flags, reason)
+           SELECT event_id, _key, operation, ${origin}, CAST(event_time AS TIMESTAMP), CAST(${ingest} AS TIMESTAMP), CAST(data AS JSON), _score, CAST(flags AS VARCHAR[]), reason
+           FROM ${this.rejected(rel.current, rel.quarantine, options)} x`,
+        );
+        result.quarantined = (await count(`SELECT count(*)::BIGINT AS n FROM ${rel.quarantine}`)) - qBefore;
+
+        // Current: replace changed keys, drop deleted ones, in this same transaction.
+        await sql.run(c, `DELETE FROM ${rel.current} WHERE _key IN (SELECT _key FROM ${chg} UNION ALL SELECT _key FROM ${orph})`);
+        const system: Record<string, string> = {
+          _key: '_key',
+          _version: '_version',
+          _hash: '_hash',
+          _synced_at: `CAST(${ingest} AS TIMESTAMP)`,
+          _score: '_score',
+        };
+        const cols = t.columns.map((col) => quoteIdent(col.name)).join(', ');
+        const exprs = t.columns.map((col) => system[col.name] ?? fromJsonRow(col)).join(', ');
+        await sql.run(c, `INSERT INTO ${rel.current} (${cols}) SELECT ${exprs} FROM (SELECT *, CAST("row" AS JSON) AS r FROM ${chg} WHERE operation = 'UPSERT') x`);
+        return result;
+      } finally {
+        await sql.run(c, `DROP TABLE IF EXISTS ${chg}`).catch(() => undefined);
+        await sql.run(c, `DROP TABLE IF EXISTS ${orph}`).catch(() => undefined);
+      }
+    });
+  }
+
+  close(): Promise<void> {
+    if (!this.created) return Promise.resolve();
+    return this.host
+      .use(async (c) => {
+        await this.host.sql.run(c, `DROP TABLE IF EXISTS ${this.q}`);
+        this.created = false;
+      })
+      .catch(() => undefined);
+  }
+}
+
+function collect(rows: Record<string, Json>[], n: number): RowDiffResult {
+  const counts = { insert: 0, update: 0, delete: 0, quarantine: 0, unchanged: 0 };
+  const samples = Object.fromEntries(CATEGORIES.map((k) => [k, [] as string[]])) as Record<RowCategory, string[]>;
+  for (const r of rows) {
+    const cat = String(r.category) as RowCategory;
+    if (!(cat in counts)) continue;
+    counts[cat] += Number(r.n ?? 0);
+    const keys = Array.isArray(r.keys) ? r.keys.map(String) : [];
+    samples[cat] = [...samples[cat], ...keys].sort().slice(0, n);
+  }
+  return { counts, samples };
+}

@@ -1,0 +1,91 @@
+// The row diff: how staged rows compare with a mapping's current table. Pure, like
+// engine/schema-diff.ts: every rule has a name, and both warehouses compile the same
+// rules into their SQL (DuckDB for the embedded target, GoogleSQL for BigQuery), so plan
+// counts, apply's writes and the two targets can never disagree about what a category is.
+//
+// The predicates read one row of `j`: the latest accepted staged row of a key (columns
+// _key, _version, _hash, operation, event_id, …) left-joined with the current row of that
+// key (c_key, c_hash, c_version; NULL when the key is not in current). Standard SQL only.
+//
+// Version guard: a staged row never replaces or deletes a current row with a higher
+// _version (a row written by a newer event survives a reconcile of an older snapshot).
+
+import type { RowCategory, StageMode } from '../model/staged.js';
+
+export interface RowRule {
+  /** Stable name, shown in docs and tests. */
+  name: string;
+  category: Exclude<RowCategory, 'quarantine'>;
+  /** A boolean SQL expression over the columns of `j`. */
+  when: string;
+  why: string;
+}
+
+const UPSERT = `operation = 'UPSERT'`;
+
+/** Rules in the order they are tried; the first that holds decides a row's category. */
+export function rowRules(mode: StageMode): RowRule[] {
+  const rules: RowRule[] = [
+    { name: 'new-key', category: 'insert', when: `${UPSERT} AND c_key IS NULL`, why: 'in the source, not in the current table' },
+  ];
+  if (mode === 'snapshot') {
+    rules.push({
+      name: 'content-changed',
+      category: 'update',
+      when: `${UPSERT} AND c_key IS NOT NULL AND c_hash <> _hash AND c_version <= _version`,
+      why: 'the mapped columns differ and the current row is not newer than the snapshot',
+    });
+  } else {
+    rules.push(
+      {
+        name: 'newer-version',
+        category: 'update',
+        when: `${UPSERT} AND c_key IS NOT NULL AND (c_version < _version OR (c_version = _version AND c_hash <> _hash))`,
+        why: 'the event is newer than the current row',
+      },
+      {
+        name: 'delete-event',
+        category: 'delete',
+        when: `operation = 'DELETE' AND c_key IS NOT NULL AND c_version <= _version`,
+        why: 'the entity was deleted and the current row is not newer than the delete',
+      },
+    );
+  }
+  return rules;
+}
+
+/** `CASE … END` naming each row's category ('unchanged' when no rule holds). */
+export function categorySql(mode: StageMode): string {
+  return `CASE ${rowRules(mode)
+    .map((r) => `WHEN ${r.when} THEN '${r.category}'`)
+    .join(' ')} ELSE 'unchanged' END`;
+}
+
+/**
+ * Orphans (snapshot mode): a current row whose key the snapshot lacks — the entity was
+ * deleted — unless the row is newer than the snapshot. Over current `c`, with `staged`
+ * naming the stage table (every staged key counts, quarantined ones too: their entity exists).
+ */
+export function orphanSql(staged: string, snapshotVersion: string): string {
+  if (!/^\d+$/.test(snapshotVersion)) throw new Error(`snapshot version must be an integer, got ${snapshotVersion}`);
+  return `c._version <= ${snapshotVersion} AND NOT EXISTS (SELECT 1 FROM ${staged} s WHERE s._key = c._key)`;
+}
+
+/**
+ * Quarantine: a rejected staged row `r` (reason set) not quarantined before (same event_id)
+ * and, for a snapshot, whose content is not already what current holds: a record accepted
+ * earlier is not re-judged while it does not change. `quarantined` names the quarantine table.
+ */
+export function quarantineSql(mode: StageMode, quarantined: string): string {
+  const fresh = `NOT EXISTS (SELECT 1 FROM ${quarantined} q WHERE q.event_id = r.event_id)`;
+  return mode === 'snapshot' ? `r.reason IS NOT NULL AND (c._key IS NULL OR c._hash <> r._hash) AND ${fresh}` : `r.reason IS NOT NULL AND ${fresh}`;
+}
+
+/**
+ * The event_id of an orphan's DELETE, computed in SQL: must equal record/event-id.ts's
+ * changeEventId({kind, key, version: snapshotVersion, operation: 'DELETE'}) byte for byte.
+ * `sha256Hex` wraps an expression into the dialect's lowercase hex sha256.
+ */
+export function orphanEventIdSql(kindEncoded: string, keyColumn: string, snapshotVersion: string, literal: (s: string) => string, sha256Hex: (expr: string) => string): string {
+  return `SUBSTR(${sha256Hex(`CONCAT(${literal(`${kindEncoded}\n`)}, ${keyColumn}, ${literal(`\n${snapshotVersion}\nDELETE\n`)})`)}, 1, 32)`;
+}
