@@ -1,7 +1,10 @@
 #!/usr/bin/env node
-// Regenerates examples/quickstart/export: starts the real Cloud Datastore emulator on a
-// free port, writes a few dozen deterministic entities (CustomerProfile, Order, Product)
-// through the v1 REST API, asks the emulator for a managed export into ./export, stops it.
+// Regenerates examples/quickstart/export and export-next: starts the real Cloud Datastore
+// emulator on a free port, writes a few dozen deterministic entities (CustomerProfile,
+// Order, Product) through the v1 REST API, asks the emulator for a managed export into
+// ./export; then changes the data the way a day of traffic would (updates, deletes, new
+// entities, an unchanged re-write, a wrong-typed value) and exports again into
+// ./export-next, the second snapshot the README reconciles. Stops the emulator.
 // The output is committed so the quickstart works without the emulator.
 // Usage: node examples/quickstart/make-export.mjs   (needs `gcloud` with the datastore emulator)
 import { spawn } from 'node:child_process';
@@ -138,14 +141,56 @@ async function call(host, method, body) {
   return text ? JSON.parse(text) : {};
 }
 
+/** The second snapshot: 2 new orders, 2 changed customers, 1 deleted order and product,
+ * one re-written unchanged, and a product whose price is the string "n/a" (quarantined). */
+function drift(all) {
+  const byName = new Map(all.map((e) => [e.key.path[0].name, e]));
+  const mutations = [];
+  for (const n of ['cust-002', 'cust-007']) {
+    const e = structuredClone(byName.get(n));
+    e.properties.segment = str('vip');
+    e.properties.address.entityValue.properties.city = str('Porto');
+    mutations.push({ upsert: e });
+  }
+  mutations.push({ upsert: byName.get('cust-010') }); // the same values again: unchanged
+  mutations.push({ delete: key('Order', 'order-0005') });
+  mutations.push({ delete: key('Product', 'sku-008') });
+  const bad = structuredClone(byName.get('sku-003'));
+  bad.properties.price = str('n/a');
+  mutations.push({ upsert: bad });
+  for (let i = 21; i <= 22; i++) {
+    mutations.push({
+      upsert: {
+        key: key('Order', `order-${String(i).padStart(4, '0')}`),
+        properties: {
+          status: str('paid'),
+          total: dbl(i * 10),
+          placed_at: ts(new Date(Date.UTC(2026, 1, i, 9, 30)).toISOString()),
+          items: arr([ent({ sku: str('sku-001'), quantity: int(2) })]),
+        },
+      },
+    });
+  }
+  return mutations;
+}
+
+async function exportTo(host, dir) {
+  rmSync(dir, { recursive: true, force: true });
+  await call(host, 'export', { outputUrlPrefix: dir });
+  return readdirSync(dir)[0];
+}
+
 const emulator = await startEmulator();
 try {
   const all = entities();
   await call(emulator.host, 'commit', { mode: 'NON_TRANSACTIONAL', mutations: all.map((e) => ({ upsert: e })) });
-  rmSync(outDir, { recursive: true, force: true });
-  await call(emulator.host, 'export', { outputUrlPrefix: outDir });
-  const [exportId] = readdirSync(outDir);
-  process.stdout.write(`wrote ${all.length} entities; export ${exportId} in ${outDir}\n`);
+  const first = await exportTo(emulator.host, outDir);
+  process.stdout.write(`wrote ${all.length} entities; export ${first} in ${outDir}\n`);
+  const mutations = drift(all);
+  await call(emulator.host, 'commit', { mode: 'NON_TRANSACTIONAL', mutations });
+  const nextDir = join(here, 'export-next');
+  const second = await exportTo(emulator.host, nextDir);
+  process.stdout.write(`applied ${mutations.length} mutations; export ${second} in ${nextDir}\n`);
 } finally {
   await emulator.stop();
 }

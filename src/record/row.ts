@@ -44,8 +44,19 @@ export function canonicalJson(v: RowValue): string {
   return `{${keys.map((k) => `${JSON.stringify(k)}:${canonicalJson(v[k]!)}`).join(',')}}`;
 }
 
+/**
+ * `_hash`: sha256 of the canonical JSON of the mapped columns, leaving out empty ones (null,
+ * or an empty REPEATED array). So adding a column that no entity fills, or dropping one
+ * that was always empty, rewrites no row; a column that gains a value changes the hash.
+ */
 export function rowHash(columns: Record<string, RowValue>): string {
-  return createHash('sha256').update(canonicalJson(columns)).digest('hex');
+  const filled: Record<string, RowValue> = {};
+  for (const k of Object.keys(columns)) {
+    const v = columns[k];
+    if (v === null || v === undefined || (Array.isArray(v) && v.length === 0)) continue;
+    filled[k] = v;
+  }
+  return createHash('sha256').update(canonicalJson(filled)).digest('hex');
 }
 
 function timeUs(d: Date): bigint {

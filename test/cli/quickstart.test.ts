@@ -42,7 +42,8 @@ Quickstart('plan lists the tables to create and changes nothing', async () => {
   assert.match(r.out, '  # duckdb_table.analytics.customer_profile will be created');
   assert.match(r.out, '      + columns.tags                   = STRING REPEATED');
   assert.match(r.out, '      + columns.items.quantity         = INT64');
-  assert.ok(r.out.trimEnd().endsWith('Plan: 11 to add, 0 to change, 0 to destroy.'), r.out);
+  assert.match(r.out, '  ~ rows.Order: 20 to insert (0 unchanged)');
+  assert.ok(r.out.trimEnd().endsWith('Plan: 11 to add, 0 to change, 0 to destroy.\nRows: 40 to insert, 0 to update, 0 to delete, 0 to quarantine.'), r.out);
   const again = await run('plan', '--detailed-exitcode');
   assert.is(again.code, 2, 'still everything to create: plan wrote nothing');
 });
@@ -65,7 +66,7 @@ Quickstart('plan --out saves a plan that show prints as text and JSON', async ()
   assert.match(shown.out, 'Plan: 11 to add, 0 to change, 0 to destroy.');
   const json = JSON.parse((await run('show', 'first.plan', '--json')).out);
   assert.is(json.format_version, '1');
-  assert.equal(json.summary, { add: 11, change: 0, destroy: 0 });
+  assert.equal(json.summary, { add: 11, change: 0, destroy: 0, rows: { insert: 40, update: 0, delete: 0, quarantine: 0 } });
 });
 
 Quickstart('apply --auto-approve creates the tables, then plan says "No changes." with exit 0', async () => {
@@ -73,7 +74,7 @@ Quickstart('apply --auto-approve creates the tables, then plan says "No changes.
   assert.is(applied.code, 0, applied.err);
   assert.match(applied.out, 'duckdb_table.analytics.order: Creating...');
   assert.match(applied.out, /duckdb_table\.analytics\.order: Creation complete after \d+\.\ds/);
-  assert.match(applied.out, 'Apply complete! Resources: 11 added, 0 changed, 0 destroyed.');
+  assert.match(applied.out, 'Apply complete! Resources: 11 added, 0 changed, 0 destroyed.\nRows: 40 inserted, 0 updated, 0 deleted, 0 quarantined.');
   const plan = await run('plan', '--detailed-exitcode');
   assert.is(plan.code, 0, plan.err);
   assert.is(plan.out, 'No changes. Your target matches the spec.\n');
@@ -112,7 +113,9 @@ Quickstart('an added column is an in-place update', async () => {
   assert.match(r.out, '  # duckdb_table.analytics.product will be updated in-place');
   assert.match(r.out, '  ~ duckdb_table.analytics.product {');
   assert.match(r.out, /\n {6}\+ columns\.color += STRING\n/);
-  assert.ok(r.out.trimEnd().endsWith('Plan: 0 to add, 1 to change, 0 to destroy.'), r.out);
+  // No entity has a color: the rows stay as they are (empty columns are not hashed).
+  assert.not.match(r.out, 'rows.Product', 'no row rewritten');
+  assert.ok(r.out.trimEnd().endsWith('Plan: 0 to add, 1 to change, 0 to destroy.\nRows: 0 to insert, 0 to update, 0 to delete, 0 to quarantine.'), r.out);
 });
 
 Quickstart('on a terminal, apply asks and applies nothing unless the answer is yes', async () => {
@@ -163,7 +166,10 @@ Quickstart('STRING → INT64 forces a replacement, refused without --allow-destr
   assert.match(r.out, 'Plan: 1 to add, 0 to change, 1 to destroy.');
 
   const json = JSON.parse((await run('plan', '--json')).out);
-  assert.equal(json.summary, { add: 1, change: 0, destroy: 1 });
+  // Every customer's segment ('new', 'vip', …) is no INT64: type drift, to quarantine.
+  assert.equal(json.summary, { add: 1, change: 0, destroy: 1, rows: { insert: 0, update: 0, delete: 0, quarantine: 12 } });
+  const rows = json.changes.find((c: { address: string }) => c.address === 'rows.CustomerProfile');
+  assert.equal(rows.rows, { insert: 0, update: 0, delete: 0, quarantine: 12, unchanged: 0 });
   const replace = json.changes.find((c: { action: string }) => c.action === 'replace');
   assert.is(replace.address, 'duckdb_table.analytics.customer_profile');
   assert.ok(replace.reasons.some((x: { forces_replacement?: boolean }) => x.forces_replacement));
@@ -181,12 +187,15 @@ Quickstart('STRING → INT64 forces a replacement, refused without --allow-destr
   assert.match(unchanged.out, 'Plan: 1 to add, 0 to change, 1 to destroy.', 'nothing was applied');
 });
 
-Quickstart('--allow-destructive applies it, and the target then matches the spec', async () => {
+Quickstart('--allow-destructive cannot cast rows that are no INT64: the old table and its rows are kept', async () => {
   const r = await run('apply', '--auto-approve', '--allow-destructive');
-  assert.is(r.code, 0, r.err);
+  assert.is(r.code, 1);
   assert.match(r.out, 'duckdb_table.analytics.customer_profile: Replacing...');
-  assert.match(r.out, 'Apply complete! Resources: 1 added, 0 changed, 1 destroyed.');
-  assert.is((await run('plan', '--detailed-exitcode')).code, 0);
+  assert.match(r.err, "Replacing duckdb_table.analytics.customer_profile failed; the old table and its rows are kept: Conversion Error: Could not convert string");
+  assert.match(r.err, 'Nothing was applied; fix the cause and run apply again.');
+  edit('      - name: segment\n        type: INT64\n', '      - name: segment\n        type: STRING\n');
+  const back = await run('plan', '--detailed-exitcode');
+  assert.is(back.code, 0, back.out);
 });
 
 Quickstart('a removed column is a destructive drop, named when refused', async () => {

@@ -234,6 +234,19 @@ System('_hash does not depend on the order of keys in data, and changes with any
   assert.is(canonicalJson({ b: [{ z: 1, a: 2 }], a: null }), '{"a":null,"b":[{"a":2,"z":1}]}');
 });
 
+System('_hash leaves out empty columns and never depends on the clock', () => {
+  const base = rec({ email: 'e', age: 1 });
+  const withEmpty = buildBigQueryRow(base, customer, { now: NOW });
+  const later = buildBigQueryRow(base, customer, { now: new Date('2027-01-01T00:00:00Z') });
+  // created_at is the partition column: filled from the clock in the row, not in the hash.
+  assert.is(withEmpty.created_at, '2026-06-01T12:00:00.000000Z');
+  assert.is(later.created_at, '2027-01-01T00:00:00.000000Z');
+  assert.is(withEmpty._hash, later._hash);
+  const wider = { ...customer, fields: [...customer.fields, { name: 'nickname', type: 'STRING' as const, mode: 'NULLABLE' as const, from: ['nickname'] }] };
+  assert.is(buildBigQueryRow(base, wider, { now: NOW })._hash, withEmpty._hash, 'a column no entity fills changes no hash');
+  assert.is.not(buildBigQueryRow(rec({ email: 'e', age: 1, nickname: 'x' }), wider, { now: NOW })._hash, withEmpty._hash);
+});
+
 System('_key carries the namespace in canonicalKey format', () => {
   const row = buildBigQueryRow(rec({ email: 'e' }, { namespace: 'eu west', entityKey: 'Org:acme/CustomerProfile:c1' }), customer, { now: NOW });
   assert.is(row._key, 'eu%20west|Org:acme/CustomerProfile:c1');

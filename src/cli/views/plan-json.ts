@@ -4,7 +4,7 @@
 // only add keys. A pure function of the Plan.
 
 import type { Diagnostic } from '../../model/diagnostic.js';
-import type { Plan, PlanSummary } from '../../engine/plan.js';
+import type { Plan, PlanSummary, RowsChange } from '../../engine/plan.js';
 
 /** Keys whose values are maps named by the user: their own keys are data, not schema. */
 const USER_MAPS = new Set(['labels', 'columnSources', 'fingerprints', 'sampleKeys']);
@@ -40,9 +40,18 @@ export function planJson(plan: Plan): Record<string, unknown> {
     created_at: plan.createdAt,
     target: toJsonShape(plan.target),
     targets: plan.targets,
-    changes: plan.changes.map((c) => toJsonShape(c)),
+    changes: plan.changes.map((c) => (c.type === 'rows' ? rowsJson(c) : toJsonShape(c))),
     summary: plan.summary,
     diagnostics: diagnosticsJson(plan.diagnostics),
+  };
+}
+
+/** A rows change: `rows` (counts per category, `unchanged` included) and `samples` (keys). */
+function rowsJson(c: RowsChange): unknown {
+  return {
+    ...(toJsonShape(c) as Record<string, unknown>),
+    rows: c.after ?? { insert: 0, update: 0, delete: 0, quarantine: 0, unchanged: 0 },
+    samples: c.sampleKeys,
   };
 }
 

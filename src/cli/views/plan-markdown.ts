@@ -2,7 +2,7 @@
 // summary, destructive changes called out in a warning, and the full plan in a
 // collapsible diff block. A pure function of the Plan.
 
-import type { Plan } from '../../engine/plan.js';
+import type { Plan, RowsChange } from '../../engine/plan.js';
 import { formatDiagnostic } from '../../model/diagnostic.js';
 import {
   NO_CHANGES,
@@ -11,6 +11,9 @@ import {
   destructiveChanges,
   destructiveNote,
   renderChangeLines,
+  rowsHeadline,
+  rowsSourcePhrase,
+  rowsSummaryLine,
   summaryLine,
   visibleChanges,
 } from './plan-text.js';
@@ -37,6 +40,8 @@ export function renderPlanMarkdown(plan: Plan): string {
     out.push(failed ? '**Errors: apply would refuse this plan.**' : `**${NO_CHANGES}**`);
   } else {
     out.push(`**${summaryLine(plan.summary)}**`, '');
+    const rowsLine = rowsSummaryLine(plan.summary);
+    if (rowsLine) out.push(`**${rowsLine}**`, '');
     const destructive = destructiveChanges(plan);
     if (destructive.length) {
       out.push('> [!WARNING]');
@@ -57,17 +62,30 @@ export function renderPlanMarkdown(plan: Plan): string {
     out.push('| | resource | action |', '|---|---|---|');
     for (const c of changes) {
       const view = describeChange(c);
-      out.push(`| ${code(view.symbol)} | ${code(c.address)} | ${actionPhrase(c.action)}${c.destructive ? ' ⚠️' : ''} |`);
+      const what = c.type === 'rows' ? rowsHeadline(c).slice(c.address.length + 2) : actionPhrase(c.action);
+      out.push(`| ${code(view.symbol)} | ${code(c.address)} | ${what}${c.destructive ? ' ⚠️' : ''} |`);
     }
+    for (const c of changes.filter((x): x is RowsChange => x.type === 'rows')) out.push('', ...rowsTable(c));
     out.push('', '<details><summary>Show plan</summary>', '', '```diff');
     for (const c of changes) {
       for (const line of renderChangeLines(describeChange(c), { color: false })) out.push(diffLine(line));
       out.push('');
     }
-    out.push(summaryLine(plan.summary), '```', '', '</details>');
+    out.push(summaryLine(plan.summary), ...(rowsLine ? [rowsLine] : []), '```', '', '</details>');
   }
   if (plan.diagnostics.length) {
     out.push('', '```', ...plan.diagnostics.map((d) => formatDiagnostic(d)), '```');
   }
   return `${out.join('\n')}\n`;
+}
+
+/** A table per kind: the counts and the sample keys a reviewer can look up. */
+function rowsTable(c: RowsChange): string[] {
+  const n = c.after ?? { insert: 0, update: 0, delete: 0, quarantine: 0, unchanged: 0 };
+  const out = [`**${code(c.address)}** from ${rowsSourcePhrase(c)}`, '', '| rows | count | sample keys |', '|---|---:|---|'];
+  for (const k of ['insert', 'update', 'delete', 'quarantine'] as const) {
+    out.push(`| ${k} | ${n[k]} | ${c.sampleKeys[k].map(code).join(', ')}${n[k] > c.sampleKeys[k].length ? ', …' : ''} |`);
+  }
+  out.push(`| unchanged | ${n.unchanged} | |`);
+  return out;
 }

@@ -57,6 +57,24 @@ export function summaryLine(s: PlanSummary): string {
 
 export const NO_CHANGES = 'No changes. Your target matches the spec.';
 
+/** `Rows: 11 to insert, 7 to update, 4 to delete, 1 to quarantine.` (undefined without data). */
+export function rowsSummaryLine(s: PlanSummary): string | undefined {
+  const r = s.rows;
+  return r ? `Rows: ${r.insert} to insert, ${r.update} to update, ${r.delete} to delete, ${r.quarantine} to quarantine.` : undefined;
+}
+
+/** `rows.Customer: 7 to insert, 5 to update, 3 to delete, 1 to quarantine (297 unchanged)`. */
+export function rowsHeadline(c: RowsChange): string {
+  const n = c.after ?? { insert: 0, update: 0, delete: 0, quarantine: 0, unchanged: 0 };
+  const parts = (['insert', 'update', 'delete', 'quarantine'] as const).filter((k) => n[k] > 0).map((k) => `${n[k]} to ${k}`);
+  return `${c.address}: ${parts.length ? parts.join(', ') : 'no changes'} (${n.unchanged} unchanged)`;
+}
+
+/** Where a rows change's data comes from, for its header. */
+export function rowsSourcePhrase(c: RowsChange): string {
+  return c.source.kind === 'export' ? `export ${c.source.exportId}` : `Datastore ${c.source.project} (${c.source.database}) as read at ${c.source.readTime}`;
+}
+
 export function visibleChanges(plan: Plan): Change[] {
   return plan.changes.filter((c) => c.action !== 'no-op');
 }
@@ -185,15 +203,18 @@ function diffAttrs(before: Attrs, after: Attrs, reasons: readonly Reason[], all:
   return { lines, hidden };
 }
 
+const ROW_SIGNS = { insert: '+', update: '~', delete: '-', quarantine: '!' } as const;
+
+/** One line per category with sample keys: the keys a reviewer can look up. */
 function rowsLines(c: RowsChange): AttrLine[] {
-  const counts = c.after ?? c.before ?? { insert: 0, update: 0, delete: 0, quarantine: 0 };
-  const sample = (keys: string[]) => (keys.length ? `  (${keys.join(', ')}${keys.length >= 3 ? ', …' : ''})` : '');
-  return [
-    { sign: '+', key: 'insert', value: `${counts.insert}${sample(c.sampleKeys.insert)}` },
-    { sign: '~', key: 'update', value: `${counts.update}${sample(c.sampleKeys.update)}` },
-    { sign: '-', key: 'delete', value: `${counts.delete}${sample(c.sampleKeys.delete)}` },
-    { sign: '!', key: 'quarantine', value: `${counts.quarantine}${sample(c.sampleKeys.quarantine)}` },
-  ];
+  const counts = c.after ?? { insert: 0, update: 0, delete: 0, quarantine: 0, unchanged: 0 };
+  const out: AttrLine[] = [];
+  for (const k of ['insert', 'update', 'delete', 'quarantine'] as const) {
+    if (counts[k] === 0) continue;
+    const keys = c.sampleKeys[k];
+    out.push({ sign: ROW_SIGNS[k], key: k, value: `${keys.join(', ')}${counts[k] > keys.length ? `, … (${counts[k] - keys.length} more)` : ''}` });
+  }
+  return out;
 }
 
 /** What a change looks like on screen, independent of colour and format. */
@@ -229,7 +250,7 @@ export function describeChange(change: Change): ChangeView {
   return {
     change,
     symbol: SYMBOL[action],
-    header: `# ${change.address} ${actionPhrase(change.action)}`,
+    header: change.type === 'rows' ? `# ${change.address} will be synced from ${rowsSourcePhrase(change)}` : `# ${change.address} ${actionPhrase(change.action)}`,
     lines,
     hidden,
     notes,
@@ -262,6 +283,13 @@ export function renderChangeLines(view: ChangeView, style: TextStyle): string[] 
   const out: string[] = [];
   out.push(`  ${paint(on, ANSI.bold, view.header)}`);
   for (const n of view.notes) out.push(`  ${paint(on, ANSI.dim, `# (${n})`)}`);
+  if (view.change.type === 'rows') {
+    // Data is counts and sample keys, not attributes: one headline, one line per category.
+    out.push(`${' '.repeat(3 - view.symbol.length)}${paintSign(on, view.symbol)} ${rowsHeadline(view.change)}`);
+    const width = Math.max(0, ...view.lines.map((l) => l.key.length));
+    for (const l of view.lines) out.push(`      ${paintSign(on, l.sign)} ${`${l.key}:`.padEnd(width + 1)} ${l.value}`);
+    return out;
+  }
   out.push(`${' '.repeat(3 - view.symbol.length)}${paintSign(on, view.symbol)} ${view.change.address} {`);
   const width = Math.max(0, ...view.lines.map((l) => l.key.length));
   for (const l of view.lines) {
@@ -298,6 +326,8 @@ export function renderPlanText(plan: Plan, style: TextStyle = { color: false }):
       out.push(...renderChangeLines(describeChange(c), style), '');
     }
     out.push(paint(on, ANSI.bold, summaryLine(plan.summary)));
+    const rows = rowsSummaryLine(plan.summary);
+    if (rows) out.push(paint(on, ANSI.bold, rows));
     const destructive = destructiveChanges(plan);
     if (destructive.length) {
       out.push(
