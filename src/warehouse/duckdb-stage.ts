@@ -125,9 +125,10 @@ export class DuckRowStage implements RowStage {
       LEFT JOIN ${current} c ON c._key = s._key) j)`;
   }
 
+  /** Rejected staged rows (one per event_id), with `fresh`: not quarantined before. */
   private rejected(current: string, quarantine: string, options: RowDiffOptions): string {
-    return `(SELECT r.* FROM (SELECT * FROM ${this.q} WHERE reason IS NOT NULL QUALIFY row_number() OVER (PARTITION BY event_id ORDER BY _key) = 1) r
-      LEFT JOIN ${current} c ON c._key = r._key WHERE ${quarantineSql(options.mode, quarantine)})`;
+    return `(SELECT r.*, (${quarantineSql(options.mode, quarantine)}) AS fresh FROM (SELECT * FROM ${this.q} WHERE reason IS NOT NULL QUALIFY row_number() OVER (PARTITION BY event_id ORDER BY _key) = 1) r
+      LEFT JOIN ${current} c ON c._key = r._key)`;
   }
 
   diff(options: RowDiffOptions): Promise<RowDiffResult> {
@@ -137,7 +138,8 @@ export class DuckRowStage implements RowStage {
       const sample = (col: string) => (n > 0 ? `min(${col}, ${n})` : `[]::VARCHAR[]`);
       const parts = [
         `SELECT category, count(*)::BIGINT AS n, ${sample('_key')} AS keys FROM ${this.joined(rel.current, options)} GROUP BY category`,
-        `SELECT 'quarantine' AS category, count(*)::BIGINT AS n, ${sample('_key')} AS keys FROM ${this.rejected(rel.current, rel.quarantine, options)}`,
+        // A rejected record already quarantined (or whose content current already holds) is unchanged.
+        `SELECT CASE WHEN fresh THEN 'quarantine' ELSE 'unchanged' END AS category, count(*)::BIGINT AS n, ${sample('_key')} AS keys FROM ${this.rejected(rel.current, rel.quarantine, options)} GROUP BY 1`,
       ];
       if (options.mode === 'snapshot' && options.snapshotVersion !== undefined && rel.currentTable) {
         parts.push(`SELECT 'delete' AS category, count(*)::BIGINT AS n, ${sample('c._key')} AS keys FROM ${rel.current} c WHERE ${orphanSql(this.q, options.snapshotVersion)}`);
@@ -210,7 +212,7 @@ export class DuckRowStage implements RowStage {
           c,
           `INSERT INTO ${rel.quarantine} (event_id, _key, operation, origin, event_time, ingest_time, data, score, flags, reason)
            SELECT event_id, _key, operation, ${origin}, CAST(event_time AS TIMESTAMP), CAST(${ingest} AS TIMESTAMP), CAST(data AS JSON), _score, CAST(flags AS VARCHAR[]), reason
-           FROM ${this.rejected(rel.current, rel.quarantine, options)} x`,
+           FROM ${this.rejected(rel.current, rel.quarantine, options)} x WHERE fresh`,
         );
         result.quarantined = (await count(`SELECT count(*)::BIGINT AS n FROM ${rel.quarantine}`)) - qBefore;
 
