@@ -12,7 +12,7 @@ import { MlbridgeError, isMlbridgeError } from '../model/errors.js';
 import { withRetry } from '../model/retry.js';
 import type { RetryPolicy } from '../model/retry.js';
 import { BigQueryCallError, isRetryableBigQueryError, toCallError } from './bigquery-errors.js';
-import { tableRef } from './bigquery-schema.js';
+import { holdsPatch, isInsertedTable, tableRef } from './bigquery-schema.js';
 import type { RestTable } from './bigquery-schema.js';
 
 export type OnRetry = (i: { resource: string; call: string; attempt: number; delayMs: number; error: string }) => void;
@@ -55,13 +55,46 @@ diagnosticsChannel.subscribe('http.client.request.start', (message) => {
 });
 
 export class BigQueryCalls {
+  /** Where the target dataset actually is, once observed (jobs must run there). */
+  private datasetLocation: string | undefined;
+
   constructor(
     readonly bq: BigQuery,
     readonly project: string,
-    private readonly location: string,
+    /** The target dataset: every job mlbridge runs touches it, so runs in its location. */
+    private readonly dataset: string,
+    /** The spec's location: where a dataset not yet created will be. */
+    private readonly specLocation: string,
     private readonly options: CallOptions,
     private readonly timeoutMs: number,
   ) {}
+
+  /** Records a dataset's observed location (datasets.get / insert). */
+  noteDatasetLocation(dataset: string, location: string | undefined): void {
+    if (dataset === this.dataset && location) this.datasetLocation = location;
+  }
+
+  /** Where jobs run: the target dataset's actual location, which may differ from the spec's. */
+  async jobLocation(): Promise<string> {
+    if (this.datasetLocation === undefined) {
+      try {
+        const meta = await this.call(`bigquery_dataset.${this.dataset}`, 'datasets.get', async () => {
+          const [m] = await this.timed(() => this.bq.dataset(this.dataset).getMetadata());
+          return m as { location?: string };
+        });
+        this.noteDatasetLocation(this.dataset, meta.location);
+      } catch (e) {
+        if (statusOf(e) !== 404) throw e;
+      }
+    }
+    return this.datasetLocation ?? this.specLocation;
+  }
+
+  /** Calls that may be retried after the first attempt reached BigQuery: fn learns the attempt number. */
+  private attempts<T>(resource: string, call: string, fn: (attempt: number) => Promise<T>): Promise<T> {
+    let attempt = 0;
+    return this.call(resource, call, () => fn(++attempt));
+  }
 
   /** One API call with bounded retries; failures become TARGET_ERROR / RETRIES_EXHAUSTED naming resource and call. */
   async call<T>(resource: string, call: string, fn: () => Promise<T>): Promise<T> {
@@ -130,8 +163,9 @@ export class BigQueryCalls {
     });
   }
 
+  /** A table handle; its location (for load jobs it starts) is the one jobLocation() found. */
   tableObj(dataset: string, name: string): Table {
-    return this.bq.dataset(dataset).table(name, { location: this.location });
+    return this.bq.dataset(dataset).table(name, { location: this.datasetLocation ?? this.specLocation });
   }
 
   async getRawTable(dataset: string, name: string): Promise<RestTable | null> {
@@ -146,18 +180,42 @@ export class BigQueryCalls {
     }
   }
 
+  /**
+   * tables.insert. When a retry meets 409 (the first attempt created the table but its reply
+   * was lost), the table there is ours exactly when it is the one asked for: then that is
+   * success. A 409 on the first attempt is always a conflict (e.g. someone holds the lock).
+   */
   async insertTable(resource: string, dataset: string, body: RestTable): Promise<RestTable> {
-    return this.call(resource, 'tables.insert', async () => {
-      const id = body.tableReference!.tableId;
-      const [, resp] = await this.timed(() => this.bq.dataset(dataset).createTable(id, body as never));
-      return resp as RestTable;
+    const id = body.tableReference!.tableId;
+    return this.attempts(resource, 'tables.insert', async (attempt) => {
+      try {
+        const [, resp] = await this.timed(() => this.bq.dataset(dataset).createTable(id, body as never));
+        return resp as RestTable;
+      } catch (e) {
+        const ce = toCallError(e);
+        if (ce.status === 409 && attempt > 1) {
+          const existing = await this.getRawTable(dataset, id);
+          if (existing && isInsertedTable(existing, body)) return existing;
+        }
+        throw ce;
+      }
     });
   }
 
+  /** tables.patch with the etag; a retry's 412 after a lost reply is success when the table holds the patch. */
   async patchTable(resource: string, dataset: string, name: string, body: Record<string, unknown>): Promise<RestTable> {
-    return this.call(resource, 'tables.patch', async () => {
-      const [meta] = await this.timed(() => this.tableObj(dataset, name).setMetadata(body as never));
-      return meta as RestTable;
+    return this.attempts(resource, 'tables.patch', async (attempt) => {
+      try {
+        const [meta] = await this.timed(() => this.tableObj(dataset, name).setMetadata(body as never));
+        return meta as RestTable;
+      } catch (e) {
+        const ce = toCallError(e);
+        if (ce.status === 412 && attempt > 1) {
+          const current = await this.getRawTable(dataset, name);
+          if (current && holdsPatch(current, body)) return current;
+        }
+        throw ce;
+      }
     });
   }
 
@@ -173,13 +231,14 @@ export class BigQueryCalls {
   }
 
   /**
-   * Runs a job to completion. The job id is fixed per attempt so a retried jobs.insert
-   * whose first try did reach BigQuery (409 duplicate) attaches to that job instead of
-   * running the statement twice; a job that itself failed retryably gets a new id.
+   * Runs a job to completion, in the target dataset's location. The job id is fixed per
+   * attempt so a retried jobs.insert whose first try did reach BigQuery (its reply lost:
+   * 409 duplicate) attaches to that job instead of running the statement twice; a job that
+   * itself failed retryably gets a new id.
    */
   async runJob(resource: string, call: string, configuration: Record<string, unknown>): Promise<Record<string, any>> {
     let jobId = `mlbridge_${randomUUID().replace(/-/g, '')}`;
-    const location = this.location;
+    const location = await this.jobLocation();
     return this.call(resource, call, async () => {
       try {
         await this.timed(() => this.bq.createJob({ configuration, jobId, location } as never));
