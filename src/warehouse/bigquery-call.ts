@@ -262,7 +262,8 @@ export class BigQueryCalls {
     for (;;) {
       if (Date.now() - started > limit) {
         // Not retried: the job may still finish; a re-run re-observes and converges.
-        throw new BigQueryCallError(`job ${job.id} still running after ${Math.round(limit / 1000)} s; check it with \`bq show -j ${job.id}\``, undefined, 'jobTimeout', false);
+        const where = job.location ? ` --location=${job.location}` : '';
+        throw new BigQueryCallError(`job ${job.id} still running after ${Math.round(limit / 1000)} s; check it with \`bq show${where} -j ${job.id}\``, undefined, 'jobTimeout', false);
       }
       const [meta] = await this.timed(() => job.getMetadata());
       const status = (meta as { status?: { state?: string; errorResult?: { reason?: string; message?: string } } }).status;
