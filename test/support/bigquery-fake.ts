@@ -311,8 +311,8 @@ export async function startBigQueryFake(opts: BigQueryFakeOptions = {}): Promise
 
   /**
    * The control API, for people and tests outside this process (see serve-fakes.ts):
-   * POST /__fake/fail {"call":"tables.patch","status":429,"times":3} (also reason, message,
-   * hang, skip), DELETE /__fake/fail clears pending faults, GET /__fake/calls lists calls.
+   * POST /__fake/fail {"call":"tables.patch","reason":"rateLimitExceeded","times":3} (also status, message,
+   * hang, skip, replyLost), DELETE /__fake/fail clears pending faults, GET /__fake/calls lists calls.
    */
   function control(method: string, path: string, raw: Buffer, res: ServerResponse): void {
     const reply = (status: number, body: unknown) => {
@@ -322,7 +322,7 @@ export async function startBigQueryFake(opts: BigQueryFakeOptions = {}): Promise
     try {
       if (path === '/__fake/fail' && method === 'POST') {
         const b = JSON.parse(raw.toString('utf8') || '{}') as Record<string, unknown>;
-        if (typeof b.call !== 'string' || !b.call) return reply(400, { error: 'body needs "call", e.g. {"call":"tables.patch","status":429,"times":3}' });
+        if (typeof b.call !== 'string' || !b.call) return reply(400, { error: 'body needs "call", e.g. {"call":"tables.patch","reason":"rateLimitExceeded","times":3}' });
         const times = b.times === undefined ? 1 : Number(b.times);
         if (!Number.isInteger(times) || times < 1) return reply(400, { error: '"times" must be a positive integer' });
         const fault: Fault = {};
