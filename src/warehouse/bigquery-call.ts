@@ -7,7 +7,7 @@ import { randomUUID } from 'node:crypto';
 import diagnosticsChannel from 'node:diagnostics_channel';
 import type { ClientRequest } from 'node:http';
 import type { BigQuery, Job, Table } from '@google-cloud/bigquery';
-import { tableAddress } from '../model/address.js';
+import { datasetAddress, tableAddress } from '../model/address.js';
 import { MlbridgeError, isMlbridgeError } from '../model/errors.js';
 import { withRetry } from '../model/retry.js';
 import type { RetryPolicy } from '../model/retry.js';
@@ -78,7 +78,7 @@ export class BigQueryCalls {
   async jobLocation(): Promise<string> {
     if (this.datasetLocation === undefined) {
       try {
-        const meta = await this.call(`bigquery_dataset.${this.dataset}`, 'datasets.get', async () => {
+        const meta = await this.call(datasetAddress('bigquery', this.dataset), 'datasets.get', async () => {
           const [m] = await this.timed(() => this.bq.dataset(this.dataset).getMetadata());
           return m as { location?: string };
         });
@@ -88,12 +88,6 @@ export class BigQueryCalls {
       }
     }
     return this.datasetLocation ?? this.specLocation;
-  }
-
-  /** Calls that may be retried after the first attempt reached BigQuery: fn learns the attempt number. */
-  private attempts<T>(resource: string, call: string, fn: (attempt: number) => Promise<T>): Promise<T> {
-    let attempt = 0;
-    return this.call(resource, call, () => fn(++attempt));
   }
 
   /** One API call with bounded retries; failures become TARGET_ERROR / RETRIES_EXHAUSTED naming resource and call. */
@@ -180,39 +174,47 @@ export class BigQueryCalls {
     }
   }
 
-  /**
-   * tables.insert. When a retry meets 409 (the first attempt created the table but its reply
-   * was lost), the table there is ours exactly when it is the one asked for: then that is
-   * success. A 409 on the first attempt is always a conflict (e.g. someone holds the lock).
-   */
+  /** tables.insert; a 409 on the first attempt is a conflict (e.g. someone holds the lock). */
   async insertTable(resource: string, dataset: string, body: RestTable): Promise<RestTable> {
     const id = body.tableReference!.tableId;
-    return this.attempts(resource, 'tables.insert', async (attempt) => {
-      try {
-        const [, resp] = await this.timed(() => this.bq.dataset(dataset).createTable(id, body as never));
-        return resp as RestTable;
-      } catch (e) {
-        const ce = toCallError(e);
-        if (ce.status === 409 && attempt > 1) {
-          const existing = await this.getRawTable(dataset, id);
-          if (existing && isInsertedTable(existing, body)) return existing;
-        }
-        throw ce;
-      }
-    });
+    return this.writeTable(resource, 'tables.insert', dataset, id, 409, async () => {
+      const [, resp] = await this.timed(() => this.bq.dataset(dataset).createTable(id, body as never));
+      return resp as RestTable;
+    }, (existing) => isInsertedTable(existing, body));
   }
 
-  /** tables.patch with the etag; a retry's 412 after a lost reply is success when the table holds the patch. */
+  /** tables.patch with the etag in the body (If-Match). */
   async patchTable(resource: string, dataset: string, name: string, body: Record<string, unknown>): Promise<RestTable> {
-    return this.attempts(resource, 'tables.patch', async (attempt) => {
+    return this.writeTable(resource, 'tables.patch', dataset, name, 412, async () => {
+      const [meta] = await this.timed(() => this.tableObj(dataset, name).setMetadata(body as never));
+      return meta as RestTable;
+    }, (current) => holdsPatch(current, body));
+  }
+
+  /**
+   * A table write whose first attempt may have reached BigQuery with its reply lost: the
+   * retry then meets `conflict` (409 for the insert, 412 for a patch whose etag moved), and
+   * that is success exactly when the table now is what the write asked for (`landed`).
+   */
+  private writeTable(
+    resource: string,
+    call: string,
+    dataset: string,
+    name: string,
+    conflict: number,
+    send: () => Promise<RestTable>,
+    landed: (table: RestTable) => boolean,
+  ): Promise<RestTable> {
+    let attempt = 0;
+    return this.call(resource, call, async () => {
+      attempt++;
       try {
-        const [meta] = await this.timed(() => this.tableObj(dataset, name).setMetadata(body as never));
-        return meta as RestTable;
+        return await send();
       } catch (e) {
         const ce = toCallError(e);
-        if (ce.status === 412 && attempt > 1) {
+        if (ce.status === conflict && attempt > 1) {
           const current = await this.getRawTable(dataset, name);
-          if (current && holdsPatch(current, body)) return current;
+          if (current && landed(current)) return current;
         }
         throw ce;
       }
