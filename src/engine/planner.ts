@@ -17,9 +17,10 @@ import { ignoreEvents, type EventSink } from './events.js';
 import { executorFor } from './executors.js';
 import type { ApplyOptions, ApplyResult, EngineDeps, PlanOptions } from './index.js';
 import { acquireLock } from './lock.js';
-import { hasChanges, summarize, type Change, type DatasetChange, type Plan, type RowsChange, type TableChange } from './plan.js';
+import { hasChanges, summarize, type Change, type Plan, type RowsChange, type TableChange } from './plan.js';
 import { closeStages, planRows, type StagedMapping } from './changes/rows.js';
 import type { SourceIdentity } from '../source/snapshot-source.js';
+import { diffDataset, tableKey } from './dataset-diff.js';
 import { diffTable } from './schema-diff.js';
 
 let versionCache: string | undefined;
@@ -142,23 +143,15 @@ async function buildPlan(spec: Spec, deps: EngineDeps, options: PlanOptions, wit
   const dsAddr = datasetAddress(kind, desired.dataset.name);
   const ds = await observed(`dataset ${desired.dataset.name}`, onEvent, () => wh.getDataset(desired.dataset.name));
   fingerprints[dsAddr] = ds?.etag ?? 'absent';
-  // Datasets are only ever created: the Warehouse interface has no dataset update, and a
-  // dataset mlbridge did not create (or one holding other tables) is simply used.
-  const dsBefore = ds
-    ? { name: ds.name, labels: ds.labels, ...(ds.location !== undefined ? { location: ds.location } : {}), ...(ds.description !== undefined ? { description: ds.description } : {}) }
-    : null;
-  const dsChange: DatasetChange = dsBefore
-    ? { type: 'dataset', address: dsAddr, action: 'no-op', before: dsBefore, after: desired.dataset, reasons: [], destructive: false }
-    : { type: 'dataset', address: dsAddr, action: 'create', before: null, after: desired.dataset, reasons: [], destructive: false };
-  changes.push(dsChange);
+  changes.push(diffDataset(dsAddr, desired.dataset, ds));
 
   const observedTables = ds ? await observed(`tables in ${desired.dataset.name}`, onEvent, () => wh.listTables(desired.dataset.name)) : [];
-  const byName = new Map(observedTables.map((t) => [t.name.toLowerCase(), t]));
+  const byName = new Map(observedTables.map((t) => [tableKey(kind, t.name), t]));
   const claimed = new Set<ObservedTable>();
 
   for (const d of desired.tables) {
     const address = tableAddress(kind, d.dataset, d.name);
-    const o = byName.get(d.name.toLowerCase());
+    const o = byName.get(tableKey(kind, d.name));
     fingerprints[address] = o?.etag ?? 'absent';
     if (!o) {
       changes.push({ type: 'table', address, action: 'create', before: null, after: tableOnly(d), reasons: [], destructive: false });
@@ -175,7 +168,7 @@ async function buildPlan(spec: Spec, deps: EngineDeps, options: PlanOptions, wit
       );
       continue;
     }
-    const diff = diffTable(d, o);
+    const diff = diffTable(d, o, { partitionOptionsInPlace: kind === 'bigquery' });
     const change: TableChange = {
       type: 'table',
       address,
@@ -202,7 +195,7 @@ async function buildPlan(spec: Spec, deps: EngineDeps, options: PlanOptions, wit
   for (const o of observedTables) {
     // The shared profiles table is always deletion-protected and belongs to no mapping: a spec
     // with no mappings left would otherwise plan a delete that can never be unblocked.
-    if (claimed.has(o) || !o.owned || o.name.toLowerCase() === PROFILES_TABLE) continue;
+    if (claimed.has(o) || !o.owned || tableKey(kind, o.name) === PROFILES_TABLE) continue;
     const address = tableAddress(kind, o.dataset, o.name);
     fingerprints[address] = o.etag;
     const change: TableChange = {

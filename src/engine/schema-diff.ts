@@ -31,6 +31,14 @@ const WIDENINGS: Partial<Record<ColumnType, ColumnType[]>> = {
   NUMERIC: ['BIGNUMERIC', 'FLOAT64'],
 };
 
+export interface DiffOptions {
+  /**
+   * Partition expiration and require-partition-filter change in place (BigQuery patches
+   * both). Off for targets whose adapter cannot apply them in place: those replace.
+   */
+  partitionOptionsInPlace?: boolean;
+}
+
 export function isWidening(from: ColumnType, to: ColumnType): boolean {
   return WIDENINGS[from]?.includes(to) ?? false;
 }
@@ -54,12 +62,17 @@ function forceReplace(acc: Acc, path: string, rule: string, message: string): vo
   acc.replaceReasons.push({ path, rule, message, forcesReplacement: true });
 }
 
-function compareColumn(acc: Acc, o: ColumnSchema, d: ColumnSchema, path: string[]): void {
+/** `inArray`: the REPEATED column this one is in (or is), if any. */
+function compareColumn(acc: Acc, o: ColumnSchema, d: ColumnSchema, path: string[], inArray?: string): void {
   const p = colPath(path);
   const ot = typeOf(o);
   const dt = typeOf(d);
+  const array = inArray ?? (o.mode === 'REPEATED' ? path.join('.') : undefined);
   if (ot !== dt) {
-    if (isWidening(ot, dt)) {
+    if (isWidening(ot, dt) && array !== undefined) {
+      // ALTER COLUMN SET DATA TYPE cannot change an ARRAY's type, and tables.patch no type at all.
+      forceReplace(acc, `${p}.type`, 'widen-in-repeated', `${ot} → ${dt} inside the REPEATED column ${array}: BigQuery cannot change a type inside an ARRAY in place`);
+    } else if (isWidening(ot, dt)) {
       acc.widen.push({ op: 'widen_column', path, from: ot, to: dt });
       acc.reasons.push({ path: `${p}.type`, rule: 'widen-type', message: `${ot} → ${dt} is a widening BigQuery allows in place` });
     } else {
@@ -85,7 +98,7 @@ function compareColumn(acc: Acc, o: ColumnSchema, d: ColumnSchema, path: string[
     const df = d.fields ?? [];
     for (const sub of df) {
       const os = findColumn(of, sub.name);
-      if (os) compareColumn(acc, os, sub, [...path, sub.name]);
+      if (os) compareColumn(acc, os, sub, [...path, sub.name], array);
       else addColumn(acc, path, sub);
     }
     for (const os of of) {
@@ -106,15 +119,18 @@ function addColumn(acc: Acc, parent: string[], c: ColumnSchema): void {
   acc.reasons.push({ path: colPath(path), rule: 'add-column', message: `adds the ${c.mode} column ${path.join('.')} (${typeOf(c)})` });
 }
 
-function samePartitioning(a: Partitioning | undefined, b: Partitioning | undefined): boolean {
+/** Same partitioning type and column (what a table cannot change in place). */
+function samePartitionLayout(a: Partitioning | undefined, b: Partitioning | undefined): boolean {
   if (!a || !b) return !a && !b;
-  return (
-    a.type === b.type &&
-    (a.field ?? '').toLowerCase() === (b.field ?? '').toLowerCase() &&
-    (a.expirationDays ?? null) === (b.expirationDays ?? null) &&
-    Boolean(a.requireFilter) === Boolean(b.requireFilter)
-  );
+  return a.type === b.type && (a.field ?? '').toLowerCase() === (b.field ?? '').toLowerCase();
 }
+
+/** Same expiration and require-filter setting (what BigQuery patches in place). */
+function samePartitionOptions(a: Partitioning | undefined, b: Partitioning | undefined): boolean {
+  return (a?.expirationDays ?? null) === (b?.expirationDays ?? null) && Boolean(a?.requireFilter) === Boolean(b?.requireFilter);
+}
+
+const describeExpiration = (p: Partitioning | undefined) => (p?.expirationDays !== undefined ? `${p.expirationDays}d` : 'none');
 
 export function describePartitioning(p: Partitioning | undefined): string {
   if (!p) return 'none';
@@ -129,7 +145,7 @@ function sameLabels(a: Record<string, string>, b: Record<string, string>): boole
   return ka.length === kb.length && ka.every((k, i) => k === kb[i] && a[k] === b[k]);
 }
 
-export function diffTable(desired: DesiredTable, observed: ObservedTable): TableDiff {
+export function diffTable(desired: DesiredTable, observed: ObservedTable, options: DiffOptions = {}): TableDiff {
   const acc: Acc = { renames: [], widen: [], relax: [], add: [], descriptions: [], drops: [], reasons: [], replaceReasons: [] };
   const matched = new Set<ColumnSchema>();
   const columnSources: Record<string, string | undefined> = {};
@@ -179,7 +195,9 @@ export function diffTable(desired: DesiredTable, observed: ObservedTable): Table
     }
   }
 
-  if (!samePartitioning(observed.partitioning, desired.partitioning)) {
+  const layoutSame = samePartitionLayout(observed.partitioning, desired.partitioning);
+  const optionsSame = samePartitionOptions(observed.partitioning, desired.partitioning);
+  if (!layoutSame || (!optionsSame && !options.partitionOptionsInPlace)) {
     forceReplace(
       acc,
       'partitioning',
@@ -189,6 +207,16 @@ export function diffTable(desired: DesiredTable, observed: ObservedTable): Table
   }
 
   const tail: TableOp[] = [];
+  if (layoutSame && !optionsSame && options.partitionOptionsInPlace && desired.partitioning) {
+    const o = observed.partitioning;
+    const d = desired.partitioning;
+    tail.push({ op: 'set_partition_options', expirationDays: d.expirationDays, requireFilter: Boolean(d.requireFilter) });
+    const parts = [
+      ...((o?.expirationDays ?? null) !== (d.expirationDays ?? null) ? [`partition expiration ${describeExpiration(o)} → ${describeExpiration(d)}`] : []),
+      ...(Boolean(o?.requireFilter) !== Boolean(d.requireFilter) ? [`require partition filter ${o?.requireFilter ? 'on' : 'off'} → ${d.requireFilter ? 'on' : 'off'}`] : []),
+    ];
+    acc.reasons.push({ path: 'partitioning', rule: 'partition-options', message: `${parts.join(', ')} change${parts.length === 1 ? 's' : ''} in place` });
+  }
   if (normClustering(observed.clustering) !== normClustering(desired.clustering)) {
     tail.push({ op: 'set_clustering', clustering: desired.clustering && desired.clustering.length ? desired.clustering : undefined });
     acc.reasons.push({ path: 'clustering', rule: 'clustering', message: `clustering [${observedClustering.join(', ')}] → [${(desired.clustering ?? []).join(', ')}] changes in place (existing rows recluster on rewrite)` });

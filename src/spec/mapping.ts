@@ -27,6 +27,11 @@ const CLUSTER_COLUMN_TYPES: readonly ColumnType[] = [
 const MAX_RECORD_DEPTH = 15;
 const LABEL_KEY = /^[\p{Ll}\p{Lo}][\p{Ll}\p{Lo}\p{N}_-]{0,62}$/u;
 const LABEL_VALUE = /^[\p{Ll}\p{Lo}\p{N}_-]{0,63}$/u;
+// BigQuery allows 64 labels; mlbridge adds managed-by and mlbridge-deletion-protection, and
+// mlbridge-replace while a replacement is being copied.
+const MAX_USER_LABELS = 61;
+// BigQuery: a column description holds at most 1,024 characters.
+const MAX_COLUMN_DESCRIPTION = 1024;
 
 /** A mapping plus where its table names came from, for the cross-mapping checks. */
 export interface ReadMapping {
@@ -156,12 +161,21 @@ function readLabels(r: Reader, e: Entry | undefined, path: string): Record<strin
     r.wrongType(path, 'a mapping of label names to values', e.value);
     return out;
   }
-  if (e.value.items.length > 63) r.error(`${pathLabel(path)}: at most 63 labels are allowed (BigQuery allows 64, mlbridge uses one)`, e.value.pos);
+  if (e.value.items.length > MAX_USER_LABELS) {
+    r.error(
+      `${pathLabel(path)}: at most ${MAX_USER_LABELS} labels are allowed, ${e.value.items.length} given (BigQuery allows 64; mlbridge uses up to 3: managed-by, mlbridge-deletion-protection, mlbridge-replace)`,
+      e.value.pos,
+    );
+  }
   for (const item of e.value.items) {
     const k = item.key.value as string;
     const p = join(path, k);
     if (k === OWNER_LABEL_RESERVED) {
       r.error(`${pathLabel(p)}: the label \`${k}\` is reserved: mlbridge marks the tables it owns with it`, item.key.pos);
+      continue;
+    }
+    if (k.startsWith('mlbridge-')) {
+      r.error(`${pathLabel(p)}: label keys starting with \`mlbridge-\` are reserved for mlbridge's own markers`, item.key.pos);
       continue;
     }
     if (!LABEL_KEY.test(k)) {
@@ -232,6 +246,12 @@ function readField(r: Reader, node: YNode, path: string, parentAbs: string[], de
   }
   const mode = (f.mode ? r.enumeration(f.mode, join(path, 'mode'), COLUMN_MODES, 'column mode') : 'NULLABLE') as FieldSpec['mode'] | undefined;
   const description = r.string(f.description, join(path, 'description'));
+  if (description !== undefined && [...description].length > MAX_COLUMN_DESCRIPTION) {
+    r.error(
+      `${pathLabel(join(path, 'description'))}: a column description holds at most ${MAX_COLUMN_DESCRIPTION} characters (BigQuery's limit); this one has ${[...description].length}`,
+      f.description!.value.pos,
+    );
+  }
 
   // `from`: text or list of segments; default [name].
   let from: string[] | undefined = name !== undefined ? [name] : undefined;

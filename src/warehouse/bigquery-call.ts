@@ -7,12 +7,12 @@ import { randomUUID } from 'node:crypto';
 import diagnosticsChannel from 'node:diagnostics_channel';
 import type { ClientRequest } from 'node:http';
 import type { BigQuery, Job, Table } from '@google-cloud/bigquery';
-import { tableAddress } from '../model/address.js';
+import { datasetAddress, tableAddress } from '../model/address.js';
 import { MlbridgeError, isMlbridgeError } from '../model/errors.js';
 import { withRetry } from '../model/retry.js';
 import type { RetryPolicy } from '../model/retry.js';
 import { BigQueryCallError, isRetryableBigQueryError, toCallError } from './bigquery-errors.js';
-import { tableRef } from './bigquery-schema.js';
+import { holdsPatch, isInsertedTable, tableRef } from './bigquery-schema.js';
 import type { RestTable } from './bigquery-schema.js';
 
 export type OnRetry = (i: { resource: string; call: string; attempt: number; delayMs: number; error: string }) => void;
@@ -55,13 +55,40 @@ diagnosticsChannel.subscribe('http.client.request.start', (message) => {
 });
 
 export class BigQueryCalls {
+  /** Where the target dataset actually is, once observed (jobs must run there). */
+  private datasetLocation: string | undefined;
+
   constructor(
     readonly bq: BigQuery,
     readonly project: string,
-    private readonly location: string,
+    /** The target dataset: every job mlbridge runs touches it, so runs in its location. */
+    private readonly dataset: string,
+    /** The spec's location: where a dataset not yet created will be. */
+    private readonly specLocation: string,
     private readonly options: CallOptions,
     private readonly timeoutMs: number,
   ) {}
+
+  /** Records a dataset's observed location (datasets.get / insert). */
+  noteDatasetLocation(dataset: string, location: string | undefined): void {
+    if (dataset === this.dataset && location) this.datasetLocation = location;
+  }
+
+  /** Where jobs run: the target dataset's actual location, which may differ from the spec's. */
+  async jobLocation(): Promise<string> {
+    if (this.datasetLocation === undefined) {
+      try {
+        const meta = await this.call(datasetAddress('bigquery', this.dataset), 'datasets.get', async () => {
+          const [m] = await this.timed(() => this.bq.dataset(this.dataset).getMetadata());
+          return m as { location?: string };
+        });
+        this.noteDatasetLocation(this.dataset, meta.location);
+      } catch (e) {
+        if (statusOf(e) !== 404) throw e;
+      }
+    }
+    return this.datasetLocation ?? this.specLocation;
+  }
 
   /** One API call with bounded retries; failures become TARGET_ERROR / RETRIES_EXHAUSTED naming resource and call. */
   async call<T>(resource: string, call: string, fn: () => Promise<T>): Promise<T> {
@@ -130,8 +157,9 @@ export class BigQueryCalls {
     });
   }
 
+  /** A table handle; its location (for load jobs it starts) is the one jobLocation() found. */
   tableObj(dataset: string, name: string): Table {
-    return this.bq.dataset(dataset).table(name, { location: this.location });
+    return this.bq.dataset(dataset).table(name, { location: this.datasetLocation ?? this.specLocation });
   }
 
   async getRawTable(dataset: string, name: string): Promise<RestTable | null> {
@@ -146,18 +174,50 @@ export class BigQueryCalls {
     }
   }
 
+  /** tables.insert; a 409 on the first attempt is a conflict (e.g. someone holds the lock). */
   async insertTable(resource: string, dataset: string, body: RestTable): Promise<RestTable> {
-    return this.call(resource, 'tables.insert', async () => {
-      const id = body.tableReference!.tableId;
+    const id = body.tableReference!.tableId;
+    return this.writeTable(resource, 'tables.insert', dataset, id, 409, async () => {
       const [, resp] = await this.timed(() => this.bq.dataset(dataset).createTable(id, body as never));
       return resp as RestTable;
-    });
+    }, (existing) => isInsertedTable(existing, body));
   }
 
+  /** tables.patch with the etag in the body (If-Match). */
   async patchTable(resource: string, dataset: string, name: string, body: Record<string, unknown>): Promise<RestTable> {
-    return this.call(resource, 'tables.patch', async () => {
+    return this.writeTable(resource, 'tables.patch', dataset, name, 412, async () => {
       const [meta] = await this.timed(() => this.tableObj(dataset, name).setMetadata(body as never));
       return meta as RestTable;
+    }, (current) => holdsPatch(current, body));
+  }
+
+  /**
+   * A table write whose first attempt may have reached BigQuery with its reply lost: the
+   * retry then meets `conflict` (409 for the insert, 412 for a patch whose etag moved), and
+   * that is success exactly when the table now is what the write asked for (`landed`).
+   */
+  private writeTable(
+    resource: string,
+    call: string,
+    dataset: string,
+    name: string,
+    conflict: number,
+    send: () => Promise<RestTable>,
+    landed: (table: RestTable) => boolean,
+  ): Promise<RestTable> {
+    let attempt = 0;
+    return this.call(resource, call, async () => {
+      attempt++;
+      try {
+        return await send();
+      } catch (e) {
+        const ce = toCallError(e);
+        if (ce.status === conflict && attempt > 1) {
+          const current = await this.getRawTable(dataset, name);
+          if (current && landed(current)) return current;
+        }
+        throw ce;
+      }
     });
   }
 
@@ -173,13 +233,14 @@ export class BigQueryCalls {
   }
 
   /**
-   * Runs a job to completion. The job id is fixed per attempt so a retried jobs.insert
-   * whose first try did reach BigQuery (409 duplicate) attaches to that job instead of
-   * running the statement twice; a job that itself failed retryably gets a new id.
+   * Runs a job to completion, in the target dataset's location. The job id is fixed per
+   * attempt so a retried jobs.insert whose first try did reach BigQuery (its reply lost:
+   * 409 duplicate) attaches to that job instead of running the statement twice; a job that
+   * itself failed retryably gets a new id.
    */
   async runJob(resource: string, call: string, configuration: Record<string, unknown>): Promise<Record<string, any>> {
     let jobId = `mlbridge_${randomUUID().replace(/-/g, '')}`;
-    const location = this.location;
+    const location = await this.jobLocation();
     return this.call(resource, call, async () => {
       try {
         await this.timed(() => this.bq.createJob({ configuration, jobId, location } as never));
@@ -203,7 +264,8 @@ export class BigQueryCalls {
     for (;;) {
       if (Date.now() - started > limit) {
         // Not retried: the job may still finish; a re-run re-observes and converges.
-        throw new BigQueryCallError(`job ${job.id} still running after ${Math.round(limit / 1000)} s; check it with \`bq show -j ${job.id}\``, undefined, 'jobTimeout', false);
+        const where = job.location ? ` --location=${job.location}` : '';
+        throw new BigQueryCallError(`job ${job.id} still running after ${Math.round(limit / 1000)} s; check it with \`bq show${where} -j ${job.id}\``, undefined, 'jobTimeout', false);
       }
       const [meta] = await this.timed(() => job.getMetadata());
       const status = (meta as { status?: { state?: string; errorResult?: { reason?: string; message?: string } } }).status;

@@ -33,7 +33,9 @@ export interface RestField {
 export interface RestTable {
   tableReference?: { projectId: string; datasetId: string; tableId: string };
   schema?: { fields?: RestField[] };
-  timePartitioning?: { type: string; field?: string; expirationMs?: string; requirePartitionFilter?: boolean };
+  /** `requirePartitionFilter` inside it is deprecated: mlbridge writes the table-level one and reads either. */
+  timePartitioning?: { type: string; field?: string; expirationMs?: string | null; requirePartitionFilter?: boolean };
+  requirePartitionFilter?: boolean;
   clustering?: { fields?: string[] };
   labels?: Record<string, string>;
   description?: string;
@@ -90,6 +92,15 @@ export function tableLabels(t: Pick<TableSchema, 'labels' | 'deletionProtection'
   return labels;
 }
 
+/** timePartitioning for tables.insert/patch: the layout, and the expiration (null removes it on patch). */
+export function restPartitioning(p: NonNullable<TableSchema['partitioning']>, forPatch: boolean): NonNullable<RestTable['timePartitioning']> {
+  const tp: NonNullable<RestTable['timePartitioning']> = { type: p.type };
+  if (p.field) tp.field = p.field;
+  if (p.expirationDays !== undefined) tp.expirationMs = String(Math.round(p.expirationDays * 86_400_000));
+  else if (forPatch) tp.expirationMs = null;
+  return tp;
+}
+
 /** The body of tables.insert for a desired table. */
 export function toRestTable(project: string, t: TableSchema): RestTable {
   const body: RestTable = {
@@ -99,11 +110,8 @@ export function toRestTable(project: string, t: TableSchema): RestTable {
   };
   if (t.description !== undefined) body.description = t.description;
   if (t.partitioning) {
-    body.timePartitioning = { type: t.partitioning.type };
-    if (t.partitioning.field) body.timePartitioning.field = t.partitioning.field;
-    if (t.partitioning.expirationDays !== undefined)
-      body.timePartitioning.expirationMs = String(Math.round(t.partitioning.expirationDays * 86_400_000));
-    if (t.partitioning.requireFilter) body.timePartitioning.requirePartitionFilter = true;
+    body.timePartitioning = restPartitioning(t.partitioning, false);
+    if (t.partitioning.requireFilter) body.requirePartitionFilter = true;
   }
   if (t.clustering && t.clustering.length > 0) body.clustering = { fields: [...t.clustering] };
   return body;
@@ -126,9 +134,10 @@ export function fromRestTable(dataset: string, name: string, m: RestTable): Obse
   if (m.timePartitioning) {
     t.partitioning = { type: m.timePartitioning.type.toUpperCase() as PartitionGranularity };
     if (m.timePartitioning.field) t.partitioning.field = m.timePartitioning.field;
-    if (m.timePartitioning.expirationMs !== undefined)
+    if (m.timePartitioning.expirationMs !== undefined && m.timePartitioning.expirationMs !== null)
       t.partitioning.expirationDays = Number(m.timePartitioning.expirationMs) / 86_400_000;
-    if (m.timePartitioning.requirePartitionFilter) t.partitioning.requireFilter = true;
+    // BigQuery may echo the table-level field, the deprecated nested one, or both.
+    if (m.requirePartitionFilter ?? m.timePartitioning.requirePartitionFilter) t.partitioning.requireFilter = true;
   }
   if (m.clustering?.fields && m.clustering.fields.length > 0) t.clustering = [...m.clustering.fields];
   if (m.numRows !== undefined) t.numRows = Number(m.numRows);
@@ -151,6 +160,13 @@ export function toRestDataset(project: string, d: DatasetSchema, defaultLocation
   };
   if (d.description !== undefined) body.description = d.description;
   return body;
+}
+
+/** Is `existing` the dataset this datasets.insert body asked for (a retry's 409 after a lost reply)? */
+export function isCreatedDataset(existing: ObservedDataset | null, body: RestDataset): boolean {
+  if (!existing || (existing.location ?? '').toLowerCase() !== (body.location ?? '').toLowerCase()) return false;
+  const want = body.labels ?? {};
+  return Object.keys(want).length === Object.keys(existing.labels).length && Object.entries(want).every(([k, v]) => existing.labels[k] === v);
 }
 
 /** A GoogleSQL quoted identifier: backticks, with `\` and backtick escaped. */
@@ -184,6 +200,50 @@ export function sameColumns(a: readonly ColumnSchema[], b: readonly ColumnSchema
     const o = b.find((x) => x.name.toLowerCase() === c.name.toLowerCase());
     if (!o || o.type !== c.type || o.mode !== c.mode) return false;
     if (c.type === 'RECORD' && !sameColumns(c.fields ?? [], o.fields ?? [])) return false;
+  }
+  return true;
+}
+
+/** What a table is, as mlbridge compares it: layout, labels, description (not etag, row count or expiry). */
+function tableShape(m: RestTable): string {
+  const t = fromRestTable('', '', m);
+  return JSON.stringify([t.columns, t.partitioning ?? null, t.clustering ?? null, t.labels, t.description ?? null, t.deletionProtection]);
+}
+
+/**
+ * Is `existing` the table this tables.insert body asks for, owned by mlbridge? After a
+ * lost reply the retry's 409 is our own insert exactly when it is.
+ */
+export function isInsertedTable(existing: RestTable, body: RestTable): boolean {
+  return isOwned(existing.labels) && tableShape(existing) === tableShape(body);
+}
+
+/**
+ * Does `current` already hold what this tables.patch body sets? After a lost reply the
+ * retry's 412 (the etag moved) means our own patch landed exactly when it does.
+ */
+export function holdsPatch(current: RestTable, body: Record<string, unknown>): boolean {
+  const cur = fromRestTable('', '', current);
+  for (const [k, v] of Object.entries(body)) {
+    if (k === 'etag') continue;
+    if (k === 'schema') {
+      const want = ((v as RestTable['schema'])?.fields ?? []).map(fromRestField);
+      if (JSON.stringify(want) !== JSON.stringify(cur.columns)) return false;
+    } else if (k === 'labels') {
+      for (const [lk, lv] of Object.entries((v ?? {}) as Record<string, string | null>)) {
+        if ((current.labels?.[lk] ?? null) !== lv) return false;
+      }
+    } else if (k === 'description') {
+      if ((current.description || null) !== (v || null)) return false;
+    } else if (k === 'clustering') {
+      if (JSON.stringify((v as RestTable['clustering'])?.fields ?? []) !== JSON.stringify(cur.clustering ?? [])) return false;
+    } else if (k === 'timePartitioning') {
+      const tp = v as RestTable['timePartitioning'];
+      const want = tp?.expirationMs === undefined || tp.expirationMs === null ? undefined : Number(tp.expirationMs) / 86_400_000;
+      if (cur.partitioning?.expirationDays !== want) return false;
+    } else if (k === 'requirePartitionFilter') {
+      if (Boolean(cur.partitioning?.requireFilter) !== Boolean(v)) return false;
+    } else return false;
   }
   return true;
 }

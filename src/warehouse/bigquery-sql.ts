@@ -8,7 +8,7 @@ import type { RestField } from './bigquery-schema.js';
 
 /**
  * The INSERT … SELECT that fills a replacement table `into` from the old table `from`:
- * each desired column with a source column in the old table, CAST when the type changed.
+ * each desired column with a source column in the old table, converted by carry().
  * undefined when no column carries over (nothing to copy).
  */
 export function copyStatement(
@@ -26,11 +26,46 @@ export function copyStatement(
     const source = oldCols.find((c) => c.name.toLowerCase() === src.toLowerCase());
     if (!source) continue;
     targets.push(quoteIdent(col.name));
-    const same = sqlType(source) === sqlType(col);
-    exprs.push(same ? quoteIdent(source.name) : `CAST(${quoteIdent(source.name)} AS ${sqlType(col)})`);
+    exprs.push(carry(quoteIdent(source.name), source, col, { n: 0 }));
   }
   if (targets.length === 0) return undefined;
   return `INSERT INTO ${into} (${targets.join(', ')}) SELECT ${exprs.join(', ')} FROM ${from}`;
+}
+
+/**
+ * The expression turning a value of column `from` into one of column `to`. STRUCTs are
+ * built field by field, by name: BigQuery casts a STRUCT only to one with as many fields,
+ * and by position ("Invalid cast from STRUCT<city, zip> to STRUCT<city>"), so a CAST would
+ * fail on an added or dropped nested field and swap values between reordered ones. ARRAYs
+ * are rebuilt element by element (in order) when their element type changes. New nested
+ * fields start NULL. `alias` numbers the UNNEST variables of nested arrays.
+ */
+function carry(expr: string, from: ColumnSchema, to: ColumnSchema, alias: { n: number }): string {
+  if (sqlType(from) === sqlType(to)) return expr;
+  if (to.mode === 'REPEATED' && from.mode === 'REPEATED') {
+    const n = ++alias.n;
+    const e = `_e${n}`;
+    return `ARRAY(SELECT ${element(e, from, to, alias)} FROM UNNEST(${expr}) AS ${e} WITH OFFSET AS _o${n} ORDER BY _o${n})`;
+  }
+  // One value becomes an array of it; an array never becomes one value (BigQuery refuses
+  // the CAST, naming both types, and the old table stays as it was).
+  if (to.mode === 'REPEATED') return `IF(${expr} IS NULL, [], [${element(expr, from, to, alias)}])`;
+  if (from.mode === 'REPEATED') return `CAST(${expr} AS ${sqlType(to)})`;
+  return element(expr, from, to, alias);
+}
+
+/** A single value (or array element) of `from` as one of `to`, ignoring the REPEATED mode. */
+function element(expr: string, from: ColumnSchema, to: ColumnSchema, alias: { n: number }): string {
+  if (from.type === 'RECORD' && to.type === 'RECORD') {
+    const fields = (to.fields ?? []).map((f) => {
+      const src = (from.fields ?? []).find((x) => x.name.toLowerCase() === f.name.toLowerCase());
+      const value = src ? carry(`${expr}.${quoteIdent(src.name)}`, src, f, alias) : `CAST(NULL AS ${sqlType(f)})`;
+      return `${value} AS ${quoteIdent(f.name)}`;
+    });
+    return `IF(${expr} IS NULL, NULL, STRUCT(${fields.join(', ')}))`;
+  }
+  if (sqlType(from, false) === sqlType(to, false)) return expr;
+  return `CAST(${expr} AS ${sqlType(to, false)})`;
 }
 
 /** MERGE of the staged rows into the table by key: matched rows are updated, the others inserted. */

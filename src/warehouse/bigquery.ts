@@ -30,6 +30,7 @@ import type { TargetSpec } from '../spec/types.js';
 import type { LockBackend, ReplaceSpec, Row, RowStage, TableOp, Warehouse } from './warehouse.js';
 import type { StageTables } from '../model/staged.js';
 import { BigQueryCalls, staleEtag, statusOf } from './bigquery-call.js';
+import { toCallError } from './bigquery-errors.js';
 import type { OnRetry } from './bigquery-call.js';
 import { BigQueryLock } from './bigquery-lock.js';
 import { recoverCopy, replaceTable as replaceByCopy } from './bigquery-replace.js';
@@ -42,8 +43,10 @@ import {
   fromRestDataset,
   fromRestField,
   fromRestTable,
+  isCreatedDataset,
   isInternalTable,
   quoteIdent,
+  restPartitioning,
   sqlType,
   toRestDataset,
   toRestField,
@@ -108,7 +111,7 @@ class BigQueryWarehouse implements Warehouse {
     timeoutMs: number,
   ) {
     this.location = `bigquery:${project}`;
-    this.api = new BigQueryCalls(bq, project, target.location, options, timeoutMs);
+    this.api = new BigQueryCalls(bq, project, target.dataset, target.location, options, timeoutMs);
     this.locks = new BigQueryLock(this.api, target.dataset, (what) => this.writable(what), (name) => this.getDataset(name));
   }
 
@@ -122,6 +125,7 @@ class BigQueryWarehouse implements Warehouse {
     try {
       return await this.api.call(datasetAddress('bigquery', name), 'datasets.get', async () => {
         const [meta] = await this.api.timed(() => this.api.bq.dataset(name).getMetadata());
+        this.api.noteDatasetLocation(name, (meta as { location?: string }).location);
         return fromRestDataset(name, meta);
       });
     } catch (e) {
@@ -133,10 +137,20 @@ class BigQueryWarehouse implements Warehouse {
   async createDataset(dataset: DatasetSchema): Promise<void> {
     this.writable('datasets.insert');
     const body = toRestDataset(this.project, dataset, this.target.location);
-    await this.api.call(datasetAddress('bigquery', dataset.name), 'datasets.insert', async () => {
+    const address = datasetAddress('bigquery', dataset.name);
+    let attempt = 0;
+    await this.api.call(address, 'datasets.insert', async () => {
       const { datasetReference: _ref, ...rest } = body;
-      await this.api.timed(() => this.api.bq.createDataset(dataset.name, rest as never));
+      try {
+        attempt++;
+        await this.api.timed(() => this.api.bq.createDataset(dataset.name, rest as never));
+      } catch (e) {
+        // A retry's 409 after a lost reply: the dataset is ours when it is the one asked for.
+        if (attempt > 1 && statusOf(toCallError(e)) === 409 && isCreatedDataset(await this.getDataset(dataset.name), body)) return;
+        throw e;
+      }
     });
+    this.api.noteDatasetLocation(dataset.name, body.location);
     await this.locks.datasetCreated(dataset.name);
   }
 
@@ -252,6 +266,16 @@ class BigQueryWarehouse implements Warehouse {
         case 'set_clustering':
           patch.clustering = op.clustering && op.clustering.length > 0 ? { fields: op.clustering } : null;
           break;
+        case 'set_partition_options': {
+          const layout = fromRestTable(dataset, name, current).partitioning;
+          if (!layout) throw new MlbridgeError('TARGET_ERROR', `${resource}: the table is not partitioned; its partition options cannot be set`, { resource });
+          const { requireFilter: _r, expirationDays: _e, ...kept } = layout;
+          const next = { ...kept, ...(op.expirationDays !== undefined ? { expirationDays: op.expirationDays } : {}) };
+          patch.timePartitioning = restPartitioning(next, true);
+          // The table-level field: the one inside timePartitioning is deprecated.
+          patch.requirePartitionFilter = op.requireFilter;
+          break;
+        }
         case 'drop_column':
           await ddl(`ALTER TABLE ${t} DROP COLUMN ${quoteIdent(op.name)}`);
           break;
@@ -337,6 +361,7 @@ class BigQueryWarehouse implements Warehouse {
     const byKey = new Map<string, Row>();
     for (const r of rows) byKey.set(JSON.stringify(keyColumns.map((k) => r[k] ?? null)), r);
 
+    await this.api.jobLocation(); // the load job below runs where the dataset is
     const stage = `${table}${STAGING_INFIX}${randomUUID().replace(/-/g, '').slice(0, 12)}`;
     await this.api.insertTable(resource, dataset, {
       tableReference: { projectId: this.project, datasetId: dataset, tableId: stage },

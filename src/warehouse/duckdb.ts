@@ -272,6 +272,21 @@ export class DuckDbWarehouse implements Warehouse {
           case 'set_deletion_protection':
             schema.deletionProtection = op.enabled;
             break;
+          case 'set_partition_options':
+            // Recorded only: DuckDB has no partitions to expire or to require a filter on.
+            if (schema.partitioning) {
+              const { expirationDays: _e, requireFilter: _r, ...rest } = schema.partitioning;
+              schema.partitioning = {
+                ...rest,
+                ...(op.expirationDays !== undefined ? { expirationDays: op.expirationDays } : {}),
+                ...(op.requireFilter ? { requireFilter: true } : {}),
+              };
+            }
+            break;
+          default: {
+            const unknown: never = op;
+            throw new MlbridgeError('TARGET_ERROR', `${resource}: unsupported table operation ${JSON.stringify(unknown)}`, { resource });
+          }
         }
       }
       await this.run(c, `COMMENT ON TABLE ${q} IS ${quoteLiteral(metaComment(schema))}`);

@@ -24,6 +24,8 @@ export type TableOp =
   | { op: 'set_description'; description: string | undefined }
   | { op: 'set_labels'; labels: Record<string, string> }
   | { op: 'set_clustering'; clustering: string[] | undefined }
+  /** Partition expiration (undefined: none) and require-partition-filter; the partitioning itself stays. */
+  | { op: 'set_partition_options'; expirationDays: number | undefined; requireFilter: boolean }
   | { op: 'set_deletion_protection'; enabled: boolean };
 
 /**

@@ -117,4 +117,35 @@ Suite('type aliases in the observed schema are not a change', () => {
   assert.is(diffTable(desired([c('a', 'INT64'), c('b', 'BOOL')]), o).action, 'no-op');
 });
 
+Suite('widening inside a REPEATED column (or a RECORD within one) forces replacement; inside a plain RECORD it is in place', () => {
+  const items = (qty: ColumnSchema['type']) => [c('items', 'RECORD', 'REPEATED', [c('sku', 'STRING'), c('dims', 'RECORD', 'NULLABLE', [c('qty', qty)])])];
+  const rep = diffTable(desired(items('FLOAT64')), observed(items('INT64')));
+  assert.equal(rules(rep), ['widen-in-repeated']);
+  assert.equal(rep.reasons[0], {
+    path: 'columns.items.dims.qty.type',
+    rule: 'widen-in-repeated',
+    message: 'INT64 → FLOAT64 inside the REPEATED column items: BigQuery cannot change a type inside an ARRAY in place',
+    forcesReplacement: true,
+  });
+  assert.equal(rules(diffTable(desired([c('tags', 'NUMERIC', 'REPEATED')]), observed([c('tags', 'INT64', 'REPEATED')]))), ['widen-in-repeated']);
+  const plain = diffTable(desired([c('dims', 'RECORD', 'NULLABLE', [c('w', 'FLOAT64')])]), observed([c('dims', 'RECORD', 'NULLABLE', [c('w', 'INT64')])]));
+  assert.equal(plain.ops, [{ op: 'widen_column', path: ['dims', 'w'], from: 'INT64', to: 'FLOAT64' }]);
+});
+
+Suite('partition expiration and require-filter change in place where the target can patch them, else force replacement', () => {
+  const o = observed([c('ts', 'TIMESTAMP')], { partitioning: { type: 'DAY', field: 'ts', expirationDays: 30 } });
+  const d = desired([c('ts', 'TIMESTAMP')], { partitioning: { type: 'DAY', field: 'ts', requireFilter: true } });
+  const bq = diffTable(d, o, { partitionOptionsInPlace: true });
+  assert.equal(bq, {
+    action: 'update',
+    ops: [{ op: 'set_partition_options', expirationDays: undefined, requireFilter: true }],
+    reasons: [{ path: 'partitioning', rule: 'partition-options', message: 'partition expiration 30d → none, require partition filter off → on change in place' }],
+    destructive: false,
+  });
+  assert.equal(rules(diffTable(d, o)), ['partitioning-change']);
+  // The layout itself never changes in place, whatever the options do.
+  const month = desired([c('ts', 'TIMESTAMP')], { partitioning: { type: 'MONTH', field: 'ts', requireFilter: true } });
+  assert.equal(rules(diffTable(month, o, { partitionOptionsInPlace: true })), ['partitioning-change']);
+});
+
 Suite.run();

@@ -1,8 +1,12 @@
 // The foundation plan/apply scenarios with `target: bigquery`, written once and run twice:
 // against the REST fake (test/warehouse/bigquery-engine.test.ts) and against a real
 // project (test/live/bigquery.live.test.ts). Each scenario gets a fresh, empty dataset.
+// registerFidelityScenarios holds the claims the fake makes about BigQuery (issue #11):
+// locations, types inside ARRAYs, STRUCT copies, label and description limits,
+// case-sensitive table names, partition options in place. The first live run checks them.
 import * as assert from 'uvu/assert';
 import type { Test } from 'uvu';
+import { renderPlanText } from '../../src/cli/views/plan-text.js';
 import { apply, createPlan } from '../../src/engine/index.js';
 import type { Plan, TableChange } from '../../src/engine/plan.js';
 import type { ColumnSchema } from '../../src/model/schema.js';
@@ -189,5 +193,136 @@ export function registerScenarios(Suite: Test, t: () => ScenarioTarget): void {
     const s2 = bq([{ ...m, fields: [m.fields[0]!, field('item count', 'INT64', 'NULLABLE', { renamedFrom: 'item-count' })] }]);
     await applySpec(s2);
     assert.equal((await rowsOf('order-items')).map((x) => x['item count']), ['3']);
+  });
+}
+
+/** The location that is not the target's, for a dataset mlbridge did not put there. */
+export const otherLocation = (location: string) => (location.toUpperCase() === 'EU' ? 'US' : 'EU');
+
+export function registerFidelityScenarios(Suite: Test, t: () => ScenarioTarget): void {
+  const h = helpers(t);
+  const { bq, plan, applySpec, table, rowsOf, merge, change, addr } = h;
+  const dsAddr = () => `bigquery_dataset.${t().dataset}`;
+
+  Suite('a dataset in another location: the plan shows location forcing replacement and apply refuses, naming both', async () => {
+    const { dataset, location } = t();
+    const other = otherLocation(location);
+    await h.withWarehouse(false, (w) => w.createDataset({ name: dataset, location: other, labels: { 'managed-by': 'mlbridge' } }));
+    const s = bq([customers()]);
+    const p = await plan(s);
+    const ds = p.changes.find((c) => c.address === dsAddr())!;
+    assert.is(ds.action, 'replace');
+    assert.equal(ds.reasons[0], { path: 'location', rule: 'dataset-location', message: `location ${other} → ${location}: BigQuery cannot move a dataset`, forcesReplacement: true });
+    const text = renderPlanText(p);
+    assert.match(text, `-/+ ${dsAddr()} {\n      ~ location = "${other}" → "${location}" # forces replacement`);
+    assert.match(text, `# (blocked: ${dsAddr()} is in location ${other} but the spec asks for ${location}`);
+    const err = await rejects(applySpec(s, { allowDestructive: true }));
+    assert.is(err.code, 'DESTRUCTIVE_REFUSED');
+    assert.match(err.message, `${dsAddr()} is in location ${other} but the spec asks for ${location}; BigQuery cannot move a dataset`);
+    assert.match(err.message, `Set target.location to ${other} to keep using this dataset`);
+    assert.is(await table('customer'), null, 'nothing applied');
+  });
+
+  Suite('jobs run where the dataset is, even when the spec says another location', async () => {
+    const { dataset, location } = t();
+    const other = otherLocation(location);
+    await h.withWarehouse(false, (w) => w.createDataset({ name: dataset, location: other, labels: { 'managed-by': 'mlbridge' } }));
+    // A fresh adapter that has not observed the dataset yet: the first job finds its location.
+    await h.withWarehouse(false, async (w) => {
+      await w.createTable({ dataset, name: 'customer', columns: [{ name: '_key', type: 'STRING', mode: 'REQUIRED' }, { name: 'zip', type: 'STRING', mode: 'NULLABLE' }], labels: { 'managed-by': 'mlbridge' }, deletionProtection: false });
+      await w.updateTable(dataset, 'customer', [{ op: 'drop_column', name: 'zip' }]);
+      assert.equal(await w.mergeRows(dataset, 'customer', ['_key'], [{ _key: 'k1' }]), { inserted: 1, updated: 0 });
+    });
+    assert.equal((await rowsOf('customer')).map((r) => r._key), ['k1']);
+  });
+
+  Suite('widening a field inside a REPEATED RECORD is a replacement that keeps every element in order', async () => {
+    const mk = (qty: 'INT64' | 'FLOAT64', extra: ReturnType<typeof field>[] = []) =>
+      bq([customers([field('email', 'STRING', 'REQUIRED'), field('items', 'RECORD', 'REPEATED', { fields: [field('sku', 'STRING'), field('qty', qty), ...extra] })], { deletionProtection: false })]);
+    await applySpec(mk('INT64'));
+    await merge('customer', [{ ...sys('k1'), email: 'a@x', items: [{ sku: 'b', qty: '2' }, { sku: 'a', qty: '1' }] }]);
+    const next = mk('FLOAT64', [field('note', 'STRING')]);
+    const c = change(await plan(next), 'customer')!;
+    assert.is(c.action, 'replace');
+    assert.equal(c.reasons.find((r) => r.forcesReplacement), {
+      path: 'columns.items.qty.type',
+      rule: 'widen-in-repeated',
+      message: 'INT64 → FLOAT64 inside the REPEATED column items: BigQuery cannot change a type inside an ARRAY in place',
+      forcesReplacement: true,
+    });
+    await applySpec(next, { allowDestructive: true });
+    assert.equal((await rowsOf('customer')).map((r) => r.items), [[{ sku: 'b', qty: 2, note: null }, { sku: 'a', qty: 1, note: null }]]);
+    assert.equal((await plan(next)).summary, { add: 0, change: 0, destroy: 0 });
+  });
+
+  Suite('a replacement that drops a nested field copies the STRUCT field by field and keeps the values', async () => {
+    const mk = (fields: ReturnType<typeof field>[], zip: 'STRING' | 'INT64') =>
+      bq([customers([field('email', 'STRING', 'REQUIRED'), field('zip', zip), field('address', 'RECORD', 'NULLABLE', { fields })], { deletionProtection: false })]);
+    await applySpec(mk([field('street', 'STRING'), field('city', 'STRING')], 'STRING'));
+    await merge('customer', [
+      { ...sys('k1'), email: 'a@x', zip: '0150', address: { street: 'Storgata 1', city: 'Oslo' } },
+      { ...sys('k2'), email: 'b@x', zip: '5003', address: null },
+    ]);
+    const next = mk([field('city', 'STRING')], 'INT64');
+    assert.is(change(await plan(next), 'customer')?.action, 'replace');
+    await applySpec(next, { allowDestructive: true });
+    assert.equal((await rowsOf('customer')).map((r) => [r._key, r.zip, r.address]), [
+      ['k1', '150', { city: 'Oslo' }],
+      ['k2', '5003', null],
+    ]);
+  });
+
+  Suite('61 user labels fit through a replacement that adds deletion protection: 64 labels on the copy', async () => {
+    const labels = Object.fromEntries(Array.from({ length: 61 }, (_, i) => [`l${i}`, 'v']));
+    const mk = (zip: 'STRING' | 'INT64', deletionProtection: boolean) =>
+      bq([customers([field('email', 'STRING', 'REQUIRED'), field('zip', zip)], { labels, deletionProtection })]);
+    await applySpec(mk('STRING', false));
+    await merge('customer', [{ ...sys('k1'), email: 'a@x', zip: '0150' }]);
+    await applySpec(mk('INT64', true), { allowDestructive: true });
+    const cur = await table('customer');
+    assert.is(Object.keys(cur!.labels).length, 62, '61 and managed-by');
+    assert.is(cur?.deletionProtection, true);
+    assert.equal((await rowsOf('customer')).map((r) => r.zip), ['150']);
+  });
+
+  Suite('a column description of 1,024 characters is stored whole and plans no change afterwards', async () => {
+    const s = bq([customers([field('email', 'STRING', 'REQUIRED', { description: 'é'.repeat(1024) })])]);
+    await applySpec(s);
+    assert.is((await table('customer'))?.columns.find((c) => c.name === 'email')?.description, 'é'.repeat(1024));
+    assert.equal((await plan(s)).summary, { add: 0, change: 0, destroy: 0 });
+  });
+
+  Suite('table names are case-sensitive: Customer is a new table beside customer', async () => {
+    await applySpec(bq([customers(undefined, { deletionProtection: false })]));
+    const renamed = bq([customers(undefined, { deletionProtection: false, tables: { current: 'Customer', raw: 'customer_raw', quarantine: 'customer_quarantine' } })]);
+    const p = await plan(renamed);
+    assert.equal(
+      p.changes.filter((c) => c.action !== 'no-op').map((c) => `${c.action} ${c.address}`),
+      [`create ${addr('Customer')}`, `delete ${addr('customer')}`],
+    );
+    await applySpec(renamed, { allowDestructive: true });
+    assert.is((await table('Customer'))?.name, 'Customer');
+    assert.is(await table('customer'), null);
+    assert.equal((await plan(renamed)).summary, { add: 0, change: 0, destroy: 0 });
+  });
+
+  Suite('partition expiration and require-partition-filter change in place, and the next plan is empty', async () => {
+    const mk = (partitioning: NonNullable<Parameters<typeof mapping>[2]>['partitioning']) =>
+      bq([customers([field('email', 'STRING', 'REQUIRED'), field('created_at', 'TIMESTAMP')], { partitioning })]);
+    await applySpec(mk({ type: 'DAY', field: 'created_at' }));
+    await merge('customer', [{ ...sys('k1'), email: 'a@x', created_at: '2026-01-02T00:00:00Z' }]);
+    const on = mk({ type: 'DAY', field: 'created_at', expirationDays: 3650, requireFilter: true });
+    const c = change(await plan(on), 'customer')!;
+    assert.equal([c.action, c.destructive], ['update', false]);
+    assert.equal(c.ops, [{ op: 'set_partition_options', expirationDays: 3650, requireFilter: true }]);
+    assert.equal(c.reasons, [{ path: 'partitioning', rule: 'partition-options', message: 'partition expiration none → 3650d, require partition filter off → on change in place' }]);
+    await applySpec(on);
+    assert.equal((await table('customer'))?.partitioning, { type: 'DAY', field: 'created_at', expirationDays: 3650, requireFilter: true });
+    assert.equal((await plan(on)).summary, { add: 0, change: 0, destroy: 0 });
+    const off = mk({ type: 'DAY', field: 'created_at' });
+    await applySpec(off);
+    assert.equal((await table('customer'))?.partitioning, { type: 'DAY', field: 'created_at' });
+    assert.equal((await plan(off)).summary, { add: 0, change: 0, destroy: 0 });
+    assert.equal((await rowsOf('customer')).map((r) => r._key), ['k1'], 'the rows stayed');
   });
 }

@@ -1,10 +1,12 @@
 // Jobs of the BigQuery fake: query jobs (GoogleSQL DDL/DML/SELECT run on DuckDB with
-// BigQuery's ALTER TABLE rules and error wording) and load jobs from an NDJSON upload.
+// BigQuery's ALTER TABLE and CAST rules and error wording) and load jobs from an NDJSON
+// upload. A job runs in one location and may only touch datasets there; it does its work
+// at insert but reads RUNNING until it has been polled `jobPolls` times.
 
 import { randomBytes } from 'node:crypto';
-import { SqlError, dq, duckType, identName, isWord, parseType, solid, tablePath, tokenize, translate } from './bigquery-fake-sql.js';
+import { SqlError, columnCasts, dq, duckType, identName, isWord, parseType, solid, tablePath, tokenize, translate } from './bigquery-fake-sql.js';
 import type { RestFieldLike } from './bigquery-fake-sql.js';
-import { HttpError, fieldAt, nowMs } from './bigquery-fake-store.js';
+import { HttpError, duckTableName as duckTableNameOf, fieldAt, nowMs } from './bigquery-fake-store.js';
 import type { FakeStore } from './bigquery-fake-store.js';
 import { cell, fieldForDuckType, literal } from './bigquery-fake-values.js';
 
@@ -12,11 +14,53 @@ export interface JobEntry {
   resource: Record<string, any>;
   schema?: RestFieldLike[];
   rows?: Record<string, unknown>[];
+  /** Polls (jobs.get, getQueryResults) left before the job reads DONE. */
+  pollsLeft: number;
+  /** The status it reads once DONE. */
+  final: Record<string, any>;
 }
 
-export function createJobs(store: FakeStore) {
-  const { conn, tables, key, tableName, getTableRec, touch, insertTable, countRows, readAll, project, defaultLocation } = store;
+const sameLocation = (a: string, b: string) => a.toLowerCase() === b.toLowerCase();
+
+export function createJobs(store: FakeStore, jobPolls: number) {
+  const { conn, tables, datasets, key, tableName, getTableRec, touch, insertTable, countRows, readAll, project, defaultLocation, duckRef } = store;
   const jobs = new Map<string, JobEntry>();
+
+  /** BigQuery runs a job in one location: a dataset elsewhere is "not found" from there. */
+  function inLocation(dataset: string, location: string): void {
+    const ds = datasets.get(dataset);
+    if (ds && !sameLocation(ds.location, location)) throw new HttpError(404, 'notFound', `Not found: Dataset ${project}:${dataset} was not found in location ${location}`);
+  }
+
+  /** Is a CAST from `from` to `to` one BigQuery accepts (STRUCTs by position, ARRAYs only to the same type)? */
+  function castable(from: RestFieldLike, to: RestFieldLike): boolean {
+    const rep = (f: RestFieldLike) => f.mode === 'REPEATED';
+    if (rep(from) || rep(to)) return rep(from) && rep(to) && sqlTypeName(from) === sqlTypeName(to);
+    if (from.type === 'RECORD' || to.type === 'RECORD') {
+      const a = from.fields ?? [];
+      const b = to.fields ?? [];
+      return from.type === to.type && a.length === b.length && a.every((f, i) => castable(f, b[i]!));
+    }
+    return true;
+  }
+
+  function checkCasts(sql: string, sources: Array<{ dataset: string; table: string }>): void {
+    const fields = sources.flatMap((t) => (tables.get(key(t.dataset, t.table))?.meta.schema.fields ?? []) as RestFieldLike[]);
+    for (const c of columnCasts(sql)) {
+      let f: RestFieldLike | undefined = fieldAt(fields, c.path[0]!);
+      for (const part of c.path.slice(1)) f = f && f.mode !== 'REPEATED' ? fieldAt(f.fields ?? [], part) : undefined;
+      if (f && !castable(f, c.to)) throw new SqlError(`Invalid cast from ${sqlTypeName(f)} to ${sqlTypeName(c.to)}`);
+    }
+  }
+
+  /** Does a SET DATA TYPE from `from` to `to` change the type of an ARRAY (at any depth)? */
+  function changesArray(from: RestFieldLike, to: RestFieldLike): boolean {
+    if (from.mode === 'REPEATED' || to.mode === 'REPEATED') return sqlTypeName(from) !== sqlTypeName(to);
+    return (from.fields ?? []).some((f) => {
+      const g = fieldAt(to.fields ?? [], f.name);
+      return !!g && changesArray(f, g);
+    });
+  }
   type JobOutcome = { schema?: RestFieldLike[]; rows?: Record<string, unknown>[]; stats: Record<string, any> };
 
   /** Is a column of type `from` assignable to `to` (ALTER COLUMN SET DATA TYPE)? */
@@ -42,13 +86,14 @@ export function createJobs(store: FakeStore) {
     return f.mode === 'REPEATED' ? `ARRAY<${base}>` : base;
   };
 
-  async function runAlter(sql: string): Promise<JobOutcome> {
+  async function runAlter(sql: string, location: string): Promise<JobOutcome> {
     const s = solid(tokenize(sql));
     const p = tablePath(s[2]);
     if (!p) throw new SqlError('Syntax error: expected a table name after ALTER TABLE');
+    inLocation(p.dataset, location);
     const rec = getTableRec(p.dataset, p.table);
     const fields: RestFieldLike[] = rec.meta.schema.fields;
-    const T = `${dq(p.dataset)}.${dq(p.table)}`;
+    const T = duckRef(p.dataset, p.table);
     const name = tableName(p.dataset, p.table);
     const layoutCols = [rec.meta.timePartitioning?.field, ...(rec.meta.clustering?.fields ?? [])].filter(Boolean).map((x: string) => x.toLowerCase());
     const mustFind = (c: string | undefined): RestFieldLike => {
@@ -82,7 +127,7 @@ export function createJobs(store: FakeStore) {
     } else if (isWord(s[i], 'RENAME') && isWord(s[i + 1], 'TO')) {
       const to = identName(s[i + 2])!;
       if (tables.has(key(p.dataset, to))) throw new SqlError(`Already Exists: Table ${tableName(p.dataset, to)}`);
-      await conn.run(`ALTER TABLE ${T} RENAME TO ${dq(to)}`);
+      await conn.run(`ALTER TABLE ${T} RENAME TO ${dq(duckTableNameOf(to))}`);
       tables.delete(key(p.dataset, p.table));
       rec.meta.tableReference = { projectId: project, datasetId: p.dataset, tableId: to };
       rec.meta.id = tableName(p.dataset, to);
@@ -93,6 +138,9 @@ export function createJobs(store: FakeStore) {
       if (isWord(s[i], 'SET') && isWord(s[i + 1], 'DATA') && isWord(s[i + 2], 'TYPE')) {
         const to = parseType(s, i + 3).field;
         to.name = f.name;
+        if (changesArray(f, to)) {
+          throw new SqlError(`ALTER TABLE ALTER COLUMN SET DATA TYPE cannot change the type of an ARRAY: column ${f.name} is ${sqlTypeName(f)}, requested ${sqlTypeName(to)}`);
+        }
         if (!assignable(f, to)) {
           throw new SqlError(
             `ALTER TABLE ALTER COLUMN SET DATA TYPE requires that the existing column type (${sqlTypeName(f)}) is assignable to the new type (${sqlTypeName(to)})`,
@@ -124,27 +172,30 @@ export function createJobs(store: FakeStore) {
     return { stats: { statementType: 'ALTER_TABLE' } };
   }
 
-  async function runQuery(sql: string, defaultDataset?: string): Promise<JobOutcome> {
+  async function runQuery(sql: string, location: string, defaultDataset?: string): Promise<JobOutcome> {
     const s = solid(tokenize(sql));
     const first = s[0] && s[0].k === 'w' ? s[0].v.toUpperCase() : '';
-    if (first === 'ALTER' && isWord(s[1], 'TABLE')) return runAlter(sql);
+    if (first === 'ALTER' && isWord(s[1], 'TABLE')) return runAlter(sql, location);
     if (first === 'DROP' && isWord(s[1], 'TABLE')) {
       const ifExists = isWord(s[2], 'IF') && isWord(s[3], 'EXISTS');
       const p = tablePath(s[ifExists ? 4 : 2], defaultDataset);
       if (!p) throw new SqlError('Syntax error: expected a table name');
+      inLocation(p.dataset, location);
       if (!tables.has(key(p.dataset, p.table))) {
         if (ifExists) return { stats: { statementType: 'DROP_TABLE' } };
         throw new HttpError(404, 'notFound', `Not found: Table ${tableName(p.dataset, p.table)}`);
       }
-      await conn.run(`DROP TABLE ${dq(p.dataset)}.${dq(p.table)}`);
+      await conn.run(`DROP TABLE ${duckRef(p.dataset, p.table)}`);
       tables.delete(key(p.dataset, p.table));
       return { stats: { statementType: 'DROP_TABLE' } };
     }
-    const tr = translate(sql);
+    const tr = translate(sql, duckRef);
     for (const t of tr.tables) {
+      inLocation(t.dataset, location);
       if (!tables.has(key(t.dataset, t.table)))
-        throw new HttpError(404, 'notFound', `Not found: Table ${tableName(t.dataset, t.table)} was not found in location ${defaultLocation}`);
+        throw new HttpError(404, 'notFound', `Not found: Table ${tableName(t.dataset, t.table)} was not found in location ${location}`);
     }
+    checkCasts(sql, first === 'SELECT' || first === 'WITH' ? tr.tables : tr.tables.slice(1));
     if (first === 'SELECT' || first === 'WITH') {
       const r = await readAll(tr.sql);
       const schema = r.names.map((n, i) => fieldForDuckType(n, r.types[i] as never));
@@ -183,8 +234,7 @@ export function createJobs(store: FakeStore) {
     return `Query error: ${m.split('\n')[0]}`;
   }
 
-  function jobResource(ref: { projectId?: string; jobId: string; location?: string }, configuration: Record<string, any>): Record<string, any> {
-    const location = ref.location ?? defaultLocation;
+  function jobResource(ref: { projectId?: string; jobId: string }, location: string, configuration: Record<string, any>): Record<string, any> {
     return {
       kind: 'bigquery#job',
       id: `${project}:${location}.${ref.jobId}`,
@@ -195,10 +245,11 @@ export function createJobs(store: FakeStore) {
     };
   }
 
-  async function loadRows(cfg: Record<string, any>, data: string): Promise<Record<string, any>> {
+  async function loadRows(cfg: Record<string, any>, data: string, location: string): Promise<Record<string, any>> {
     const dest = cfg.destinationTable ?? {};
     const d = dest.datasetId;
     const t = dest.tableId;
+    inLocation(d, location);
     if ((cfg.sourceFormat ?? 'CSV') !== 'NEWLINE_DELIMITED_JSON') throw new SqlError(`The fake loads only NEWLINE_DELIMITED_JSON, not ${cfg.sourceFormat ?? 'CSV'}`);
     if (!tables.has(key(d, t))) {
       if (cfg.createDisposition === 'CREATE_NEVER') throw new HttpError(404, 'notFound', `Not found: Table ${tableName(d, t)}`);
@@ -225,25 +276,33 @@ export function createJobs(store: FakeStore) {
         throw new SqlError(`Error while reading data, error message: JSON table encountered too many errors, giving up. Rows: ${n + 1}; errors: 1. ${(e as Error).message}`);
       }
     });
-    if (disp === 'WRITE_TRUNCATE') await conn.run(`DELETE FROM ${dq(d)}.${dq(t)}`);
+    if (disp === 'WRITE_TRUNCATE') await conn.run(`DELETE FROM ${duckRef(d, t)}`);
     for (let i = 0; i < values.length; i += 500) {
-      await conn.run(`INSERT INTO ${dq(d)}.${dq(t)} (${fields.map((f) => dq(f.name)).join(', ')}) VALUES ${values.slice(i, i + 500).join(', ')}`);
+      await conn.run(`INSERT INTO ${duckRef(d, t)} (${fields.map((f) => dq(f.name)).join(', ')}) VALUES ${values.slice(i, i + 500).join(', ')}`);
     }
     touch(rec);
     return { load: { outputRows: String(values.length), inputFiles: '1' } };
   }
 
-  async function runJob(body: Record<string, any>, upload?: string): Promise<Record<string, any>> {
+  /** Where a job without a location runs: BigQuery infers it from the datasets it names. */
+  function inferLocation(cfg: Record<string, any>): string {
+    const named = cfg.load?.destinationTable?.datasetId ?? cfg.query?.defaultDataset?.datasetId ?? (cfg.query ? translate(String(cfg.query.query ?? '')).tables[0]?.dataset : undefined);
+    return (named !== undefined ? datasets.get(named)?.location : undefined) ?? defaultLocation;
+  }
+
+  /** Runs a job (its work happens now); it reads DONE only after it was polled. `finished`: jobs.query, which waits. */
+  async function runJob(body: Record<string, any>, upload?: string, finished = false): Promise<Record<string, any>> {
     const ref = { ...(body.jobReference ?? {}), jobId: body.jobReference?.jobId ?? `job_${randomBytes(8).toString('hex')}` };
-    if (jobs.has(ref.jobId)) throw new HttpError(409, 'duplicate', `Already Exists: Job ${project}:${ref.location ?? defaultLocation}.${ref.jobId}`);
     const cfg = body.configuration ?? {};
-    const job = jobResource(ref, cfg);
-    const entry: { resource: Record<string, any>; schema?: RestFieldLike[]; rows?: Record<string, unknown>[] } = { resource: job };
+    const location: string = ref.location ?? inferLocation(cfg);
+    if (jobs.has(ref.jobId)) throw new HttpError(409, 'duplicate', `Already Exists: Job ${project}:${location}.${ref.jobId}`);
+    const job = jobResource(ref, location, cfg);
+    const entry: JobEntry = { resource: job, pollsLeft: finished ? 0 : jobPolls, final: { state: 'DONE' } };
     jobs.set(ref.jobId, entry);
     try {
       if (cfg.query) {
         const dflt = cfg.query.defaultDataset?.datasetId;
-        const out = await runQuery(String(cfg.query.query ?? ''), dflt);
+        const out = await runQuery(String(cfg.query.query ?? ''), location, dflt);
         job.statistics.query = out.stats;
         if (out.schema) {
           entry.schema = out.schema;
@@ -252,20 +311,39 @@ export function createJobs(store: FakeStore) {
           job.statistics.query.totalRows = String(entry.rows.length);
         }
       } else if (cfg.load) {
-        job.statistics.load = (await loadRows(cfg.load, upload ?? '')).load;
+        job.statistics.load = (await loadRows(cfg.load, upload ?? '', location)).load;
       } else throw new SqlError('The fake runs query and load jobs only');
     } catch (e) {
       const reason = e instanceof HttpError ? e.reason : 'invalidQuery';
       const message = e instanceof HttpError ? e.message : e instanceof SqlError ? e.message : bigQueryMessage(e);
       const err = { reason, location: 'query', message };
-      job.status = { state: 'DONE', errorResult: err, errors: [err] };
+      entry.final = { state: 'DONE', errorResult: err, errors: [err] };
+      // BigQuery rejects what it can tell before running (missing tables, bad SQL, bad
+      // CASTs) at insert; failures while running (bad values) show when the job is DONE.
+      if (e instanceof HttpError || e instanceof SqlError) entry.pollsLeft = 0;
     }
-    return job;
+    job.status = entry.pollsLeft > 0 ? { state: 'RUNNING' } : entry.final;
+    return structuredClone(job);
   }
 
-  function queryResponse(jobId: string, q: Record<string, string | undefined>): Record<string, any> {
+  /** jobs.get: a job in another location is not found; each poll brings it closer to DONE. */
+  function poll(jobId: string, location: string | undefined): JobEntry {
     const entry = jobs.get(jobId);
-    if (!entry) throw new HttpError(404, 'notFound', `Not found: Job ${project}:${defaultLocation}.${jobId}`);
+    const at = entry?.resource.jobReference.location as string | undefined;
+    if (!entry || (location !== undefined && !sameLocation(location, at!))) {
+      throw new HttpError(404, 'notFound', `Not found: Job ${project}:${location ?? defaultLocation}.${jobId}`);
+    }
+    if (entry.pollsLeft > 0 && --entry.pollsLeft === 0) entry.resource.status = entry.final;
+    return entry;
+  }
+
+  function getJob(jobId: string, location: string | undefined): Record<string, any> {
+    return structuredClone(poll(jobId, location).resource);
+  }
+
+  function queryResponse(jobId: string, q: Record<string, string | undefined>, finished = false): Record<string, any> {
+    const entry = finished ? jobs.get(jobId)! : poll(jobId, q.location);
+    if (entry.pollsLeft > 0) return { kind: 'bigquery#getQueryResultsResponse', jobReference: entry.resource.jobReference, jobComplete: false };
     const er = entry.resource.status?.errorResult;
     if (er) throw new HttpError(400, er.reason, er.message);
     const res: Record<string, any> = { kind: 'bigquery#getQueryResultsResponse', jobReference: entry.resource.jobReference, jobComplete: true, cacheHit: false };
@@ -289,5 +367,5 @@ export function createJobs(store: FakeStore) {
     return out;
   }
 
-  return { jobs, runJob, queryResponse };
+  return { jobs, runJob, getJob, queryResponse };
 }

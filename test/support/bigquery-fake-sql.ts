@@ -208,20 +208,112 @@ export function tablePath(t: Tok | undefined, defaultDataset?: string): { datase
 
 const TABLE_CONTEXT = new Set(['FROM', 'JOIN', 'INTO', 'MERGE', 'USING', 'UPDATE', 'TABLE']);
 
+type TableRef = (dataset: string, table: string) => string;
+
 /**
  * GoogleSQL DML/SELECT → DuckDB SQL. Identifier paths after FROM/JOIN/INTO/MERGE/USING/
- * UPDATE become "dataset"."table" (the project is dropped: one fake = one project);
- * other paths become "a"."b". Types after AS inside CAST become DuckDB types.
+ * UPDATE become the table's DuckDB name (`ref`; the project is dropped: one fake = one
+ * project); other paths become "a"."b". Types after AS inside CAST become DuckDB types.
+ * The explicit STRUCT building the adapter emits for replacements is translated too:
+ * STRUCT(x AS a, …) → struct_pack, ARRAY(SELECT … FROM UNNEST(src) AS e WITH OFFSET AS o
+ * ORDER BY o) → list_transform (which keeps the order).
  * Returns the tables referenced, so the caller can answer notFound like BigQuery.
  */
-export function translate(sql: string): { sql: string; tables: Array<{ dataset: string; table: string }> } {
+export function translate(sql: string, ref: TableRef = (d, t) => `${dq(d)}.${dq(t)}`): { sql: string; tables: Array<{ dataset: string; table: string }> } {
   const toks = tokenize(sql);
   const tables: Array<{ dataset: string; table: string }> = [];
+  return { sql: emit(toks, 0, toks.length, tables, ref), tables };
+}
+
+const isP = (t: Tok | undefined, p: string) => !!t && t.k === 'p' && t.v === p;
+
+/** Index of the next non-whitespace token at or after i. */
+function skipWs(toks: Tok[], i: number): number {
+  while (i < toks.length && toks[i]!.k === 'ws') i++;
+  return i;
+}
+
+/** Index of the ')' closing the '(' at `open`. */
+function closing(toks: Tok[], open: number): number {
+  let depth = 0;
+  for (let i = open; i < toks.length; i++) {
+    if (isP(toks[i], '(')) depth++;
+    if (isP(toks[i], ')') && --depth === 0) return i;
+  }
+  throw new SqlError('Syntax error: unbalanced parentheses');
+}
+
+/** Top-level (paren depth 0) indices in [from, to) where `match` holds. */
+function topLevel(toks: Tok[], from: number, to: number, match: (t: Tok) => boolean): number[] {
+  const out: number[] = [];
+  let depth = 0;
+  for (let i = from; i < to; i++) {
+    const t = toks[i]!;
+    if (isP(t, '(')) depth++;
+    else if (isP(t, ')')) depth--;
+    else if (depth === 0 && match(t)) out.push(i);
+  }
+  return out;
+}
+
+/** Solid token indices in [from, to). */
+function solidAt(toks: Tok[], from: number, to: number): number[] {
+  const out: number[] = [];
+  for (let i = from; i < to; i++) if (toks[i]!.k !== 'ws') out.push(i);
+  return out;
+}
+
+/** ARRAY(SELECT expr FROM UNNEST(src) AS e WITH OFFSET AS o ORDER BY o) at toks[i] (the ARRAY word). */
+function emitArraySubquery(toks: Tok[], i: number, tables: Array<{ dataset: string; table: string }>, ref: TableRef): { sql: string; next: number } | undefined {
+  const open = skipWs(toks, i + 1);
+  if (!isP(toks[open], '(') || !isWord(toks[skipWs(toks, open + 1)], 'SELECT')) return undefined;
+  const close = closing(toks, open);
+  const select = skipWs(toks, open + 1);
+  const from = topLevel(toks, select + 1, close, (t) => isWord(t, 'FROM'))[0];
+  if (from === undefined) throw new SqlError('Syntax error: ARRAY subquery without FROM');
+  const exprStart = select + 1;
+  const asStruct = solidAt(toks, exprStart, from).slice(0, 2);
+  const selectAsStruct = asStruct.length === 2 && isWord(toks[asStruct[0]!], 'AS') && isWord(toks[asStruct[1]!], 'STRUCT');
+  if (selectAsStruct) throw new SqlError('The fake translates ARRAY(SELECT STRUCT(...) ...), not SELECT AS STRUCT');
+  const u = skipWs(toks, from + 1);
+  if (!isWord(toks[u], 'UNNEST')) throw new SqlError('Syntax error: the fake translates ARRAY subqueries over UNNEST only');
+  const srcOpen = skipWs(toks, u + 1);
+  const srcClose = closing(toks, srcOpen);
+  const rest = solidAt(toks, srcClose + 1, close).map((k) => toks[k]!);
+  // AS e WITH OFFSET AS o ORDER BY o
+  const alias = identName(rest[1]);
+  const offset = identName(rest[5]);
+  if (!isWord(rest[0], 'AS') || !alias || !isWord(rest[2], 'WITH') || !isWord(rest[3], 'OFFSET') || !isWord(rest[4], 'AS') || !offset || !isWord(rest[6], 'ORDER') || !isWord(rest[7], 'BY') || identName(rest[8]) !== offset || rest.length !== 9) {
+    throw new SqlError('Syntax error: expected AS e WITH OFFSET AS o ORDER BY o after UNNEST(...)');
+  }
+  const src = emit(toks, srcOpen + 1, srcClose, tables, ref);
+  const body = emit(toks, exprStart, from, tables, ref);
+  return { sql: `list_transform(${src}, lambda ${dq(alias)}: ${body})`, next: close };
+}
+
+/** STRUCT(expr AS name, …) at toks[i] (the STRUCT word) → struct_pack(name := expr, …). */
+function emitStructConstructor(toks: Tok[], i: number, tables: Array<{ dataset: string; table: string }>, ref: TableRef): { sql: string; next: number } | undefined {
+  const open = skipWs(toks, i + 1);
+  if (!isP(toks[open], '(')) return undefined;
+  const close = closing(toks, open);
+  const commas = topLevel(toks, open + 1, close, (t) => isP(t, ','));
+  const bounds = [open, ...commas, close];
+  const parts: string[] = [];
+  for (let k = 0; k + 1 < bounds.length; k++) {
+    const s = solidAt(toks, bounds[k]! + 1, bounds[k + 1]!);
+    const name = identName(toks[s[s.length - 1]!]);
+    if (s.length < 3 || !isWord(toks[s[s.length - 2]!], 'AS') || !name) throw new SqlError('Syntax error: the fake translates STRUCT(expr AS name, ...) only');
+    parts.push(`${dq(name)} := ${emit(toks, bounds[k]! + 1, s[s.length - 2]!, tables, ref)}`);
+  }
+  return { sql: `struct_pack(${parts.join(', ')})`, next: close };
+}
+
+function emit(toks: Tok[], from: number, to: number, tables: Array<{ dataset: string; table: string }>, ref: TableRef): string {
   let out = '';
   let prevWord = '';
   const castDepth: number[] = [];
   let depth = 0;
-  for (let i = 0; i < toks.length; i++) {
+  for (let i = from; i < to; i++) {
     const t = toks[i]!;
     if (t.k === 'ws') {
       out += ' ';
@@ -241,16 +333,23 @@ export function translate(sql: string): { sql: string; tables: Array<{ dataset: 
       if (TABLE_CONTEXT.has(prevWord) && parts.length >= 2) {
         const p = tablePath(t)!;
         tables.push(p);
-        out += `${dq(p.dataset)}.${dq(p.table)}`;
+        out += ref(p.dataset, p.table);
       } else out += parts.map(dq).join('.');
     } else {
       const u = t.v.toUpperCase();
+      const special = u === 'ARRAY' ? emitArraySubquery(toks, i, tables, ref) : u === 'STRUCT' ? emitStructConstructor(toks, i, tables, ref) : undefined;
+      if (special) {
+        out += special.sql;
+        i = special.next;
+        prevWord = '';
+        continue;
+      }
       if (u === 'CAST' || u === 'SAFE_CAST') {
         // CAST( ... AS type ): remember the paren depth so AS inside it is a type.
         out += u === 'SAFE_CAST' ? 'TRY_CAST' : 'CAST';
         castDepth.push(depth + 1);
       } else if (u === 'AS' && castDepth[castDepth.length - 1] === depth) {
-        const s = solid(toks.slice(i + 1));
+        const s = solid(toks.slice(i + 1, to));
         const parsed = parseType(s, 0);
         out += `AS ${duckType(parsed.field)}`;
         // Skip the type's tokens in the raw stream.
@@ -259,7 +358,7 @@ export function translate(sql: string): { sql: string; tables: Array<{ dataset: 
           i++;
           if (toks[i]!.k !== 'ws') consumed++;
         }
-      } else if (u === 'MERGE' && !isWord(solid(toks.slice(i + 1))[0], 'INTO')) {
+      } else if (u === 'MERGE' && !isWord(solid(toks.slice(i + 1, to))[0], 'INTO')) {
         out += 'MERGE INTO';
       } else out += t.v;
       prevWord = u;
@@ -267,5 +366,24 @@ export function translate(sql: string): { sql: string; tables: Array<{ dataset: 
     }
     prevWord = '';
   }
-  return { sql: out, tables };
+  return out;
+}
+
+/**
+ * The CASTs whose operand is a bare column path, e.g. CAST(`address` AS STRUCT<…>), with
+ * the target type: the fake checks them against the column's type (BigQuery casts STRUCTs
+ * by position and only between equal field counts; ARRAYs only to the same array type).
+ */
+export function columnCasts(sql: string): Array<{ path: string[]; to: RestFieldLike }> {
+  const s = solid(tokenize(sql));
+  const out: Array<{ path: string[]; to: RestFieldLike }> = [];
+  for (let i = 0; i + 4 < s.length; i++) {
+    if (!(isWord(s[i], 'CAST') || isWord(s[i], 'SAFE_CAST')) || !isP(s[i + 1], '(') || !isWord(s[i + 3], 'AS')) continue;
+    const operand = s[i + 2]!;
+    if (operand.k !== 'id' && (operand.k !== 'w' || !/^[A-Za-z_]/.test(operand.v) || operand.v.toUpperCase() === 'NULL')) continue;
+    const parsed = parseType(s, i + 4);
+    if (!isP(s[parsed.next], ')')) continue;
+    out.push({ path: operand.k === 'id' ? operand.parts : [operand.v], to: parsed.field });
+  }
+  return out;
 }

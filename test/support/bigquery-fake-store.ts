@@ -28,7 +28,24 @@ export function fieldAt(fields: RestFieldLike[], name: string): RestFieldLike | 
   return fields.find((f) => f.name.toLowerCase() === name.toLowerCase());
 }
 
-export async function createStore(project: string, defaultLocation: string) {
+/**
+ * DuckDB's identifiers are case-insensitive even when quoted, BigQuery's table names are
+ * case-sensitive: a name with capitals gets the positions of its capitals appended (after a
+ * `~`, which BigQuery table names cannot hold), so `Customer` and `customer` are two tables.
+ */
+export function duckTableName(t: string): string {
+  const caps = [...t].flatMap((ch, i) => (ch !== ch.toLowerCase() ? [i] : []));
+  return caps.length ? `${t}~${caps.join(',')}` : t;
+}
+
+/** How tables.get shows requirePartitionFilter (BigQuery's docs leave it open; tests try each). */
+export type RequireFilterEcho = 'table' | 'nested' | 'both';
+
+/** BigQuery's limits the fake enforces. */
+export const MAX_LABELS = 64;
+export const MAX_FIELD_DESCRIPTION = 1024;
+
+export async function createStore(project: string, defaultLocation: string, requireFilterEcho: RequireFilterEcho = 'table') {
   const { DuckDBInstance } = await import('@duckdb/node-api');
   const db = await DuckDBInstance.create(':memory:');
   const conn = await db.connect();
@@ -42,6 +59,8 @@ export async function createStore(project: string, defaultLocation: string) {
   };
 
   const tableName = (d: string, t: string) => `${project}:${d}.${t}`;
+  /** The DuckDB table holding a BigQuery table's rows. */
+  const duckRef = (d: string, t: string) => `${dq(d)}.${dq(duckTableName(t))}`;
 
   function getDataset(d: string): Record<string, any> {
     const ds = datasets.get(d);
@@ -72,7 +91,11 @@ export async function createStore(project: string, defaultLocation: string) {
       seen.add(lower);
       const type = legacyType(f.type ?? 'STRING');
       const out: RestFieldLike = { name: f.name, type, mode: (f.mode ?? 'NULLABLE').toUpperCase() };
-      if (f.description !== undefined && f.description !== null) out.description = f.description;
+      if (f.description !== undefined && f.description !== null) {
+        if ([...f.description].length > MAX_FIELD_DESCRIPTION)
+          throw new HttpError(400, 'invalid', `The description for field ${f.name} is too long. The maximum length is ${MAX_FIELD_DESCRIPTION} characters.`);
+        out.description = f.description;
+      }
       if (type === 'RECORD') {
         if (!f.fields?.length) throw new HttpError(400, 'invalid', `Field ${f.name} is type RECORD but has no schema`);
         out.fields = normalizeFields(f.fields, where);
@@ -82,6 +105,8 @@ export async function createStore(project: string, defaultLocation: string) {
   }
 
   function validateLayout(meta: Record<string, any>, where: string): void {
+    const labelCount = Object.keys(meta.labels ?? {}).length;
+    if (labelCount > MAX_LABELS) throw new HttpError(400, 'invalid', `Too many labels on ${where}: ${labelCount}. A resource can have at most ${MAX_LABELS} labels.`);
     const fields: RestFieldLike[] = meta.schema?.fields ?? [];
     const tp = meta.timePartitioning;
     if (tp?.field) {
@@ -103,7 +128,7 @@ export async function createStore(project: string, defaultLocation: string) {
   async function createDuckTable(d: string, t: string, fields: RestFieldLike[]): Promise<void> {
     const cols = fields.map((f) => `${dq(f.name)} ${duckType(f)}${f.mode === 'REQUIRED' ? ' NOT NULL' : ''}`);
     // A table without columns (allowed in BigQuery) holds no data here.
-    await conn.run(`CREATE TABLE ${dq(d)}.${dq(t)} (${cols.length ? cols.join(', ') : '"__mlbridge_fake_empty" BOOLEAN'})`);
+    await conn.run(`CREATE TABLE ${duckRef(d, t)} (${cols.length ? cols.join(', ') : '"__mlbridge_fake_empty" BOOLEAN'})`);
   }
 
   async function insertTable(d: string, body: Record<string, any>): Promise<Record<string, any>> {
@@ -130,6 +155,7 @@ export async function createStore(project: string, defaultLocation: string) {
       if (body[k] !== undefined && body[k] !== null) meta[k] = structuredClone(body[k]);
     }
     if (meta.timePartitioning) meta.timePartitioning.type = String(meta.timePartitioning.type ?? 'DAY').toUpperCase();
+    setRequireFilter(meta, body);
     validateLayout(meta, tableName(d, t));
     await createDuckTable(d, t, fields);
     tables.set(key(d, t), { meta });
@@ -137,8 +163,26 @@ export async function createStore(project: string, defaultLocation: string) {
   }
 
   async function withRows(d: string, t: string, meta: Record<string, any>): Promise<Record<string, any>> {
-    const { rows } = await readAll(`SELECT COUNT(*) AS n FROM ${dq(d)}.${dq(t)}`);
-    return { ...structuredClone(meta), numRows: String(rows[0]!.n), numBytes: '0' };
+    const { rows } = await readAll(`SELECT COUNT(*) AS n FROM ${duckRef(d, t)}`);
+    const out: Record<string, any> = { ...structuredClone(meta), numRows: String(rows[0]!.n), numBytes: '0' };
+    // Stored once (table level); shown where this fake is told BigQuery shows it.
+    const rpf = out.requirePartitionFilter;
+    if (requireFilterEcho !== 'table' && rpf !== undefined && out.timePartitioning) out.timePartitioning.requirePartitionFilter = rpf;
+    if (requireFilterEcho === 'nested') delete out.requirePartitionFilter;
+    return out;
+  }
+
+  /**
+   * requirePartitionFilter: the table-level field, or the deprecated one inside
+   * timePartitioning (moved up; the table-level one wins). Only partitioned tables take it.
+   */
+  function setRequireFilter(meta: Record<string, any>, body: Record<string, any>): void {
+    const nested = body.timePartitioning?.requirePartitionFilter;
+    if (meta.timePartitioning) delete meta.timePartitioning.requirePartitionFilter;
+    const value = 'requirePartitionFilter' in body ? body.requirePartitionFilter : nested;
+    if (value === undefined) return;
+    if (value === null || value === false) delete meta.requirePartitionFilter;
+    else meta.requirePartitionFilter = true;
   }
 
   /** BigQuery's tables.patch/update schema rules; returns the DuckDB statements that apply the change. */
@@ -151,7 +195,7 @@ export async function createStore(project: string, defaultLocation: string) {
       if (n.type !== o.type) throw new HttpError(400, 'invalid', `${where} Field ${path(o.name)} has changed type from ${o.type} to ${n.type}`);
       if (n.mode !== o.mode) {
         if (o.mode === 'REQUIRED' && n.mode === 'NULLABLE') {
-          if (prefix.length === 0) stmts.push(`ALTER TABLE ${dq(d)}.${dq(t)} ALTER COLUMN ${dq(o.name)} DROP NOT NULL`);
+          if (prefix.length === 0) stmts.push(`ALTER TABLE ${duckRef(d, t)} ALTER COLUMN ${dq(o.name)} DROP NOT NULL`);
         } else throw new HttpError(400, 'invalid', `${where} Field ${path(o.name)} has changed mode from ${o.mode} to ${n.mode}`);
       }
       if (o.type === 'RECORD') {
@@ -163,7 +207,7 @@ export async function createStore(project: string, defaultLocation: string) {
     for (const n of newF) {
       if (oldF.some((x) => x.name.toLowerCase() === n.name.toLowerCase())) continue;
       if (n.mode === 'REQUIRED') throw new HttpError(400, 'invalid', `${where} Cannot add required fields to an existing schema. (field: ${path(n.name)})`);
-      stmts.push(`ALTER TABLE ${dq(d)}.${dq(t)} ADD COLUMN ${[...duckPrefix, n.name].map(dq).join('.')} ${duckType(n)}`);
+      stmts.push(`ALTER TABLE ${duckRef(d, t)} ADD COLUMN ${[...duckPrefix, n.name].map(dq).join('.')} ${duckType(n)}`);
     }
   }
 
@@ -188,8 +232,14 @@ export async function createStore(project: string, defaultLocation: string) {
           `Incompatible table partitioning specification. Expects partitioning specification ${spec(a)}, but input partitioning specification is ${spec(b)}`,
         );
       }
-      if (b) next.timePartitioning = { ...a, ...b, type: String(b.type ?? a.type).toUpperCase() };
+      // Expiration changes in place; null removes it.
+      if (b) {
+        next.timePartitioning = { ...a, ...b, type: String(b.type ?? a.type).toUpperCase() };
+        for (const [k, v] of Object.entries(next.timePartitioning)) if (v === null) delete next.timePartitioning[k];
+      }
     }
+    if ('requirePartitionFilter' in body || body.timePartitioning?.requirePartitionFilter !== undefined) setRequireFilter(next, body);
+    else if (full) delete next.requirePartitionFilter;
     if (full) {
       next.labels = { ...(body.labels ?? {}) };
       for (const k of ['description', 'clustering', 'expirationTime', 'friendlyName']) {
@@ -219,12 +269,12 @@ export async function createStore(project: string, defaultLocation: string) {
   }
 
   async function countRows(d: string, t: string): Promise<number> {
-    const { rows } = await readAll(`SELECT COUNT(*) AS n FROM ${dq(d)}.${dq(t)}`);
+    const { rows } = await readAll(`SELECT COUNT(*) AS n FROM ${duckRef(d, t)}`);
     return Number(rows[0]!.n);
   }
 
   return {
-    db, conn, project, defaultLocation, datasets, tables, key, readAll, tableName,
+    db, conn, project, defaultLocation, datasets, tables, key, readAll, tableName, duckRef,
     getDataset, getTableRec, touch, insertTable, withRows, patchTable, countRows,
   };
 }

@@ -14,14 +14,26 @@
 // - the GoogleSQL the adapter emits, run for real on an in-memory DuckDB (CASTs fail on bad
 //   values like BigQuery's do, MERGE counts inserted/updated rows);
 // - fault injection per call: `failNext('tables.patch', {status: 429, reason:
-//   'rateLimitExceeded'}, 3)`, 500 backendError, or `{hang: true}` (no answer until stop).
-//   The same from outside the process: POST /__fake/fail {"call":"tables.patch","status":429,
-//   "times":3} (see control(); serve-fakes.ts runs the fakes standalone).
+//   'rateLimitExceeded'}, 3)` (answered 403, as BigQuery does), 500 backendError,
+//   `{hang: true}` (no answer until stop), or `{replyLost: 'drop' | 503}` (the call is done,
+//   then the connection is dropped or answered 5xx, so the client retries work that happened).
+//   The same from outside the process: POST /__fake/fail {"call":"tables.patch",
+//   "reason":"rateLimitExceeded","times":3} (see control(); serve-fakes.ts runs the fakes standalone);
+// - locations: a dataset lives in one location and a job runs in one; a job touching a
+//   dataset elsewhere, or jobs.get asked in another location, is 404 notFound like BigQuery;
+// - job asynchrony: a job is RUNNING when inserted and DONE after `jobPolls` jobs.get /
+//   getQueryResults calls (default 1), so callers must poll;
+// - case-sensitive table names (`Customer` and `customer` are two tables), at most 64 labels,
+//   field descriptions of at most 1,024 characters, ALTER COLUMN SET DATA TYPE never on an
+//   ARRAY, CAST between STRUCTs only with equal field counts (by position) and between ARRAYs
+//   only of the same type;
+// - requirePartitionFilter at table level, echoed where `requireFilterEcho` says.
 // What only a live run can verify: IAM and quotas, real error wording beyond the shapes
 // above, eventual consistency (INFORMATION_SCHEMA lag, streaming buffer), partition
 // pruning and clustering effects, GoogleSQL semantics beyond the statements the adapter
-// emits (DuckDB executes them: NUMERIC/BIGNUMERIC are DECIMAL(38,9) here), label/
-// description size limits, location handling, and job asynchrony (jobs finish at insert).
+// emits (DuckDB executes them: NUMERIC/BIGNUMERIC are DECIMAL(38,9) here), the exact
+// wording of the limits above, and real rate limits (only injected here); test/live/
+// checks each of these claims against a real project.
 
 import { createServer } from 'node:http';
 import type { IncomingMessage, ServerResponse } from 'node:http';
@@ -29,7 +41,8 @@ import type { AddressInfo, Socket } from 'node:net';
 import { SqlError, dq } from './bigquery-fake-sql.js';
 import type { RestFieldLike } from './bigquery-fake-sql.js';
 import { createJobs } from './bigquery-fake-jobs.js';
-import { HttpError, createStore, fieldAt, newEtag, nowMs } from './bigquery-fake-store.js';
+import { HttpError, createStore, duckTableName, fieldAt, newEtag, nowMs } from './bigquery-fake-store.js';
+import type { RequireFilterEcho } from './bigquery-fake-store.js';
 import { cell, literal } from './bigquery-fake-values.js';
 
 export interface Fault {
@@ -40,6 +53,18 @@ export interface Fault {
   hang?: boolean;
   /** Let this many matching calls through before failing (e.g. fail the 2nd jobs.insert). */
   skip?: number;
+  /** Do the call, then lose the reply: drop the connection, or answer this 5xx status. */
+  replyLost?: 'drop' | number;
+}
+
+export interface BigQueryFakeOptions {
+  project?: string;
+  /** Where datasets go when datasets.insert names no location (default US). */
+  location?: string;
+  /** jobs.get / getQueryResults calls that see a job RUNNING before it is DONE (default 1). */
+  jobPolls?: number;
+  /** Where tables.get shows requirePartitionFilter (default: table level). */
+  requireFilterEcho?: RequireFilterEcho;
 }
 
 export interface BigQueryFake {
@@ -50,8 +75,10 @@ export interface BigQueryFake {
   failNext(call: string, fault: Fault, times?: number): void;
   /** Every call served, in order, e.g. "tables.get". */
   calls: string[];
-  /** Runs DuckDB SQL against the fake's data (tables are "dataset"."table"), for assertions. */
+  /** Runs DuckDB SQL against the fake's data (see ref), for assertions. */
   sql(query: string): Promise<Record<string, unknown>[]>;
+  /** A table's name in sql(): "dataset"."table" (names with capitals are encoded). */
+  ref(dataset: string, table: string): string;
   /** Requests held by a `hang` fault whose connection the client has not closed yet. */
   hanging(): number;
   /** The stored REST resource of a table, or undefined. */
@@ -82,12 +109,12 @@ function errorBody(status: number, reason: string, message: string) {
 }
 
 
-export async function startBigQueryFake(opts: { project?: string; location?: string } = {}): Promise<BigQueryFake> {
+export async function startBigQueryFake(opts: BigQueryFakeOptions = {}): Promise<BigQueryFake> {
   const project = opts.project ?? 'fake-project';
   const defaultLocation = opts.location ?? 'US';
-  const store = await createStore(project, defaultLocation);
-  const { db, conn, datasets, tables, key, readAll, getDataset, getTableRec, touch, insertTable, withRows, patchTable, countRows } = store;
-  const { jobs, runJob, queryResponse } = createJobs(store);
+  const store = await createStore(project, defaultLocation, opts.requireFilterEcho);
+  const { db, conn, datasets, tables, key, readAll, getDataset, getTableRec, touch, insertTable, withRows, patchTable, countRows, duckRef } = store;
+  const { runJob, getJob, queryResponse } = createJobs(store, opts.jobPolls ?? 1);
   const faults = new Map<string, Fault[]>();
   const calls: string[] = [];
   const hanging = new Set<ServerResponse>();
@@ -188,7 +215,7 @@ export async function startBigQueryFake(opts: { project?: string; location?: str
           }
           if (method === 'DELETE') {
             getTableRec(a, b);
-            await conn.run(`DROP TABLE ${dq(a)}.${dq(b)}`);
+            await conn.run(`DROP TABLE ${duckRef(a, b)}`);
             tables.delete(key(a, b));
             return [204, undefined];
           }
@@ -201,7 +228,7 @@ export async function startBigQueryFake(opts: { project?: string; location?: str
           const start = Number(q.pageToken ?? q.startIndex ?? 0);
           const max = Number(q.maxResults ?? 10000) || 10000;
           const total = await countRows(a, b);
-          const r = proj.length ? (await readAll(`SELECT ${proj.join(', ')} FROM ${dq(a)}.${dq(b)} ORDER BY rowid LIMIT ${max} OFFSET ${start}`)).rows : [];
+          const r = proj.length ? (await readAll(`SELECT ${proj.join(', ')} FROM ${duckRef(a, b)} ORDER BY rowid LIMIT ${max} OFFSET ${start}`)).rows : [];
           const int64 = q['formatOptions.useInt64Timestamp'] === 'true';
           const res: Record<string, any> = { kind: 'bigquery#tableDataList', etag: rec.meta.etag, totalRows: String(total), rows: r.map((row) => ({ f: fields.map((f) => cell(row[f.name], f, int64)) })) };
           if (start + max < total) res.pageToken = String(start + max);
@@ -222,7 +249,7 @@ export async function startBigQueryFake(opts: { project?: string; location?: str
             }
           });
           if (insertErrors.length === 0 && values.length) {
-            await conn.run(`INSERT INTO ${dq(a)}.${dq(b)} (${fields.map((f) => dq(f.name)).join(', ')}) VALUES ${values.join(', ')}`);
+            await conn.run(`INSERT INTO ${duckRef(a, b)} (${fields.map((f) => dq(f.name)).join(', ')}) VALUES ${values.join(', ')}`);
             touch(rec);
           }
           return [200, { kind: 'bigquery#tableDataInsertAllResponse', ...(insertErrors.length ? { insertErrors } : {}) }];
@@ -238,21 +265,22 @@ export async function startBigQueryFake(opts: { project?: string; location?: str
         }
         return [200, await runJob(json())];
       }
-      if (a && method === 'GET') {
-        const entry = jobs.get(a);
-        if (!entry) throw new HttpError(404, 'notFound', `Not found: Job ${project}:${q.location ?? defaultLocation}.${a}`);
-        return [200, entry.resource];
-      }
+      if (a && method === 'GET') return [200, getJob(a, q.location)];
     }
     if (coll === 'queries') {
       if (a && method === 'GET') return [200, queryResponse(a, q)];
       if (!a && method === 'POST') {
         const body = json();
-        const job = await runJob({
-          jobReference: { jobId: body.requestId ? `job_${body.requestId}` : undefined, location: body.location },
-          configuration: { query: { query: body.query, useLegacySql: body.useLegacySql ?? true, ...(body.defaultDataset ? { defaultDataset: body.defaultDataset } : {}) } },
-        });
-        const res = queryResponse(job.jobReference.jobId, { maxResults: body.maxResults, ...(body.formatOptions?.useInt64Timestamp ? { 'formatOptions.useInt64Timestamp': 'true' } : {}) });
+        // jobs.query waits for the job (up to its timeoutMs), so it answers DONE here.
+        const job = await runJob(
+          {
+            jobReference: { jobId: body.requestId ? `job_${body.requestId}` : undefined, location: body.location },
+            configuration: { query: { query: body.query, useLegacySql: body.useLegacySql ?? true, ...(body.defaultDataset ? { defaultDataset: body.defaultDataset } : {}) } },
+          },
+          undefined,
+          true,
+        );
+        const res = queryResponse(job.jobReference.jobId, { maxResults: body.maxResults, ...(body.formatOptions?.useInt64Timestamp ? { 'formatOptions.useInt64Timestamp': 'true' } : {}) }, true);
         res.kind = 'bigquery#queryResponse';
         return [200, res];
       }
@@ -283,8 +311,8 @@ export async function startBigQueryFake(opts: { project?: string; location?: str
 
   /**
    * The control API, for people and tests outside this process (see serve-fakes.ts):
-   * POST /__fake/fail {"call":"tables.patch","status":429,"times":3} (also reason, message,
-   * hang, skip), DELETE /__fake/fail clears pending faults, GET /__fake/calls lists calls.
+   * POST /__fake/fail {"call":"tables.patch","reason":"rateLimitExceeded","times":3} (also status, message,
+   * hang, skip, replyLost), DELETE /__fake/fail clears pending faults, GET /__fake/calls lists calls.
    */
   function control(method: string, path: string, raw: Buffer, res: ServerResponse): void {
     const reply = (status: number, body: unknown) => {
@@ -294,7 +322,7 @@ export async function startBigQueryFake(opts: { project?: string; location?: str
     try {
       if (path === '/__fake/fail' && method === 'POST') {
         const b = JSON.parse(raw.toString('utf8') || '{}') as Record<string, unknown>;
-        if (typeof b.call !== 'string' || !b.call) return reply(400, { error: 'body needs "call", e.g. {"call":"tables.patch","status":429,"times":3}' });
+        if (typeof b.call !== 'string' || !b.call) return reply(400, { error: 'body needs "call", e.g. {"call":"tables.patch","reason":"rateLimitExceeded","times":3}' });
         const times = b.times === undefined ? 1 : Number(b.times);
         if (!Number.isInteger(times) || times < 1) return reply(400, { error: '"times" must be a positive integer' });
         const fault: Fault = {};
@@ -302,6 +330,7 @@ export async function startBigQueryFake(opts: { project?: string; location?: str
         if (typeof b.reason === 'string') fault.reason = b.reason;
         if (typeof b.message === 'string') fault.message = b.message;
         if (b.hang === true) fault.hang = true;
+        if (b.replyLost === 'drop' || typeof b.replyLost === 'number') fault.replyLost = b.replyLost;
         // "skip" lets that many calls through once, before the first of the `times` failures.
         failNext(b.call, b.skip !== undefined ? { ...fault, skip: Number(b.skip) } : fault, 1);
         if (times > 1) failNext(b.call, fault, times - 1);
@@ -343,8 +372,11 @@ export async function startBigQueryFake(opts: { project?: string; location?: str
         res.end(text);
       };
       const queue = faults.get(call);
+      let lost: Fault['replyLost'];
       if (queue && queue.length && queue[0]!.skip) {
         queue[0] = { ...queue[0]!, skip: queue[0]!.skip! - 1 };
+      } else if (queue && queue.length && queue[0]!.replyLost !== undefined) {
+        lost = queue.shift()!.replyLost;
       } else if (queue && queue.length) {
         const f = queue.shift()!;
         if (f.hang) {
@@ -352,14 +384,20 @@ export async function startBigQueryFake(opts: { project?: string; location?: str
           res.on('close', () => hanging.delete(res));
           return;
         }
-        const status = f.status ?? 500;
-        const reason = f.reason ?? (status === 429 ? 'rateLimitExceeded' : 'backendError');
+        // BigQuery answers rate limits with 403 rateLimitExceeded (429 only from the API front end).
+        const reason = f.reason ?? (f.status === 429 ? 'rateLimitExceeded' : 'backendError');
+        const status = f.status ?? (reason === 'rateLimitExceeded' ? 403 : 500);
         send(status, errorBody(status, reason, f.message ?? DEFAULT_MESSAGES[reason] ?? `Injected ${reason}`));
         return;
       }
       const q = Object.fromEntries(url.searchParams.entries());
       serial(() => handle(method, parts, q, req.headers, Buffer.concat(chunks), call)).then(
-        ([status, body]) => send(status, body),
+        ([status, body]) => {
+          // The work is done; the reply never arrives.
+          if (lost === 'drop') res.socket?.destroy();
+          else if (lost !== undefined) send(lost, errorBody(lost, 'backendError', DEFAULT_MESSAGES.backendError!));
+          else send(status, body);
+        },
         (e: unknown) => {
           if (e instanceof HttpError) send(e.status, errorBody(e.status, e.reason, e.message));
           else if (e instanceof SqlError) send(400, errorBody(400, 'invalidQuery', e.message));
@@ -381,6 +419,7 @@ export async function startBigQueryFake(opts: { project?: string; location?: str
     calls,
     failNext,
     sql: (query) => serial(async () => (await readAll(query)).rows),
+    ref: (d, t) => `${dq(d)}.${dq(duckTableName(t))}`,
     table: (d, t) => tables.get(key(d, t))?.meta,
     hanging: () => hanging.size,
     async stop() {

@@ -35,7 +35,7 @@ async function main(): Promise<void> {
       `BigQuery fake (project ${project}, default location ${location}) on http://${bqHost}`,
       `Cloud Scheduler fake on http://${scheduler.host}`,
       'Inject faults (the next N calls of that API method fail):',
-      `  curl -s -X POST http://${bqHost}/__fake/fail -d '{"call":"tables.patch","status":429,"times":3}'`,
+      `  curl -s -X POST http://${bqHost}/__fake/fail -d '{"call":"tables.patch","reason":"rateLimitExceeded","times":3}'`,
       `  curl -s -X POST http://${scheduler.host}/__fake/fail -d '{"call":"jobs.patch","status":503,"times":2}'`,
       '  (also "reason", "message", "hang": true; DELETE /__fake/fail clears; GET /__fake/calls lists calls)',
       'Ctrl-C stops both.',

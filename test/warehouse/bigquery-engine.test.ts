@@ -4,7 +4,7 @@ import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import { openWarehouse } from '../../src/warehouse/open.js';
 import { field, mapping } from '../engine/fixtures/factories.js';
-import { cols, helpers, registerScenarios, rejects, type ScenarioTarget } from '../live/bigquery-scenarios.js';
+import { cols, helpers, registerFidelityScenarios, registerScenarios, rejects, type ScenarioTarget } from '../live/bigquery-scenarios.js';
 import { startBigQueryFake, type BigQueryFake } from '../support/bigquery-fake.js';
 
 const Suite = suite('plan and apply with target bigquery against the REST fake');
@@ -35,6 +35,7 @@ const target = (): ScenarioTarget => ({
   open: (readOnly) => openWarehouse({ kind: 'bigquery', project: 'proj-1', dataset: 'analytics', location: 'US' }, { readOnly, onRetry: (i) => retries.push(i) }),
 });
 registerScenarios(Suite, target);
+registerFidelityScenarios(Suite, target);
 
 const h = helpers(target);
 const customers = (extra: ReturnType<typeof field>[] = []) => h.bq([mapping('Customer', [field('email', 'STRING', 'REQUIRED'), ...extra])]);
@@ -46,9 +47,9 @@ Suite('plan only reads: no insert, patch, delete or job call reaches BigQuery', 
   assert.equal([...new Set(fake.calls)].sort(), ['datasets.get', 'tables.get', 'tables.list']);
 });
 
-Suite('apply goes through three consecutive 429s on tables.patch, each retry reported', async () => {
+Suite('apply goes through three consecutive 403 rateLimitExceeded on tables.patch, each retry reported', async () => {
   await h.applySpec(customers());
-  fake.failNext('tables.patch', { status: 429, reason: 'rateLimitExceeded' }, 3);
+  fake.failNext('tables.patch', { reason: 'rateLimitExceeded' }, 3);
   const r = await h.applySpec(customers([field('city', 'STRING')]));
   assert.equal(r.summary, { add: 0, change: 1, destroy: 0 });
   assert.equal(retries.map((x) => `${x.resource} ${x.call} attempt ${x.attempt}`), [
@@ -109,5 +110,19 @@ Suite('a replace interrupted after the old table was dropped converges on the ne
   assert.equal((await h.rowsOf('customer')).map((r) => [r._key, r.zip]), [['k1', '1234']]);
   assert.equal((await h.plan(mk('INT64'))).summary, { add: 0, change: 0, destroy: 0 });
 });
+
+for (const echo of ['nested', 'both'] as const) {
+  Suite(`a plan after turning on require-partition-filter is empty when BigQuery echoes it ${echo === 'nested' ? 'only inside timePartitioning' : 'at both levels'}`, async () => {
+    await fake.stop();
+    fake = await startBigQueryFake({ project: 'proj-1', requireFilterEcho: echo });
+    process.env.BIGQUERY_EMULATOR_HOST = fake.endpoint;
+    const mk = (requireFilter: boolean) =>
+      h.bq([mapping('Customer', [field('email', 'STRING', 'REQUIRED'), field('created_at', 'TIMESTAMP')], { partitioning: { type: 'DAY', field: 'created_at', requireFilter } })]);
+    await h.applySpec(mk(false));
+    assert.is(h.change(await h.plan(mk(true)), 'customer')?.action, 'update');
+    await h.applySpec(mk(true));
+    assert.equal((await h.plan(mk(true))).summary, { add: 0, change: 0, destroy: 0 });
+  });
+}
 
 Suite.run();

@@ -136,4 +136,80 @@ Suite('injected faults answer the chosen call only, then normal service resumes'
   assert.is(meta.id, 'proj-1:d.t');
 });
 
+Suite('a job is RUNNING when inserted and DONE once polled; jobs.get from another location is 404', async () => {
+  const [job, insert] = await bq.createQueryJob({ query: 'SELECT 1 AS `x`', jobId: 'poll1', location: 'US' });
+  assert.is((insert as { status?: { state?: string } }).status?.state, 'RUNNING');
+  const [meta] = await job.getMetadata();
+  assert.is(meta.status.state, 'DONE');
+  const elsewhere = await apiError(bq.job('poll1', { location: 'EU' }).getMetadata());
+  assert.equal([elsewhere.code, elsewhere.message], [404, 'Not found: Job proj-1:EU.poll1']);
+});
+
+Suite('a job run in another location than its dataset fails notFound, naming the dataset and the location', async () => {
+  await bq.createDataset('eu', { location: 'EU' });
+  await bq.dataset('eu').createTable('t', { schema: { fields: [{ name: 'k', type: 'STRING' }] } });
+  const err = await apiError(bq.createQueryJob({ query: 'ALTER TABLE `proj-1.eu.t` ADD COLUMN `n` INT64', location: 'US' }));
+  assert.match(String(err.message), 'Not found: Dataset proj-1:eu was not found in location US');
+  const [job] = await bq.createQueryJob({ query: 'ALTER TABLE `proj-1.eu.t` ADD COLUMN `n` INT64', location: 'EU' });
+  await job.promise();
+});
+
+Suite('rate limits are 403 rateLimitExceeded, as BigQuery answers them', async () => {
+  fake.failNext('tables.get', { reason: 'rateLimitExceeded' });
+  const err = await apiError(bq.dataset('d').table('t').getMetadata());
+  assert.equal([err.code, err.errors?.[0]?.reason], [403, 'rateLimitExceeded']);
+});
+
+Suite('a call whose reply is lost was done all the same', async () => {
+  fake.failNext('tables.insert', { replyLost: 503 });
+  const err = await apiError(bq.dataset('d').createTable('lost', { schema: { fields: [{ name: 'k', type: 'STRING' }] } }));
+  assert.is(err.code, 503);
+  assert.ok(fake.table('d', 'lost'), 'the table was created');
+  fake.failNext('tables.get', { replyLost: 'drop' });
+  const dropped = await apiError(bq.dataset('d').table('lost').getMetadata());
+  assert.match(String(dropped.message), /socket hang up|ECONNRESET/);
+});
+
+Suite('table names are case-sensitive: Customer and customer are two tables with their own rows', async () => {
+  const schema = { fields: [{ name: 'k', type: 'STRING' }] };
+  await bq.dataset('d').createTable('customer', { schema });
+  await bq.dataset('d').createTable('Customer', { schema });
+  await bq.dataset('d').table('Customer').insert([{ k: 'upper' }]);
+  const [lower] = await bq.dataset('d').table('customer').getRows();
+  const [upper] = await bq.dataset('d').table('Customer').getRows();
+  assert.equal([lower, upper.map((r: Record<string, unknown>) => r.k)], [[], ['upper']]);
+  assert.equal(await fake.sql(`SELECT k FROM ${fake.ref('d', 'Customer')}`), [{ k: 'upper' }]);
+});
+
+Suite('64 labels are accepted and 65 refused; a field description of 1,025 characters is refused', async () => {
+  const labels = (n: number) => Object.fromEntries(Array.from({ length: n }, (_, i) => [`l${i}`, 'v']));
+  await bq.dataset('d').table('t').setMetadata({ labels: labels(64) });
+  const many = await apiError(bq.dataset('d').table('t').setMetadata({ labels: { extra: 'v' } }));
+  assert.equal([many.code, many.message], [400, 'Too many labels on proj-1:d.t: 65. A resource can have at most 64 labels.']);
+  const long = await apiError(bq.dataset('d').createTable('desc', { schema: { fields: [{ name: 'k', type: 'STRING', description: 'x'.repeat(1025) }] } }));
+  assert.equal([long.code, long.message], [400, 'The description for field k is too long. The maximum length is 1024 characters.']);
+});
+
+Suite('CAST between STRUCTs with different field counts and between different ARRAY types is refused like BigQuery', async () => {
+  await bq.dataset('d').createTable('src', { schema: { fields: [{ name: 's', type: 'RECORD', fields: [{ name: 'city', type: 'STRING' }, { name: 'zip', type: 'STRING' }] }, { name: 'l', type: 'INTEGER', mode: 'REPEATED' }] } });
+  const struct = await apiError(bq.createQueryJob({ query: 'INSERT INTO `proj-1.d.t` (`k`, `s`) SELECT \'k\', CAST(`s` AS STRUCT<`a` STRING>) FROM `proj-1.d.src`' }));
+  assert.match(String(struct.message), 'Invalid cast from STRUCT<city STRING, zip STRING> to STRUCT<a STRING>');
+  const array = await apiError(bq.createQueryJob({ query: 'SELECT CAST(`l` AS ARRAY<FLOAT64>) AS `x` FROM `proj-1.d.src`' }));
+  assert.match(String(array.message), 'Invalid cast from ARRAY<INT64> to ARRAY<FLOAT64>');
+});
+
+for (const echo of ['table', 'nested', 'both'] as const) {
+  Suite(`requirePartitionFilter is kept at table level and echoed where BigQuery might (${echo})`, async () => {
+    await fake.stop();
+    fake = await startBigQueryFake({ project: 'proj-1', requireFilterEcho: echo });
+    const { BigQuery } = await import('@google-cloud/bigquery');
+    bq = new BigQuery({ projectId: 'proj-1', apiEndpoint: fake.endpoint, autoRetry: false, authClient: new GoogleAuth({ authClient: new PassThroughClient() }) as never });
+    await bq.createDataset('d');
+    await bq.dataset('d').createTable('p', { schema: { fields: [{ name: 'at', type: 'TIMESTAMP' }] }, timePartitioning: { type: 'DAY', field: 'at' }, requirePartitionFilter: true } as never);
+    const [meta] = await bq.dataset('d').table('p').getMetadata();
+    assert.equal([meta.requirePartitionFilter, meta.timePartitioning.requirePartitionFilter], [echo === 'nested' ? undefined : true, echo === 'table' ? undefined : true]);
+    assert.is(fake.table('d', 'p')!.requirePartitionFilter, true);
+  });
+}
+
 Suite.run();

@@ -75,14 +75,14 @@ Suite('prints the export line, serves the CLI, takes faults from outside and sto
   const s = await serve();
   try {
     writeFileSync(join(dir, 'mlbridge.yaml'), SPEC);
-    const injected = await control(s.env.BIGQUERY_EMULATOR_HOST, 'POST', '/__fake/fail', { call: 'tables.insert', status: 429, times: 2, skip: 1 }); // skip the lock table
+    const injected = await control(s.env.BIGQUERY_EMULATOR_HOST, 'POST', '/__fake/fail', { call: 'tables.insert', reason: 'rateLimitExceeded', times: 2, skip: 1 }); // skip the lock table
     assert.is(injected.status, 200);
     const sched = await control(s.env.CLOUD_SCHEDULER_EMULATOR_HOST, 'POST', '/__fake/fail', { call: 'jobs.create', status: 503 });
     assert.equal(sched.json, { method: 'jobs.create', fault: 'UNAVAILABLE', times: 1 });
 
     const applied = await run(['apply', '--auto-approve'], s.env, dir);
     assert.is(applied.code, 0, applied.stderr);
-    assert.match(applied.stdout, /bigquery_table\.analytics\.order_item_v2: tables\.insert failed \(.*\(reason: rateLimitExceeded, HTTP 429\)\); retry 1 in/);
+    assert.match(applied.stdout, /bigquery_table\.analytics\.order_item_v2: tables\.insert failed \(.*\(reason: rateLimitExceeded, HTTP 403\)\); retry 1 in/);
     assert.match(applied.stdout, /bigquery_table\.analytics\.order_item_v2: tables\.insert failed .*; retry 2 in/);
     assert.match(applied.stdout, /cloud_scheduler_job\.mlbridge-reconcile: jobs\.create failed \(UNAVAILABLE \(HTTP 503\)/);
     assert.match(applied.stdout, /Apply complete! Resources: 6 added, 0 changed, 0 destroyed\./);
@@ -107,7 +107,7 @@ Suite('plan in CI shows retries on stderr, and a table-only spec plans without S
   const s = await serve();
   try {
     writeFileSync(join(dir, 'mlbridge.yaml'), SPEC.replace(/reconcile:\n.*\n.*\n/, ''));
-    await control(s.env.BIGQUERY_EMULATOR_HOST, 'POST', '/__fake/fail', { call: 'datasets.get', status: 429, times: 2 });
+    await control(s.env.BIGQUERY_EMULATOR_HOST, 'POST', '/__fake/fail', { call: 'datasets.get', reason: 'rateLimitExceeded', times: 2 });
     // Only BigQuery is faked: Cloud Scheduler has no emulator host and no credentials.
     const planned = await run(['plan'], { BIGQUERY_EMULATOR_HOST: s.env.BIGQUERY_EMULATOR_HOST }, dir);
     assert.is(planned.code, 0, planned.stderr);

@@ -16,7 +16,7 @@ let fake: BigQueryFake;
 let retries: RetryInfo[];
 
 Suite.before.each(async () => {
-  fake = await startBigQueryFake({ project: 'proj-1' });
+  fake = await startBigQueryFake({ project: 'proj-1', jobPolls: 2 });
   retries = [];
 });
 Suite.after.each(async () => {
@@ -299,10 +299,10 @@ Suite('identifiers needing quotes work: a hyphenated table, columns with spaces 
   assert.equal((await w.listTables('analytics')).map((x) => x.name), ['order-item v2']);
 });
 
-Suite('three consecutive 429s on tables.patch are retried, each retry reported', async () => {
+Suite('three consecutive 403 rateLimitExceeded on tables.patch (BigQuery\'s rate-limit answer) are retried, each retry reported', async () => {
   const w = await open();
   await setup(w);
-  fake.failNext('tables.patch', { status: 429, reason: 'rateLimitExceeded' }, 3);
+  fake.failNext('tables.patch', { reason: 'rateLimitExceeded' }, 3);
   await w.updateTable('analytics', 'customer', [{ op: 'add_column', parent: [], column: col('email', 'STRING') }]);
   assert.equal(
     retries.map((r) => [r.resource, r.call, r.attempt]),
@@ -312,14 +312,14 @@ Suite('three consecutive 429s on tables.patch are retried, each retry reported',
       ['bigquery_table.analytics.customer', 'tables.patch', 3],
     ],
   );
-  assert.match(retries[0]!.error, 'Exceeded rate limits: too many table update operations for this table');
+  assert.match(retries[0]!.error, 'Exceeded rate limits: too many table update operations for this table. For more information, see https://cloud.google.com/bigquery/docs/troubleshoot-quotas (reason: rateLimitExceeded, HTTP 403)');
   assert.ok(names((await w.getTable('analytics', 'customer'))!.columns).includes('email STRING NULLABLE'));
 });
 
 Suite('faults that outlast the retries fail naming the table, the call and the last error', async () => {
   const w = await open({ retry: { baseDelayMs: 1, maxDelayMs: 5, maxAttempts: 4 } });
   await setup(w);
-  fake.failNext('tables.patch', { status: 429, reason: 'rateLimitExceeded' }, 3);
+  fake.failNext('tables.patch', { reason: 'rateLimitExceeded' }, 3);
   fake.failNext('tables.patch', { status: 500, reason: 'backendError' }, 5);
   const err = await rejects(w.updateTable('analytics', 'customer', [{ op: 'add_column', parent: [], column: col('email', 'STRING') }]));
   assert.is(err.code, 'RETRIES_EXHAUSTED');
@@ -334,6 +334,142 @@ Suite('a backendError on a query job is retried and the statement runs once', as
   await w.updateTable('analytics', 'customer', [{ op: 'drop_column', name: 'zip' }]);
   assert.equal(retries.map((r) => r.call), ['jobs.insert (query)']);
   assert.not.ok(names((await w.getTable('analytics', 'customer'))!.columns).includes('zip STRING NULLABLE'));
+});
+
+Suite('a 403 that is not a rate limit (accessDenied) is not retried', async () => {
+  const w = await open();
+  await setup(w);
+  fake.failNext('tables.patch', { status: 403, reason: 'accessDenied', message: 'Access Denied: Table proj-1:analytics.customer' });
+  const err = await rejects(w.updateTable('analytics', 'customer', [{ op: 'set_description', description: 'x' }]));
+  assert.is(err.message, 'bigquery_table.analytics.customer: tables.patch rejected: Access Denied: Table proj-1:analytics.customer (reason: accessDenied, HTTP 403)');
+  assert.equal(retries, []);
+});
+
+Suite('jobs run in the dataset\'s location (EU here) although the target says US, and are polled until DONE', async () => {
+  const w = await open();
+  await setup(w); // the dataset is in EU
+  const fresh = await open(); // has not observed the dataset yet
+  fake.calls.length = 0;
+  await fresh.updateTable('analytics', 'customer', [{ op: 'drop_column', name: 'zip' }]);
+  assert.equal(fake.calls.filter((c) => c.startsWith('jobs.') || c.startsWith('datasets.')), ['datasets.get', 'jobs.insert', 'jobs.get', 'jobs.get']);
+  assert.not.ok(names((await w.getTable('analytics', 'customer'))!.columns).includes('zip STRING NULLABLE'));
+});
+
+Suite('a job still RUNNING at the job timeout fails naming the job, and is not retried', async () => {
+  await fake.stop();
+  fake = await startBigQueryFake({ project: 'proj-1', jobPolls: 1_000_000 });
+  const w = await open({ jobTimeoutMs: 50 });
+  await setup(w);
+  const err = await rejects(w.updateTable('analytics', 'customer', [{ op: 'drop_column', name: 'zip' }]));
+  assert.is(err.code, 'TARGET_ERROR');
+  assert.match(err.message, /^bigquery_table\.analytics\.customer: jobs\.insert \(query\) rejected: job mlbridge_[0-9a-f]{32} still running after 0 s; check it with `bq show --location=EU -j mlbridge_[0-9a-f]{32}`$/);
+  assert.equal(retries, []);
+});
+
+for (const lost of ['drop', 503] as const) {
+  Suite(`a query job whose reply is lost (${lost}) after it ran is attached to on retry, not run twice`, async () => {
+    const w = await open();
+    await setup(w);
+    fake.failNext('jobs.insert', { replyLost: lost });
+    fake.calls.length = 0;
+    // Run twice, DROP COLUMN would fail: the column is gone after the first run.
+    await w.updateTable('analytics', 'customer', [{ op: 'drop_column', name: 'zip' }]);
+    assert.equal(retries.map((r) => r.call), ['jobs.insert (query)']);
+    assert.is(fake.calls.filter((c) => c === 'jobs.insert').length, 2, 'the retry was answered 409 duplicate');
+    assert.not.ok(names((await w.getTable('analytics', 'customer'))!.columns).includes('zip STRING NULLABLE'));
+  });
+}
+
+Suite('a tables.insert whose reply is lost converges: the retry\'s 409 finds the very table it asked for', async () => {
+  const w = await open();
+  await w.createDataset({ name: 'analytics', location: 'EU', labels: { 'managed-by': 'mlbridge' } });
+  fake.failNext('tables.insert', { replyLost: 'drop' });
+  await w.createTable(customer());
+  assert.equal(retries.map((r) => r.call), ['tables.insert']);
+  assert.equal((await w.getTable('analytics', 'customer'))?.columns, customer().columns);
+});
+
+Suite('a tables.insert 409 is still a conflict when the table there is not the one asked for, or on the first attempt', async () => {
+  const w = await open();
+  await setup(w);
+  const first = await rejects(w.createTable(customer()));
+  assert.match(first.message, 'bigquery_table.analytics.customer: tables.insert rejected: Already Exists: Table proj-1:analytics.customer (reason: duplicate, HTTP 409)');
+  fake.failNext('tables.insert', { replyLost: 503 });
+  await w.createTable(customer({ name: 'other' }));
+  fake.failNext('tables.insert', { status: 503, reason: 'backendError' });
+  const different = await rejects(w.createTable(customer({ name: 'other', description: 'not the same' })));
+  assert.match(different.message, 'tables.insert rejected: Already Exists: Table proj-1:analytics.other');
+});
+
+Suite('the lock taken by an insert whose reply was lost is held, and another holder still sees a conflict', async () => {
+  const w = await open();
+  await setup(w);
+  const a = { id: 'aaa', pid: 11, host: 'h1', since: '2026-01-01T00:00:00Z', operation: 'apply', who: 'ada@h1' };
+  fake.failNext('tables.insert', { replyLost: 'drop' });
+  assert.equal(await w.lock().tryAcquire(a), { acquired: true });
+  assert.equal(await w.lock().tryAcquire({ ...a, id: 'bbb' }), { acquired: false, holder: a });
+});
+
+Suite('a tables.patch whose reply is lost converges: the retry\'s 412 finds the patch applied', async () => {
+  const w = await open();
+  await setup(w);
+  fake.failNext('tables.patch', { replyLost: 'drop' });
+  await w.updateTable('analytics', 'customer', [
+    { op: 'add_column', parent: [], column: col('email', 'STRING') },
+    { op: 'set_labels', labels: { 'managed-by': 'mlbridge', owner: 'data' } },
+  ], await etagOf(w));
+  assert.equal(retries.map((r) => r.call), ['tables.patch']);
+  const t = (await w.getTable('analytics', 'customer'))!;
+  assert.equal([names(t.columns).at(-1), t.labels], ['email STRING NULLABLE', { 'managed-by': 'mlbridge', owner: 'data' }]);
+});
+
+Suite('a datasets.insert whose reply is lost converges', async () => {
+  const w = await open();
+  fake.failNext('datasets.insert', { replyLost: 503 });
+  await w.createDataset({ name: 'analytics', location: 'EU', labels: { 'managed-by': 'mlbridge' } });
+  assert.equal(retries.map((r) => r.call), ['datasets.insert']);
+  assert.is((await w.getDataset('analytics'))?.location, 'EU');
+});
+
+Suite('partition expiration and require-partition-filter are patched in place, the filter at table level', async () => {
+  const w = await open();
+  await setup(w);
+  await w.mergeRows('analytics', 'customer', ['_key'], [{ _key: 'k1', created_at: '2026-01-02T00:00:00Z' }]);
+  await w.updateTable('analytics', 'customer', [{ op: 'set_partition_options', expirationDays: 90, requireFilter: true }], await etagOf(w));
+  const stored = fake.table('analytics', 'customer')!;
+  assert.equal([stored.timePartitioning, stored.requirePartitionFilter], [{ type: 'DAY', field: 'created_at', expirationMs: String(90 * 86_400_000) }, true]);
+  assert.equal((await w.getTable('analytics', 'customer'))?.partitioning, { type: 'DAY', field: 'created_at', expirationDays: 90, requireFilter: true });
+  await w.updateTable('analytics', 'customer', [{ op: 'set_partition_options', expirationDays: undefined, requireFilter: false }]);
+  assert.equal((await w.getTable('analytics', 'customer'))?.partitioning, { type: 'DAY', field: 'created_at' });
+  assert.equal((await rows(w)).map((r) => r._key), ['k1']);
+});
+
+Suite('widening a field inside a REPEATED RECORD is refused by BigQuery (SET DATA TYPE never changes an ARRAY)', async () => {
+  const w = await open();
+  await setup(w, customer({ columns: [col('_key', 'STRING', 'REQUIRED'), col('items', 'RECORD', 'REPEATED', { fields: [col('sku', 'STRING'), col('qty', 'INT64')] })], partitioning: undefined }));
+  const err = await rejects(w.updateTable('analytics', 'customer', [{ op: 'widen_column', path: ['items', 'qty'], from: 'INT64', to: 'FLOAT64' }]));
+  assert.is(
+    err.message,
+    'bigquery_table.analytics.customer: jobs.insert (query) rejected: ALTER TABLE ALTER COLUMN SET DATA TYPE cannot change the type of an ARRAY: column items is ARRAY<STRUCT<sku STRING, qty INT64>>, requested ARRAY<STRUCT<sku STRING, qty FLOAT64>> (reason: invalidQuery)',
+  );
+});
+
+Suite('a replacement that adds, drops and reorders nested fields builds each STRUCT by name (no CAST between STRUCTs)', async () => {
+  const w = await open();
+  await setup(w, customer({ columns: [col('_key', 'STRING', 'REQUIRED'), col('address', 'RECORD', 'NULLABLE', { fields: [col('street', 'STRING'), col('city', 'STRING'), col('zip', 'STRING')] }), col('items', 'RECORD', 'REPEATED', { fields: [col('sku', 'STRING'), col('qty', 'INT64')] })], partitioning: undefined }));
+  await w.mergeRows('analytics', 'customer', ['_key'], [
+    { _key: 'k1', address: { street: 'Storgata 1', city: 'Oslo', zip: '0150' }, items: [{ sku: 'b', qty: '2' }, { sku: 'a', qty: '1' }] },
+    { _key: 'k2', address: null, items: [] },
+  ]);
+  const desired = customer({
+    columns: [col('_key', 'STRING', 'REQUIRED'), col('address', 'RECORD', 'NULLABLE', { fields: [col('zip', 'INT64'), col('city', 'STRING'), col('country', 'STRING')] }), col('items', 'RECORD', 'REPEATED', { fields: [col('qty', 'FLOAT64'), col('sku', 'STRING'), col('note', 'STRING')] })],
+    partitioning: undefined,
+  });
+  await w.replaceTable(desired, { columnSources: { _key: '_key', address: 'address', items: 'items' } });
+  assert.equal((await rows(w)).map((r) => [r._key, r.address, r.items]), [
+    ['k1', { zip: '150', city: 'Oslo', country: null }, [{ qty: 2, sku: 'b', note: null }, { qty: 1, sku: 'a', note: null }]],
+    ['k2', null, []],
+  ]);
 });
 
 Suite('a call that hangs past the client timeout is retried, and fails cleanly when it keeps hanging', async () => {
