@@ -7,11 +7,17 @@ export type EngineEvent =
   | { type: 'observe-done'; what: string; ms: number }
   | { type: 'lock-wait'; holder: { id: string; pid: number; host: string; since: string } }
   | { type: 'lock-acquired'; id: string }
+  /** The lock's holder ran on this host and its process is gone (killed): the lock is taken over. */
+  | { type: 'lock-takeover'; holder: { id: string; pid: number; host: string; since: string } }
+  /** The lock could not be released; the work itself is done. The lock is left behind. */
+  | { type: 'lock-release-failed'; id: string; message: string }
   | { type: 'change-start'; address: string; changeType: ChangeType; action: Action }
   | { type: 'change-done'; address: string; changeType: ChangeType; action: Action; ms: number }
   | { type: 'change-failed'; address: string; changeType: ChangeType; action: Action; message: string }
   | { type: 'retry'; resource: string; call: string; attempt: number; delayMs: number; error: string }
-  | { type: 'apply-done'; summary: PlanSummary; ms: number };
+  | { type: 'apply-done'; summary: PlanSummary; ms: number }
+  /** Apply stopped at a safe point on its signal: `done` of `total` changes were applied (total absent: stopped while planning). */
+  | { type: 'interrupted'; done: number; total?: number };
 
 export type EventSink = (event: EngineEvent) => void;
 

@@ -10,6 +10,8 @@ import type { Change, ChangeType, DatasetChange, SchedulerJobChange, TableChange
 export interface ExecutorContext {
   warehouse: Warehouse;
   scheduler?: SchedulerClientLike;
+  /** Aborted on interrupt: long row work stops between batches (throw INTERRUPTED); schema changes run to their end. */
+  signal?: AbortSignal;
 }
 
 type ChangeOf<T extends ChangeType> = Extract<Change, { type: T }>;

@@ -15,7 +15,9 @@ import { PROFILES_TABLE, desiredState } from './desired.js';
 import { ignoreEvents, type EventSink } from './events.js';
 import { executorFor } from './executors.js';
 import type { ApplyOptions, ApplyResult, EngineDeps, PlanOptions } from './index.js';
+import { interrupted, stopIfInterrupted, stoppedBySignal } from './interrupt.js';
 import { acquireLock } from './lock.js';
+import { checkSavedPlan } from './saved-plan-check.js';
 import { hasChanges, summarize, type Change, type DatasetChange, type Plan, type TableChange } from './plan.js';
 import { diffTable } from './schema-diff.js';
 
@@ -287,20 +289,26 @@ export function executionOrder(changes: readonly Change[]): Change[] {
 export async function apply(spec: Spec, deps: EngineDeps, options: ApplyOptions = {}): Promise<ApplyResult> {
   const onEvent = options.onEvent ?? ignoreEvents;
   const started = Date.now();
+  const signal = options.signal;
+  stopIfInterrupted(signal, onEvent, 0);
   const lock = await acquireLock(deps.warehouse, {
     operation: options.operation ?? 'apply',
     timeoutMs: options.lockTimeoutMs ?? 0,
     onEvent,
+    ...(signal ? { signal } : {}),
   });
   try {
     const saved = options.savedPlan;
     const fresh = await createPlan(spec, deps, { targets: saved?.targets ?? options.targets ?? [], onEvent });
-    let plan = fresh;
+    const plan = fresh;
     if (saved) {
       const stale = staleReason(saved, fresh);
       if (stale) throw new MlbridgeError('PLAN_STALE', `Saved plan is stale: ${stale}`);
-      plan = saved;
+      // Checked, not trusted: every change in the file must be what mlbridge plans now. What
+      // runs is the fresh plan (equal on everything apply acts on; never a redacted value).
+      checkSavedPlan(saved, fresh);
     }
+    stopIfInterrupted(signal, onEvent, 0);
     if (hasErrors(plan.diagnostics)) {
       const first = plan.diagnostics.find((d) => d.severity === 'error')!;
       throw new MlbridgeError('APPLY_FAILED', `Cannot apply: ${first.summary}`);
@@ -330,15 +338,20 @@ export async function apply(spec: Spec, deps: EngineDeps, options: ApplyOptions 
     const ordered = executionOrder(plan.changes);
     // Every change must have an executor before the first one runs.
     const runs = ordered.map((c) => ({ change: c, run: executorFor(c) }));
-    if (options.approve && !(await options.approve(plan))) return { plan, applied: false, summary: plan.summary };
-    const ctx = { warehouse: deps.warehouse, ...(deps.scheduler ? { scheduler: deps.scheduler } : {}) };
+    const approved = !options.approve || (await options.approve(plan));
+    stopIfInterrupted(signal, onEvent, 0, runs.length); // Ctrl-C at the prompt is an interrupt, not a "no"
+    if (!approved) return { plan, applied: false, summary: plan.summary };
+    const ctx = { warehouse: deps.warehouse, ...(deps.scheduler ? { scheduler: deps.scheduler } : {}), ...(signal ? { signal } : {}) };
     let done = 0;
     for (const { change, run } of runs) {
+      // The safe point: between changes, never inside one.
+      stopIfInterrupted(signal, onEvent, done, runs.length);
       const t0 = Date.now();
       onEvent({ type: 'change-start', address: change.address, changeType: change.type, action: change.action });
       try {
         await run(change, ctx);
       } catch (e) {
+        if (stoppedBySignal(e, signal)) throw interrupted(signal, onEvent, done, runs.length);
         const message = errorMessage(e);
         onEvent({ type: 'change-failed', address: change.address, changeType: change.type, action: change.action, message });
         throw new MlbridgeError(
