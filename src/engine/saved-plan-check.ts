@@ -49,14 +49,16 @@ export function checkSavedPlan(saved: Plan, fresh: Plan, options: SavedPlanCheck
     if (seen.has(address)) refuse(address, 'the plan file has this change twice');
     seen.add(address);
     const mine = planned.get(address);
-    if (!mine) refuse(address, `the plan file has a ${String(change.action)} that mlbridge would not plan`);
+    if (!mine) refuse(address, `the plan file has ${withArticle(String(change.action))} that mlbridge would not plan`);
     const mismatch = changeMismatch(change, mine);
     if (mismatch) refuse(address, mismatch.message, { field: mismatch.field });
   }
   for (const mine of expected.changes) {
-    if (!seen.has(mine.address)) refuse(mine.address, `mlbridge would plan ${mine.action === 'no-op' ? 'a no-op' : `a ${mine.action}`} that the plan file does not have`);
+    if (!seen.has(mine.address)) refuse(mine.address, `mlbridge would plan ${withArticle(mine.action)} that the plan file does not have`);
   }
 }
+
+const withArticle = (action: string) => `${/^[aeiou]/.test(action) ? 'an' : 'a'} ${action}`;
 
 function refuse(address: string, problem: string, details: Record<string, unknown> = {}): never {
   throw new MlbridgeError('PLAN_INVALID', `${MISMATCH_PREFIX}: ${address}: ${problem}`, {
