@@ -14,8 +14,9 @@ import { main } from '../../src/cli/main.js';
 import { processRuntime, run as runApply, type ApplyRuntime } from '../../src/cli/commands/apply.js';
 import { openDeps } from '../../src/cli/context.js';
 import type { SignalSource } from '../../src/cli/interrupts.js';
-import type { LockBackend, Warehouse } from '../../src/warehouse/warehouse.js';
+import type { Warehouse } from '../../src/warehouse/warehouse.js';
 import { fakeIO } from './fake-io.js';
+import { lockReleaseFails, overrideWarehouse } from '../support/warehouse-override.js';
 
 // ---- factories ----
 
@@ -66,24 +67,15 @@ function fakeSignals(): SignalSource & { fire: (s: 'SIGINT' | 'SIGTERM' | 'SIGHU
   return { on: (s, l) => e.on(s, l), off: (s, l) => e.off(s, l), fire: (s) => void e.emit(s, s) };
 }
 
-/** Wraps the warehouse apply opens: `wrap` returns the replacement for some of its methods. */
-function runtimeWith(wrap: (real: Warehouse) => Partial<Warehouse>, signals: SignalSource = fakeSignals()): ApplyRuntime {
+/** Replaces the warehouse apply opens with `wrap(real)`. */
+function runtimeWith(wrap: (real: Warehouse) => Warehouse, signals: SignalSource = fakeSignals()): ApplyRuntime {
   return {
     ...processRuntime,
     signals,
     exit: (code) => assert.unreachable(`exit(${code})`),
     openDeps: async (...args: Parameters<typeof openDeps>) => {
       const opened = await openDeps(...args);
-      const real = opened.deps.warehouse;
-      const over = wrap(real);
-      const warehouse = new Proxy(real, {
-        get: (target, prop) => {
-          if (prop in over) return over[prop as keyof Warehouse];
-          const v = Reflect.get(target, prop, target) as unknown;
-          return typeof v === 'function' ? (v as (...a: unknown[]) => unknown).bind(target) : v;
-        },
-      });
-      return { ...opened, deps: { ...opened.deps, warehouse } };
+      return { ...opened, deps: { ...opened.deps, warehouse: wrap(opened.deps.warehouse) } };
     },
   };
 }
@@ -187,12 +179,7 @@ Interrupts('an empty lock file names the exact recovery command, with the -c the
   assert.is((await cli('apply', '--auto-approve', '-c', 'conf/my spec.yaml')).code, 0);
 });
 
-const releaseFails = (real: Warehouse): Partial<Warehouse> => ({
-  lock: (): LockBackend => {
-    const b = real.lock();
-    return { tryAcquire: (i) => b.tryAcquire(i), current: () => b.current(), release: () => Promise.reject(new Error('EIO: i/o error, unlink')) };
-  },
-});
+const releaseFails = (real: Warehouse) => lockReleaseFails(real, 'EIO: i/o error, unlink');
 
 Interrupts('a lock release that fails after a successful apply is a warning and exit 0', async () => {
   writeFileSync(join(dir, 'mlbridge.yaml'), specText(1));
@@ -229,12 +216,13 @@ Interrupts('--json: SIGTERM ends with an interrupted event and an INTERRUPTED re
   const signals = fakeSignals();
   let creates = 0;
   const runtime = runtimeWith(
-    (real) => ({
-      createTable: async (t) => {
-        if (++creates === 2) signals.fire('SIGTERM');
-        return real.createTable(t);
-      },
-    }),
+    (real) =>
+      overrideWarehouse(real, {
+        createTable: async (t) => {
+          if (++creates === 2) signals.fire('SIGTERM');
+          return real.createTable(t);
+        },
+      }),
     signals,
   );
   const io = fakeIO({ cwd: dir });

@@ -8,10 +8,11 @@ import { fileURLToPath } from 'node:url';
 import { acquireLock, apply, createPlan, forceUnlock } from '../../src/engine/index.js';
 import type { EngineEvent } from '../../src/engine/events.js';
 import { openWarehouse } from '../../src/warehouse/open.js';
-import type { LockBackend, LockInfo, Warehouse } from '../../src/warehouse/warehouse.js';
+import type { LockInfo } from '../../src/warehouse/warehouse.js';
 import { FileLock } from '../../src/warehouse/duckdb-lock.js';
 import { field, mapping, spec, tempDir, withWarehouse } from './fixtures/factories.js';
 import { rejects } from '../support/rejects.js';
+import { lockReleaseFails } from '../support/warehouse-override.js';
 
 const Suite = suite('the apply lock');
 const child = fileURLToPath(new URL('./fixtures/apply-child.js', import.meta.url));
@@ -46,21 +47,6 @@ const pidNamespace = (): Record<string, string> => {
 
 /** A holder on this host, in this pid namespace (what a killed apply on this machine leaves). */
 const localHolder = (pid: number, over: Partial<LockInfo> = {}) => ({ ...holder({ id: 'dead01', pid, host: hostname(), ...over }), ...pidNamespace() });
-
-/** The real warehouse, with its lock backend's release replaced. */
-function releaseFails(real: Warehouse, error: string): Warehouse {
-  const lock = (): LockBackend => {
-    const b = real.lock();
-    return { tryAcquire: (i) => b.tryAcquire(i), current: () => b.current(), release: async () => Promise.reject(new Error(error)) };
-  };
-  return new Proxy(real, {
-    get: (target, prop) => {
-      if (prop === 'lock') return lock;
-      const v = Reflect.get(target, prop, target) as unknown;
-      return typeof v === 'function' ? (v as (...a: unknown[]) => unknown).bind(target) : v;
-    },
-  });
-}
 
 /** Runs the child script; resolves each JSON line through onLine, and the process exit. */
 function runChild(specFile: string, mode: string, onLine: (o: Record<string, unknown>, p: ChildProcess) => void = () => {}) {
@@ -244,7 +230,7 @@ Suite('a full disk while writing the lock leaves no lock file behind', async () 
 Suite('a release that fails after every change succeeded is a warning event, and the apply counts as applied', async () => {
   const s = spec(ctx.db, [mapping('Customer', [field('email', 'STRING')])]);
   const events: EngineEvent[] = [];
-  const r = await withWarehouse(s, false, (real) => apply(s, { warehouse: releaseFails(real, 'EIO: i/o error, unlink') }, { onEvent: (e) => events.push(e) }));
+  const r = await withWarehouse(s, false, (real) => apply(s, { warehouse: lockReleaseFails(real, 'EIO: i/o error, unlink') }, { onEvent: (e) => events.push(e) }));
   assert.ok(r.applied);
   assert.equal(r.summary, { add: 5, change: 0, destroy: 0 });
   const lockId = (events.find((e) => e.type === 'lock-acquired') as { id: string }).id;

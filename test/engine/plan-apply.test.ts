@@ -11,6 +11,7 @@ import type { Warehouse, Row } from '../../src/warehouse/warehouse.js';
 import type { Spec } from '../../src/spec/types.js';
 import { field, mapping, spec, tempDir, withWarehouse } from './fixtures/factories.js';
 import { rejects } from '../support/rejects.js';
+import { overrideWarehouse } from '../support/warehouse-override.js';
 
 const Suite = suite('plan and apply on a DuckDB file');
 
@@ -353,13 +354,7 @@ Suite('a failing change stops apply with APPLY_FAILED naming it; completed chang
         if (t.name === 'customer_quarantine') throw new Error('disk full');
         return real.createTable(t);
       };
-      const flaky = new Proxy(real, {
-        get: (target, prop) => {
-          if (prop === 'createTable') return createTable;
-          const v = Reflect.get(target, prop, target) as unknown;
-          return typeof v === 'function' ? (v as (...a: unknown[]) => unknown).bind(target) : v;
-        },
-      });
+      const flaky = overrideWarehouse(real, { createTable });
       return apply(s, { warehouse: flaky }, { onEvent: (e) => e.type.startsWith('change-') && events.push(`${e.type} ${'address' in e ? e.address : ''}`) });
     }),
   );
