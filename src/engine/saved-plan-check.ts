@@ -19,7 +19,12 @@ const DISPLAY_ONLY_ALWAYS: readonly string[] = ['reasons'];
  * Per change type, further keys that are only shown, never acted on. Everything not listed
  * is compared; a type absent from this table is compared in full.
  */
-export const DISPLAY_ONLY_KEYS: Readonly<Record<string, readonly string[]>> = {};
+export const DISPLAY_ONLY_KEYS: Readonly<Record<string, readonly string[]>> = {
+  // Apply merges the rows it stages now (the fresh change), so the counts, sample keys and
+  // snapshot version in the file are what was shown, not what runs: a live source moves
+  // them between plan and apply. Kind, source identity, action and the guards are compared.
+  rows: ['before', 'after', 'sampleKeys', 'snapshotVersion'],
+};
 
 /** Guards first: a mismatch in one of these is what a tampered file is usually about. */
 const FIRST_KEYS = ['type', 'action', 'destructive', 'blocked'];

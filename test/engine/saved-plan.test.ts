@@ -182,25 +182,33 @@ Saved('an unedited plan file is applied, and edited reasons (display only) do no
   assert.equal((await snapshot(s2)).rows.map((r) => [r._key, r.note]), [['k1', 'vip'], ['k2', 'late payer']]);
 });
 
-Saved('any change type is compared in full: a rows change with an edited count names the count', () => {
-  const err = (() => {
-    try {
-      checkSavedPlan(planOf([rowsChange({ after: { insert: 3, update: 1, delete: 50, quarantine: 0 } })]), planOf([rowsChange()]));
-    } catch (e) {
-      return e as Error;
-    }
-    return undefined;
-  })();
-  assert.is(err?.message, `${PREFIX}rows.Customer: after.delete is 50 in the plan file but mlbridge would plan 0`);
-  const keys = (() => {
-    try {
-      checkSavedPlan(planOf([rowsChange({ sampleKeys: { insert: [], update: [], delete: [], quarantine: [] } })]), planOf([rowsChange()]));
-    } catch (e) {
-      return (e as Error).message;
-    }
+/** The message checkSavedPlan refuses with, or "accepted". */
+const verdict = (saved: Change[], fresh: Change[]): string => {
+  try {
+    checkSavedPlan(planOf(saved), planOf(fresh));
     return 'accepted';
-  })();
-  assert.is(keys, `${PREFIX}rows.Customer: sampleKeys.insert[0] is missing from the plan file; mlbridge would plan "k1"`);
+  } catch (e) {
+    return (e as Error).message;
+  }
+};
+
+Saved('a change type with no display-only list is compared in full', () => {
+  const report = { type: 'report', address: 'report.daily', action: 'create', before: null, after: { recipients: ['ops@x'] }, reasons: [], destructive: false };
+  const edited = { ...report, after: { recipients: ['ops@x', 'attacker@y'] } };
+  assert.is(
+    verdict([edited as unknown as Change], [report as unknown as Change]),
+    `${PREFIX}report.daily: the plan file has after.recipients[1] = "attacker@y", which mlbridge would not plan`,
+  );
+});
+
+Saved('a rows change: counts and sample keys are display only (the fresh rows run); kind and the guards are compared', () => {
+  const moved = rowsChange({ after: { insert: 9, update: 0, delete: 0, quarantine: 0 }, sampleKeys: { insert: [], update: [], delete: [], quarantine: [] } });
+  assert.is(verdict([moved], [rowsChange()]), 'accepted');
+  assert.is(verdict([rowsChange({ kind: 'Order' })], [rowsChange()]), `${PREFIX}rows.Customer: kind is "Order" in the plan file but mlbridge would plan "Customer"`);
+  assert.is(
+    verdict([rowsChange()], [rowsChange({ destructive: true, reasons: [{ rule: 'delete-rows', message: 'deletes 4 rows the source no longer has' }] })]),
+    `${PREFIX}rows.Customer: destructive is false in the plan file but the change deletes 4 rows the source no longer has`,
+  );
 });
 
 Saved('the normalize seam lets a redacted plan file equal the fresh plan redacted the same way', () => {
