@@ -1,7 +1,8 @@
 // A saved plan is checked, not trusted: `apply PLANFILE` re-plans from the spec and the
 // re-observed target, and every change in the file must equal the change mlbridge plans now
 // at the same address, on everything apply acts on or decides by (action, before/after, ops,
-// replace spec, destructive, blocked, etags, update masks, row counts…). So an edited
+// replace spec, destructive, blocked, etags, update masks, a rows change's kind and source…),
+// and apply then runs the fresh plan. So an edited
 // `destructive: false`, a removed `blocked`, an added op or an added change is refused,
 // naming the change and the field, before anything is applied.
 //
