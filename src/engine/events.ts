@@ -7,6 +7,10 @@ export type EngineEvent =
   | { type: 'observe-done'; what: string; ms: number }
   | { type: 'lock-wait'; holder: { id: string; pid: number; host: string; since: string } }
   | { type: 'lock-acquired'; id: string }
+  /** The lock's holder ran on this host and its process is gone (killed): the lock is taken over. */
+  | { type: 'lock-takeover'; holder: { id: string; pid: number; host: string; since: string } }
+  /** The lock could not be released; the work itself is done. The lock is left behind. */
+  | { type: 'lock-release-failed'; id: string; message: string }
   | { type: 'change-start'; address: string; changeType: ChangeType; action: Action }
   | { type: 'change-done'; address: string; changeType: ChangeType; action: Action; ms: number }
   | { type: 'change-failed'; address: string; changeType: ChangeType; action: Action; message: string }
@@ -17,7 +21,9 @@ export type EngineEvent =
    * the source knows it (export metadata), rows/s and the seconds left at that rate.
    * Sent at most a few times a second, and once with `done` at the end.
    */
-  | { type: 'rows-progress'; address: string; phase: 'read' | 'merge'; rows: number; total?: number; ratePerSecond: number; etaSeconds?: number; ms: number; done: boolean };
+  | { type: 'rows-progress'; address: string; phase: 'read' | 'merge'; rows: number; total?: number; ratePerSecond: number; etaSeconds?: number; ms: number; done: boolean }
+  /** Apply stopped at a safe point on its signal: `done` of `total` changes were applied (total absent: stopped while planning). */
+  | { type: 'interrupted'; done: number; total?: number };
 
 export type EventSink = (event: EngineEvent) => void;
 

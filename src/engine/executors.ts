@@ -16,6 +16,8 @@ export interface ExecutorContext {
   /** Rows staged while planning, by kind (apply merges these). */
   stages: Map<string, StagedMapping>;
   clock: () => Date;
+  /** Aborted on interrupt: long row work stops between batches (throw INTERRUPTED); schema changes run to their end. */
+  signal?: AbortSignal;
 }
 
 type ChangeOf<T extends ChangeType> = Extract<Change, { type: T }>;

@@ -41,6 +41,12 @@ export interface ApplyOptions {
   operation?: string;
   skipData?: boolean;
   clock?: () => Date;
+  /**
+   * Aborted (the CLI does on SIGINT/SIGTERM/SIGHUP): apply stops at the next safe point
+   * (between changes), releases its lock and throws INTERRUPTED (details: done, total, signal)
+   * after an `interrupted` event. Executors get it to stop long row work between batches.
+   */
+  signal?: AbortSignal;
 }
 
 export interface ApplyResult {

@@ -1,20 +1,38 @@
 // One apply per target at a time (Terraform's state lock). The backend is the target's
 // own (a lock file beside a DuckDB file, a lock object for BigQuery); this module only
-// decides how long to wait and what the user is told.
+// decides how long to wait, when a lock left by a dead process may be taken over, and
+// what the user is told.
 
 import { randomBytes } from 'node:crypto';
+import { readlinkSync } from 'node:fs';
 import { hostname, userInfo } from 'node:os';
-import { MlbridgeError } from '../model/errors.js';
+import { MlbridgeError, errorMessage } from '../model/errors.js';
 import type { LockInfo, Warehouse } from '../warehouse/warehouse.js';
+import { canRemoveStale, type LockRecord } from '../warehouse/lock-info.js';
 import type { EventSink } from './events.js';
+import { interrupted } from './interrupt.js';
 
-export function newLockInfo(operation: string): LockInfo {
+let pidNamespaceCache: string | null | undefined;
+/** This process's pid namespace on Linux (`pid:[4026531836]`), null elsewhere. */
+function pidNamespace(): string | null {
+  if (pidNamespaceCache === undefined) {
+    try {
+      pidNamespaceCache = readlinkSync('/proc/self/ns/pid');
+    } catch {
+      pidNamespaceCache = null;
+    }
+  }
+  return pidNamespaceCache;
+}
+
+export function newLockInfo(operation: string): LockRecord {
   let who = 'unknown';
   try {
     who = `${userInfo().username}@${hostname()}`;
   } catch {
     // userInfo throws when the uid has no passwd entry (containers); the pid still identifies us.
   }
+  const ns = pidNamespace();
   return {
     id: randomBytes(8).toString('hex'),
     pid: process.pid,
@@ -22,48 +40,107 @@ export function newLockInfo(operation: string): LockInfo {
     since: new Date().toISOString(),
     operation,
     who,
+    ...(ns ? { pidNamespace: ns } : {}),
   };
 }
 
-export function lockHeldMessage(holder: LockInfo): string {
+export function lockHeldMessage(holder: LockRecord): string {
+  if (holder.unreadable) return `Error acquiring the state lock: ${holder.unreadable}`;
   return (
     `Error acquiring the state lock: lock ${holder.id} held by pid ${holder.pid} on ${holder.host} ` +
     `since ${holder.since} (operation: ${holder.operation})`
   );
 }
 
+function processAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (e) {
+    // EPERM: it exists but belongs to another user.
+    return (e as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
+/**
+ * True only when the holder certainly is gone: it ran on this host, in this pid namespace,
+ * and no process has its pid. (A reused pid keeps the lock: the safe side.)
+ */
+export function holderIsDead(holder: LockRecord): boolean {
+  if (holder.unreadable || holder.host !== hostname() || !Number.isInteger(holder.pid) || holder.pid <= 0) return false;
+  if (holder.pid === process.pid) return false;
+  if ((holder.pidNamespace ?? null) !== pidNamespace()) return false;
+  return !processAlive(holder.pid);
+}
+
+const holderSummary = (h: LockInfo) => ({ id: h.id, pid: h.pid, host: h.host, since: h.since });
+
 export interface AcquireOptions {
   operation: string;
   /** 0: fail at once; else poll until this much time has passed. */
   timeoutMs?: number;
   onEvent?: EventSink;
+  /** Aborted: stop waiting for the lock with INTERRUPTED. */
+  signal?: AbortSignal;
   /** Poll interval; injected by tests. */
   pollMs?: number;
   sleep?: (ms: number) => Promise<void>;
   now?: () => number;
 }
 
-/** Takes the target's lock or throws LOCK_HELD naming the holder. Returns the release function. */
-export async function acquireLock(warehouse: Warehouse, options: AcquireOptions): Promise<{ info: LockInfo; release: () => Promise<void> }> {
+export interface HeldLock {
+  info: LockInfo;
+  /**
+   * Releases the lock. Never throws: the work done under the lock stands either way, so a
+   * failed release is reported as a `lock-release-failed` event (a warning) and returns false.
+   */
+  release: () => Promise<boolean>;
+}
+
+/** Takes the target's lock or throws LOCK_HELD naming the holder (details: lockId, holder). */
+export async function acquireLock(warehouse: Warehouse, options: AcquireOptions): Promise<HeldLock> {
   const backend = warehouse.lock();
   const info = newLockInfo(options.operation);
   const timeoutMs = Math.max(0, options.timeoutMs ?? 0);
   const sleep = options.sleep ?? ((ms: number) => new Promise<void>((r) => setTimeout(r, ms)));
   const now = options.now ?? Date.now;
+  const onEvent = options.onEvent ?? (() => {});
   const started = now();
+  let takeovers = 0;
   for (;;) {
+    if (options.signal?.aborted) throw interrupted(options.signal, onEvent, 0);
     const r = await backend.tryAcquire(info);
     if (r.acquired) {
-      options.onEvent?.({ type: 'lock-acquired', id: info.id });
-      return { info, release: () => backend.release(info.id) };
+      onEvent({ type: 'lock-acquired', id: info.id });
+      return { info, release: () => release(backend, info.id, onEvent) };
+    }
+    const holder: LockRecord = r.holder;
+    // A lock left by a process that died on this host (kill -9, OOM) blocks nobody: take it over.
+    if (takeovers < 3 && canRemoveStale(backend) && holderIsDead(holder)) {
+      takeovers++;
+      // Not removed: someone else took it over first; the next try sees the new holder.
+      if (await backend.removeStale(holder)) onEvent({ type: 'lock-takeover', holder: holderSummary(holder) });
+      continue;
     }
     const elapsed = now() - started;
     if (elapsed >= timeoutMs) {
-      throw new MlbridgeError('LOCK_HELD', lockHeldMessage(r.holder), { resource: warehouse.location });
+      throw new MlbridgeError('LOCK_HELD', lockHeldMessage(holder), {
+        resource: warehouse.location,
+        details: { lockId: holder.id, holder, ...(holder.unreadable ? { unreadable: holder.unreadable } : {}) },
+      });
     }
-    const { id, pid, host, since } = r.holder;
-    options.onEvent?.({ type: 'lock-wait', holder: { id, pid, host, since } });
+    onEvent({ type: 'lock-wait', holder: holderSummary(holder) });
     await sleep(Math.min(options.pollMs ?? 500, timeoutMs - elapsed));
+  }
+}
+
+async function release(backend: ReturnType<Warehouse['lock']>, id: string, onEvent: EventSink): Promise<boolean> {
+  try {
+    await backend.release(id);
+    return true;
+  } catch (e) {
+    onEvent({ type: 'lock-release-failed', id, message: errorMessage(e) });
+    return false;
   }
 }
 
@@ -75,6 +152,7 @@ export async function forceUnlock(warehouse: Warehouse, lockId: string): Promise
     const held = current ? ` (the lock is held as ${current.id} by pid ${current.pid} on ${current.host})` : ' (no lock is held)';
     throw new MlbridgeError('LOCK_NOT_FOUND', `No lock with id ${lockId} on ${warehouse.location}${held}`, {
       resource: warehouse.location,
+      details: { lockId, ...(current ? { holder: current } : {}) },
     });
   }
   await backend.release(lockId);

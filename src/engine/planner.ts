@@ -16,11 +16,13 @@ import { PROFILES_TABLE, desiredState } from './desired.js';
 import { ignoreEvents, type EventSink } from './events.js';
 import { executorFor } from './executors.js';
 import type { ApplyOptions, ApplyResult, EngineDeps, PlanOptions } from './index.js';
+import { interrupted, stopIfInterrupted, stoppedBySignal } from './interrupt.js';
 import { acquireLock } from './lock.js';
 import { hasChanges, summarize, type Change, type Plan, type RowsChange, type TableChange } from './plan.js';
 import { closeStages, planRows, type StagedMapping } from './changes/rows.js';
 import type { SourceIdentity } from '../source/snapshot-source.js';
 import { diffDataset, tableKey } from './dataset-diff.js';
+import { checkSavedPlan } from './saved-plan-check.js';
 import { diffTable } from './schema-diff.js';
 
 let versionCache: string | undefined;
@@ -354,10 +356,13 @@ export async function apply(spec: Spec, deps: EngineDeps, options: ApplyOptions 
   const onEvent = options.onEvent ?? ignoreEvents;
   const started = Date.now();
   let stages = new Map<string, StagedMapping>();
+  const signal = options.signal;
+  stopIfInterrupted(signal, onEvent, 0);
   const lock = await acquireLock(deps.warehouse, {
     operation: options.operation ?? 'apply',
     timeoutMs: options.lockTimeoutMs ?? 0,
     onEvent,
+    ...(signal ? { signal } : {}),
   });
   try {
     const saved = options.savedPlan;
@@ -379,8 +384,12 @@ export async function apply(spec: Spec, deps: EngineDeps, options: ApplyOptions 
     if (saved) {
       const stale = staleReason(saved, fresh);
       if (stale) throw new MlbridgeError('PLAN_STALE', `Saved plan is stale: ${stale}`);
-      plan = withFreshRows(saved, fresh);
+      // Checked, not trusted: every change in the file must be what mlbridge plans now. What
+      // runs is the fresh plan (equal on everything apply acts on; never a redacted value).
+      checkSavedPlan(saved, fresh);
+      plan = withMovedRowsWarning(saved, fresh);
     }
+    stopIfInterrupted(signal, onEvent, 0);
     if (hasErrors(plan.diagnostics)) {
       const first = plan.diagnostics.find((d) => d.severity === 'error')!;
       throw new MlbridgeError('APPLY_FAILED', `Cannot apply: ${first.summary}`);
@@ -410,15 +419,27 @@ export async function apply(spec: Spec, deps: EngineDeps, options: ApplyOptions 
     const ordered = executionOrder(plan.changes);
     // Every change must have an executor before the first one runs.
     const runs = ordered.map((c) => ({ change: c, run: executorFor(c) }));
-    if (options.approve && !(await options.approve(plan))) return { plan, applied: false, summary: plan.summary };
-    const ctx = { warehouse: deps.warehouse, spec, stages, clock: options.clock ?? (() => new Date()), ...(deps.scheduler ? { scheduler: deps.scheduler } : {}) };
+    const approved = !options.approve || (await options.approve(plan));
+    stopIfInterrupted(signal, onEvent, 0, runs.length); // Ctrl-C at the prompt is an interrupt, not a "no"
+    if (!approved) return { plan, applied: false, summary: plan.summary };
+    const ctx = {
+      warehouse: deps.warehouse,
+      spec,
+      stages,
+      clock: options.clock ?? (() => new Date()),
+      ...(deps.scheduler ? { scheduler: deps.scheduler } : {}),
+      ...(signal ? { signal } : {}),
+    };
     let done = 0;
     for (const { change, run } of runs) {
+      // The safe point: between changes, never inside one.
+      stopIfInterrupted(signal, onEvent, done, runs.length);
       const t0 = Date.now();
       onEvent({ type: 'change-start', address: change.address, changeType: change.type, action: change.action });
       try {
         await run(change, ctx);
       } catch (e) {
+        if (stoppedBySignal(e, signal)) throw interrupted(signal, onEvent, done, runs.length);
         const message = errorMessage(e);
         onEvent({ type: 'change-failed', address: change.address, changeType: change.type, action: change.action, message });
         throw new MlbridgeError(
@@ -442,29 +463,23 @@ export async function apply(spec: Spec, deps: EngineDeps, options: ApplyOptions 
 }
 
 /**
- * A saved plan's rows changes are replaced by the fresh ones at the same addresses: the
- * rows apply merges are the ones it has just staged (the same export, by the fingerprint
- * check; for a live source, the database as it is now, which the version guard keeps safe).
- * How the counts moved since the plan is said in a warning.
+ * The fresh plan runs (the saved one has just been checked equal on everything apply acts
+ * on); for rows, how the counts moved since the plan is said in a warning — a live source
+ * never stands still, and the version guard keeps what runs safe.
  */
-function withFreshRows(saved: Plan, fresh: Plan): Plan {
-  const freshRows = new Map(fresh.changes.filter((c): c is RowsChange => c.type === 'rows').map((c) => [c.address, c]));
+function withMovedRowsWarning(saved: Plan, fresh: Plan): Plan {
+  const savedRows = new Map(saved.changes.filter((c): c is RowsChange => c.type === 'rows').map((c) => [c.address, c]));
+  const keys = ['insert', 'update', 'delete', 'quarantine'] as const;
   const moved: string[] = [];
-  const changes = saved.changes.map((c) => {
-    if (c.type !== 'rows') return c;
-    const f = freshRows.get(c.address);
-    if (!f) return c;
-    const was = c.after;
+  for (const f of fresh.changes) {
+    if (f.type !== 'rows') continue;
+    const was = savedRows.get(f.address)?.after;
     const now = f.after;
-    if (was && now && (['insert', 'update', 'delete', 'quarantine'] as const).some((k) => was[k] !== now[k])) {
-      moved.push(`${c.address}: ${(['insert', 'update', 'delete', 'quarantine'] as const).map((k) => `${k} ${was[k]} → ${now[k]}`).join(', ')}`);
-    }
-    return f;
-  });
-  const diagnostics = moved.length
-    ? [...saved.diagnostics, warningDiag(`the source's rows moved since the plan was made (a live source never stands still); applying them as they are now`, undefined, moved.join('\n'))]
-    : saved.diagnostics;
-  return { ...saved, changes, summary: summarize(changes), diagnostics };
+    if (was && now && keys.some((k) => was[k] !== now[k])) moved.push(`${f.address}: ${keys.map((k) => `${k} ${was[k]} → ${now[k]}`).join(', ')}`);
+  }
+  if (moved.length === 0) return fresh;
+  const warning = warningDiag("the source's rows moved since the plan was made; applying them as they are now", undefined, moved.join('\n'));
+  return { ...fresh, diagnostics: [...fresh.diagnostics, warning] };
 }
 
 function describeDestructive(c: Change): string {

@@ -7,6 +7,7 @@ import { MlbridgeError } from '../model/errors.js';
 import { OWNER_LABEL_KEY, OWNER_LABEL_VALUE } from '../model/schema.js';
 import type { ObservedDataset } from '../model/schema.js';
 import type { LockBackend, LockInfo } from './warehouse.js';
+import { UNREADABLE_LOCK_ID, type LockRecord, type StaleLockRemoval } from './lock-info.js';
 import { statusOf } from './bigquery-call.js';
 import type { BigQueryCalls } from './bigquery-call.js';
 import { LOCK_TABLE } from './bigquery-schema.js';
@@ -23,17 +24,30 @@ export class BigQueryLock {
     private readonly getDataset: (name: string) => Promise<ObservedDataset | null>,
   ) {}
 
-  backend(): LockBackend {
+  backend(): LockBackend & StaleLockRemoval {
     const dataset = this.dataset;
     const resource = tableAddress('bigquery', dataset, LOCK_TABLE);
-    const read = async (): Promise<{ info: LockInfo; etag?: string } | null> => {
+    const read = async (): Promise<{ info: LockRecord; etag?: string } | null> => {
       const t = await this.api.getRawTable(dataset, LOCK_TABLE);
       if (!t) return null;
       try {
-        return { info: JSON.parse(t.description ?? '') as LockInfo, ...(t.etag ? { etag: t.etag } : {}) };
+        const info = JSON.parse(t.description ?? '') as LockRecord;
+        if (typeof info?.id === 'string') return { info, ...(t.etag ? { etag: t.etag } : {}) };
       } catch {
-        return { info: { id: 'unknown', pid: 0, host: 'unknown', since: '', operation: 'unknown', who: `unreadable lock table ${LOCK_TABLE}` } };
+        // fall through: not a lock record
       }
+      // Still a held lock, under a fixed id, so that `force-unlock unreadable` can release it.
+      return {
+        info: {
+          id: UNREADABLE_LOCK_ID,
+          pid: 0,
+          host: 'unknown',
+          since: 'unknown',
+          operation: 'unknown',
+          who: `unreadable lock table ${LOCK_TABLE}`,
+          unreadable: `the lock table ${resource} has no readable lock record in its description`,
+        },
+      };
     };
     return {
       tryAcquire: async (info) => {
@@ -66,6 +80,15 @@ export class BigQueryLock {
         await this.api.deleteRaw(resource, dataset, LOCK_TABLE, true);
       },
       current: async () => (await read())?.info ?? null,
+      // Takes over a dead holder's lock: deleted only while that holder still has it. (Between
+      // this read and the delete only another takeover of the same dead lock can intervene.)
+      removeStale: async (stale) => {
+        this.writable('lock');
+        const cur = await read();
+        if (!cur || cur.info.id !== stale.id) return false;
+        await this.api.deleteRaw(resource, dataset, LOCK_TABLE, true);
+        return true;
+      },
     };
   }
 

@@ -37,6 +37,19 @@ Log('makes retries and lock waits visible', () => {
   );
 });
 
+Log('says when a dead holder\'s lock is taken over, when the release failed, and how far an interrupted apply got', () => {
+  assert.is(
+    formatEvent({ type: 'lock-takeover', holder: { id: 'L1', pid: 42, host: 'ci-7', since: '2026-11-23T21:00:00Z' } }),
+    'Lock L1 was held by pid 42 on this host (ci-7) since 2026-11-23T21:00:00Z; that process is no longer running, so the lock is taken over.',
+  );
+  assert.is(
+    formatEvent({ type: 'lock-release-failed', id: 'L2', message: 'EIO' }, { unlockCommand: (id) => `mlbridge force-unlock ${id} -c prod.yaml` }),
+    'Warning: could not release lock L2: EIO\nThe changes stand. An apply on this host takes the lock over; elsewhere, release it with: mlbridge force-unlock L2 -c prod.yaml',
+  );
+  assert.is(formatEvent({ type: 'interrupted', done: 5, total: 12 }), '\nInterrupted: 5 of 12 changes applied; run apply again');
+  assert.is(formatEvent({ type: 'interrupted', done: 0 }), '\nInterrupted before any change was applied; run apply again');
+});
+
 Log('reports a lock wait once per holder, not once per poll', () => {
   const lines: string[] = [];
   const sink = applyLogSink((l) => lines.push(l));

@@ -32,6 +32,24 @@ Views('apply progress shows finished, failed and running changes and the summary
   assert.match(out, 'Apply complete! Resources: 1 added, 0 changed, 0 destroyed.');
 });
 
+Views('apply progress says how far an interrupted apply got, and shows nothing as still running', async () => {
+  const { startApplyProgress } = await import('../../src/cli/views/ApplyProgress.js');
+  const { PassThrough } = await import('node:stream');
+  let screen = '';
+  const stdout = Object.assign(new PassThrough(), { columns: 200, isTTY: false });
+  stdout.on('data', (d) => (screen += d));
+  const io = { stdout, stderr: new PassThrough(), stdin: new PassThrough(), env: {}, cwd: '.', interactive: true, color: false };
+  const view = startApplyProgress(io);
+  view.onEvent({ type: 'change-start', address: 'duckdb_table.analytics.a', changeType: 'table', action: 'create' });
+  view.onEvent({ type: 'change-done', address: 'duckdb_table.analytics.a', changeType: 'table', action: 'create', ms: 5 });
+  view.onEvent({ type: 'change-start', address: 'duckdb_table.analytics.b', changeType: 'table', action: 'create' });
+  view.onEvent({ type: 'interrupted', done: 1, total: 3 });
+  view.stop();
+  assert.match(strip(screen), '✔ duckdb_table.analytics.a: Created after 0.0s');
+  // The last frame drawn (after ink's cursor reset): the interrupt, and no spinner left for b.
+  assert.is(strip(screen.split('\x1b[G').at(-1)!), '\nInterrupted: 1 of 3 changes applied; run apply again\n');
+});
+
 Views('the plan view names what is being read, or the lock it waits for', () => {
   const reading = strip(renderToString(createElement(PlanView, { observing: ['tables in analytics'], observed: 1 }), { columns: 200 }));
   assert.match(reading, 'tables in analytics: Refreshing state…');

@@ -1,7 +1,7 @@
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
-import { spawn, type ChildProcess } from 'node:child_process';
-import { existsSync, writeFileSync } from 'node:fs';
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { existsSync, readlinkSync, writeFileSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -9,8 +9,10 @@ import { acquireLock, apply, createPlan, forceUnlock } from '../../src/engine/in
 import type { EngineEvent } from '../../src/engine/events.js';
 import { openWarehouse } from '../../src/warehouse/open.js';
 import type { LockInfo } from '../../src/warehouse/warehouse.js';
+import { FileLock } from '../../src/warehouse/duckdb-lock.js';
 import { field, mapping, spec, tempDir, withWarehouse } from './fixtures/factories.js';
 import { rejects } from '../support/rejects.js';
+import { lockReleaseFails } from '../support/warehouse-override.js';
 
 const Suite = suite('the apply lock');
 const child = fileURLToPath(new URL('./fixtures/apply-child.js', import.meta.url));
@@ -32,6 +34,19 @@ const holder = (over: Partial<LockInfo> = {}): LockInfo => ({
 });
 
 
+/** A pid that certainly names no process: one that just exited. */
+const deadPid = (): number => spawnSync(process.execPath, ['-e', '']).pid!;
+
+const pidNamespace = (): Record<string, string> => {
+  try {
+    return { pidNamespace: readlinkSync('/proc/self/ns/pid') };
+  } catch {
+    return {};
+  }
+};
+
+/** A holder on this host, in this pid namespace (what a killed apply on this machine leaves). */
+const localHolder = (pid: number, over: Partial<LockInfo> = {}) => ({ ...holder({ id: 'dead01', pid, host: hostname(), ...over }), ...pidNamespace() });
 
 /** Runs the child script; resolves each JSON line through onLine, and the process exit. */
 function runChild(specFile: string, mode: string, onLine: (o: Record<string, unknown>, p: ChildProcess) => void = () => {}) {
@@ -158,6 +173,110 @@ Suite('force-unlock removes the named lock and refuses another id', async () => 
     await w.close();
   }
   assert.not.ok(existsSync(ctx.db), 'locking never opened the database');
+});
+
+Suite('a lock left by a process that died on this host is taken over, and the apply says so', async () => {
+  const s = spec(ctx.db, [mapping('Customer', [field('email', 'STRING')])]);
+  const pid = deadPid();
+  writeFileSync(`${ctx.db}.mlbridge.lock`, JSON.stringify(localHolder(pid)));
+  const events: EngineEvent[] = [];
+  const r = await withWarehouse(s, false, (warehouse) => apply(s, { warehouse }, { onEvent: (e) => events.push(e) }));
+  assert.ok(r.applied);
+  assert.equal(events.slice(0, 2), [
+    { type: 'lock-takeover', holder: { id: 'dead01', pid, host: hostname(), since: '2026-11-23T10:00:00.000Z' } },
+    { type: 'lock-acquired', id: (events[1] as { id: string }).id },
+  ]);
+  assert.not.ok(existsSync(`${ctx.db}.mlbridge.lock`));
+});
+
+Suite('a holder alive on this host, in another pid namespace, or on another host keeps its lock', async () => {
+  const s = spec(ctx.db, [mapping('Customer', [field('email', 'STRING')])]);
+  const dead = deadPid();
+  for (const h of [
+    localHolder(process.ppid),
+    { ...localHolder(dead), pidNamespace: 'pid:[1]' },
+    { ...localHolder(dead), host: 'build-7' },
+  ]) {
+    writeFileSync(`${ctx.db}.mlbridge.lock`, JSON.stringify(h));
+    const err = await rejects(withWarehouse(s, false, (warehouse) => apply(s, { warehouse }, {})));
+    assert.is(err.code, 'LOCK_HELD');
+    assert.equal(err.details, { lockId: 'dead01', holder: h });
+  }
+  assert.not.ok(existsSync(ctx.db), 'nothing was applied');
+});
+
+Suite('an empty lock file is LOCK_HELD naming the file as unreadable', async () => {
+  const s = spec(ctx.db, [mapping('Customer', [field('email', 'STRING')])]);
+  writeFileSync(`${ctx.db}.mlbridge.lock`, '');
+  const err = await rejects(withWarehouse(s, false, (warehouse) => apply(s, { warehouse }, {})));
+  const why = `the lock file ${ctx.db}.mlbridge.lock is empty or unreadable (an apply was killed while taking the lock, or the disk was full)`;
+  assert.is(err.message, `Error acquiring the state lock: ${why}`);
+  assert.is(err.details?.lockId, 'unreadable');
+  assert.is(err.details?.unreadable, why);
+});
+
+Suite('a full disk while writing the lock leaves no lock file behind', async () => {
+  const file = `${ctx.db}.mlbridge.lock`;
+  const full = new FileLock(file, undefined, async () => {
+    throw Object.assign(new Error('ENOSPC: no space left on device, write'), { code: 'ENOSPC' });
+  });
+  const err = await rejects(full.tryAcquire(holder()));
+  assert.is(err.code, 'TARGET_ERROR');
+  assert.is(err.message, `Cannot write the lock file ${file} (the lock was not taken): ENOSPC: no space left on device, write`);
+  assert.not.ok(existsSync(file));
+  assert.equal(await new FileLock(file).tryAcquire(holder()), { acquired: true });
+});
+
+Suite('a release that fails after every change succeeded is a warning event, and the apply counts as applied', async () => {
+  const s = spec(ctx.db, [mapping('Customer', [field('email', 'STRING')])]);
+  const events: EngineEvent[] = [];
+  const r = await withWarehouse(s, false, (real) => apply(s, { warehouse: lockReleaseFails(real, 'EIO: i/o error, unlink') }, { onEvent: (e) => events.push(e) }));
+  assert.ok(r.applied);
+  assert.equal(r.summary, { add: 5, change: 0, destroy: 0 });
+  const lockId = (events.find((e) => e.type === 'lock-acquired') as { id: string }).id;
+  assert.equal(events.slice(-2).map((e) => e.type), ['apply-done', 'lock-release-failed']);
+  assert.equal(events.at(-1), { type: 'lock-release-failed', id: lockId, message: 'EIO: i/o error, unlink' });
+});
+
+Suite('an aborted signal stops apply between changes, releases the lock and says how far it got; apply again converges', async () => {
+  const s = spec(ctx.db, [mapping('Customer', [field('email', 'STRING')])]);
+  const stop = new AbortController();
+  const events: EngineEvent[] = [];
+  const err = await rejects(
+    withWarehouse(s, false, (warehouse) =>
+      apply(s, { warehouse }, {
+        signal: stop.signal,
+        onEvent: (e) => {
+          events.push(e);
+          // The signal comes while the second change runs: it finishes, the third never starts.
+          if (e.type === 'change-start' && events.filter((x) => x.type === 'change-start').length === 2) stop.abort('SIGTERM');
+        },
+      }),
+    ),
+  );
+  assert.is(err.code, 'INTERRUPTED');
+  assert.is(err.message, 'Interrupted: 2 of 5 changes applied; run apply again');
+  assert.equal(err.details, { done: 2, total: 5, signal: 'SIGTERM' });
+  assert.equal(events.at(-1), { type: 'interrupted', done: 2, total: 5 });
+  assert.equal(events.filter((e) => e.type === 'change-done').length, 2);
+  assert.not.ok(existsSync(`${ctx.db}.mlbridge.lock`));
+  const again = await withWarehouse(s, false, (warehouse) => apply(s, { warehouse }, {}));
+  assert.equal(again.summary, { add: 3, change: 0, destroy: 0 });
+  assert.equal((await withWarehouse(s, true, (warehouse) => createPlan(s, { warehouse }))).summary, { add: 0, change: 0, destroy: 0 });
+});
+
+Suite('an interrupt while waiting for the lock stops the wait and applies nothing', async () => {
+  const s = spec(ctx.db, [mapping('Customer', [field('email', 'STRING')])]);
+  writeFileSync(`${ctx.db}.mlbridge.lock`, JSON.stringify(holder()));
+  const stop = new AbortController();
+  const w = await openWarehouse(s.target, { readOnly: false });
+  try {
+    const err = await rejects(acquireLock(w, { operation: 'apply', timeoutMs: 60_000, signal: stop.signal, sleep: async () => stop.abort('SIGINT') }));
+    assert.is(err.code, 'INTERRUPTED');
+    assert.is(err.message, 'Interrupted before any change was applied; run apply again');
+  } finally {
+    await w.close();
+  }
 });
 
 Suite.run();

@@ -2,6 +2,8 @@
 // terminal, execute. Without a terminal it needs --auto-approve; a saved plan counts as
 // already reviewed (as in Terraform) and is applied without asking, unless it is stale.
 // Destructive changes need --allow-destructive (the engine refuses and names each one).
+// SIGINT/SIGTERM/SIGHUP stop the apply at its next safe point (the engine releases the lock
+// and says how far it got); a second one exits at once, leaving the lock for takeover.
 
 import { resolve } from 'node:path';
 import { hasChanges, type Plan } from '../../engine/plan.js';
@@ -10,6 +12,7 @@ import { apply, readPlanFile, type ApplyResult } from '../../engine/index.js';
 import { MlbridgeError, isMlbridgeError } from '../../model/errors.js';
 import { EXIT, println, type CliIO } from '../io.js';
 import { loadConfig, openDeps, printDiagnostics } from '../context.js';
+import { SIGNAL_EXIT, forceUnlockCommand, watchSignals, type SignalSource } from '../interrupts.js';
 import { parseDurationMs } from '../duration.js';
 import { confirm } from '../prompt.js';
 import { renderPlanText } from '../views/plan-text.js';
@@ -24,7 +27,8 @@ export interface ApplyCommandOptions {
   /** A duration such as "30s"; "0s" fails at once when another apply holds the lock. */
   lockTimeout: string;
   target: string[];
-  skipData: boolean;
+  /** --skip-data: schemas and jobs only (default false). */
+  skipData?: boolean;
   exportId?: string;
   /** Machine-readable progress: one JSON object per line (needs --auto-approve). */
   json: boolean;
@@ -36,7 +40,58 @@ export const APPROVE_QUESTION = "Do you want to perform these actions? Only 'yes
 
 type Live = { onEvent: (e: EngineEvent) => void; stop: () => void };
 
-export async function run(options: ApplyCommandOptions, io: CliIO): Promise<number> {
+/** What apply takes from the process beyond CliIO; tests replace it. */
+export interface ApplyRuntime {
+  signals: SignalSource;
+  /** A second signal: exit at once. */
+  exit: (code: number) => void;
+  openDeps: typeof openDeps;
+}
+
+export const processRuntime: ApplyRuntime = {
+  signals: process,
+  exit: (code) => process.exit(code),
+  openDeps,
+};
+
+export async function run(options: ApplyCommandOptions, io: CliIO, runtime: ApplyRuntime = processRuntime): Promise<number> {
+  // From the start: a CI job cancelled while the spec loads must not leave a half-told story.
+  let lockId: string | undefined;
+  let stopLive = () => {};
+  const unlockCommand = (id: string) => forceUnlockCommand(id, options.config);
+  const signals = watchSignals(runtime.signals, {
+    first: (signal) =>
+      println(io.stderr, `\n${signal} received: stopping after the current change (send it again to exit at once).`),
+    second: (signal) => {
+      stopLive();
+      println(
+        io.stderr,
+        `${signal} received again: exiting now.` +
+          (lockId ? ` Lock ${lockId} is left behind; the next apply on this host takes it over (elsewhere: ${unlockCommand(lockId)}).` : ''),
+      );
+    },
+    exit: runtime.exit,
+  });
+  try {
+    return await applyCommand(options, io, runtime, signals.signal, {
+      onLock: (id) => (lockId = id),
+      setStopLive: (fn) => (stopLive = fn),
+    });
+  } catch (e) {
+    if (isMlbridgeError(e, 'INTERRUPTED')) return signals.received ? SIGNAL_EXIT[signals.received] : SIGNAL_EXIT.SIGINT;
+    throw e;
+  } finally {
+    signals.dispose();
+  }
+}
+
+async function applyCommand(
+  options: ApplyCommandOptions,
+  io: CliIO,
+  runtime: ApplyRuntime,
+  signal: AbortSignal,
+  hooks: { onLock: (id: string) => void; setStopLive: (fn: () => void) => void },
+): Promise<number> {
   const lockTimeoutMs = parseDurationMs(options.lockTimeout, '--lock-timeout');
   if (options.planFile !== undefined && options.target.length > 0) {
     // A saved plan is applied exactly as reviewed, with the targets it was planned with.
@@ -65,13 +120,24 @@ export async function run(options: ApplyCommandOptions, io: CliIO): Promise<numb
     ? (await import('../views/PlanView.js')).startPlanView(io)
     : null;
   let progress: Live | null = null;
-  const plain = applyLogSink((line) => println(io.stdout, line), { observe: false });
+  const format = { unlockCommand: (id: string) => forceUnlockCommand(id, options.config) };
+  const plain = applyLogSink((line) => println(io.stdout, line), { observe: false, ...format });
   let shown = false;
   let completed = false;
+  /** Warnings (a lock that could not be released) for the --json result line. */
+  const warnings: string[] = [];
+  /** Lines for events the observing spinner does not show, printed once it is gone. */
+  const held: EngineEvent[] = [];
 
   const onEvent = (e: EngineEvent) => {
     if (e.type === 'apply-done') completed = true;
+    if (e.type === 'lock-acquired') hooks.onLock(e.id);
+    if (e.type === 'lock-release-failed') warnings.push(`could not release lock ${e.id}: ${e.message}; release it with: ${format.unlockCommand(e.id)}`);
     if (json) emit(toJsonShape(e));
+    else if (observing && e.type === 'interrupted') {
+      stopLive();
+      plain(e);
+    } else if (observing && (e.type === 'lock-takeover' || e.type === 'lock-release-failed')) held.push(e);
     else if (observing) observing.onEvent(e);
     else if (progress) progress.onEvent(e);
     else plain(e);
@@ -82,13 +148,15 @@ export async function run(options: ApplyCommandOptions, io: CliIO): Promise<numb
     else if (observing) {
       observing.finish(plan);
       observing = null;
+      for (const e of held.splice(0)) plain(e);
     } else io.stdout.write(renderPlanText(plan, { color }));
   };
   const approve = async (plan: Plan): Promise<boolean> => {
     show(plan);
     if (!hasChanges(plan)) return true;
-    const ok = options.autoApprove || reviewed || (await confirm(io, APPROVE_QUESTION));
-    if (ok && interactive) progress = (await import('../views/ApplyProgress.js')).startApplyProgress(io);
+    const ok = options.autoApprove || reviewed || (await untilInterrupted(confirm(io, APPROVE_QUESTION), signal, io));
+    if (signal.aborted) return false; // the engine reports the interrupt
+    if (ok && interactive) progress = (await import('../views/ApplyProgress.js')).startApplyProgress(io, format);
     else if (ok && !json) println(io.stdout);
     return ok;
   };
@@ -98,10 +166,12 @@ export async function run(options: ApplyCommandOptions, io: CliIO): Promise<numb
     observing = null;
     progress?.stop();
     progress = null;
+    for (const e of held.splice(0)) plain(e);
   };
+  hooks.setStopLive(stopLive);
   let result: ApplyResult;
   try {
-    const opened = await openDeps(spec, io, { readOnly: false, onEvent, data: !options.skipData, ...(options.exportId !== undefined ? { exportId: options.exportId } : {}) });
+    const opened = await runtime.openDeps(spec, io, { readOnly: false, onEvent, data: !options.skipData, ...(options.exportId !== undefined ? { exportId: options.exportId } : {}) });
     try {
       result = await apply(spec, opened.deps, {
         ...(savedPlan ? { savedPlan } : {}),
@@ -109,14 +179,21 @@ export async function run(options: ApplyCommandOptions, io: CliIO): Promise<numb
         approve,
         lockTimeoutMs,
         targets: options.target,
-        skipData: options.skipData,
+        skipData: options.skipData ?? false,
         onEvent,
+        signal,
       }).catch((err: unknown) => {
-        const e = withUnlockHint(err);
+        const e = withUnlockHint(err, format.unlockCommand);
         // A script reading --json output always gets a last line that says how it ended.
         if (json) {
           const code = isMlbridgeError(e) ? e.code : 'INTERNAL';
-          emit({ type: 'apply-result', applied: false, error: { code, message: e instanceof Error ? e.message : String(e) } });
+          const details = isMlbridgeError(e, 'INTERRUPTED') ? e.details : undefined;
+          emit({
+            type: 'apply-result',
+            applied: false,
+            error: { code, message: e instanceof Error ? e.message : String(e), ...(details ? { details } : {}) },
+            ...(warnings.length > 0 ? { warnings } : {}),
+          });
         }
         throw e;
       });
@@ -134,19 +211,44 @@ export async function run(options: ApplyCommandOptions, io: CliIO): Promise<numb
     else println(io.stdout, '\nApply cancelled.');
     return EXIT.ERROR;
   }
-  if (json) emit({ type: 'apply-result', applied: result.applied, summary: s });
+  // A lock that could not be released after every change succeeded is a warning (printed by
+  // its event), not a failure: the changes stand and the exit status says so.
+  if (json) emit({ type: 'apply-result', applied: result.applied, summary: s, ...(warnings.length > 0 ? { warnings } : {}) });
   else if (!completed) println(io.stdout, `\nApply complete! Resources: ${s.add} added, ${s.change} changed, ${s.destroy} destroyed.`);
   return EXIT.OK;
 }
 
+/** The answer to the prompt, or false as soon as the signal is aborted (the prompt stops reading). */
+async function untilInterrupted(answer: Promise<boolean>, signal: AbortSignal, io: CliIO): Promise<boolean> {
+  if (signal.aborted) return false;
+  let onAbort = () => {};
+  const aborted = new Promise<boolean>((resolve) => {
+    onAbort = () => {
+      // The question stays unanswered: stop reading stdin so the process can end.
+      io.stdin.pause();
+      resolve(false);
+    };
+    signal.addEventListener('abort', onAbort, { once: true });
+  });
+  try {
+    return await Promise.race([answer, aborted]);
+  } finally {
+    signal.removeEventListener('abort', onAbort);
+  }
+}
+
 /** A lock left by an apply that died blocks every later one: tell the user the way out. */
-function withUnlockHint(err: unknown): unknown {
+function withUnlockHint(err: unknown, unlockCommand: (id: string) => string): unknown {
   if (!isMlbridgeError(err, 'LOCK_HELD')) return err;
-  const id = /\block (\S+) held by\b/.exec(err.message)?.[1];
-  if (!id) return err;
-  return new MlbridgeError(
-    'LOCK_HELD',
-    `${err.message}\nIf that apply is no longer running (it was killed or its machine went away), release the lock with:\n    mlbridge force-unlock ${id}`,
-    { ...(err.resource ? { resource: err.resource } : {}), cause: err },
-  );
+  const id = err.details?.lockId;
+  if (typeof id !== 'string') return err;
+  const how =
+    typeof err.details?.unreadable === 'string'
+      ? 'If no apply is running, release it with:'
+      : 'If that apply is no longer running (it was killed or its machine went away), release the lock with:';
+  return new MlbridgeError('LOCK_HELD', `${err.message}\n${how}\n    ${unlockCommand(id)}`, {
+    ...(err.resource ? { resource: err.resource } : {}),
+    cause: err,
+    details: err.details,
+  });
 }

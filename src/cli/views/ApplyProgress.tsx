@@ -6,7 +6,7 @@ import type { Action, PlanSummary } from '../../engine/plan.js';
 import type { EngineEvent } from '../../engine/events.js';
 import type { CliIO } from '../io.js';
 import { formatElapsed } from '../duration.js';
-import { formatEvent } from './apply-log.js';
+import { formatEvent, type FormatOptions } from './apply-log.js';
 import { Spinner } from './Spinner.js';
 
 export type ProgressLine =
@@ -20,6 +20,8 @@ export interface ApplyProgressProps {
   /** Changes in progress. */
   running: Array<{ address: string; action: Action }>;
   summary: PlanSummary | null;
+  /** Set when apply stopped on a signal: what was done and what remains. */
+  interrupted?: string | null;
 }
 
 const VERB: Record<Action, string> = { create: 'Creating', update: 'Modifying', delete: 'Destroying', replace: 'Replacing', 'no-op': 'Checking' };
@@ -41,7 +43,7 @@ function Line({ line }: { line: ProgressLine }): React.JSX.Element {
   );
 }
 
-export function ApplyProgress({ lines, running, summary }: ApplyProgressProps): React.JSX.Element {
+export function ApplyProgress({ lines, running, summary, interrupted }: ApplyProgressProps): React.JSX.Element {
   return (
     <Box flexDirection="column">
       <Static items={lines.map((line, i) => ({ line, i }))}>{({ line, i }) => <Line key={i} line={line} />}</Static>
@@ -57,13 +59,20 @@ export function ApplyProgress({ lines, running, summary }: ApplyProgressProps): 
           </Text>
         </Box>
       ) : null}
+      {interrupted ? (
+        <Box marginTop={1}>
+          <Text bold color="yellow">
+            {interrupted}
+          </Text>
+        </Box>
+      ) : null}
     </Box>
   );
 }
 
 /** Mounts the live progress view; feed it engine events and `stop` it when apply returns. */
-export function startApplyProgress(io: CliIO): { onEvent: (e: EngineEvent) => void; stop: () => void } {
-  const state: ApplyProgressProps = { lines: [], running: [], summary: null };
+export function startApplyProgress(io: CliIO, format: FormatOptions = {}): { onEvent: (e: EngineEvent) => void; stop: () => void } {
+  const state: ApplyProgressProps = { lines: [], running: [], summary: null, interrupted: null };
   const instance = render(<ApplyProgress {...state} />, {
     stdout: io.stdout as NodeJS.WriteStream,
     stdin: io.stdin as NodeJS.ReadStream,
@@ -82,7 +91,14 @@ export function startApplyProgress(io: CliIO): { onEvent: (e: EngineEvent) => vo
       else if (e.type === 'change-done') finish(e.address, { kind: 'done', address: e.address, action: e.action, ms: e.ms });
       else if (e.type === 'change-failed') finish(e.address, { kind: 'failed', address: e.address, action: e.action, message: e.message });
       else if (e.type === 'apply-done') state.summary = e.summary;
-      else if (e.type === 'retry') state.lines = [...state.lines, { kind: 'note', text: formatEvent(e) ?? '' }];
+      else if (e.type === 'retry' || e.type === 'lock-takeover' || e.type === 'lock-release-failed') {
+        state.lines = [...state.lines, { kind: 'note', text: formatEvent(e, format) ?? '' }];
+      } else if (e.type === 'interrupted') {
+        // The change that was running when the signal came either finished (change-done) or
+        // stopped between batches: nothing is running any more.
+        state.running = [];
+        state.interrupted = (formatEvent(e, format) ?? '').trim();
+      }
       else return;
       instance.rerender(<ApplyProgress {...state} />);
     },

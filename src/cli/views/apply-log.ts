@@ -4,6 +4,7 @@
 
 import type { Action } from '../../engine/plan.js';
 import type { EngineEvent } from '../../engine/events.js';
+import { interruptedMessage } from '../../engine/interrupt.js';
 import { formatElapsed } from '../duration.js';
 
 const STARTING: Record<Action, string> = {
@@ -30,8 +31,15 @@ const FAILED: Record<Action, string> = {
   'no-op': 'Check failed',
 };
 
+export interface FormatOptions {
+  /** The exact command that releases a lock, e.g. with the `-c` the user ran apply with. */
+  unlockCommand?: (lockId: string) => string;
+}
+
+const defaultUnlock = (id: string) => `mlbridge force-unlock ${id}`;
+
 /** One line per event worth showing, or null (observe-done is implied by what follows). */
-export function formatEvent(e: EngineEvent): string | null {
+export function formatEvent(e: EngineEvent, options: FormatOptions = {}): string | null {
   switch (e.type) {
     case 'observe-start':
       return `${e.what}: Refreshing state...`;
@@ -41,6 +49,15 @@ export function formatEvent(e: EngineEvent): string | null {
       return `Waiting for the lock held by ${e.holder.id} (pid ${e.holder.pid} on ${e.holder.host} since ${e.holder.since})...`;
     case 'lock-acquired':
       return `Acquired lock ${e.id}.`;
+    case 'lock-takeover':
+      return `Lock ${e.holder.id} was held by pid ${e.holder.pid} on this host (${e.holder.host}) since ${e.holder.since}; that process is no longer running, so the lock is taken over.`;
+    case 'lock-release-failed':
+      return (
+        `Warning: could not release lock ${e.id}: ${e.message}\n` +
+        `The changes stand. An apply on this host takes the lock over; elsewhere, release it with: ${(options.unlockCommand ?? defaultUnlock)(e.id)}`
+      );
+    case 'interrupted':
+      return `\n${interruptedMessage(e.done, e.total)}`;
     case 'change-start':
       return `${e.address}: ${STARTING[e.action]}`;
     case 'change-done':
@@ -78,7 +95,7 @@ const PROGRESS_EVERY_MS = 5000;
  * An event sink writing plain lines; `observe` false hides refresh lines (plan output stays
  * short). A lock wait is reported once per holder, not once per poll.
  */
-export function applyLogSink(write: (line: string) => void, options: { observe?: boolean } = {}): (e: EngineEvent) => void {
+export function applyLogSink(write: (line: string) => void, options: { observe?: boolean } & FormatOptions = {}): (e: EngineEvent) => void {
   let waitingFor: string | null = null;
   const lastProgress = new Map<string, number>();
   return (e) => {
@@ -93,7 +110,7 @@ export function applyLogSink(write: (line: string) => void, options: { observe?:
       if (waitingFor === e.holder.id) return;
       waitingFor = e.holder.id;
     }
-    const line = formatEvent(e);
+    const line = formatEvent(e, options);
     if (line !== null) write(line);
   };
 }
