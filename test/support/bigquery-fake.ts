@@ -29,6 +29,7 @@ import type { AddressInfo, Socket } from 'node:net';
 import { SqlError, dq } from './bigquery-fake-sql.js';
 import type { RestFieldLike } from './bigquery-fake-sql.js';
 import { createJobs } from './bigquery-fake-jobs.js';
+import { installGoogleSqlFunctions } from './bigquery-fake-googlesql.js';
 import { HttpError, createStore, fieldAt, newEtag, nowMs } from './bigquery-fake-store.js';
 import { cell, literal } from './bigquery-fake-values.js';
 
@@ -40,6 +41,8 @@ export interface Fault {
   hang?: boolean;
   /** Let this many matching calls through before failing (e.g. fail the 2nd jobs.insert). */
   skip?: number;
+  /** Serve the call, then lose its reply (answer with this fault instead): a retry finds the work done. */
+  afterServing?: boolean;
 }
 
 export interface BigQueryFake {
@@ -88,6 +91,7 @@ export async function startBigQueryFake(opts: { project?: string; location?: str
   const store = await createStore(project, defaultLocation);
   const { db, conn, datasets, tables, key, readAll, getDataset, getTableRec, touch, insertTable, withRows, patchTable, countRows } = store;
   const { jobs, runJob, queryResponse } = createJobs(store);
+  await installGoogleSqlFunctions(conn);
   const faults = new Map<string, Fault[]>();
   const calls: string[] = [];
   const hanging = new Set<ServerResponse>();
@@ -354,7 +358,13 @@ export async function startBigQueryFake(opts: { project?: string; location?: str
         }
         const status = f.status ?? 500;
         const reason = f.reason ?? (status === 429 ? 'rateLimitExceeded' : 'backendError');
-        send(status, errorBody(status, reason, f.message ?? DEFAULT_MESSAGES[reason] ?? `Injected ${reason}`));
+        const fail = () => send(status, errorBody(status, reason, f.message ?? DEFAULT_MESSAGES[reason] ?? `Injected ${reason}`));
+        if (f.afterServing) {
+          const q = Object.fromEntries(url.searchParams.entries());
+          void serial(() => handle(method, parts, q, req.headers, Buffer.concat(chunks), call)).then(fail, fail);
+          return;
+        }
+        fail();
         return;
       }
       const q = Object.fromEntries(url.searchParams.entries());
