@@ -100,6 +100,8 @@ function rewrite(s: Tok[]): Tok[] {
     } else if (u === 'UNNEST' && call) {
       // UNNEST(a) AS e WITH OFFSET AS o → UNNEST(a) WITH ORDINALITY AS _u(e, o)
       const end = closing(s, i + 1);
+      const before = s[i - 1];
+      const from = isWord(before, 'FROM') || isWord(before, 'JOIN') || isP(before, ',');
       out.push(t, ...rewrite(s.slice(i + 1, end + 1)));
       let j = end + 1;
       if (isWord(s[j], 'AS')) j++;
@@ -109,6 +111,10 @@ function rewrite(s: Tok[]): Tok[] {
         const o = isWord(s[k], 'AS') ? s[k + 1] : s[k];
         out.push({ k: 'w', v: 'WITH' }, { k: 'w', v: 'ORDINALITY' }, { k: 'w', v: 'AS' }, { k: 'w', v: '_u' }, { k: 'p', v: '(' }, e, { k: 'p', v: ',' }, o!, { k: 'p', v: ')' });
         i = isWord(s[k], 'AS') ? k + 1 : k;
+      } else if (e && e.k === 'w' && j > end + 1 && from) {
+        // FROM UNNEST(a) AS e: e is the element, not a one-column row
+        out.push({ k: 'w', v: 'AS' }, { k: 'w', v: '_u' }, { k: 'p', v: '(' }, e, { k: 'p', v: ')' });
+        i = j;
       } else i = end;
     } else if (u === 'ARRAY_AGG' && call) {
       // ARRAY_AGG(x ORDER BY x LIMIT n) → ARRAY_AGG(x ORDER BY x)[1:n]

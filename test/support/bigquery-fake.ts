@@ -254,7 +254,7 @@ export async function startBigQueryFake(opts: { project?: string; location?: str
         const body = json();
         const job = await runJob({
           jobReference: { jobId: body.requestId ? `job_${body.requestId}` : undefined, location: body.location },
-          configuration: { query: { query: body.query, useLegacySql: body.useLegacySql ?? true, ...(body.defaultDataset ? { defaultDataset: body.defaultDataset } : {}) } },
+          configuration: { query: { query: body.query, useLegacySql: body.useLegacySql ?? true, ...(body.defaultDataset ? { defaultDataset: body.defaultDataset } : {}), ...(body.queryParameters ? { parameterMode: body.parameterMode, queryParameters: body.queryParameters } : {}) } },
         });
         const res = queryResponse(job.jobReference.jobId, { maxResults: body.maxResults, ...(body.formatOptions?.useInt64Timestamp ? { 'formatOptions.useInt64Timestamp': 'true' } : {}) });
         res.kind = 'bigquery#queryResponse';

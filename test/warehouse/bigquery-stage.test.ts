@@ -172,3 +172,139 @@ Engine('plan against a fresh target stages in the scratch dataset only, and leav
 });
 
 Engine.run();
+
+// ---- the stage on its own ------------------------------------------------------------------
+
+const Stage = suite('BigQueryRowStage');
+setup(Stage);
+
+const tables = { kind: 'Customer', dataset: 'analytics', current: 'customer', raw: 'customer_raw', quarantine: 'customer_quarantine' };
+const rec = (name: string, version: number, email: string | null, operation: SyncRecord['operation'] = 'UPSERT'): StagedRecord =>
+  stageRecord(
+    { entityKey: `Customer:${name}`, kind: 'Customer', operation, data: operation === 'DELETE' ? null : { email, age: 7 }, version, eventTime: T0 },
+    { mapping: customer(), now: new Date(T0), withRow: true },
+  );
+const createTables = () => withWarehouse(false, (w) => apply(bqSpec([customer()]), { warehouse: w }, {}));
+const stageOnce = <T>(records: StagedRecord[], fn: (st: Awaited<ReturnType<Warehouse['openStage']>>) => Promise<T>, readOnly = false): Promise<T> =>
+  withWarehouse(readOnly, async (w) => {
+    const st = await w.openStage(tables);
+    try {
+      await st.append(records);
+      return await fn(st);
+    } finally {
+      await st.close();
+    }
+  });
+const snapshotMerge = (version: string) => ({ mode: 'snapshot' as const, kind: 'Customer', snapshotVersion: version, origin: 'export' as const, ingestTime: T1, snapshotTime: T1 });
+const current = async () => (await fake.sql(`SELECT _key, _version, email FROM "analytics"."customer" ORDER BY _key`)).map((r) => `${r._key} v${r._version} ${r.email}`);
+
+Stage('the version guard keeps a newer current row: neither overwritten nor deleted by an older snapshot', async () => {
+  await createTables();
+  await stageOnce([rec('c1', 100, 'a'), rec('c2', 100, 'b'), rec('c3', 100, 'c')], (st) => st.merge(snapshotMerge('100')));
+  await fake.sql(`UPDATE "analytics"."customer" SET _version = 999 WHERE _key IN ('Customer:c1', 'Customer:c3')`);
+  const result = await stageOnce([rec('c1', 200, 'changed')], async (st) => {
+    assert.equal((await st.diff({ mode: 'snapshot', snapshotVersion: '200' })).counts, { insert: 0, update: 0, delete: 1, quarantine: 0, unchanged: 1 });
+    return st.merge(snapshotMerge('200'));
+  });
+  assert.equal(result, { inserted: 0, updated: 0, deleted: 1, quarantined: 0, logged: 1 });
+  assert.equal(await current(), ['Customer:c1 v999 a', 'Customer:c3 v999 c']);
+});
+
+Stage('events mode keeps the highest version per key and logs each distinct event once, out of order and duplicated', async () => {
+  await createTables();
+  const events = [rec('c1', 5, 'five'), rec('c1', 3, 'three'), rec('c1', 5, 'five'), rec('c2', 2, 'two'), rec('c2', 4, null, 'DELETE'), rec('c3', 1, 'one')];
+  const merge = { mode: 'events' as const, kind: 'Customer', origin: 'pubsub' as const, ingestTime: T1 };
+  const r1 = await stageOnce(events, (st) => st.merge(merge));
+  assert.equal(r1, { inserted: 2, updated: 0, deleted: 0, quarantined: 0, logged: 5 });
+  assert.equal(await current(), ['Customer:c1 v5 five', 'Customer:c3 v1 one']);
+  const r2 = await stageOnce([...events].reverse(), (st) => st.merge(merge));
+  assert.equal(r2, { inserted: 0, updated: 0, deleted: 0, quarantined: 0, logged: 0 }, 'merging the same events again changes nothing');
+  const r3 = await stageOnce([rec('c3', 9, null, 'DELETE'), rec('c1', 4, 'four')], (st) => st.merge(merge));
+  assert.equal(r3, { inserted: 0, updated: 0, deleted: 1, quarantined: 0, logged: 2 });
+  assert.equal(await current(), ['Customer:c1 v5 five']);
+  assert.equal((await raw()).map((r) => `${r._key} ${r.operation} ${r.origin}`), [
+    'Customer:c1 UPSERT pubsub',
+    'Customer:c1 UPSERT pubsub',
+    'Customer:c1 UPSERT pubsub',
+    'Customer:c2 DELETE pubsub',
+    'Customer:c2 UPSERT pubsub',
+    'Customer:c3 DELETE pubsub',
+    'Customer:c3 UPSERT pubsub',
+  ]);
+});
+
+Stage('a load job whose reply is lost is not loaded twice: the retry finds the job by its id', async () => {
+  fake.failNext('jobs.insert', { status: 503, reason: 'backendError', afterServing: true });
+  const staged = await stageOnce([rec('c1', 1, 'a'), rec('c2', 1, 'b')], async (st) => {
+    const d = await st.diff({ mode: 'snapshot', snapshotVersion: '1' });
+    const [t] = await fake.sql(`SELECT table_name FROM information_schema.tables WHERE table_schema = 'analytics_mlbridge_scratch'`);
+    return { d, n: (await fake.sql(`SELECT count(*) AS n FROM "analytics_mlbridge_scratch"."${String(t!.table_name)}"`))[0]!.n };
+  }, true);
+  assert.equal(staged.d.counts, { insert: 2, update: 0, delete: 0, quarantine: 0, unchanged: 0 });
+  assert.is(staged.n, '2');
+  assert.equal(fake.calls.filter((c) => c.startsWith('jobs.')).slice(0, 3), ['jobs.insert', 'jobs.insert', 'jobs.get']);
+});
+
+Stage('merge into a target whose tables do not exist names the missing table', async () => {
+  const err = await stageOnce([rec('c1', 1, 'a')], (st) => st.merge(snapshotMerge('1'))).then(
+    () => undefined,
+    (e: unknown) => e as Error,
+  );
+  assert.is(err?.message, 'bigquery_table.analytics.customer does not exist; apply the tables first');
+});
+
+Stage('readRowsByKey returns the current rows of the keys asked, typed like readRows', async () => {
+  await createTables();
+  await stageOnce([rec('c1', 1, 'a'), rec('c2', 1, 'b'), rec("it's", 1, 'q')], (st) => st.merge(snapshotMerge('1')));
+  const rows = await withWarehouse(true, (w) => w.readRowsByKey('analytics', 'customer', ['Customer:c2', "Customer:it's", 'Customer:none']));
+  assert.equal(
+    rows.map((r) => [r._key, r._version, r.email, r.age, r.tags, r.address]).sort(),
+    [
+      ['Customer:c2', '1', 'b', '7', [], null],
+      ["Customer:it's", '1', 'q', '7', [], null],
+    ],
+  );
+  assert.equal(await withWarehouse(true, (w) => w.readRowsByKey('analytics', 'customer', [])), []);
+});
+
+Stage.run();
+
+// ---- the fake's GoogleSQL for staging ---------------------------------------------------------
+
+const Sql = suite('the BigQuery fake runs the staging GoogleSQL and refuses what BigQuery refuses');
+setup(Sql);
+
+const query = async (sql: string, params?: Record<string, unknown>) => {
+  const { BigQuery } = await import('@google-cloud/bigquery');
+  const { GoogleAuth, PassThroughClient } = await import('google-auth-library');
+  const bq = new BigQuery({ projectId: PROJECT, apiEndpoint: fake.endpoint, autoRetry: false, authClient: new GoogleAuth({ authClient: new PassThroughClient() }) as never });
+  const [rows] = await bq.query({ query: sql, ...(params ? { params } : {}) });
+  return rows as Record<string, unknown>[];
+};
+const refused = (p: Promise<unknown>) => p.then(() => 'accepted', (e: Error) => e.message);
+
+Sql('QUALIFY without WHERE, GROUP BY or HAVING is refused; with WHERE it runs', async () => {
+  assert.is(
+    await refused(query('SELECT x FROM UNNEST([1, 2]) AS x QUALIFY ROW_NUMBER() OVER (ORDER BY x) = 1')),
+    'QUALIFY clause must be used in conjunction with WHERE or GROUP BY or HAVING clause',
+  );
+  assert.equal(await query('SELECT x FROM UNNEST([2, 1]) AS x WHERE TRUE QUALIFY ROW_NUMBER() OVER (ORDER BY x) = 1'), [{ x: 1 }]);
+});
+
+Sql('WHERE without FROM and an undefined parameter are refused', async () => {
+  assert.is(await refused(query('SELECT 1 AS x WHERE FALSE')), 'Query without FROM clause cannot have a WHERE clause');
+  assert.is(await refused(query('SELECT 1 AS x FROM UNNEST([1]) AS y WHERE y IN UNNEST(@ids)')), "Query parameter 'ids' not found");
+});
+
+Sql('JSON extraction, STRUCT, ordered ARRAY and the orphan event id behave like GoogleSQL', async () => {
+  const [r] = await query(
+    `SELECT JSON_VALUE(j, '$.a') AS a, JSON_VALUE(j, '$.o') AS o, JSON_QUERY(j, '$.n') AS n, ` +
+      `ARRAY(SELECT CAST(e AS INT64) FROM UNNEST(JSON_VALUE_ARRAY(j, '$.l')) AS e WITH OFFSET AS i ORDER BY i) AS l, ` +
+      `STRUCT(JSON_VALUE(j, '$.o.c') AS c) AS s, TO_HEX(SHA256('abc')) AS h, ARRAY_AGG(k ORDER BY k LIMIT 2) AS k ` +
+      `FROM (SELECT '{"a":"x","o":{"c":"d"},"n":null,"l":["3","1","2"]}' AS j) t, UNNEST(['c', 'a', 'b']) AS k WHERE k IN UNNEST(@keys) GROUP BY j`,
+    { keys: ['a', 'b', 'c'] },
+  );
+  assert.equal(r, { a: 'x', o: null, n: 'null', l: [3, 1, 2], s: { c: 'd' }, h: 'ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad', k: ['a', 'b'] });
+});
+
+Sql.run();
