@@ -9,6 +9,7 @@ import type { RestFieldLike } from './bigquery-fake-sql.js';
 import { HttpError, duckTableName as duckTableNameOf, fieldAt, nowMs } from './bigquery-fake-store.js';
 import type { FakeStore } from './bigquery-fake-store.js';
 import { cell, fieldForDuckType, literal } from './bigquery-fake-values.js';
+import { bindParameters, rewriteGoogleSql } from './bigquery-fake-googlesql.js';
 
 export interface JobEntry {
   resource: Record<string, any>;
@@ -189,7 +190,7 @@ export function createJobs(store: FakeStore, jobPolls: number) {
       tables.delete(key(p.dataset, p.table));
       return { stats: { statementType: 'DROP_TABLE' } };
     }
-    const tr = translate(sql, duckRef);
+    const tr = translate(rewriteGoogleSql(sql), duckRef);
     for (const t of tr.tables) {
       inLocation(t.dataset, location);
       if (!tables.has(key(t.dataset, t.table)))
@@ -206,20 +207,32 @@ export function createJobs(store: FakeStore, jobPolls: number) {
     if (!target) throw new SqlError('Syntax error: expected a target table');
     const rec = tables.get(key(target.dataset, target.table))!;
     const before = await countRows(target.dataset, target.table);
-    const res = await conn.run(tr.sql);
-    const changed = Number(res.rowsChanged);
+    // MERGE: count each row's action, as BigQuery's dmlStats do (deletes included).
+    const actions = first === 'MERGE' ? await mergeActions(tr.sql) : undefined;
+    const changed = actions ? actions.INSERT + actions.UPDATE + actions.DELETE : Number((await conn.run(tr.sql)).rowsChanged);
     const after = await countRows(target.dataset, target.table);
     const dml = { insertedRowCount: '0', updatedRowCount: '0', deletedRowCount: '0' };
     if (first === 'INSERT') dml.insertedRowCount = String(changed);
     else if (first === 'UPDATE') dml.updatedRowCount = String(changed);
     else if (first === 'DELETE') dml.deletedRowCount = String(changed);
-    else {
+    else if (actions) {
+      dml.insertedRowCount = String(actions.INSERT);
+      dml.updatedRowCount = String(actions.UPDATE);
+      dml.deletedRowCount = String(actions.DELETE);
+    } else {
       const inserted = Math.max(0, after - before);
       dml.insertedRowCount = String(inserted);
       dml.updatedRowCount = String(changed - inserted);
     }
     if (changed > 0) touch(rec);
     return { stats: { statementType: first, numDmlAffectedRows: String(changed), dmlStats: dml } };
+  }
+
+  async function mergeActions(duckSql: string): Promise<Record<'INSERT' | 'UPDATE' | 'DELETE', number>> {
+    const r = await readAll(`${duckSql} RETURNING merge_action`);
+    const n = { INSERT: 0, UPDATE: 0, DELETE: 0 };
+    for (const row of r.rows) n[String(row.merge_action) as keyof typeof n]++;
+    return n;
   }
 
   /** DuckDB's wording → BigQuery's, for the failures tests look at. */
@@ -302,7 +315,7 @@ export function createJobs(store: FakeStore, jobPolls: number) {
     try {
       if (cfg.query) {
         const dflt = cfg.query.defaultDataset?.datasetId;
-        const out = await runQuery(String(cfg.query.query ?? ''), location, dflt);
+        const out = await runQuery(bindParameters(String(cfg.query.query ?? ''), cfg.query), location, dflt);
         job.statistics.query = out.stats;
         if (out.schema) {
           entry.schema = out.schema;

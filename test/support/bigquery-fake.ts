@@ -41,6 +41,7 @@ import type { AddressInfo, Socket } from 'node:net';
 import { SqlError, dq } from './bigquery-fake-sql.js';
 import type { RestFieldLike } from './bigquery-fake-sql.js';
 import { createJobs } from './bigquery-fake-jobs.js';
+import { installGoogleSqlFunctions } from './bigquery-fake-googlesql.js';
 import { HttpError, createStore, duckTableName, fieldAt, newEtag, nowMs } from './bigquery-fake-store.js';
 import type { RequireFilterEcho } from './bigquery-fake-store.js';
 import { cell, literal } from './bigquery-fake-values.js';
@@ -55,6 +56,8 @@ export interface Fault {
   skip?: number;
   /** Do the call, then lose the reply: drop the connection, or answer this 5xx status. */
   replyLost?: 'drop' | number;
+  /** Serve the call, then lose its reply (answer with this fault instead): a retry finds the work done. */
+  afterServing?: boolean;
 }
 
 export interface BigQueryFakeOptions {
@@ -115,6 +118,7 @@ export async function startBigQueryFake(opts: BigQueryFakeOptions = {}): Promise
   const store = await createStore(project, defaultLocation, opts.requireFilterEcho);
   const { db, conn, datasets, tables, key, readAll, getDataset, getTableRec, touch, insertTable, withRows, patchTable, countRows, duckRef } = store;
   const { runJob, getJob, queryResponse } = createJobs(store, opts.jobPolls ?? 1);
+  await installGoogleSqlFunctions(conn);
   const faults = new Map<string, Fault[]>();
   const calls: string[] = [];
   const hanging = new Set<ServerResponse>();
@@ -275,7 +279,7 @@ export async function startBigQueryFake(opts: BigQueryFakeOptions = {}): Promise
         const job = await runJob(
           {
             jobReference: { jobId: body.requestId ? `job_${body.requestId}` : undefined, location: body.location },
-            configuration: { query: { query: body.query, useLegacySql: body.useLegacySql ?? true, ...(body.defaultDataset ? { defaultDataset: body.defaultDataset } : {}) } },
+            configuration: { query: { query: body.query, useLegacySql: body.useLegacySql ?? true, ...(body.defaultDataset ? { defaultDataset: body.defaultDataset } : {}), ...(body.queryParameters ? { parameterMode: body.parameterMode, queryParameters: body.queryParameters } : {}) } },
           },
           undefined,
           true,
@@ -387,7 +391,13 @@ export async function startBigQueryFake(opts: BigQueryFakeOptions = {}): Promise
         // BigQuery answers rate limits with 403 rateLimitExceeded (429 only from the API front end).
         const reason = f.reason ?? (f.status === 429 ? 'rateLimitExceeded' : 'backendError');
         const status = f.status ?? (reason === 'rateLimitExceeded' ? 403 : 500);
-        send(status, errorBody(status, reason, f.message ?? DEFAULT_MESSAGES[reason] ?? `Injected ${reason}`));
+        const fail = () => send(status, errorBody(status, reason, f.message ?? DEFAULT_MESSAGES[reason] ?? `Injected ${reason}`));
+        if (f.afterServing) {
+          const q = Object.fromEntries(url.searchParams.entries());
+          void serial(() => handle(method, parts, q, req.headers, Buffer.concat(chunks), call)).then(fail, fail);
+          return;
+        }
+        fail();
         return;
       }
       const q = Object.fromEntries(url.searchParams.entries());
