@@ -149,3 +149,67 @@ Framing('skipping a damaged fragmented record drops its later fragments silently
 });
 
 Framing.run();
+
+/** data with block `from` copied in at block index `at` (inserted, or written over block `at`). */
+function withBlock(data: Uint8Array, from: number, at: number, overwrite = false): Buffer {
+  const copy = data.subarray(from * BLOCK_SIZE, (from + 1) * BLOCK_SIZE);
+  return Buffer.concat([data.subarray(0, at * BLOCK_SIZE), copy, data.subarray((at + (overwrite ? 1 : 0)) * BLOCK_SIZE)]);
+}
+
+/** Records of 300..1000 bytes, each one filled with its own index: a splice shows as mixed bytes. */
+function numbered(n: number): Uint8Array[] {
+  return Array.from({ length: n }, (_, i) => new Uint8Array(300 + ((i * 37) % 700)).fill(i % 251));
+}
+
+const Repeats = suite('LevelDB log framing: repeated blocks');
+
+Repeats('a block copied right after itself fails a plain read at the copy, naming the original', async () => {
+  const data = await frameRecords(numbered(200));
+  assert.ok(data.length > 3 * BLOCK_SIZE);
+  assert.is(errorOf(() => read(withBlock(data, 1, 2))), `out/output-0: byte offset ${2 * BLOCK_SIZE}: block repeats the block at byte offset ${BLOCK_SIZE} (copied data)`);
+});
+
+Repeats('with skipping, a repeated block yields each record at most once and never a spliced one', async () => {
+  const records = numbered(200);
+  const data = await frameRecords(records);
+  const blocks = Math.floor(data.length / BLOCK_SIZE);
+  for (let from = 0; from < blocks; from++) {
+    for (const [at, overwrite] of [[from + 1, false], [blocks, false], [0, false], [from + 2, true]] as const) {
+      if (overwrite && at >= blocks) continue;
+      const seen: CorruptRecord[] = [];
+      const got = read(withBlock(data, from, at, overwrite), 4096, (c) => seen.push(c));
+      const where = `block ${from} at ${at}${overwrite ? ' (overwritten)' : ''}`;
+      const ids = got.payloads.map((p) => p[0]!);
+      for (const p of got.payloads) {
+        assert.ok(p.every((b) => b === p[0]), `spliced record: ${where}`);
+        assert.is(p.length, records[p[0]!]!.length, where);
+      }
+      assert.is(new Set(ids).size, ids.length, `a record came out twice: ${where}`);
+      assert.ok(seen.some((c) => /block repeats the block at byte offset/.test(c.reason)), where);
+      if (!overwrite) assert.ok(ids.length >= records.length - 2, `${ids.length} records: ${where}`);
+    }
+  }
+});
+
+Repeats('the record in flight when the copy comes is dropped and reported', async () => {
+  const data = await frameRecords(numbered(200));
+  const seen: CorruptRecord[] = [];
+  read(withBlock(data, 1, 2), data.length, (c) => seen.push(c));
+  const dropped = seen.find((c) => c.reason.startsWith('record dropped'));
+  assert.ok(dropped);
+  assert.is(dropped!.reason, `record dropped: the block after its first fragment (byte offset ${2 * BLOCK_SIZE}) repeats an earlier block`);
+  assert.ok(dropped!.offset < 2 * BLOCK_SIZE && dropped!.offset > BLOCK_SIZE);
+});
+
+Repeats('a record whose middle fragments repeat genuinely (a long run of equal bytes) reads fine', async () => {
+  const run = new Uint8Array(5 * BLOCK_SIZE).fill(0xab);
+  const data = await frameRecords([rec(10), run, rec(10, 2)]);
+  assert.equal(read(data, 10_000).payloads, [rec(10), run, rec(10, 2)]);
+});
+
+Repeats('zero padding blocks are not repeats', async () => {
+  const data = Buffer.concat([await frameRecords([rec(100)], { padToBlock: true }), new Uint8Array(2 * BLOCK_SIZE)]);
+  assert.equal(read(data).payloads, [rec(100)]);
+});
+
+Repeats.run();
