@@ -54,7 +54,7 @@ export async function run(options: ApplyCommandOptions, io: CliIO): Promise<numb
   if (!options.autoApprove && !reviewed && (!io.stdin.isTTY || json)) {
     throw new MlbridgeError('APPROVAL_REQUIRED', NEEDS_CONFIRMATION);
   }
-  const savedPlan = options.planFile ? await readPlanFile(resolve(io.cwd, options.planFile)) : undefined;
+  const savedPlan = options.planFile ? await readPlanFile(resolve(io.cwd, options.planFile), { sensitive: spec.sensitive ?? [] }) : undefined;
 
   const interactive = !json && options.color && io.interactive;
   const color = options.color && io.color;
