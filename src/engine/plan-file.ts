@@ -6,8 +6,12 @@
 // a saved plan can be compared with a fresh plan redacted the same way, and apply (which has
 // the values from its own environment) can put them back. scrypt rather than a plain hash:
 // guessing a short secret from its marker costs a memory-hard derivation per guess.
+//
+// The file also carries `checksum`: sha256 of the plan's JSON. A plan file damaged or edited
+// after it was saved is PLAN_INVALID before apply looks at any of it (integrity, not
+// authenticity: whoever can write the file can recompute it).
 
-import { scryptSync } from 'node:crypto';
+import { createHash, scryptSync } from 'node:crypto';
 import { readFile, writeFile, rename } from 'node:fs/promises';
 import { MlbridgeError, errorMessage } from '../model/errors.js';
 import { Redactor } from '../model/sensitive.js';
@@ -23,10 +27,16 @@ export interface PlanFileOptions {
 
 export async function writePlanFile(path: string, plan: Plan, options: PlanFileOptions = {}): Promise<void> {
   const saved = options.sensitive?.length ? redactPlan(plan, options.sensitive) : plan;
+  // Through JSON first: the checksum covers exactly what JSON.parse will give back.
+  const body = JSON.parse(JSON.stringify(saved)) as Record<string, unknown>;
   // Write then rename so a crash never leaves half a plan behind.
   const tmp = `${path}.tmp-${process.pid}`;
-  await writeFile(tmp, `${JSON.stringify(saved, null, 2)}\n`, { mode: 0o600 });
+  await writeFile(tmp, `${JSON.stringify({ ...body, checksum: planChecksum(body) }, null, 2)}\n`, { mode: 0o600 });
   await rename(tmp, path);
+}
+
+function planChecksum(body: Record<string, unknown>): string {
+  return `sha256:${createHash('sha256').update(JSON.stringify(body)).digest('hex')}`;
 }
 
 const markers = new Map<string, string>();
@@ -102,7 +112,18 @@ export async function readPlanFile(path: string, options: PlanFileOptions = {}):
   }
   const problem = planProblem(value);
   if (problem) throw new MlbridgeError('PLAN_INVALID', `${path} is not a valid mlbridge plan: ${problem}`);
-  return options.sensitive ? restorePlan(value as Plan, options.sensitive, path) : (value as Plan);
+  const { checksum, ...body } = value as Record<string, unknown>;
+  if (checksum !== planChecksum(body)) {
+    throw new MlbridgeError(
+      'PLAN_INVALID',
+      checksum === undefined
+        ? `${path} has no checksum: save the plan again with \`mlbridge plan --out FILE\``
+        : `${path} was changed after it was saved (its checksum does not match): save the plan again with \`mlbridge plan --out FILE\``,
+      { resource: path },
+    );
+  }
+  const plan = body as unknown as Plan;
+  return options.sensitive ? restorePlan(plan, options.sensitive, path) : plan;
 }
 
 function isObject(v: unknown): v is Record<string, unknown> {

@@ -9,7 +9,10 @@
 // tail of one record onto the head of another and repeat every record in it. Each block is
 // therefore fingerprinted (its record headers, whose checksums cover the payloads) before
 // any of its records come out; a block whose fingerprint was seen before in the file is
-// damage: skipped with skipCorrupt, together with the record it would have finished.
+// damage. That alone cannot protect records read before the repeat shows (the copy may come
+// first): a reader that skips damage first scans the file's fingerprints (scanRepeatedBlocks)
+// and skips every occurrence of a repeated block, each time with the record it would have
+// finished, so no record is ever assembled across a copied block.
 import { crc32c } from '@node-rs/crc32';
 import { MlbridgeError } from '../../model/errors.js';
 
@@ -54,6 +57,13 @@ export interface LogReaderOptions {
   onRecordAt?: (buf: Buffer, start: number, end: number, offset: number) => void;
   /** When set, damaged data is reported here and skipped (resync at the next block) instead of thrown. */
   onCorrupt?: (c: CorruptRecord) => void;
+  /**
+   * With onCorrupt: fingerprints of the blocks that occur more than once in the file, with
+   * their offsets (scanRepeatedBlocks); every occurrence is skipped, not only the later ones.
+   */
+  repeats?: ReadonlyMap<number, number[]>;
+  /** Only fingerprint blocks (for scanRepeatedBlocks): no record is parsed or checked. */
+  scanOnly?: boolean;
   maxRecordBytes?: number;
 }
 
@@ -76,7 +86,9 @@ export class LogReader {
   private resyncing = false;
   private failed = false;
   /** Fingerprint → file offset of every block holding a record boundary (one entry per 32 KiB). */
-  private readonly blocks = new Map<number, number>();
+  private readonly blocks = new Map<number, number[]>();
+  private readonly repeats: ReadonlyMap<number, number[]> | undefined;
+  private readonly scanOnly: boolean;
 
   constructor(options: LogReaderOptions) {
     this.file = options.file;
@@ -84,6 +96,8 @@ export class LogReader {
     this.onRecordAt = options.onRecordAt;
     this.onCorrupt = options.onCorrupt;
     this.maxRecord = options.maxRecordBytes ?? DEFAULT_MAX_RECORD;
+    this.repeats = options.repeats;
+    this.scanOnly = Boolean(options.scanOnly);
   }
 
   push(input: Uint8Array): void {
@@ -165,30 +179,40 @@ export class LogReader {
   }
 
   /**
-   * Refuses a whole block that repeats an earlier one of this file. Only blocks holding a
-   * FULL, FIRST or LAST record take part: a block that is one MIDDLE fragment may genuinely
-   * repeat (a long run of equal bytes in a blob), and padding carries no records. Two blocks
-   * with a record boundary and equal bytes would mean the same entity written twice.
+   * Refuses a whole block that repeats another of this file: every occurrence of one known
+   * from a scan, else each occurrence after the first. Only blocks holding a FULL, FIRST or
+   * LAST record take part: a block that is one MIDDLE fragment may genuinely repeat (a long
+   * run of equal bytes in a blob), and padding carries no records. Two blocks with a record
+   * boundary and equal bytes would mean the same entity written twice.
    */
-  private repeatedBlock(block: Buffer, base: number): boolean {
-    const sig = blockFingerprint(block);
-    if (sig === undefined) return false;
-    const first = this.blocks.get(sig);
-    if (first === undefined) {
-      this.blocks.set(sig, base);
-      return false;
+  private repeatedBlock(sig: number, base: number): boolean {
+    const known = this.repeats?.get(sig);
+    let reason: string;
+    if (known) {
+      reason = `block occurs ${known.length} times in the file (byte offsets ${known.join(', ')}): copied data, skipped at every occurrence`;
+    } else {
+      const seen = this.blocks.get(sig);
+      if (seen === undefined) {
+        this.blocks.set(sig, [base]);
+        return false;
+      }
+      reason = `block repeats the block at byte offset ${seen[0]} (copied data)`;
     }
     // The record in flight cannot be finished safely: whether this block was inserted or
     // overwrote the one holding its next fragment, nothing in the framing tells.
-    const reason = `block repeats the block at byte offset ${first} (copied data)`;
     if (this.fragStart >= 0) {
       const s = this.fragStart;
       this.dropFragment();
       if (!this.onCorrupt) this.damage(base, reason); // throws: the repeat is the cause to name
-      this.damage(s, `record dropped: the block after its first fragment (byte offset ${base}) repeats an earlier block`);
+      this.damage(s, `record dropped: the block after its first fragment (byte offset ${base}) is copied data`);
     }
     this.damage(base, reason);
     return true;
+  }
+
+  /** Fingerprints that occur more than once, with their offsets (after scanOnly reading). */
+  repeatedBlocks(): Map<number, number[]> {
+    return new Map([...this.blocks].filter(([, offsets]) => offsets.length > 1));
   }
 
   /** Parses one block (len < BLOCK_SIZE only for the final partial block). */
@@ -196,7 +220,17 @@ export class LogReader {
     if (this.failed) return;
     const base = this.blockOffset;
     this.blockOffset += len;
-    if (len === BLOCK_SIZE && this.repeatedBlock(block, base)) return;
+    if (len === BLOCK_SIZE) {
+      const sig = blockFingerprint(block);
+      if (this.scanOnly) {
+        const offsets = sig === undefined ? undefined : this.blocks.get(sig);
+        if (offsets) offsets.push(base);
+        else if (sig !== undefined) this.blocks.set(sig, [base]);
+        return;
+      }
+      if (sig !== undefined && this.repeatedBlock(sig, base)) return;
+    }
+    if (this.scanOnly) return;
     let p = 0;
     while (p < len) {
       const left = len - p;
@@ -338,4 +372,11 @@ export function readAllRecords(file: string, data: Uint8Array): Uint8Array[] {
   r.push(data);
   r.end();
   return out;
+}
+
+/** The blocks of a file that occur more than once (fingerprint → byte offsets), from one pass over it. */
+export async function scanRepeatedBlocks(file: string, chunks: AsyncIterable<Uint8Array>): Promise<Map<number, number[]>> {
+  const r = new LogReader({ file, scanOnly: true });
+  for await (const c of chunks) r.push(c);
+  return r.repeatedBlocks();
 }

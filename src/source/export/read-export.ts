@@ -6,12 +6,13 @@
 // framing and checksums of every file it will read and those counts, and only then decodes:
 // a damaged export fails before the first entity instead of after a partial stream (this
 // reads the files twice; the check pass costs about a tenth of the decode). With
-// skipCorrupt the read is one pass: damaged records are reported and skipped, a part that
+// skipCorrupt the entities come out as they are decoded (after a scan of each file's block
+// fingerprints, see log-reader.ts): damaged records are reported and skipped, a part that
 // comes up short is reported, and a part that yields more records than listed fails.
 import type { Entity, Key } from '../entity.js';
 import { MlbridgeError, errorMessage } from '../../model/errors.js';
 import { EntityDecoder } from './entity-proto.js';
-import { LogReader, corruptError, type CorruptRecord } from './log-reader.js';
+import { LogReader, corruptError, scanRepeatedBlocks, type CorruptRecord } from './log-reader.js';
 import { locateExport, type ExportPart, type ExportStore, type LocatedExport } from './locate.js';
 import { ProtoError } from './proto.js';
 
@@ -249,10 +250,20 @@ export async function* readOutputFile(store: ExportStore, path: string, options:
     options.onCorrupt?.(c);
   };
   const file = store.display(path);
+  // Skipping damage, the file is read twice: first its blocks' fingerprints (no checksums, no
+  // decoding), so a copied block is skipped wherever it occurs, even before its original.
+  let repeats: Map<number, number[]> | undefined;
+  if (skip) {
+    try {
+      repeats = await scanRepeatedBlocks(file, store.stream(path));
+    } catch (e) {
+      throw new MlbridgeError('EXPORT_NOT_FOUND', `${file}: cannot read output file: ${errorMessage(e)}`, { cause: e });
+    }
+  }
   let batch: EntityBatch = { entities: [], sizes: [] };
   const reader = new LogReader({
     file,
-    ...(skip ? { onCorrupt: report } : {}),
+    ...(skip ? { onCorrupt: report, repeats } : {}),
     onRecordAt: (buf, start, end, offset) => {
       let entity: Entity;
       try {
