@@ -16,6 +16,7 @@ import { readFile, writeFile, rename } from 'node:fs/promises';
 import { MlbridgeError, errorMessage } from '../model/errors.js';
 import { Redactor } from '../model/sensitive.js';
 import type { Plan } from './plan.js';
+import { changeShapeProblem, planPartsProblem } from './plan-shape.js';
 
 const ACTIONS = new Set(['create', 'update', 'replace', 'delete', 'no-op']);
 const TYPES = new Set(['dataset', 'table', 'scheduler_job', 'rows']);
@@ -150,9 +151,11 @@ export function planProblem(v: unknown): string | undefined {
     if (typeof c.address !== 'string') return `changes[${i}] has no address`;
     if (!ACTIONS.has(String(c.action))) return `changes[${i}] has unknown action ${JSON.stringify(c.action)}`;
     if (!Array.isArray(c.reasons) || typeof c.destructive !== 'boolean') return `changes[${i}] is incomplete`;
+    const shape = changeShapeProblem(c, i);
+    if (shape) return shape;
   }
   if (!isObject(v.summary)) return 'missing summary';
   if (!isObject(v.fingerprints)) return 'missing fingerprints';
   if (!Array.isArray(v.diagnostics) || !Array.isArray(v.targets)) return 'missing diagnostics or targets';
-  return undefined;
+  return planPartsProblem(v);
 }
