@@ -1,6 +1,11 @@
 // Export decode throughput and memory. Generates (once, reused) exports of 1M and 5M
 // entities of ~10 properties with the test writer, then measures in the same run:
-//   - decode: readExportBatches over every entity (entities/s, MB/s of export bytes)
+//   - decode: readExportBatches over every entity (entities/s, MB/s of export bytes); a plain
+//     read checks every file's framing first, then decodes (read-export.ts)
+//   - check pass: that first pass alone (framing, CRC32C, block fingerprints, counts)
+//   - decode with skipCorrupt: a block-fingerprint scan per file, then the decode
+//   - CPU seconds of the decode and the check pass (process.cpuUsage): steadier than wall
+//     time on a machine shared with other work
 //   - floor: a plain read of the same files with the same chunk size
 //   - checks only: the LevelDB framing and per-record CRC32C checks every decode must make,
 //     with no protobuf decoding (how much of the floor-to-decode gap no decoder can close)
@@ -20,6 +25,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { Entity } from '../src/source/entity.js';
 import { readExport, readExportBatches, locateExport } from '../src/source/export/index.js';
+import { verifyPart } from '../src/source/export/read-export.js';
 import { LogReader } from '../src/source/export/log-reader.js';
 import { profileExport } from '../src/source/export/profile-export.js';
 import { writeExport } from '../test/support/export-writer.js';
@@ -67,10 +73,25 @@ async function ensureExport(n: number): Promise<{ dir: string; files: string[]; 
   return { dir, files, bytes };
 }
 
-async function decode(dir: string): Promise<number> {
+async function decode(dir: string, skipCorrupt = false): Promise<number> {
   let n = 0;
-  for await (const b of readExportBatches(dir)) n += b.entities.length;
+  for await (const b of readExportBatches(dir, { skipCorrupt })) n += b.entities.length;
   return n;
+}
+
+/** The pass a plain read makes before decoding: every part's files checked, counts compared. */
+async function checkPass(dir: string): Promise<void> {
+  const located = await locateExport(dir);
+  for (const part of located.parts) await verifyPart(located.store, part);
+}
+
+/** Wall and CPU seconds of fn. */
+async function timedCpu(fn: () => Promise<unknown>): Promise<{ wall: number; cpu: number }> {
+  const c0 = process.cpuUsage();
+  const t = performance.now();
+  await fn();
+  const c = process.cpuUsage(c0);
+  return { wall: (performance.now() - t) / 1000, cpu: (c.user + c.system) / 1e6 };
 }
 
 /** The public per-entity AsyncIterable, for its overhead over batches. */
@@ -137,14 +158,22 @@ async function main(): Promise<void> {
   const dec: number[] = [];
   const raw: number[] = [];
   const checks: number[] = [];
+  const decCpu: number[] = [];
+  const pass: number[] = [];
+  const passCpu: number[] = [];
+  const skip: number[] = [];
   let count = 0;
   await decode(dir); // warm-up (JIT, page cache)
   for (let r = 0; r < RUNS; r++) {
     raw.push(await timed(() => plainRead(files)));
     checks.push(await timed(() => checksOnly(files)));
-    const t = performance.now();
-    count = await decode(dir);
-    dec.push((performance.now() - t) / 1000);
+    const d = await timedCpu(async () => (count = await decode(dir)));
+    dec.push(d.wall);
+    decCpu.push(d.cpu);
+    const c = await timedCpu(() => checkPass(dir));
+    pass.push(c.wall);
+    passCpu.push(c.cpu);
+    skip.push(await timed(() => decode(dir, true)));
   }
   const each: number[] = [];
   for (let r = 0; r < Math.min(3, RUNS); r++) each.push(await timed(() => decodeEach(dir)));
@@ -190,6 +219,11 @@ async function main(): Promise<void> {
     plainReadSeconds: Number(p.toFixed(3)),
     plainReadMBps: Number((mb / p).toFixed(1)),
     decodeVsPlainRead: Number((d / p).toFixed(2)),
+    decodeCpuSeconds: Number(median(decCpu).toFixed(3)),
+    checkPassSeconds: Number(median(pass).toFixed(3)),
+    checkPassCpuSeconds: Number(median(passCpu).toFixed(3)),
+    checkPassShareOfDecodeCpu: Number((median(passCpu) / median(decCpu)).toFixed(2)),
+    decodeSkipCorruptSeconds: Number(median(skip).toFixed(3)),
     checksOnlySeconds: Number(median(checks).toFixed(3)),
     checksOnlyVsPlainRead: Number((median(checks) / p).toFixed(2)),
     coldPlainReadSeconds: coldRaw.length ? Number(median(coldRaw).toFixed(3)) : null,

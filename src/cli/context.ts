@@ -9,7 +9,7 @@ import type { Spec } from '../spec/types.js';
 import type { EngineDeps } from '../engine/index.js';
 import type { EventSink } from '../engine/events.js';
 import type { CliIO } from './io.js';
-import { println } from './io.js';
+import { println, redactOutput } from './io.js';
 import { MlbridgeError, errorMessage, isMlbridgeError } from '../model/errors.js';
 
 /** Prints diagnostics as `file:line:col: message` lines on stderr. */
@@ -27,6 +27,7 @@ export interface LoadedSpec {
 export async function loadConfig(config: string, io: CliIO): Promise<LoadedSpec> {
   const { loadSpec } = await import('../spec/load.js');
   const result = await loadSpec(resolve(io.cwd, config), { env: io.env, cwd: io.cwd });
+  redactOutput(io, result.sensitive); // before anything derived from the spec is printed
   if (hasErrors(result.diagnostics)) return { diagnostics: result.diagnostics };
   return result.spec ? { spec: result.spec, diagnostics: result.diagnostics } : { diagnostics: result.diagnostics };
 }

@@ -1,6 +1,8 @@
 // What a command may touch of the outside world. Commands take a CliIO instead of
 // reaching for process.* so tests can run them in-process and read what a user would see.
 
+import { Redactor } from '../model/sensitive.js';
+
 export interface CliIO {
   stdout: NodeJS.WritableStream & { isTTY?: boolean; columns?: number };
   stderr: NodeJS.WritableStream & { isTTY?: boolean };
@@ -42,4 +44,50 @@ export function processIO(options: { noColor?: boolean } = {}): CliIO {
 /** Writes a line to a stream. */
 export function println(stream: NodeJS.WritableStream, text = ''): void {
   stream.write(`${text}\n`);
+}
+
+const redactors = new WeakMap<CliIO, Redactor>();
+
+/**
+ * From now on, everything written to io.stdout and io.stderr prints these values (the spec's
+ * `${secret:…}` values) as `(sensitive)`: plan and apply output in every format, diagnostics,
+ * errors, progress and retry lines. One wrapper at the boundary instead of care in each view.
+ * The first call replaces io.stdout and io.stderr with wrapped streams.
+ */
+export function redactOutput(io: CliIO, values: Iterable<string>): void {
+  const list = [...values].filter((v) => v !== '');
+  if (!list.length) return;
+  let redactor = redactors.get(io);
+  if (!redactor) {
+    redactor = new Redactor();
+    redactors.set(io, redactor);
+    io.stdout = redactingStream(io.stdout, redactor);
+    io.stderr = redactingStream(io.stderr, redactor);
+  }
+  redactor.add(list);
+}
+
+/** The stream with write() redacting; everything else (isTTY, columns, events) is the stream's own. */
+function redactingStream<S extends NodeJS.WritableStream>(stream: S, redactor: Redactor): S {
+  const write = (chunk: unknown, ...rest: unknown[]): boolean => {
+    let out = chunk;
+    if (typeof chunk === 'string') out = redactor.redact(chunk);
+    else if (chunk instanceof Uint8Array) {
+      const text = Buffer.from(chunk.buffer, chunk.byteOffset, chunk.byteLength).toString('utf8');
+      const redacted = redactor.redact(text);
+      if (redacted !== text) out = redacted;
+    }
+    return (stream.write as (...a: unknown[]) => boolean)(out, ...rest);
+  };
+  const bound = new Map<PropertyKey, unknown>();
+  return new Proxy(stream, {
+    get(target, prop) {
+      if (prop === 'write') return write;
+      const v: unknown = Reflect.get(target, prop, target);
+      if (typeof v !== 'function') return v;
+      // Methods run on the stream itself, and the same function comes back each time.
+      if (!bound.has(prop)) bound.set(prop, (v as (...a: unknown[]) => unknown).bind(target));
+      return bound.get(prop);
+    },
+  });
 }

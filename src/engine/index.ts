@@ -57,7 +57,7 @@ export interface ApplyResult {
 }
 
 export { createPlan, apply } from './planner.js';
-export { writePlanFile, readPlanFile } from './plan-file.js';
+export { writePlanFile, readPlanFile, redactPlan, sensitiveMarker, type PlanFileOptions } from './plan-file.js';
 export { forceUnlock, acquireLock, newLockInfo } from './lock.js';
 export { desiredState, type DesiredState } from './desired.js';
 export { diffTable, type TableDiff } from './schema-diff.js';

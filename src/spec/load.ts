@@ -14,6 +14,12 @@ export interface LoadResult {
   /** Present iff there are no errors. */
   spec?: Spec;
   diagnostics: Diagnostic[];
+  /**
+   * Values `${secret:VAR}` put into the spec (also in spec.sensitive), even when the spec has
+   * errors: a diagnostic may quote one. Whoever prints or saves anything derived from the
+   * spec redacts these.
+   */
+  sensitive: string[];
 }
 
 export interface LoadOptions {
@@ -43,17 +49,18 @@ export async function loadSpec(path: string, options: LoadOptions = {}): Promise
         .filter((d) => d.isFile() && SPEC_FILE.test(d.name))
         .map((d) => join(abs, d.name))
         .sort();
-      if (paths.length === 0) return { diagnostics: [errorDiag(`no .yaml or .yml files in folder ${display(abs)}`)] };
+      if (paths.length === 0) return { diagnostics: [errorDiag(`no .yaml or .yml files in folder ${display(abs)}`)], sensitive: [] };
     } else paths = [abs];
   } catch (e) {
     const code = (e as NodeJS.ErrnoException).code;
     const what = code === 'ENOENT' ? 'no such file or folder' : `cannot read (${code ?? String(e)})`;
     // The usual cause: running mlbridge outside the folder of the spec.
     const hint = code === 'ENOENT' ? 'Point -c at the spec file or folder, or write a spec with `mlbridge init`.' : undefined;
-    return { diagnostics: [errorDiag(`${what}: ${display(abs)}`, undefined, hint)] };
+    return { diagnostics: [errorDiag(`${what}: ${display(abs)}`, undefined, hint)], sensitive: [] };
   }
 
   const diagnostics: Diagnostic[] = [];
+  const sensitive = new Set<string>();
   const files: SpecFile[] = [];
   for (const p of paths) {
     const shown = display(p);
@@ -66,29 +73,36 @@ export async function loadSpec(path: string, options: LoadOptions = {}): Promise
     }
     const parsed = parseSpecText(text, shown, env);
     diagnostics.push(...parsed.diagnostics);
+    for (const v of parsed.sensitive) sensitive.add(v);
     const file: SpecFile = { display: shown, abs: p, dir: dirname(p) };
     if (parsed.root) file.root = parsed.root;
     // A file that did not parse may hold the target: do not also report it missing.
     else if (hasErrors(parsed.diagnostics)) file.broken = true;
     files.push(file);
   }
-  if (hasErrors(diagnostics) && files.every((f) => !f.root)) return { diagnostics: sortDiagnostics(diagnostics) };
+  const secrets = [...sensitive];
+  if (hasErrors(diagnostics) && files.every((f) => !f.root)) return { diagnostics: sortDiagnostics(diagnostics), sensitive: secrets };
 
   const validateOptions: ValidateOptions = {};
   if (files.some((f) => hasTopKey(f.root, 'reconcile'))) validateOptions.checkCron = await cronChecker();
   const result = validateSpec(files, validateOptions);
   const all = sortDiagnostics([...diagnostics, ...result.diagnostics]);
-  if (hasErrors(all) || !result.spec) return { diagnostics: all };
-  return { spec: result.spec, diagnostics: all };
+  if (hasErrors(all) || !result.spec) return { diagnostics: all, sensitive: secrets };
+  if (secrets.length) result.spec.sensitive = secrets;
+  return { spec: result.spec, diagnostics: all, sensitive: secrets };
 }
 
-/** One file's text → its positioned, interpolated tree (diagnostics: YAML and interpolation problems). */
-export function parseSpecText(text: string, file: string, env: NodeJS.ProcessEnv): { root?: YNode; diagnostics: Diagnostic[] } {
+/**
+ * One file's text → its positioned, interpolated tree (diagnostics: YAML and interpolation
+ * problems) and the values `${secret:…}` put in.
+ */
+export function parseSpecText(text: string, file: string, env: NodeJS.ProcessEnv): { root?: YNode; diagnostics: Diagnostic[]; sensitive: string[] } {
   if (text.charCodeAt(0) === 0xfeff) text = text.slice(1);
   const parsed = parseYamlFile(text, file);
   const diagnostics = [...parsed.diagnostics];
-  if (parsed.root) diagnostics.push(...interpolateTree(parsed.root, text, parsed, env));
-  return parsed.root ? { root: parsed.root, diagnostics } : { diagnostics };
+  const sensitive: string[] = [];
+  if (parsed.root) diagnostics.push(...interpolateTree(parsed.root, text, parsed, env, sensitive));
+  return parsed.root ? { root: parsed.root, diagnostics, sensitive } : { diagnostics, sensitive };
 }
 
 function hasTopKey(root: YNode | undefined, key: string): boolean {
@@ -108,8 +122,8 @@ async function cronChecker(): Promise<(expression: string) => string | undefined
   };
 }
 
-/** Applies `${VAR}` interpolation to every string value (not keys), in place. */
-function interpolateTree(root: YNode, text: string, parsed: ParsedFile, env: NodeJS.ProcessEnv): Diagnostic[] {
+/** Applies `${VAR}` interpolation to every string value (not keys), in place; adds secret values to `sensitive`. */
+function interpolateTree(root: YNode, text: string, parsed: ParsedFile, env: NodeJS.ProcessEnv, sensitive: string[]): Diagnostic[] {
   const diags: Diagnostic[] = [];
   const seen = new Set<YNode>();
   const visit = (node: YNode): void => {
@@ -119,6 +133,7 @@ function interpolateTree(root: YNode, text: string, parsed: ParsedFile, env: Nod
     else if (node.kind === 'seq') for (const item of node.items) visit(item);
     else if (typeof node.value === 'string') {
       const res = interpolate(node.value, env);
+      sensitive.push(...res.sensitive);
       for (const p of res.problems) {
         // Point at the `${` inside the scalar when the source text shows it verbatim.
         const raw = node.start >= 0 ? text.slice(node.start, node.end) : '';

@@ -126,4 +126,6 @@ export interface Spec {
   reconcile?: ReconcileSpec;
   /** The files the spec was read from, absolute. */
   files: string[];
+  /** Values `${secret:VAR}` interpolated: never printed, never saved in clear (absent: none). */
+  sensitive?: string[];
 }

@@ -5,6 +5,7 @@ import * as assert from 'uvu/assert';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { apply, createPlan, readPlanFile, writePlanFile } from '../../src/engine/index.js';
+import { planChecksum } from '../../src/engine/plan-file.js';
 import { checkSavedPlan } from '../../src/engine/saved-plan-check.js';
 import type { Change, Plan, RowsChange } from '../../src/engine/plan.js';
 import type { Row } from '../../src/warehouse/warehouse.js';
@@ -80,13 +81,17 @@ async function seeded(): Promise<Spec> {
   return s;
 }
 
-/** Saves `p` with `plan --out`, lets `edit` change the JSON as a user with an editor would, and reads it back. */
+/**
+ * Saves `p` with `plan --out`, lets `edit` change the JSON as a user with an editor would,
+ * recomputes the checksum (as anyone editing on purpose can: it catches damage, not intent)
+ * and reads it back. What refuses the edit is then the check against the fresh plan.
+ */
 async function edited(p: Plan, edit: (changes: Record<string, unknown>[]) => void): Promise<Plan> {
   const file = join(ctx.dir, 'edited.plan');
   await writePlanFile(file, p);
-  const json = JSON.parse(readFileSync(file, 'utf8')) as { changes: Record<string, unknown>[] };
+  const { checksum: _old, ...json } = JSON.parse(readFileSync(file, 'utf8')) as { changes: Record<string, unknown>[]; checksum?: string };
   edit(json.changes);
-  writeFileSync(file, JSON.stringify(json, null, 2));
+  writeFileSync(file, JSON.stringify({ ...json, checksum: planChecksum(json) }, null, 2));
   return readPlanFile(file);
 }
 

@@ -81,7 +81,12 @@ Stats('a damaged file exits 1 with file and byte offset and no stack trace', asy
     const s = fakeIO();
     assert.is(await dump({ location: ctx.small, kind: [], namespace: [], skipCorrupt: true }, s.io), 0);
     assert.is(s.out().trimEnd().split('\n').length, 2);
-    assert.is(s.err(), `warning: skipped 1 damaged record:\n  ${ctx.output}: byte offset 0: ${/checksum mismatch[^\n]*/.exec(t.err())![0]}\n`);
+    const meta = join(ctx.output, '..', 'all_namespaces_all_kinds.export_metadata');
+    assert.is(
+      s.err(),
+      `warning: skipped 1 damaged record:\n  ${ctx.output}: byte offset 0: ${/checksum mismatch[^\n]*/.exec(t.err())![0]}\n` +
+        `warning: ${meta}: the export lists 3 entities here but only 2 were read; damaged records were skipped\n`,
+    );
 
     const st = fakeIO();
     assert.is(await stats({ location: ctx.small, json: false, skipCorrupt: false }, st.io), 1);
@@ -91,14 +96,16 @@ Stats('a damaged file exits 1 with file and byte offset and no stack trace', asy
   }
 });
 
-Stats('dump prints the entities before the damage, then exits 1 naming it', async () => {
+Stats('dump of an export damaged near its end prints nothing and exits 1 naming the damage', async () => {
   const good = await readFile(ctx.output);
   await writeFile(ctx.output, good.subarray(0, good.length - 3)); // the last record loses its tail
   try {
-    const t = fakeIO();
-    assert.is(await dump({ location: ctx.small, kind: [], namespace: [], skipCorrupt: false }, t.io), 1);
-    assert.equal(t.out().trimEnd().split('\n').map((l) => JSON.parse(l).key.path[0].id), ['1', '2']);
-    assert.match(t.err(), /^Error: .*output-0: byte offset \d+: truncated record: header says \d+ bytes, \d+ present\n$/);
+    for (const limit of [undefined, 10]) {
+      const t = fakeIO();
+      assert.is(await dump({ location: ctx.small, kind: [], namespace: [], skipCorrupt: false, ...(limit ? { limit } : {}) }, t.io), 1);
+      assert.is(t.out(), '', 'no entity before the error');
+      assert.match(t.err(), /^Error: .*output-0: byte offset \d+: truncated record: header says \d+ bytes, \d+ present\n$/);
+    }
   } finally {
     await writeFile(ctx.output, good);
   }
@@ -108,10 +115,16 @@ Stats('an emptied output file is not silent: the count from the metadata is comp
   const good = await readFile(ctx.output);
   await writeFile(ctx.output, Buffer.alloc(0));
   try {
-    const t = fakeIO();
-    assert.is(await stats({ location: ctx.small, json: false, skipCorrupt: false }, t.io), 0);
-    assert.is(t.out(), 'total: 0 entities, 0 bytes in 0 namespace/kind groups\n');
     const meta = join(ctx.output, '..', 'all_namespaces_all_kinds.export_metadata');
+    for (const run of [stats, dump] as const) {
+      const t = fakeIO();
+      assert.is(await run({ location: ctx.small, json: false, kind: [], namespace: [], skipCorrupt: false }, t.io), 1);
+      assert.is(t.out(), '');
+      assert.is(t.err(), `Error: ${meta}: the export lists 3 entities here but its output files hold only 0: they are missing or incomplete\n`);
+    }
+    const t = fakeIO();
+    assert.is(await stats({ location: ctx.small, json: false, skipCorrupt: true }, t.io), 0);
+    assert.is(t.out(), 'total: 0 entities, 0 bytes in 0 namespace/kind groups\n');
     assert.is(
       t.err(),
       `warning: ${meta}: the export lists 3 entities here but only 0 were read; its output files are missing or incomplete\n`,

@@ -160,8 +160,19 @@ Decoder('a damaged protobuf record fails with the file, the record offset and wh
   const out = join(path, 'all_namespaces', 'all_kinds', 'output-0');
   const good = await readFile(out);
   await writeFile(out, Buffer.concat([good, await frameRecords([bad.done()])]));
+  // The appended record also makes 4 records where the metadata lists 3: a plain read
+  // refuses that before decoding anything.
   try {
     await collect(dir);
+    assert.unreachable();
+  } catch (e) {
+    assert.ok(isMlbridgeError(e, 'EXPORT_CORRUPT'));
+    const meta = join(path, 'all_namespaces', 'all_kinds', 'all_namespaces_all_kinds.export_metadata');
+    assert.is((e as Error).message, `${meta}: the export lists 3 entities here but its output files hold 4, more than were written`);
+  }
+  // Checking each file's framing just before decoding it leaves the record to the decoder.
+  try {
+    await collect(dir, { verify: 'file' });
     assert.unreachable();
   } catch (e) {
     assert.ok(isMlbridgeError(e, 'EXPORT_CORRUPT'));

@@ -3,7 +3,7 @@
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import { crc32c } from '@node-rs/crc32';
-import { LogReader, BLOCK_SIZE, maskCrc, unmaskCrc, type CorruptRecord } from '../../src/source/export/log-reader.js';
+import { LogReader, BLOCK_SIZE, maskCrc, unmaskCrc, scanRepeatedBlocks, type CorruptRecord } from '../../src/source/export/log-reader.js';
 import { isMlbridgeError } from '../../src/model/errors.js';
 import { frameRecords } from '../support/export-writer.js';
 
@@ -149,3 +149,92 @@ Framing('skipping a damaged fragmented record drops its later fragments silently
 });
 
 Framing.run();
+
+/** data with block `from` copied in at block index `at` (inserted, or written over block `at`). */
+function withBlock(data: Uint8Array, from: number, at: number, overwrite = false): Buffer {
+  const copy = data.subarray(from * BLOCK_SIZE, (from + 1) * BLOCK_SIZE);
+  return Buffer.concat([data.subarray(0, at * BLOCK_SIZE), copy, data.subarray((at + (overwrite ? 1 : 0)) * BLOCK_SIZE)]);
+}
+
+/** Records of 300..1000 bytes, each one filled with its own index: a splice shows as mixed bytes. */
+function numbered(n: number): Uint8Array[] {
+  return Array.from({ length: n }, (_, i) => new Uint8Array(300 + ((i * 37) % 700)).fill(i % 251));
+}
+
+const Repeats = suite('LevelDB log framing: repeated blocks');
+
+Repeats('a block copied right after itself fails a plain read at the copy, naming the original', async () => {
+  const data = await frameRecords(numbered(200));
+  assert.ok(data.length > 3 * BLOCK_SIZE);
+  assert.is(errorOf(() => read(withBlock(data, 1, 2))), `out/output-0: byte offset ${2 * BLOCK_SIZE}: block repeats the block at byte offset ${BLOCK_SIZE} (copied data)`);
+});
+
+/** Reads like read() with skipping, after a scan for repeated blocks (what skipCorrupt does). */
+async function readScanned(data: Buffer, onCorrupt: (c: CorruptRecord) => void): Promise<Uint8Array[]> {
+  const repeats = await scanRepeatedBlocks('out/output-0', (async function* () {
+    for (let i = 0; i < data.length; i += 5000) yield data.subarray(i, i + 5000);
+  })());
+  const payloads: Uint8Array[] = [];
+  const r = new LogReader({ file: 'out/output-0', onRecord: (p) => payloads.push(p.slice()), onCorrupt, repeats });
+  r.push(data);
+  r.end();
+  return payloads;
+}
+
+Repeats('with skipping after a scan, a copied block before or after its original yields each record at most once, never spliced', async () => {
+  const records = numbered(200);
+  const data = await frameRecords(records);
+  const blocks = Math.floor(data.length / BLOCK_SIZE);
+  for (let from = 0; from < blocks; from++) {
+    for (let at = 0; at <= blocks; at++) for (const overwrite of [false, true]) {
+      if (overwrite && (at >= blocks || at === from)) continue;
+      const seen: CorruptRecord[] = [];
+      const payloads = await readScanned(withBlock(data, from, at, overwrite), (c) => seen.push(c));
+      const got = { payloads };
+      const where = `block ${from} at ${at}${overwrite ? ' (overwritten)' : ''}`;
+      const ids = got.payloads.map((p) => p[0]!);
+      for (const p of got.payloads) {
+        assert.ok(p.every((b) => b === p[0]), `spliced record: ${where}`);
+        assert.is(p.length, records[p[0]!]!.length, where);
+      }
+      assert.is(new Set(ids).size, ids.length, `a record came out twice: ${where}`);
+      assert.ok(seen.some((c) => /^block occurs 2 times in the file \(byte offsets \d+, \d+\): copied data, skipped at every occurrence$/.test(c.reason)), where);
+    }
+  }
+});
+
+Repeats('with skipping and no scan, a copy after its original is skipped and the records around it kept', async () => {
+  const records = numbered(200);
+  const data = await frameRecords(records);
+  const seen: CorruptRecord[] = [];
+  const ids = read(withBlock(data, 1, 2), 4096, (c) => seen.push(c)).payloads.map((p) => p[0]!);
+  assert.is(new Set(ids).size, ids.length);
+  assert.is(ids.length, records.length - 1, 'only the record in flight is lost');
+  assert.equal(seen.map((c) => c.reason.replace(/\d+/g, 'N')), [
+    'record dropped: the block after its first fragment (byte offset N) is copied data',
+    'block repeats the block at byte offset N (copied data)',
+  ]);
+});
+
+Repeats('the record in flight when the copy comes is dropped and reported', async () => {
+  const data = await frameRecords(numbered(200));
+  const seen: CorruptRecord[] = [];
+  read(withBlock(data, 1, 2), data.length, (c) => seen.push(c));
+  const dropped = seen.find((c) => c.reason.startsWith('record dropped'));
+  assert.ok(dropped);
+  assert.is(dropped!.reason, `record dropped: the block after its first fragment (byte offset ${2 * BLOCK_SIZE}) is copied data`);
+  assert.ok(dropped!.offset < 2 * BLOCK_SIZE && dropped!.offset > BLOCK_SIZE);
+});
+
+Repeats('a record whose middle fragments repeat genuinely (a long run of equal bytes) reads fine', async () => {
+  const run = new Uint8Array(5 * BLOCK_SIZE).fill(0xab);
+  const data = await frameRecords([rec(10), run, rec(10, 2)]);
+  assert.equal(read(data, 10_000).payloads, [rec(10), run, rec(10, 2)]);
+});
+
+Repeats('zero padding blocks are not repeats', async () => {
+  const data = Buffer.concat([await frameRecords([rec(100)], { padToBlock: true }), new Uint8Array(2 * BLOCK_SIZE)]);
+  assert.equal(read(data).payloads, [rec(100)]);
+});
+
+Repeats.run();

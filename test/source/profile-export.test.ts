@@ -128,8 +128,9 @@ Parallel('damaged records in several files are reported in file order, and the r
   assert.equal(three.corrupt, one.corrupt);
   assert.equal(three.profile.groups, one.profile.groups);
   assert.is(three.profile.groups.reduce((n, g) => n + g.entities, 0), 1497);
-  // Damage explains the short count: no short-part warning on top.
-  assert.equal(three.short, []);
+  // The part's count is compared all the same: the short count is told, marked as explained by damage.
+  assert.equal(three.short, [{ metadata: join(folder, 'all_namespaces_all_kinds.export_metadata'), expected: 1500, found: 1497, damaged: true }]);
+  assert.equal(one.short, three.short);
 
   // Without --skip-corrupt the failure is the first in file order, whichever thread finds it first.
   const err = await rejects(profileExport(path, { byNamespace: true, jobs: 3 }));
@@ -147,18 +148,23 @@ Parallel('more than 100 damaged records in a file: the first 100 are listed and 
   assert.is(await main(['export', 'stats', path, '--skip-corrupt', '--jobs', '2'], t), 0, t.err());
   const lines = t.err().split('\n');
   assert.is(lines[0], 'warning: skipped 150 damaged records:');
-  assert.is(lines.length, 1 + 100 + 1 + 1);
+  assert.is(lines.length, 1 + 100 + 1 + 1 + 1);
   assert.is(lines[101], '  … and 50 more');
+  assert.match(lines[102]!, /: the export lists 1000 entities here but only 850 were read; damaged records were skipped$/);
   assert.match(t.out(), /\ntotal: 850 entities, \d+ bytes in 6 namespace\/kind groups\n$/);
 });
 
-Parallel('a part whose file was emptied is reported short, once, by its metadata file', async () => {
+Parallel('a part whose file was emptied fails by its metadata file, or with skipCorrupt is reported short once', async () => {
   const dir = join(ctx.dir, 'short');
   const { path } = await writeExport(dir, corpus(1500), { exportId: 'S', layout: 'per-kind', maxFileBytes: 12_000 });
   const part = join(path, 'namespace_eu', 'kind_Order');
   await truncate(join(part, 'output-1'), 0);
   for (const jobs of [1, 3]) {
-    const r = await collect(path, { jobs });
+    const err = await rejects(profileExport(path, { byNamespace: true, jobs }));
+    assert.is(err.code, 'EXPORT_CORRUPT');
+    assert.is(err.details?.metadata, join(part, 'namespace_eu_kind_Order.export_metadata'));
+    assert.match(err.message, /: the export lists 125 entities here but its output files hold only \d+: they are missing or incomplete$/);
+    const r = await collect(path, { jobs, skipCorrupt: true });
     assert.is(r.short.length, 1, `jobs ${jobs}`);
     assert.is(r.short[0]!.metadata, join(part, 'namespace_eu_kind_Order.export_metadata'));
     assert.is(r.short[0]!.expected, 125);

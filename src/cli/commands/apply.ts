@@ -111,7 +111,7 @@ async function applyCommand(
   if (!options.autoApprove && !reviewed && (!io.stdin.isTTY || json)) {
     throw new MlbridgeError('APPROVAL_REQUIRED', NEEDS_CONFIRMATION);
   }
-  const savedPlan = options.planFile ? await readPlanFile(resolve(io.cwd, options.planFile)) : undefined;
+  const savedPlan = options.planFile ? await readPlanFile(resolve(io.cwd, options.planFile), { sensitive: spec.sensitive ?? [] }) : undefined;
 
   const interactive = !json && options.color && io.interactive;
   const color = options.color && io.color;

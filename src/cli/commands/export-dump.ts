@@ -24,6 +24,9 @@ export async function run(options: ExportDumpOptions, io: CliIO): Promise<number
       kinds: options.kind,
       namespaces: options.namespace,
       skipCorrupt: options.skipCorrupt,
+      // Without --skip-corrupt nothing comes out before the whole selection is checked; with
+      // --limit only each file about to be read, so a peek at a large export stays cheap.
+      verify: options.limit === undefined ? 'all' : 'file',
       onCorrupt: tally.add,
       onShortPart: tally.addShort,
       env: io.env,

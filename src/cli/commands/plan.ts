@@ -70,7 +70,7 @@ export async function run(options: PlanOptions, io: CliIO): Promise<number> {
 
   if (options.out) {
     const file = resolve(io.cwd, options.out);
-    await writePlanFile(file, plan);
+    await writePlanFile(file, plan, { sensitive: spec.sensitive });
     if (format === 'text') {
       println(io.stdout, `\nSaved the plan to: ${options.out}\n\nTo perform exactly these actions, run:\n    mlbridge apply ${options.out}`);
     }

@@ -20,18 +20,19 @@ export class CorruptTally {
   addShort = (s: ShortPart): void => {
     this.short.push(s);
   };
-  /** Writes "skipped N damaged record(s)" and where, and parts that came up short, to stderr. */
+  /** Writes "skipped N damaged record(s)" and where, then the parts that came up short, to stderr. */
   report(io: CliIO): void {
-    for (const s of this.short) {
-      io.stderr.write(
-        `warning: ${s.metadata}: the export lists ${s.expected} entities here but only ${s.found} were read; its output files are missing or incomplete\n`,
-      );
+    if (this.count) {
+      const lines = [`warning: skipped ${this.count} damaged record${this.count === 1 ? '' : 's'}:`];
+      for (const c of this.records) lines.push(`  ${c.file}: byte offset ${c.offset}: ${c.reason}`);
+      if (this.count > this.records.length) lines.push(`  … and ${this.count - this.records.length} more`);
+      io.stderr.write(`${lines.join('\n')}\n`);
     }
-    if (!this.count) return;
-    const lines = [`warning: skipped ${this.count} damaged record${this.count === 1 ? '' : 's'}:`];
-    for (const c of this.records) lines.push(`  ${c.file}: byte offset ${c.offset}: ${c.reason}`);
-    if (this.count > this.records.length) lines.push(`  … and ${this.count - this.records.length} more`);
-    io.stderr.write(`${lines.join('\n')}\n`);
+    // The count a part came up short by, after the list: one damaged block can hide several records.
+    for (const s of this.short) {
+      const why = s.damaged ? 'damaged records were skipped' : 'its output files are missing or incomplete';
+      io.stderr.write(`warning: ${s.metadata}: the export lists ${s.expected} entities here but only ${s.found} were read; ${why}\n`);
+    }
   }
 }
 

@@ -2,6 +2,17 @@
 // output-N files and .overall_export_metadata. A push parser: feed it chunks of any
 // size; it calls onRecord (or onRecordAt) synchronously with each whole record. The payload
 // passed may alias internal buffers and is valid only during the call.
+//
+// A record comes out only once it is complete: a FULL record, or FIRST…LAST fragments, each
+// fragment's CRC32C checked. The framing carries nothing that ties a LAST fragment to its
+// FIRST, so a 32 KiB block copied elsewhere in the file (a replayed write) would splice the
+// tail of one record onto the head of another and repeat every record in it. Each block is
+// therefore fingerprinted (its record headers, whose checksums cover the payloads) before
+// any of its records come out; a block whose fingerprint was seen before in the file is
+// damage. That alone cannot protect records read before the repeat shows (the copy may come
+// first): a reader that skips damage first scans the file's fingerprints (scanRepeatedBlocks)
+// and skips every occurrence of a repeated block, each time with the record it would have
+// finished, so no record is ever assembled across a copied block.
 import { crc32c } from '@node-rs/crc32';
 import { MlbridgeError } from '../../model/errors.js';
 
@@ -46,6 +57,13 @@ export interface LogReaderOptions {
   onRecordAt?: (buf: Buffer, start: number, end: number, offset: number) => void;
   /** When set, damaged data is reported here and skipped (resync at the next block) instead of thrown. */
   onCorrupt?: (c: CorruptRecord) => void;
+  /**
+   * With onCorrupt: fingerprints of the blocks that occur more than once in the file, with
+   * their offsets (scanRepeatedBlocks); every occurrence is skipped, not only the later ones.
+   */
+  repeats?: ReadonlyMap<number, number[]>;
+  /** Only fingerprint blocks (for scanRepeatedBlocks): no record is parsed or checked. */
+  scanOnly?: boolean;
   maxRecordBytes?: number;
 }
 
@@ -67,6 +85,10 @@ export class LogReader {
   /** After damage, drop MIDDLE/LAST fragments until a FULL or FIRST starts a new record. */
   private resyncing = false;
   private failed = false;
+  /** Fingerprint → file offset of every block holding a record boundary (one entry per 32 KiB). */
+  private readonly blocks = new Map<number, number[]>();
+  private readonly repeats: ReadonlyMap<number, number[]> | undefined;
+  private readonly scanOnly: boolean;
 
   constructor(options: LogReaderOptions) {
     this.file = options.file;
@@ -74,6 +96,8 @@ export class LogReader {
     this.onRecordAt = options.onRecordAt;
     this.onCorrupt = options.onCorrupt;
     this.maxRecord = options.maxRecordBytes ?? DEFAULT_MAX_RECORD;
+    this.repeats = options.repeats;
+    this.scanOnly = Boolean(options.scanOnly);
   }
 
   push(input: Uint8Array): void {
@@ -154,11 +178,59 @@ export class LogReader {
     else this.onRecord?.(new Uint8Array(buf.buffer, buf.byteOffset + start, end - start), offset);
   }
 
+  /**
+   * Refuses a whole block that repeats another of this file: every occurrence of one known
+   * from a scan, else each occurrence after the first. Only blocks holding a FULL, FIRST or
+   * LAST record take part: a block that is one MIDDLE fragment may genuinely repeat (a long
+   * run of equal bytes in a blob), and padding carries no records. Two blocks with a record
+   * boundary and equal bytes would mean the same entity written twice.
+   */
+  private repeatedBlock(sig: number, base: number): boolean {
+    const known = this.repeats?.get(sig);
+    let reason: string;
+    if (known) {
+      reason = `block occurs ${known.length} times in the file (byte offsets ${known.join(', ')}): copied data, skipped at every occurrence`;
+    } else {
+      const seen = this.blocks.get(sig);
+      if (seen === undefined) {
+        this.blocks.set(sig, [base]);
+        return false;
+      }
+      reason = `block repeats the block at byte offset ${seen[0]} (copied data)`;
+    }
+    // The record in flight cannot be finished safely: whether this block was inserted or
+    // overwrote the one holding its next fragment, nothing in the framing tells.
+    if (this.fragStart >= 0) {
+      const s = this.fragStart;
+      this.dropFragment();
+      if (!this.onCorrupt) this.damage(base, reason); // throws: the repeat is the cause to name
+      this.damage(s, `record dropped: the block after its first fragment (byte offset ${base}) is copied data`);
+    }
+    this.damage(base, reason);
+    return true;
+  }
+
+  /** Fingerprints that occur more than once, with their offsets (after scanOnly reading). */
+  repeatedBlocks(): Map<number, number[]> {
+    return new Map([...this.blocks].filter(([, offsets]) => offsets.length > 1));
+  }
+
   /** Parses one block (len < BLOCK_SIZE only for the final partial block). */
   private parseBlock(block: Buffer, len: number, last: boolean): void {
     if (this.failed) return;
     const base = this.blockOffset;
     this.blockOffset += len;
+    if (len === BLOCK_SIZE) {
+      const sig = blockFingerprint(block);
+      if (this.scanOnly) {
+        const offsets = sig === undefined ? undefined : this.blocks.get(sig);
+        if (offsets) offsets.push(base);
+        else if (sig !== undefined) this.blocks.set(sig, [base]);
+        return;
+      }
+      if (sig !== undefined && this.repeatedBlock(sig, base)) return;
+    }
+    if (this.scanOnly) return;
     let p = 0;
     while (p < len) {
       const left = len - p;
@@ -251,6 +323,39 @@ export class LogReader {
   }
 }
 
+/**
+ * A 53-bit fingerprint of a whole block from its record headers (offset, masked CRC32C,
+ * length, type): the checksums cover every payload byte. Undefined for a block with no
+ * FULL, FIRST or LAST record. Walks headers only; damage is left to the parser.
+ */
+export function blockFingerprint(block: Uint8Array): number | undefined {
+  let h1 = 0x9e3779b9;
+  let h2 = 0x85ebca6b;
+  let boundary = false;
+  let p = 0;
+  while (BLOCK_SIZE - p >= HEADER_SIZE) {
+    const length = block[p + 4]! | (block[p + 5]! << 8);
+    const type = block[p + 6]!;
+    if (type === 0 && length === 0) break;
+    const crc = (block[p]! | (block[p + 1]! << 8) | (block[p + 2]! << 16) | (block[p + 3]! << 24)) >>> 0;
+    if (type === FULL || type === FIRST || type === LAST) boundary = true;
+    h1 = mix(h1 ^ crc, p);
+    h2 = mix(h2 ^ (length | (type << 16)), crc);
+    if (HEADER_SIZE + length > BLOCK_SIZE - p) break;
+    p += HEADER_SIZE + length;
+  }
+  if (!boundary) return undefined;
+  return (h1 >>> 0) * 0x200000 + (h2 >>> 11);
+}
+
+function mix(h: number, v: number): number {
+  h = Math.imul(h ^ v, 0xcc9e2d51);
+  h = (h << 15) | (h >>> 17);
+  h = Math.imul(h, 0x1b873593);
+  h ^= h >>> 16;
+  return Math.imul(h, 0x85ebca6b) ^ (h >>> 13);
+}
+
 function isZero(b: Uint8Array, from: number, to: number): boolean {
   for (let i = from; i < to; i++) if (b[i] !== 0) return false;
   return true;
@@ -267,4 +372,11 @@ export function readAllRecords(file: string, data: Uint8Array): Uint8Array[] {
   r.push(data);
   r.end();
   return out;
+}
+
+/** The blocks of a file that occur more than once (fingerprint → byte offsets), from one pass over it. */
+export async function scanRepeatedBlocks(file: string, chunks: AsyncIterable<Uint8Array>): Promise<Map<number, number[]>> {
+  const r = new LogReader({ file, scanOnly: true });
+  for await (const c of chunks) r.push(c);
+  return r.repeatedBlocks();
 }

@@ -114,7 +114,7 @@ export async function profileExport(location: string, options: ProfileExportOpti
     partTally.records += r.records;
     partTally.damaged ||= r.damaged;
     if (tasks[i + 1]?.partIndex !== tasks[i]!.partIndex) {
-      checkPartCount(located.store, located.parts[tasks[i]!.partIndex]!, partTally, options.onShortPart);
+      checkPartCount(located.store, located.parts[tasks[i]!.partIndex]!, partTally, { skipCorrupt, onShortPart: options.onShortPart });
       partTally.records = 0;
       partTally.damaged = false;
     }
