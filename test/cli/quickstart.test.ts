@@ -42,7 +42,7 @@ Quickstart('plan lists the tables to create and changes nothing', async () => {
   assert.match(r.out, '  # duckdb_table.analytics.customer_profile will be created');
   assert.match(r.out, '      + columns.tags                   = STRING REPEATED');
   assert.match(r.out, '      + columns.items.quantity         = INT64');
-  assert.ok(r.out.trimEnd().endsWith('Plan: 11 to add, 0 to change, 0 to destroy.'), r.out);
+  assert.ok(r.out.trimEnd().endsWith('Plan: 12 to add, 0 to change, 0 to destroy.'), r.out);
   const again = await run('plan', '--detailed-exitcode');
   assert.is(again.code, 2, 'still everything to create: plan wrote nothing');
 });
@@ -62,10 +62,10 @@ Quickstart('plan --out saves a plan that show prints as text and JSON', async ()
   assert.match(saved.out, 'Saved the plan to: first.plan');
   const shown = await run('show', 'first.plan');
   assert.is(shown.code, 0, shown.err);
-  assert.match(shown.out, 'Plan: 11 to add, 0 to change, 0 to destroy.');
+  assert.match(shown.out, 'Plan: 12 to add, 0 to change, 0 to destroy.');
   const json = JSON.parse((await run('show', 'first.plan', '--json')).out);
   assert.is(json.format_version, '1');
-  assert.equal(json.summary, { add: 11, change: 0, destroy: 0 });
+  assert.equal(json.summary, { add: 12, change: 0, destroy: 0 });
 });
 
 Quickstart('apply --auto-approve creates the tables, then plan says "No changes." with exit 0', async () => {
@@ -73,7 +73,7 @@ Quickstart('apply --auto-approve creates the tables, then plan says "No changes.
   assert.is(applied.code, 0, applied.err);
   assert.match(applied.out, 'duckdb_table.analytics.order: Creating...');
   assert.match(applied.out, /duckdb_table\.analytics\.order: Creation complete after \d+\.\ds/);
-  assert.match(applied.out, 'Apply complete! Resources: 11 added, 0 changed, 0 destroyed.');
+  assert.match(applied.out, 'Apply complete! Resources: 12 added, 0 changed, 0 destroyed.');
   const plan = await run('plan', '--detailed-exitcode');
   assert.is(plan.code, 0, plan.err);
   assert.is(plan.out, 'No changes. Your target matches the spec.\n');

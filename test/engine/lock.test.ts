@@ -74,7 +74,7 @@ Suite('two applies at once: one proceeds, the other fails naming the holder; the
     })();
   });
   const firstLines = await first.done;
-  assert.equal(firstLines.at(-1), { result: { add: 5, change: 0, destroy: 0 }, applied: true });
+  assert.equal(firstLines.at(-1), { result: { add: 6, change: 0, destroy: 0 }, applied: true });
   const e = second[0]!.error as { code: string; message: string };
   assert.is(e.code, 'LOCK_HELD');
   assert.match(e.message, new RegExp(`^Error acquiring the state lock: lock [0-9a-f]{16} held by pid ${firstPid} on ${hostname()} since \\d{4}-\\d\\d-\\d\\dT[^ ]+Z \\(operation: apply\\)$`));
