@@ -5,6 +5,7 @@ import { createIngestor, type IncomingChange, type IngestOutcome, type RejectedM
 import type { SyncRecord } from '../../src/record/sync-record.js';
 import type { Spec } from '../../src/spec/types.js';
 import type { Row, Warehouse } from '../../src/warehouse/warehouse.js';
+import { mulberry32 } from '../../src/model/prng.js';
 import { field, mapping, spec, tempDir, withWarehouse } from './fixtures/factories.js';
 
 // ---- fakes ----
@@ -27,16 +28,9 @@ function rejectedMessage(id: string, over: Partial<RejectedMessage> = {}): Rejec
   return { id, origin: 'pubsub', reason: 'the body is not JSON: Unexpected token } at byte 9', payload: '{"kind": }', receivedAt: NOW, ...over };
 }
 
-/** A deterministic shuffle (mulberry32), so a failure reproduces. */
+/** A deterministic shuffle, so a failure reproduces. */
 function shuffled<T>(items: T[], seed: number): T[] {
-  let a = seed >>> 0;
-  const rand = () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
+  const rand = mulberry32(seed);
   const out = [...items];
   for (let i = out.length - 1; i > 0; i--) {
     const j = Math.floor(rand() * (i + 1));
