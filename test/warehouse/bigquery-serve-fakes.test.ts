@@ -92,7 +92,7 @@ Suite('prints the export line, serves the CLI, takes faults from outside and sto
     assert.match(again.stdout, /No changes\./);
 
     const calls = await control(s.env.BIGQUERY_EMULATOR_HOST, 'GET', '/__fake/calls');
-    assert.is(calls.json.calls.filter((c: string) => c === 'tables.insert').length, 4 + 1 + 2); // 4 tables, the lock, 2 faults
+    assert.is(calls.json.calls.filter((c: string) => c === 'tables.insert').length, 5 + 1 + 2); // 5 tables, the lock, 2 faults
     const bad = await control(s.env.BIGQUERY_EMULATOR_HOST, 'POST', '/__fake/fail', { status: 429 });
     assert.is(bad.status, 400);
   } finally {
