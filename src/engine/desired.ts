@@ -1,5 +1,5 @@
 // Desired state from a Spec: the dataset and, per mapping, the current / raw / quarantine
-// tables, plus the shared profiles table. Pure: no I/O.
+// tables, plus the shared profiles and rejected-events tables. Pure: no I/O.
 
 import type { TargetKind } from '../model/address.js';
 import {
@@ -14,6 +14,8 @@ import {
 import type { FieldSpec, MappingSpec, Spec } from '../spec/types.js';
 
 export const PROFILES_TABLE = '_mlbridge_profiles';
+/** Events `serve` can never apply and no mapping's quarantine takes (bad JSON, unknown kind). */
+export const REJECTED_TABLE = '_mlbridge_rejected';
 
 export interface DesiredState {
   target: TargetKind;
@@ -56,6 +58,11 @@ export function rawColumns(): ColumnSchema[] {
 
 export function quarantineColumns(): ColumnSchema[] {
   return [...rawColumns(), col('reason', 'STRING')];
+}
+
+/** The quarantine layout plus the event's `kind` when it could be read (else NULL). */
+export function rejectedColumns(): ColumnSchema[] {
+  return [...quarantineColumns(), col('kind', 'STRING')];
 }
 
 export function profilesColumns(): ColumnSchema[] {
@@ -137,6 +144,17 @@ export function desiredState(spec: Spec): DesiredState {
       columns: profilesColumns(),
       labels: ownedLabels({}),
       description: 'Learned value profiles used by anomaly scoring',
+      deletionProtection: true,
+      renames: {},
+    });
+    tables.push({
+      role: 'rejected',
+      dataset,
+      name: REJECTED_TABLE,
+      columns: rejectedColumns(),
+      partitioning: { type: 'DAY', field: 'ingest_time' },
+      labels: ownedLabels({}),
+      description: 'Events serve could not apply and no mapping quarantines',
       deletionProtection: true,
       renames: {},
     });

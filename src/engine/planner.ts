@@ -12,7 +12,7 @@ import { errorDiag, hasErrors, warningDiag, type Diagnostic } from '../model/dia
 import { MlbridgeError, errorMessage } from '../model/errors.js';
 import type { DesiredTable, ObservedTable, TableSchema } from '../model/schema.js';
 import type { MappingSpec, Spec } from '../spec/types.js';
-import { PROFILES_TABLE, desiredState } from './desired.js';
+import { PROFILES_TABLE, REJECTED_TABLE, desiredState } from './desired.js';
 import { ignoreEvents, type EventSink } from './events.js';
 import { executorFor } from './executors.js';
 import type { ApplyOptions, ApplyResult, EngineDeps, PlanOptions } from './index.js';
@@ -195,9 +195,11 @@ async function buildPlan(spec: Spec, deps: EngineDeps, options: PlanOptions, wit
 
   // Owned tables the spec no longer declares are deleted; unowned ones are never touched.
   for (const o of observedTables) {
-    // The shared profiles table is always deletion-protected and belongs to no mapping: a spec
-    // with no mappings left would otherwise plan a delete that can never be unblocked.
-    if (claimed.has(o) || !o.owned || tableKey(kind, o.name) === PROFILES_TABLE) continue;
+    // The shared profiles and rejected-events tables are always deletion-protected and belong
+    // to no mapping: a spec with no mappings left would otherwise plan a delete that can never
+    // be unblocked.
+    const shared = tableKey(kind, o.name) === PROFILES_TABLE || tableKey(kind, o.name) === REJECTED_TABLE;
+    if (claimed.has(o) || !o.owned || shared) continue;
     const address = tableAddress(kind, o.dataset, o.name);
     fingerprints[address] = o.etag;
     const change: TableChange = {

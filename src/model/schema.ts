@@ -88,7 +88,7 @@ export interface TableSchema {
   deletionProtection: boolean;
 }
 
-export type TableRole = 'current' | 'raw' | 'quarantine' | 'profiles';
+export type TableRole = 'current' | 'raw' | 'quarantine' | 'profiles' | 'rejected';
 
 /** A desired table, with where it came from. */
 export interface DesiredTable extends TableSchema {

@@ -73,6 +73,12 @@ export interface RowMergeResult {
   quarantined: number;
   /** Raw rows appended (changes not logged before). */
   logged: number;
+  /**
+   * events mode: of the events logged, those that changed nothing in current (a higher
+   * version is there or later in the same batch, the key was deleted at a higher version,
+   * or a DELETE found no row). 0 in snapshot mode.
+   */
+  superseded: number;
 }
 
 /** The tables of one mapping a stage compares with and merges into. */

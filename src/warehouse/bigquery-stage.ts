@@ -222,17 +222,27 @@ export class BigQueryRowStage implements RowStage {
     };
   }
 
-  /** `j`: the latest accepted staged row per key with its current row, and its category. */
-  private joined(current: string, options: RowDiffOptions): string {
+  /**
+   * `j`: the latest accepted staged row per key (a DELETE wins a version tie, as in the
+   * rules) with its current row, its highest logged DELETE version (events mode) and its
+   * category — the same relation as duckdb-stage.ts, in GoogleSQL.
+   */
+  private joined(rel: { current: string; raw: string }, options: RowDiffOptions): string {
+    const deletes =
+      options.mode === 'events' && !rel.raw.startsWith('(')
+        ? `LEFT JOIN (SELECT _key AS d_key, MAX(SAFE_CAST(JSON_VALUE(data, '$._version') AS INT64)) AS d_version FROM ${rel.raw}
+             WHERE operation = 'DELETE' AND _key IN (SELECT _key FROM ${this.q}) GROUP BY _key) d ON d.d_key = s._key`
+        : '';
     return `(SELECT j.*, ${categorySql(options.mode)} AS category FROM (
-      SELECT s.*, c._key AS c_key, c._hash AS c_hash, c._version AS c_version
-      FROM (SELECT * FROM ${this.q} WHERE reason IS NULL QUALIFY ROW_NUMBER() OVER (PARTITION BY _key ORDER BY _version DESC, event_id DESC) = 1) s
-      LEFT JOIN ${current} c ON c._key = s._key) j)`;
+      SELECT s.*, c._key AS c_key, c._hash AS c_hash, c._version AS c_version, ${deletes ? 'd.d_version' : 'CAST(NULL AS INT64) AS d_version'}
+      FROM (SELECT * FROM ${this.q} WHERE reason IS NULL QUALIFY ROW_NUMBER() OVER (PARTITION BY _key ORDER BY _version DESC, IF(operation = 'DELETE', 1, 0) DESC, event_id DESC) = 1) s
+      LEFT JOIN ${rel.current} c ON c._key = s._key ${deletes}) j)`;
   }
 
+  /** Rejected staged rows (one per event_id), with `fresh`: not quarantined before. */
   private rejected(current: string, quarantine: string, options: RowDiffOptions): string {
-    return `(SELECT r.* FROM (SELECT * FROM ${this.q} WHERE reason IS NOT NULL QUALIFY ROW_NUMBER() OVER (PARTITION BY event_id ORDER BY _key) = 1) r
-      LEFT JOIN ${current} c ON c._key = r._key WHERE ${quarantineSql(options.mode, quarantine)})`;
+    return `(SELECT r.*, (${quarantineSql(options.mode, quarantine)}) AS fresh FROM (SELECT * FROM ${this.q} WHERE reason IS NOT NULL QUALIFY ROW_NUMBER() OVER (PARTITION BY event_id ORDER BY _key) = 1) r
+      LEFT JOIN ${current} c ON c._key = r._key)`;
   }
 
   /** Snapshot mode: current rows whose key was not staged are orphans (row-rules.ts orphanSql). */
@@ -245,8 +255,9 @@ export class BigQueryRowStage implements RowStage {
     const rel = await this.relations();
     const sample = (col: string) => (n > 0 ? `ARRAY_AGG(${col} ORDER BY ${col} LIMIT ${n})` : `CAST(NULL AS ARRAY<STRING>)`);
     const parts = [
-      `SELECT category, COUNT(*) AS n, ${sample('_key')} AS keys FROM ${this.joined(rel.current, options)} GROUP BY category`,
-      `SELECT 'quarantine' AS category, COUNT(*) AS n, ${sample('_key')} AS keys FROM ${this.rejected(rel.current, rel.quarantine, options)}`,
+      `SELECT category, COUNT(*) AS n, ${sample('_key')} AS keys FROM ${this.joined(rel, options)} GROUP BY category`,
+      // A rejected record already quarantined (or whose content current already holds) is unchanged.
+      `SELECT IF(fresh, 'quarantine', 'unchanged') AS category, COUNT(*) AS n, ${sample('_key')} AS keys FROM ${this.rejected(rel.current, rel.quarantine, options)} GROUP BY 1`,
     ];
     if (this.orphans(options, rel.fields !== null)) {
       parts.push(`SELECT 'delete' AS category, COUNT(*) AS n, ${sample('c._key')} AS keys FROM ${rel.current} c WHERE ${orphanSql(this.q, options.snapshotVersion!)}`);
@@ -269,7 +280,7 @@ export class BigQueryRowStage implements RowStage {
     const ingest = `CAST(${quoteString(options.ingestTime)} AS TIMESTAMP)`;
     const origin = quoteString(options.origin);
     const snapshot = this.orphans(options, true);
-    const changes = `(SELECT * FROM ${this.joined(rel.current, options)} WHERE category IN ('insert', 'update', 'delete'))`;
+    const changes = `(SELECT * FROM ${this.joined(rel, options)} WHERE category IN ('insert', 'update', 'delete'))`;
     const dml = (job: Record<string, any>, k: 'insertedRowCount' | 'updatedRowCount' | 'deletedRowCount') => Number(job.statistics?.query?.dmlStats?.[k] ?? 0);
 
     // Raw: one row per change (snapshot) or per distinct event (events), never twice.
@@ -277,22 +288,26 @@ export class BigQueryRowStage implements RowStage {
     const events =
       options.mode === 'snapshot' ? changes : `(SELECT * FROM ${this.q} WHERE reason IS NULL QUALIFY ROW_NUMBER() OVER (PARTITION BY event_id ORDER BY _key) = 1)`;
     const sources = [
-      `SELECT event_id, _key, operation, ${origin} AS origin, event_time, ${ingest} AS ingest_time, PARSE_JSON(${ROW}) AS data, IF(operation = 'DELETE', NULL, _score) AS score, flags FROM ${events} x WHERE event_id NOT IN (${logged})`,
+      // A DELETE's raw data holds its version: the guard against older events arriving later.
+      `SELECT event_id, _key, operation, ${origin} AS origin, event_time, ${ingest} AS ingest_time, IF(operation = 'DELETE', TO_JSON(STRUCT(CAST(_version AS STRING) AS _version)), PARSE_JSON(${ROW})) AS data, IF(operation = 'DELETE', NULL, _score) AS score, flags FROM ${events} x WHERE event_id NOT IN (${logged})`,
     ];
     if (snapshot) {
       const id = orphanEventIdSql(encodeURIComponent(options.kind), 'c._key', options.snapshotVersion!, quoteString, (e) => `TO_HEX(SHA256(${e}))`);
       const at = options.snapshotTime ? `CAST(${quoteString(options.snapshotTime)} AS TIMESTAMP)` : 'CAST(NULL AS TIMESTAMP)';
       sources.push(
-        `SELECT id, _key, 'DELETE', ${origin}, ${at}, ${ingest}, CAST(NULL AS JSON), CAST(NULL AS FLOAT64), CAST(NULL AS ARRAY<STRING>) FROM (SELECT ${id} AS id, c._key FROM ${rel.current} c WHERE ${orphanSql(this.q, options.snapshotVersion!)}) o WHERE id NOT IN (${logged})`,
+        `SELECT id, _key, 'DELETE', ${origin}, ${at}, ${ingest}, TO_JSON(STRUCT(${quoteString(options.snapshotVersion!)} AS _version)), CAST(NULL AS FLOAT64), CAST(NULL AS ARRAY<STRING>) FROM (SELECT ${id} AS id, c._key FROM ${rel.current} c WHERE ${orphanSql(this.q, options.snapshotVersion!)}) o WHERE id NOT IN (${logged})`,
       );
     }
     const rawCols = 'event_id, _key, operation, origin, event_time, ingest_time, data, score, flags';
+    // Events mode: distinct events logged now minus those that changed current are superseded.
+    const appliedNew =
+      options.mode === 'events' ? Number((await selectRows(this.api, resource, `SELECT COUNT(*) AS n FROM ${changes} x WHERE event_id NOT IN (${logged})`))[0]?.n ?? 0) : 0;
     const rawJob = await this.api.query(resource, `INSERT INTO ${rel.raw} (${rawCols}) SELECT * FROM (${sources.join(' UNION ALL ')})`);
 
     // Quarantine: nothing dropped silently, nothing twice.
     const qJob = await this.api.query(
       resource,
-      `INSERT INTO ${rel.quarantine} (${rawCols}, reason) SELECT event_id, _key, operation, ${origin}, event_time, ${ingest}, PARSE_JSON(data), _score, flags, reason FROM ${this.rejected(rel.current, rel.quarantine, options)} x`,
+      `INSERT INTO ${rel.quarantine} (${rawCols}, reason) SELECT event_id, _key, operation, ${origin}, event_time, ${ingest}, PARSE_JSON(data), _score, flags, reason FROM ${this.rejected(rel.current, rel.quarantine, options)} x WHERE fresh`,
     );
 
     // Current: one MERGE over the changes and the orphans.
@@ -303,6 +318,7 @@ export class BigQueryRowStage implements RowStage {
       deleted: dml(mergeJob, 'deletedRowCount'),
       quarantined: dml(qJob, 'insertedRowCount'),
       logged: dml(rawJob, 'insertedRowCount'),
+      superseded: options.mode === 'events' ? dml(rawJob, 'insertedRowCount') - appliedNew : 0,
     };
   }
 

@@ -117,12 +117,20 @@ export class DuckRowStage implements RowStage {
     };
   }
 
-  /** `j`: the latest accepted staged row per key with its current row, and its category. */
-  private joined(current: string, options: RowDiffOptions): string {
+  /**
+   * `j`: the latest accepted staged row per key (a DELETE wins a version tie, as in the
+   * rules) with its current row, its highest logged DELETE version (events mode) and its category.
+   */
+  private joined(rel: { current: string; raw: string }, options: RowDiffOptions): string {
+    const deletes =
+      options.mode === 'events' && !rel.raw.startsWith('(')
+        ? `LEFT JOIN (SELECT _key AS d_key, max(TRY_CAST(json_extract_string(data, '$._version') AS BIGINT)) AS d_version FROM ${rel.raw}
+             WHERE operation = 'DELETE' AND _key IN (SELECT _key FROM ${this.q}) GROUP BY _key) d ON d.d_key = s._key`
+        : '';
     return `(SELECT j.*, ${categorySql(options.mode)} AS category FROM (
-      SELECT s.*, c._key AS c_key, c._hash AS c_hash, c._version AS c_version
-      FROM (SELECT * FROM ${this.q} WHERE reason IS NULL QUALIFY row_number() OVER (PARTITION BY _key ORDER BY _version DESC, event_id DESC) = 1) s
-      LEFT JOIN ${current} c ON c._key = s._key) j)`;
+      SELECT s.*, c._key AS c_key, c._hash AS c_hash, c._version AS c_version, ${deletes ? 'd.d_version' : 'CAST(NULL AS BIGINT) AS d_version'}
+      FROM (SELECT * FROM ${this.q} WHERE reason IS NULL QUALIFY row_number() OVER (PARTITION BY _key ORDER BY _version DESC, (operation = 'DELETE') DESC, event_id DESC) = 1) s
+      LEFT JOIN ${rel.current} c ON c._key = s._key ${deletes}) j)`;
   }
 
   /** Rejected staged rows (one per event_id), with `fresh`: not quarantined before. */
@@ -137,7 +145,7 @@ export class DuckRowStage implements RowStage {
       const rel = await this.relations(c);
       const sample = (col: string) => (n > 0 ? `min(${col}, ${n})` : `[]::VARCHAR[]`);
       const parts = [
-        `SELECT category, count(*)::BIGINT AS n, ${sample('_key')} AS keys FROM ${this.joined(rel.current, options)} GROUP BY category`,
+        `SELECT category, count(*)::BIGINT AS n, ${sample('_key')} AS keys FROM ${this.joined(rel, options)} GROUP BY category`,
         // A rejected record already quarantined (or whose content current already holds) is unchanged.
         `SELECT CASE WHEN fresh THEN 'quarantine' ELSE 'unchanged' END AS category, count(*)::BIGINT AS n, ${sample('_key')} AS keys FROM ${this.rejected(rel.current, rel.quarantine, options)} GROUP BY 1`,
       ];
@@ -168,7 +176,7 @@ export class DuckRowStage implements RowStage {
       const origin = quoteLiteral(options.origin);
       const count = async (q: string) => Number((await sql.rows(c, q))[0]?.n ?? 0);
       try {
-        await sql.run(c, `CREATE OR REPLACE TEMP TABLE ${chg} AS SELECT * FROM ${this.joined(rel.current, options)} WHERE category IN ('insert', 'update', 'delete')`);
+        await sql.run(c, `CREATE OR REPLACE TEMP TABLE ${chg} AS SELECT * FROM ${this.joined(rel, options)} WHERE category IN ('insert', 'update', 'delete')`);
         const snapshot = options.mode === 'snapshot' && options.snapshotVersion !== undefined;
         await sql.run(
           c,
@@ -182,29 +190,34 @@ export class DuckRowStage implements RowStage {
           deleted: (await count(`SELECT count(*)::BIGINT AS n FROM ${chg} WHERE category = 'delete'`)) + (await count(`SELECT count(*)::BIGINT AS n FROM ${orph}`)),
           quarantined: 0,
           logged: 0,
+          superseded: 0,
         };
 
         // Raw: one row per change (snapshot) or per distinct event (events), never twice.
         const logged = `SELECT event_id FROM ${rel.raw}`;
         const rawCols = `(event_id, _key, operation, origin, event_time, ingest_time, data, score, flags)`;
         const before = await count(`SELECT count(*)::BIGINT AS n FROM ${rel.raw}`);
+        const appliedNew = options.mode === 'events' ? await count(`SELECT count(*)::BIGINT AS n FROM ${chg} WHERE event_id NOT IN (${logged})`) : 0;
+        // A DELETE's raw data holds its version: the guard against older events arriving later.
+        const deleted = (version: string) => `json_object('_version', ${version})`;
         const changes =
           options.mode === 'snapshot'
             ? `SELECT * FROM ${chg}`
             : `SELECT * FROM ${this.q} WHERE reason IS NULL QUALIFY row_number() OVER (PARTITION BY event_id ORDER BY _key) = 1`;
         await sql.run(
           c,
-          `INSERT INTO ${rel.raw} ${rawCols} SELECT event_id, _key, operation, ${origin}, CAST(event_time AS TIMESTAMP), CAST(${ingest} AS TIMESTAMP), CAST("row" AS JSON), CASE WHEN operation = 'DELETE' THEN NULL ELSE _score END, CAST(flags AS VARCHAR[]) FROM (${changes}) x WHERE event_id NOT IN (${logged})`,
+          `INSERT INTO ${rel.raw} ${rawCols} SELECT event_id, _key, operation, ${origin}, CAST(event_time AS TIMESTAMP), CAST(${ingest} AS TIMESTAMP), CASE WHEN operation = 'DELETE' THEN ${deleted('CAST(_version AS VARCHAR)')} ELSE CAST("row" AS JSON) END, CASE WHEN operation = 'DELETE' THEN NULL ELSE _score END, CAST(flags AS VARCHAR[]) FROM (${changes}) x WHERE event_id NOT IN (${logged})`,
         );
         if (snapshot) {
           const id = orphanEventIdSql(encodeURIComponent(options.kind), 'o._key', options.snapshotVersion!, quoteLiteral, (e) => `sha256(${e})`);
           const at = options.snapshotTime ? `CAST(${quoteLiteral(options.snapshotTime)} AS TIMESTAMP)` : 'NULL';
           await sql.run(
             c,
-            `INSERT INTO ${rel.raw} ${rawCols} SELECT id, _key, 'DELETE', ${origin}, ${at}, CAST(${ingest} AS TIMESTAMP), NULL, NULL, []::VARCHAR[] FROM (SELECT ${id} AS id, o._key FROM ${orph} o) x WHERE id NOT IN (${logged})`,
+            `INSERT INTO ${rel.raw} ${rawCols} SELECT id, _key, 'DELETE', ${origin}, ${at}, CAST(${ingest} AS TIMESTAMP), ${deleted(quoteLiteral(options.snapshotVersion!))}, NULL, []::VARCHAR[] FROM (SELECT ${id} AS id, o._key FROM ${orph} o) x WHERE id NOT IN (${logged})`,
           );
         }
         result.logged = (await count(`SELECT count(*)::BIGINT AS n FROM ${rel.raw}`)) - before;
+        if (options.mode === 'events') result.superseded = result.logged - appliedNew;
 
         // Quarantine: nothing dropped silently, nothing twice.
         const qBefore = await count(`SELECT count(*)::BIGINT AS n FROM ${rel.quarantine}`);

@@ -5,10 +5,14 @@
 //
 // The predicates read one row of `j`: the latest accepted staged row of a key (columns
 // _key, _version, _hash, operation, event_id, …) left-joined with the current row of that
-// key (c_key, c_hash, c_version; NULL when the key is not in current). Standard SQL only.
+// key (c_key, c_hash, c_version; NULL when the key is not in current) and, in events mode,
+// d_version: the highest _version of a DELETE the raw table logged for the key (NULL when
+// none; the stage reads it from the DELETE raw rows' data `{"_version": "…"}`). Standard SQL only.
 //
 // Version guard: a staged row never replaces or deletes a current row with a higher
-// _version (a row written by a newer event survives a reconcile of an older snapshot).
+// _version (a row written by a newer event survives a reconcile of an older snapshot), and
+// in events mode an UPSERT never brings back a key deleted at the same or a higher version
+// (a redelivered or late older event arriving after the delete; the delete wins a tie).
 
 import type { RowCategory, StageMode } from '../model/staged.js';
 
@@ -26,7 +30,14 @@ const UPSERT = `operation = 'UPSERT'`;
 /** Rules in the order they are tried; the first that holds decides a row's category. */
 export function rowRules(mode: StageMode): RowRule[] {
   const rules: RowRule[] = [
-    { name: 'new-key', category: 'insert', when: `${UPSERT} AND c_key IS NULL`, why: 'in the source, not in the current table' },
+    mode === 'snapshot'
+      ? { name: 'new-key', category: 'insert', when: `${UPSERT} AND c_key IS NULL`, why: 'in the source, not in the current table' }
+      : {
+          name: 'new-key',
+          category: 'insert',
+          when: `${UPSERT} AND c_key IS NULL AND (d_version IS NULL OR d_version < _version)`,
+          why: 'not in the current table, and not deleted by an event of the same or a higher version',
+        },
   ];
   if (mode === 'snapshot') {
     rules.push({

@@ -43,7 +43,7 @@ Quickstart('plan lists the tables to create and changes nothing', async () => {
   assert.match(r.out, '      + columns.tags                   = STRING REPEATED');
   assert.match(r.out, '      + columns.items.quantity         = INT64');
   assert.match(r.out, '  ~ rows.Order: 20 to insert (0 unchanged)');
-  assert.ok(r.out.trimEnd().endsWith('Plan: 11 to add, 0 to change, 0 to destroy.\nRows: 40 to insert, 0 to update, 0 to delete, 0 to quarantine.'), r.out);
+  assert.ok(r.out.trimEnd().endsWith('Plan: 12 to add, 0 to change, 0 to destroy.\nRows: 40 to insert, 0 to update, 0 to delete, 0 to quarantine.'), r.out);
   const again = await run('plan', '--detailed-exitcode');
   assert.is(again.code, 2, 'still everything to create: plan wrote nothing');
 });
@@ -63,10 +63,10 @@ Quickstart('plan --out saves a plan that show prints as text and JSON', async ()
   assert.match(saved.out, 'Saved the plan to: first.plan');
   const shown = await run('show', 'first.plan');
   assert.is(shown.code, 0, shown.err);
-  assert.match(shown.out, 'Plan: 11 to add, 0 to change, 0 to destroy.');
+  assert.match(shown.out, 'Plan: 12 to add, 0 to change, 0 to destroy.');
   const json = JSON.parse((await run('show', 'first.plan', '--json')).out);
   assert.is(json.format_version, '1');
-  assert.equal(json.summary, { add: 11, change: 0, destroy: 0, rows: { insert: 40, update: 0, delete: 0, quarantine: 0 } });
+  assert.equal(json.summary, { add: 12, change: 0, destroy: 0, rows: { insert: 40, update: 0, delete: 0, quarantine: 0 } });
 });
 
 Quickstart('apply --auto-approve creates the tables, then plan says "No changes." with exit 0', async () => {
@@ -74,7 +74,7 @@ Quickstart('apply --auto-approve creates the tables, then plan says "No changes.
   assert.is(applied.code, 0, applied.err);
   assert.match(applied.out, 'duckdb_table.analytics.order: Creating...');
   assert.match(applied.out, /duckdb_table\.analytics\.order: Creation complete after \d+\.\ds/);
-  assert.match(applied.out, 'Apply complete! Resources: 11 added, 0 changed, 0 destroyed.\nRows: 40 inserted, 0 updated, 0 deleted, 0 quarantined.');
+  assert.match(applied.out, 'Apply complete! Resources: 12 added, 0 changed, 0 destroyed.\nRows: 40 inserted, 0 updated, 0 deleted, 0 quarantined.');
   const plan = await run('plan', '--detailed-exitcode');
   assert.is(plan.code, 0, plan.err);
   assert.is(plan.out, 'No changes. Your target matches the spec.\n');

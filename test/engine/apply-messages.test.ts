@@ -42,7 +42,7 @@ Suite('a --target that matches no resource is INVALID_ARGUMENT naming it and the
     err.message,
     '--target duckdb_table.analytics.nope matches no resource of this spec or target. Resources:\n' +
       '  duckdb_dataset.analytics\n  duckdb_table.analytics.customer\n  duckdb_table.analytics.customer_raw\n' +
-      '  duckdb_table.analytics.customer_quarantine\n  duckdb_table.analytics._mlbridge_profiles',
+      '  duckdb_table.analytics.customer_quarantine\n  duckdb_table.analytics._mlbridge_profiles\n  duckdb_table.analytics._mlbridge_rejected',
   );
   assert.not.ok(existsSync(ctx.db));
 });
@@ -53,7 +53,7 @@ Suite('a --target prefix with a trailing dot selects what the prefix without it 
   assert.equal(p.changes.map((c) => c.address), ['duckdb_dataset.analytics', 'duckdb_table.analytics.customer_raw']);
 });
 
-Suite('removing the last mapping deletes its tables and keeps the shared profiles table, so apply is not blocked', async () => {
+Suite('removing the last mapping deletes its tables and keeps the shared profiles and rejected-events tables, so apply is not blocked', async () => {
   const one = spec(ctx.db, [mapping('Customer', [field('email', 'STRING')], { deletionProtection: false })]);
   await withWarehouse(one, false, (warehouse) => apply(one, { warehouse }, {}));
   const none = spec(ctx.db, []);
@@ -65,7 +65,7 @@ Suite('removing the last mapping deletes its tables and keeps the shared profile
   const r = await withWarehouse(none, false, (warehouse) => apply(none, { warehouse }, { allowDestructive: true }));
   assert.equal(r.summary, { add: 0, change: 0, destroy: 3 });
   const left = await withWarehouse(none, true, (w) => w.listTables('analytics'));
-  assert.equal(left.map((t) => t.name), ['_mlbridge_profiles']);
+  assert.equal(left.map((t) => t.name), ['_mlbridge_profiles', '_mlbridge_rejected']);
 });
 
 Suite.run();

@@ -89,7 +89,7 @@ Suite('two applies at once: one proceeds, the other fails naming the holder; the
     })();
   });
   const firstLines = await first.done;
-  assert.equal(firstLines.at(-1), { result: { add: 5, change: 0, destroy: 0 }, applied: true });
+  assert.equal(firstLines.at(-1), { result: { add: 6, change: 0, destroy: 0 }, applied: true });
   const e = second[0]!.error as { code: string; message: string };
   assert.is(e.code, 'LOCK_HELD');
   assert.match(e.message, new RegExp(`^Error acquiring the state lock: lock [0-9a-f]{16} held by pid ${firstPid} on ${hostname()} since \\d{4}-\\d\\d-\\d\\dT[^ ]+Z \\(operation: apply\\)$`));
@@ -232,7 +232,7 @@ Suite('a release that fails after every change succeeded is a warning event, and
   const events: EngineEvent[] = [];
   const r = await withWarehouse(s, false, (real) => apply(s, { warehouse: lockReleaseFails(real, 'EIO: i/o error, unlink') }, { onEvent: (e) => events.push(e) }));
   assert.ok(r.applied);
-  assert.equal(r.summary, { add: 5, change: 0, destroy: 0 });
+  assert.equal(r.summary, { add: 6, change: 0, destroy: 0 });
   const lockId = (events.find((e) => e.type === 'lock-acquired') as { id: string }).id;
   assert.equal(events.slice(-2).map((e) => e.type), ['apply-done', 'lock-release-failed']);
   assert.equal(events.at(-1), { type: 'lock-release-failed', id: lockId, message: 'EIO: i/o error, unlink' });
@@ -255,8 +255,8 @@ Suite('an aborted signal stops apply between changes, releases the lock and says
     ),
   );
   assert.is(err.code, 'INTERRUPTED');
-  assert.is(err.message, 'Interrupted: 2 of 5 changes applied; run apply again');
-  assert.equal(err.details, { done: 2, total: 5, signal: 'SIGTERM' });
+  assert.is(err.message, 'Interrupted: 2 of 6 changes applied; run apply again');
+  assert.equal(err.details, { done: 2, total: 6, signal: 'SIGTERM' });
   assert.equal(events.at(-1), { type: 'interrupted', done: 2, total: 5 });
   assert.equal(events.filter((e) => e.type === 'change-done').length, 2);
   assert.not.ok(existsSync(`${ctx.db}.mlbridge.lock`));

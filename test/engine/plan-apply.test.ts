@@ -38,10 +38,10 @@ const change = (p: Plan, address: string) => p.changes.find((c) => c.address ===
 const customers = (fields = [field('email', 'STRING', 'REQUIRED'), field('age', 'INT64')], o: Parameters<typeof mapping>[2] = {}) =>
   mapping('Customer', fields, o);
 
-Suite('a plan from an empty target adds the dataset, three tables per mapping and the profiles table, and creates no file', async () => {
+Suite('a plan from an empty target adds the dataset, three tables per mapping and the shared profiles and rejected-events tables, and creates no file', async () => {
   const s = spec(ctx.db, [customers()]);
   const p = await plan(s);
-  assert.equal(p.summary, { add: 5, change: 0, destroy: 0 });
+  assert.equal(p.summary, { add: 6, change: 0, destroy: 0 });
   assert.equal(
     p.changes.map((c) => `${c.action} ${c.address}`),
     [
@@ -50,6 +50,7 @@ Suite('a plan from an empty target adds the dataset, three tables per mapping an
       'create duckdb_table.analytics.customer_raw',
       'create duckdb_table.analytics.customer_quarantine',
       'create duckdb_table.analytics._mlbridge_profiles',
+      'create duckdb_table.analytics._mlbridge_rejected',
     ],
   );
   assert.equal(p.fingerprints['duckdb_table.analytics.customer'], 'absent');
@@ -61,7 +62,7 @@ Suite('apply creates the tables with the exact columns and a second plan shows n
   const events: EngineEvent['type'][] = [];
   const r = await applySpec(s, { onEvent: (e) => events.push(e.type) });
   assert.ok(r.applied);
-  assert.equal(r.summary, { add: 5, change: 0, destroy: 0 });
+  assert.equal(r.summary, { add: 6, change: 0, destroy: 0 });
   assert.ok(events.includes('lock-acquired') && events.includes('change-done') && events.at(-1) === 'apply-done');
   const t = await table(s, 'customer');
   assert.equal(cols(t?.columns), [
@@ -96,6 +97,9 @@ Suite('apply creates the tables with the exact columns and a second plan shows n
     'sample_count INT64 REQUIRED',
     'profile JSON NULLABLE',
   ]);
+  const rejected = await table(s, '_mlbridge_rejected');
+  assert.equal(cols(rejected?.columns).slice(-2), ['reason STRING NULLABLE', 'kind STRING NULLABLE']);
+  assert.equal(rejected?.deletionProtection, true);
   const again = await plan(s);
   assert.equal(again.summary, { add: 0, change: 0, destroy: 0 });
   assert.ok(again.changes.every((c) => c.action === 'no-op'));
@@ -205,7 +209,7 @@ Suite('an owned table no longer in the spec is planned for deletion; an unowned 
   assert.equal(p.summary, { add: 0, change: 0, destroy: 3 });
   await applySpec(s2, { allowDestructive: true });
   const names = await withWarehouse(s2, true, async (w) => (await w.listTables('analytics')).map((t) => t.name).sort());
-  assert.equal(names, ['_mlbridge_profiles', 'customer', 'customer_quarantine', 'customer_raw', 'hand_made']);
+  assert.equal(names, ['_mlbridge_profiles', '_mlbridge_rejected', 'customer', 'customer_quarantine', 'customer_raw', 'hand_made']);
 });
 
 Suite('deletion protection blocks deleting a table, even with allowDestructive', async () => {
@@ -257,7 +261,7 @@ Suite('a saved plan is refused when the spec file changed, and applied when noth
   const fresh = await plan(s);
   const r = await applySpec(s, { savedPlan: fresh });
   assert.ok(r.applied);
-  assert.equal(r.summary, { add: 5, change: 0, destroy: 0 });
+  assert.equal(r.summary, { add: 6, change: 0, destroy: 0 });
 });
 
 Suite('a plan file round-trips and a bad one is PLAN_INVALID', async () => {
@@ -365,7 +369,7 @@ Suite('a failing change stops apply with APPLY_FAILED naming it; completed chang
   assert.ok(await table(s, 'customer_raw'), 'changes before the failure are kept');
   assert.is(await table(s, '_mlbridge_profiles'), null, 'changes after the failure are not attempted');
   const again = await plan(s);
-  assert.equal(again.summary, { add: 2, change: 0, destroy: 0 });
+  assert.equal(again.summary, { add: 3, change: 0, destroy: 0 });
   await applySpec(s);
   assert.equal((await plan(s)).summary, { add: 0, change: 0, destroy: 0 });
 });

@@ -38,7 +38,7 @@ Fuzz('the undamaged plan applies (the cases above are not refused for another re
   const { fakeIO } = await import('../cli/fake-io.js');
   const io = fakeIO({ cwd: ctx.fx!.dir, env: { PATH: process.env.PATH, TEAM: 'team-fz7secret' } });
   assert.is(await main(['apply', 'plan.json', '--no-color'], io), 0, io.err());
-  assert.match(io.out(), 'Apply complete! Resources: 5 added');
+  assert.match(io.out(), 'Apply complete! Resources: 6 added');
 });
 
 Fuzz.run();

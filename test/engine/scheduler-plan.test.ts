@@ -77,13 +77,13 @@ Suite('the job is created after the tables, converges, and is deleted when the r
   const sched = memoryScheduler();
   const s = spec(ctx.db, [mapping('Customer', [field('email', 'STRING')])], { reconcile: reconcile() });
   const p = await run(s, true, (warehouse) => createPlan(s, { warehouse, scheduler: sched.client }));
-  assert.equal(p.summary, { add: 6, change: 0, destroy: 0 });
+  assert.equal(p.summary, { add: 7, change: 0, destroy: 0 });
   assert.equal(p.fingerprints['cloud_scheduler_job.mlbridge-reconcile'], 'absent');
   const order: string[] = [];
   await run(s, false, (warehouse) =>
     apply(s, { warehouse, scheduler: sched.client }, { onEvent: (e) => e.type === 'change-start' && order.push(e.changeType) }),
   );
-  assert.equal(order, ['dataset', 'table', 'table', 'table', 'table', 'scheduler_job']);
+  assert.equal(order, ['dataset', 'table', 'table', 'table', 'table', 'table', 'scheduler_job']);
   assert.equal(sched.calls, ['create mlbridge-reconcile']);
   const again = await run(s, true, (warehouse) => createPlan(s, { warehouse, scheduler: sched.client }));
   assert.equal(again.summary, { add: 0, change: 0, destroy: 0 });

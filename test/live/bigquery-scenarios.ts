@@ -66,17 +66,18 @@ export function registerScenarios(Suite: Test, t: () => ScenarioTarget): void {
   const h = helpers(t);
   const { bq, plan, applySpec, table, rowsOf, merge, change, addr } = h;
 
-  Suite('plan on an empty project adds the dataset and four tables and creates nothing', async () => {
+  Suite('plan on an empty project adds the dataset and five tables and creates nothing', async () => {
     const s = bq([customers()]);
     const p = await plan(s);
     const ds = t().dataset;
-    assert.equal(p.summary, { add: 5, change: 0, destroy: 0 });
+    assert.equal(p.summary, { add: 6, change: 0, destroy: 0 });
     assert.equal(p.changes.map((c) => `${c.action} ${c.address}`), [
       `create bigquery_dataset.${ds}`,
       `create ${addr('customer')}`,
       `create ${addr('customer_raw')}`,
       `create ${addr('customer_quarantine')}`,
       `create ${addr('_mlbridge_profiles')}`,
+      `create ${addr('_mlbridge_rejected')}`,
     ]);
     assert.is(await h.withWarehouse(true, (w) => w.getDataset(ds)), null, 'plan created nothing');
   });
@@ -84,7 +85,7 @@ export function registerScenarios(Suite: Test, t: () => ScenarioTarget): void {
   Suite('apply creates the tables (current clustered by _key, raw partitioned by ingest day) and a second plan is empty', async () => {
     const s = bq([customers()]);
     const r = await applySpec(s);
-    assert.equal(r.summary, { add: 5, change: 0, destroy: 0 });
+    assert.equal(r.summary, { add: 6, change: 0, destroy: 0 });
     const cur = await table('customer');
     assert.equal(cols(cur?.columns).slice(-2), ['email STRING REQUIRED', 'age INT64 NULLABLE']);
     assert.equal(cur?.clustering, ['_key']);
@@ -186,7 +187,7 @@ export function registerScenarios(Suite: Test, t: () => ScenarioTarget): void {
     });
     const s = bq([m]);
     const r = await applySpec(s);
-    assert.equal(r.summary, { add: 5, change: 0, destroy: 0 });
+    assert.equal(r.summary, { add: 6, change: 0, destroy: 0 });
     await merge('order-items', [{ ...sys('k1'), price_amount: '9.5', 'item-count': '3' }]);
     assert.equal((await rowsOf('order-items')).map((x) => [x.price_amount, x['item-count']]), [['9.5', '3']]);
     assert.equal((await plan(s)).summary, { add: 0, change: 0, destroy: 0 });

@@ -9,6 +9,7 @@ import { buildBigQueryRow, canonicalJson } from '../../src/record/row.js';
 import { scoreRecordFreshness } from '../../src/record/score.js';
 import { entityToSyncRecord, type SyncRecord } from '../../src/record/sync-record.js';
 import { canonicalKey, type Entity } from '../../src/source/entity.js';
+import { mulberry32 } from '../../src/model/prng.js';
 
 // ---- fakes -------------------------------------------------------------------------
 const NOW = new Date('2026-06-01T12:00:00.000Z');
@@ -342,14 +343,7 @@ System('an entity read from an export becomes a row keyed by its canonical key',
 });
 
 System('any value either coerces or is refused with INVALID_ARGUMENT, never another error (400 seeded cases)', () => {
-  let a = 12345;
-  const rand = () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
+  const rand = mulberry32(12345);
   const values: unknown[] = [null, 0, -1.5, 2 ** 70, NaN, Infinity, 5n, -(2n ** 80n), '', 'x', '12', '1e400', '2024-13-01', '23:59:59',
     '2024-01-01T00:00:00Z', true, [], [1, null], { latitude: 1, longitude: 2 }, { a: { b: [1] } }, new Date(NaN), new Date(0), Buffer.from('x')];
   const types: ColumnType[] = ['STRING', 'BYTES', 'INT64', 'FLOAT64', 'NUMERIC', 'BIGNUMERIC', 'BOOL', 'TIMESTAMP', 'DATE', 'TIME', 'DATETIME', 'GEOGRAPHY', 'JSON', 'RECORD'];

@@ -85,14 +85,14 @@ Suite('prints the export line, serves the CLI, takes faults from outside and sto
     assert.match(applied.stdout, /bigquery_table\.analytics\.order_item_v2: tables\.insert failed \(.*\(reason: rateLimitExceeded, HTTP 403\)\); retry 1 in/);
     assert.match(applied.stdout, /bigquery_table\.analytics\.order_item_v2: tables\.insert failed .*; retry 2 in/);
     assert.match(applied.stdout, /cloud_scheduler_job\.mlbridge-reconcile: jobs\.create failed \(UNAVAILABLE \(HTTP 503\)/);
-    assert.match(applied.stdout, /Apply complete! Resources: 6 added, 0 changed, 0 destroyed\./);
+    assert.match(applied.stdout, /Apply complete! Resources: 7 added, 0 changed, 0 destroyed\./);
 
     const again = await run(['plan', '--detailed-exitcode'], s.env, dir);
     assert.is(again.code, 0, again.stdout + again.stderr);
     assert.match(again.stdout, /No changes\./);
 
     const calls = await control(s.env.BIGQUERY_EMULATOR_HOST, 'GET', '/__fake/calls');
-    assert.is(calls.json.calls.filter((c: string) => c === 'tables.insert').length, 4 + 1 + 2); // 4 tables, the lock, 2 faults
+    assert.is(calls.json.calls.filter((c: string) => c === 'tables.insert').length, 5 + 1 + 2); // 5 tables, the lock, 2 faults
     const bad = await control(s.env.BIGQUERY_EMULATOR_HOST, 'POST', '/__fake/fail', { status: 429 });
     assert.is(bad.status, 400);
   } finally {
@@ -114,7 +114,7 @@ Suite('plan in CI shows retries on stderr, and a table-only spec plans without S
     assert.match(planned.stderr, /bigquery_dataset\.analytics: datasets\.get failed \(.*rateLimitExceeded.*\); retry 1 in/);
     assert.match(planned.stderr, /retry 2 in/);
     assert.match(planned.stderr, /warning: Cloud Scheduler not checked for a reconcile job left by an earlier spec: Cloud Scheduler: No Google Cloud credentials found: tried GOOGLE_APPLICATION_CREDENTIALS \(unset\)/);
-    assert.match(planned.stdout, /Plan: 5 to add, 0 to change, 0 to destroy\./);
+    assert.match(planned.stdout, /Plan: 6 to add, 0 to change, 0 to destroy\./);
   } finally {
     await stop(s);
     rmSync(dir, { recursive: true, force: true });

@@ -156,7 +156,7 @@ Engine('a mutated snapshot shows exact counts, apply converges, and a re-plan is
   assert.match(String(q[0]!.reason), /type drift: Customer Customer:c5: property age \(column age\): expected INT64/);
 
   const after = await plan(s, second());
-  assert.equal(counts(after.changes, 'Customer'), { insert: 0, update: 0, delete: 0, quarantine: 0, unchanged: 3 });
+  assert.equal(counts(after.changes, 'Customer'), { insert: 0, update: 0, delete: 0, quarantine: 0, unchanged: 4 });
   await applyWith(s, second());
   assert.is((await raw()).length, 6, 'a second apply of the same snapshot logs nothing');
   assert.is((await fake.sql(`SELECT count(*) AS n FROM "analytics"."customer_quarantine"`))[0]!.n, '1');
@@ -206,7 +206,7 @@ Stage('the version guard keeps a newer current row: neither overwritten nor dele
     assert.equal((await st.diff({ mode: 'snapshot', snapshotVersion: '200' })).counts, { insert: 0, update: 0, delete: 1, quarantine: 0, unchanged: 1 });
     return st.merge(snapshotMerge('200'));
   });
-  assert.equal(result, { inserted: 0, updated: 0, deleted: 1, quarantined: 0, logged: 1 });
+  assert.equal(result, { inserted: 0, updated: 0, deleted: 1, quarantined: 0, logged: 1, superseded: 0 });
   assert.equal(await current(), ['Customer:c1 v999 a', 'Customer:c3 v999 c']);
 });
 
@@ -215,12 +215,12 @@ Stage('events mode keeps the highest version per key and logs each distinct even
   const events = [rec('c1', 5, 'five'), rec('c1', 3, 'three'), rec('c1', 5, 'five'), rec('c2', 2, 'two'), rec('c2', 4, null, 'DELETE'), rec('c3', 1, 'one')];
   const merge = { mode: 'events' as const, kind: 'Customer', origin: 'pubsub' as const, ingestTime: T1 };
   const r1 = await stageOnce(events, (st) => st.merge(merge));
-  assert.equal(r1, { inserted: 2, updated: 0, deleted: 0, quarantined: 0, logged: 5 });
+  assert.equal(r1, { inserted: 2, updated: 0, deleted: 0, quarantined: 0, logged: 5, superseded: 3 });
   assert.equal(await current(), ['Customer:c1 v5 five', 'Customer:c3 v1 one']);
   const r2 = await stageOnce([...events].reverse(), (st) => st.merge(merge));
-  assert.equal(r2, { inserted: 0, updated: 0, deleted: 0, quarantined: 0, logged: 0 }, 'merging the same events again changes nothing');
+  assert.equal(r2, { inserted: 0, updated: 0, deleted: 0, quarantined: 0, logged: 0, superseded: 0 }, 'merging the same events again changes nothing');
   const r3 = await stageOnce([rec('c3', 9, null, 'DELETE'), rec('c1', 4, 'four')], (st) => st.merge(merge));
-  assert.equal(r3, { inserted: 0, updated: 0, deleted: 1, quarantined: 0, logged: 2 });
+  assert.equal(r3, { inserted: 0, updated: 0, deleted: 1, quarantined: 0, logged: 2, superseded: 1 });
   assert.equal(await current(), ['Customer:c1 v5 five']);
   assert.equal((await raw()).map((r) => `${r._key} ${r.operation} ${r.origin}`), [
     'Customer:c1 UPSERT pubsub',

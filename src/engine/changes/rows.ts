@@ -56,7 +56,8 @@ export function mappingNamespaces(m: Pick<MappingSpec, 'namespace' | 'namespaces
   return m.namespace !== undefined ? [m.namespace] : undefined;
 }
 
-async function storedProfiles(warehouse: Warehouse, dataset: string): Promise<Map<string, KindProfile>> {
+/** The profiles `apply` stored in `_mlbridge_profiles`, by mapping (empty before the first apply). */
+export async function storedProfiles(warehouse: Warehouse, dataset: string): Promise<Map<string, KindProfile>> {
   const out = new Map<string, KindProfile>();
   if (!(await warehouse.getDataset(dataset)) || !(await warehouse.getTable(dataset, PROFILES_TABLE))) return out;
   for await (const row of warehouse.readRows(dataset, PROFILES_TABLE)) {

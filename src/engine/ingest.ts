@@ -1,0 +1,392 @@
+// The ingestor behind `mlbridge serve`: applies micro-batches of change events with an
+// exactly-once effect under at-least-once delivery. It uses the row model reconcile uses
+// (record/stage-record.ts) and the events-mode stage (warehouse/row-rules.ts):
+//   - current holds the highest `_version` per key, whatever the order of arrival; raw holds
+//     one row per distinct event (event_id comes from the change, never from the delivery),
+//     so a redelivered batch changes nothing;
+//   - a DELETE's version is remembered in raw, so an older UPSERT arriving after it does not
+//     bring the row back (rule new-key in events mode);
+//   - a PATCH is resolved here into a full UPSERT: the current row (or an earlier event of
+//     the same batch, in version order) with the columns the PATCH carries laid over it, so
+//     `_hash` covers the whole row and the columns it omits keep their values;
+//   - what can never succeed (a message that could not be decoded, a kind no mapping takes,
+//     an invalid record) is stored with its reason and original payload — in the kind's
+//     quarantine table, else in the shared `_mlbridge_rejected` — once per message, so it is
+//     neither redelivered forever nor lost. Failures of the target throw (serve answers 503).
+// Batches are applied one at a time: a PATCH is resolved against the state the previous batch left.
+
+import { createHash } from 'node:crypto';
+import { MlbridgeError, isMlbridgeError } from '../model/errors.js';
+import type { RowMergeResult, StagedRecord } from '../model/staged.js';
+import { coerceField, formatTimestampUs, type CoercionField } from '../record/coerce.js';
+import { changeEventId } from '../record/event-id.js';
+import type { KindProfile } from '../record/profile.js';
+import { fillPartitionColumn, mappedColumns, rowHash } from '../record/row.js';
+import { stageRecord } from '../record/stage-record.js';
+import { recordEventTime, recordKey, validateSyncRecord, type SyncRecord } from '../record/sync-record.js';
+import type { FieldSpec, MappingSpec, Spec } from '../spec/types.js';
+import type { Row, RowValue, Warehouse } from '../warehouse/warehouse.js';
+import { mappingNamespaces, storedProfiles } from './changes/rows.js';
+import { REJECTED_TABLE } from './desired.js';
+
+// ---- the port `mlbridge serve` writes to (mirrors src/server/ports.ts of issue #10) ----
+
+export interface IncomingChange {
+  record: SyncRecord;
+  /** original event, JSON-safe */
+  payload: unknown;
+}
+export interface RejectedMessage {
+  id: string /* sha256 of raw body */;
+  kind?: string;
+  origin: 'eventarc' | 'pubsub';
+  reason: string;
+  payload: string;
+  receivedAt: Date;
+}
+export interface IngestOutcome {
+  written: number;
+  duplicates: number;
+  superseded: number;
+  quarantined: number;
+  rejected: number;
+}
+export interface ChangeSink {
+  write(changes: IncomingChange[], rejected: RejectedMessage[]): Promise<IngestOutcome>;
+  close(): Promise<void>;
+}
+
+export interface IngestorOptions {
+  /** Scoring time and `ingest_time`. Default: the system clock. */
+  clock?: () => Date;
+}
+
+type Origin = RejectedMessage['origin'];
+
+/** A change accepted into a mapping: its staged form (PATCH resolved) and where it came from. */
+interface Staged {
+  staged: StagedRecord;
+  origin: Origin;
+}
+
+/** A message stored with its reason instead of applied; `mapping` null: the shared table. */
+interface Rejection {
+  id: string;
+  key: string;
+  kind: string | null;
+  operation: string;
+  origin: Origin;
+  eventTime: string | null;
+  reason: string;
+  /** The original payload as a JSON value. */
+  payload: RowValue;
+}
+
+/**
+ * IngestOutcome, counted per distinct event:
+ *   written      accepted events that changed current (insert, update, delete)
+ *   duplicates   events already logged in raw (or already stored in quarantine / rejected),
+ *                and repeats within the batch
+ *   superseded   new events that changed nothing: a newer version is in current or later in
+ *                the batch, the key was deleted at a higher version, or a DELETE found no row
+ *   quarantined  records newly quarantined by scoring or type drift
+ *   rejected     messages newly stored as never applicable (kind quarantine or _mlbridge_rejected)
+ */
+export function createIngestor(spec: Spec, warehouse: Warehouse, options: IngestorOptions = {}): ChangeSink {
+  const clock = options.clock ?? (() => new Date());
+  const dataset = spec.target.dataset;
+  let profiles: Promise<Map<string, KindProfile>> | undefined;
+  let queue: Promise<unknown> = Promise.resolve();
+  let closed = false;
+
+  const loadProfiles = (): Promise<Map<string, KindProfile>> => {
+    // Loaded once; a failed load is retried with the next batch.
+    profiles ??= storedProfiles(warehouse, dataset).catch((e: unknown) => {
+      profiles = undefined;
+      throw e;
+    });
+    return profiles;
+  };
+
+  const run = async (changes: IncomingChange[], messages: RejectedMessage[]): Promise<IngestOutcome> => {
+    const now = clock();
+    const ingestTime = formatTimestampUs(BigInt(now.getTime()) * 1000n);
+    const outcome: IngestOutcome = { written: 0, duplicates: 0, superseded: 0, quarantined: 0, rejected: 0 };
+    const accepted = new Map<MappingSpec, SyncRecordWithOrigin[]>();
+    const rejections: Array<{ mapping: MappingSpec | null; r: Rejection }> = [];
+
+    for (const m of messages) {
+      const mapping = m.kind !== undefined ? (spec.mappings.find((x) => x.kind === m.kind) ?? null) : null;
+      rejections.push({
+        mapping,
+        r: { id: m.id, key: '', kind: m.kind ?? null, operation: 'UNKNOWN', origin: m.origin, eventTime: null, reason: m.reason, payload: m.payload },
+      });
+    }
+    for (const change of changes) {
+      const routed = route(spec, change);
+      if ('reason' in routed) rejections.push({ mapping: routed.mapping, r: rejectionOf(change, routed.reason) });
+      else push(accepted, routed.mapping, { record: routed.record, origin: originOf(routed.record) });
+    }
+
+    const stored = accepted.size > 0 ? await loadProfiles() : new Map<string, KindProfile>();
+    for (const [mapping, records] of accepted) {
+      const staged = await stageChanges(warehouse, dataset, mapping, records, { now, profile: stored.get(mapping.kind) ?? null });
+      for (const [origin, group] of byOrigin(staged)) {
+        const list = group.map((s) => s.staged);
+        const r = await mergeBatch(warehouse, dataset, mapping, list, origin, ingestTime);
+        const acceptedCount = list.filter((s) => s.reason === null).length;
+        const quarantinedCount = list.length - acceptedCount;
+        outcome.written += r.inserted + r.updated + r.deleted;
+        outcome.superseded += r.superseded;
+        outcome.quarantined += r.quarantined;
+        outcome.duplicates += acceptedCount - r.logged + (quarantinedCount - r.quarantined);
+      }
+    }
+
+    // Rejections for a mapping go to its quarantine table, the rest to the shared table.
+    const byMapping = new Map<MappingSpec, Rejection[]>();
+    const shared: Rejection[] = [];
+    for (const { mapping, r } of rejections) {
+      if (!mapping) shared.push(r);
+      else push(byMapping, mapping, r);
+    }
+    for (const [mapping, list] of byMapping) {
+      for (const [origin, group] of byOrigin(list.map((r) => ({ staged: quarantineRecord(r), origin: r.origin })))) {
+        const r = await mergeBatch(warehouse, dataset, mapping, group.map((s) => s.staged), origin, ingestTime);
+        outcome.rejected += r.quarantined;
+        outcome.duplicates += group.length - r.quarantined;
+      }
+    }
+    if (shared.length > 0) {
+      const rows = dedupe(shared).map((r) => sharedRow(r, ingestTime));
+      // Keyed on the message id: storing the same message again replaces its row, never adds one.
+      const r = await warehouse.mergeRows(dataset, REJECTED_TABLE, ['event_id'], rows);
+      outcome.rejected += r.inserted;
+      outcome.duplicates += shared.length - r.inserted;
+    }
+    return outcome;
+  };
+
+  return {
+    write(changes, rejected) {
+      if (closed) return Promise.reject(new MlbridgeError('INTERRUPTED', 'the ingestor is closed; the batch was not written'));
+      const next = queue.then(() => run(changes, rejected));
+      queue = next.catch(() => undefined);
+      return next;
+    },
+    async close() {
+      closed = true;
+      await queue;
+    },
+  };
+}
+
+// ---- routing: which mapping takes a change, or why none can ----
+
+interface SyncRecordWithOrigin {
+  record: SyncRecord;
+  origin: Origin;
+}
+
+type Routed = { mapping: MappingSpec; record: SyncRecord } | { mapping: MappingSpec | null; reason: string };
+
+function route(spec: Spec, change: IncomingChange): Routed {
+  const raw = change.record as unknown;
+  const kind = raw && typeof raw === 'object' && typeof (raw as { kind?: unknown }).kind === 'string' ? (raw as { kind: string }).kind : undefined;
+  const mapping = kind !== undefined ? (spec.mappings.find((m) => m.kind === kind) ?? null) : null;
+  let record: SyncRecord;
+  try {
+    record = validateSyncRecord(raw);
+  } catch (e) {
+    if (!isMlbridgeError(e, 'INVALID_ARGUMENT')) throw e;
+    return { mapping, reason: `invalid record: ${e.message}` };
+  }
+  if (!mapping) return { mapping: null, reason: `no mapping for kind ${record.kind}` };
+  const namespaces = mappingNamespaces(mapping);
+  const ns = record.namespace ?? '';
+  if (namespaces && !namespaces.includes(ns)) {
+    const shown = (n: string) => (n === '' ? '(default)' : n);
+    return { mapping: null, reason: `kind ${record.kind} is mapped for namespace ${namespaces.map(shown).join(', ')} only, not ${shown(ns)}` };
+  }
+  return { mapping, record };
+}
+
+function originOf(record: SyncRecord): Origin {
+  return record.origin === 'eventarc' ? 'eventarc' : 'pubsub';
+}
+
+function rejectionOf(change: IncomingChange, reason: string): Rejection {
+  const raw = (change.record ?? {}) as Partial<Record<keyof SyncRecord, unknown>>;
+  const payload = jsonValue(change.payload);
+  const kind = typeof raw.kind === 'string' ? raw.kind : null;
+  const operation = typeof raw.operation === 'string' && ['UPSERT', 'DELETE', 'PATCH'].includes(raw.operation) ? raw.operation : 'UNKNOWN';
+  let key = '';
+  if (typeof raw.entityKey === 'string' && raw.entityKey && kind) {
+    key = recordKey({ entityKey: raw.entityKey, kind, ...(typeof raw.namespace === 'string' ? { namespace: raw.namespace } : {}) });
+  }
+  // No message id reaches this port for a decoded change: its content is its identity.
+  const id = createHash('sha256').update(`rejected\n${safeJson(change.payload)}\n${safeJson(change.record)}`).digest('hex');
+  return { id, key, kind, operation, origin: originOf(raw as SyncRecord), eventTime: null, reason, payload };
+}
+
+/** JSON text of any value (bigints as decimal strings), for identities and stored payloads. */
+function safeJson(v: unknown): string {
+  return JSON.stringify(v, (_k, x: unknown) => (typeof x === 'bigint' ? x.toString() : x)) ?? 'null';
+}
+
+function jsonValue(v: unknown): RowValue {
+  return JSON.parse(safeJson(v)) as RowValue;
+}
+
+function push<K, V>(map: Map<K, V[]>, key: K, value: V): void {
+  const list = map.get(key);
+  if (list) list.push(value);
+  else map.set(key, [value]);
+}
+
+function byOrigin<T extends { origin: Origin }>(items: T[]): Map<Origin, T[]> {
+  const out = new Map<Origin, T[]>();
+  for (const i of items) push(out, i.origin, i);
+  return out;
+}
+
+function dedupe(rs: Rejection[]): Rejection[] {
+  return [...new Map(rs.map((r) => [r.id, r])).values()];
+}
+
+/** A rejection as a quarantine row of its mapping (rejected rows never reach the row rules). */
+function quarantineRecord(r: Rejection): StagedRecord {
+  return {
+    key: r.key,
+    version: '0',
+    hash: '',
+    operation: r.operation === 'DELETE' ? 'DELETE' : 'UPSERT',
+    eventId: r.id,
+    eventTime: r.eventTime,
+    score: 0,
+    flags: ['rejected'],
+    row: null,
+    data: JSON.stringify(r.payload),
+    reason: r.reason,
+  };
+}
+
+function sharedRow(r: Rejection, ingestTime: string): Row {
+  return {
+    event_id: r.id,
+    _key: r.key,
+    operation: r.operation,
+    origin: r.origin,
+    event_time: r.eventTime,
+    ingest_time: ingestTime,
+    data: r.payload,
+    score: null,
+    flags: ['rejected'],
+    reason: r.reason,
+    kind: r.kind,
+  };
+}
+
+// ---- staging: one stage, one merge (one transaction in DuckDB) per mapping and origin ----
+
+async function mergeBatch(warehouse: Warehouse, dataset: string, m: MappingSpec, records: StagedRecord[], origin: Origin, ingestTime: string): Promise<RowMergeResult> {
+  const stage = await warehouse.openStage({ kind: m.kind, dataset, current: m.tables.current, raw: m.tables.raw, quarantine: m.tables.quarantine });
+  try {
+    await stage.append(records);
+    return await stage.merge({ mode: 'events', kind: m.kind, origin, ingestTime });
+  } finally {
+    await stage.close();
+  }
+}
+
+interface StageContext {
+  now: Date;
+  profile: KindProfile | null;
+}
+
+/**
+ * The staged records of one mapping's changes, PATCHes resolved: per key, in version order,
+ * from the current row (read once for the batch's PATCH keys) through the batch's own events.
+ */
+async function stageChanges(warehouse: Warehouse, dataset: string, mapping: MappingSpec, records: SyncRecordWithOrigin[], ctx: StageContext): Promise<Staged[]> {
+  const stageCtx = { mapping, now: ctx.now, profile: ctx.profile, withRow: true };
+  const items = records.map((r) => ({ ...r, staged: stageRecord(r.record, stageCtx) }));
+  const patchKeys = [...new Set(items.filter((i) => i.record.operation === 'PATCH').map((i) => i.staged.key))];
+  if (patchKeys.length === 0) return items.map(({ staged, origin }) => ({ staged, origin }));
+
+  const current = await warehouse.readRowsByKey(dataset, mapping.tables.current, patchKeys);
+  const state = new Map<string, Record<string, RowValue> | null>(patchKeys.map((k) => [k, null]));
+  for (const row of current) state.set(String(row._key), columnsOf(row, mapping));
+  const inOrder = items
+    .map((item, index) => ({ item, index }))
+    .filter(({ item }) => state.has(item.staged.key))
+    .sort((a, b) => compareVersions(a.item.staged.version, b.item.staged.version) || a.index - b.index);
+  const resolved = new Map<number, StagedRecord>();
+  for (const { item, index } of inOrder) {
+    const { staged, record } = item;
+    if (staged.reason !== null) continue; // quarantined: changes nothing
+    if (record.operation === 'DELETE') state.set(staged.key, null);
+    else if (record.operation === 'UPSERT') state.set(staged.key, JSON.parse(staged.row!) as Record<string, RowValue>);
+    else {
+      const patched = resolvePatch(record, staged, state.get(staged.key) ?? null, mapping, ctx.now);
+      resolved.set(index, patched.staged);
+      if (patched.columns) state.set(staged.key, patched.columns);
+    }
+  }
+  return items.map(({ staged, origin }, index) => ({ staged: resolved.get(index) ?? staged, origin }));
+}
+
+function compareVersions(a: string, b: string): number {
+  const x = BigInt(a);
+  const y = BigInt(b);
+  return x < y ? -1 : x > y ? 1 : 0;
+}
+
+/** A field addressed by its column name (how current rows hold it), for re-coercion. */
+function columnField(f: FieldSpec): CoercionField {
+  return { name: f.name, type: f.type, mode: f.mode, from: [f.name], ...(f.fields ? { fields: f.fields.map(columnField) } : {}) };
+}
+
+/** The mapped columns of a current row, in the form coercion gives them (what `_hash` covers). */
+function columnsOf(row: Row, mapping: MappingSpec): Record<string, RowValue> {
+  const out: Record<string, RowValue> = {};
+  for (const f of mapping.fields) out[f.name] = row[f.name] ?? null;
+  return out;
+}
+
+/**
+ * A PATCH as the full UPSERT it amounts to: `base` (null when the key has no row) with the
+ * columns the PATCH carries laid over it; columns neither has are empty. Its event_id is
+ * the PATCH's own (operation PATCH, hash of the carried columns), so a redelivery dedups
+ * whatever the base is by then. A merged row a column cannot take (a REQUIRED column the
+ * PATCH of a new key leaves empty) is quarantined.
+ */
+function resolvePatch(
+  record: SyncRecord,
+  staged: StagedRecord,
+  base: Record<string, RowValue> | null,
+  mapping: MappingSpec,
+  now: Date,
+): { staged: StagedRecord; columns?: Record<string, RowValue> } {
+  const carried = mappedColumns(record, mapping);
+  const eventId = changeEventId({ kind: mapping.kind, key: staged.key, version: staged.version, operation: 'PATCH', contentHash: rowHash(carried) });
+  const merged: Record<string, RowValue> = {};
+  try {
+    for (const f of mapping.fields) {
+      merged[f.name] = f.name in carried ? carried[f.name]! : coerceField(base?.[f.name] ?? null, columnField(f));
+    }
+  } catch (e) {
+    if (!isMlbridgeError(e, 'INVALID_ARGUMENT')) throw e;
+    const column = typeof e.details?.column === 'string' ? e.details.column : '?';
+    const reason = base
+      ? `${mapping.kind} ${staged.key}: PATCH over the current row: column ${column}: ${e.message}`
+      : `${mapping.kind} ${staged.key}: PATCH of a key not in the current table leaves column ${column} empty, and it is REQUIRED`;
+    return {
+      staged: { ...staged, eventId, hash: `q:${rowHash(carried)}`, row: null, data: safeJson(record.data), reason, score: 0, flags: [...staged.flags, `patch_incomplete:${column}`] },
+    };
+  }
+  const hash = rowHash(merged);
+  const row = { ...merged };
+  fillPartitionColumn(row, mapping, recordEventTime(record) ?? now, 'UPSERT');
+  return { staged: { ...staged, eventId, hash, row: JSON.stringify(row) }, columns: row };
+}
