@@ -257,7 +257,7 @@ Suite('an aborted signal stops apply between changes, releases the lock and says
   assert.is(err.code, 'INTERRUPTED');
   assert.is(err.message, 'Interrupted: 2 of 6 changes applied; run apply again');
   assert.equal(err.details, { done: 2, total: 6, signal: 'SIGTERM' });
-  assert.equal(events.at(-1), { type: 'interrupted', done: 2, total: 5 });
+  assert.equal(events.at(-1), { type: 'interrupted', done: 2, total: 6 });
   assert.equal(events.filter((e) => e.type === 'change-done').length, 2);
   assert.not.ok(existsSync(`${ctx.db}.mlbridge.lock`));
   const again = await withWarehouse(s, false, (warehouse) => apply(s, { warehouse }, {}));
