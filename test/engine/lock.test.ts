@@ -261,7 +261,7 @@ Suite('an aborted signal stops apply between changes, releases the lock and says
   assert.equal(events.filter((e) => e.type === 'change-done').length, 2);
   assert.not.ok(existsSync(`${ctx.db}.mlbridge.lock`));
   const again = await withWarehouse(s, false, (warehouse) => apply(s, { warehouse }, {}));
-  assert.equal(again.summary, { add: 3, change: 0, destroy: 0 });
+  assert.equal(again.summary, { add: 4, change: 0, destroy: 0 });
   assert.equal((await withWarehouse(s, true, (warehouse) => createPlan(s, { warehouse }))).summary, { add: 0, change: 0, destroy: 0 });
 });
 
