@@ -48,6 +48,8 @@ export interface MlbridgeServer {
   app: FastifyInstance;
   /** Listens on host:port (port 0 = any free one); returns the base URL. */
   listen(port: number, host?: string): Promise<string>;
+  /** Messages waiting for the next write into the sink. */
+  queued(): number;
   /** Stops accepting requests, writes what is queued, waits for in-flight requests, closes the sink. */
   close(): Promise<void>;
 }
@@ -157,6 +159,7 @@ export function createServer(options: ServerOptions): MlbridgeServer {
       const actual = typeof addr === 'object' && addr ? addr.port : port;
       return `http://${host === '0.0.0.0' || host === '::' ? '127.0.0.1' : host}:${actual}`;
     },
+    queued: () => batcher.queued,
     close() {
       closed ??= (async () => {
         // Close the listener and flush the queue together: in-flight requests wait on the flush.

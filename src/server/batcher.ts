@@ -48,6 +48,11 @@ export class MicroBatcher {
     this.maxDelayMs = Math.max(0, options.maxDelayMs ?? 200);
   }
 
+  /** Messages waiting for a write (not counting the batch being written). */
+  get queued(): number {
+    return this.queue.length;
+  }
+
   /** Resolves once the batch holding this message was written; rejects with the sink's error. */
   submit(decoded: Decoded): Promise<void> {
     if (this.closing) return Promise.reject(new BatcherClosedError());

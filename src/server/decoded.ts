@@ -6,6 +6,7 @@ import { createHash } from 'node:crypto';
 import { entityToSyncRecord, type SyncRecord } from '../record/sync-record.js';
 import type { Entity } from '../source/entity.js';
 import type { IncomingChange, RejectedMessage } from './ports.js';
+import { parseRfc3339 } from './rest-entity.js';
 
 export type Origin = 'eventarc' | 'pubsub';
 export type Decoded = { change: IncomingChange } | { rejected: RejectedMessage };
@@ -63,15 +64,11 @@ export function changeRecord(entity: Entity, facts: RecordFacts): SyncRecord {
   return record;
 }
 
-const RFC3339 = /^(\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2})(?:\.(\d{1,9}))?(Z|[+-]\d{2}:\d{2})$/i;
-
 /** Microseconds since the epoch of an RFC 3339 time, exactly (sub-µs digits dropped); undefined if not one. */
 export function rfc3339Micros(time: string): string | undefined {
-  const m = RFC3339.exec(time.trim());
-  if (!m) return undefined;
-  const ms = Date.parse(`${m[1]}${m[3]!.toUpperCase()}`);
-  if (Number.isNaN(ms)) return undefined;
-  const micros = BigInt(ms) * 1000n + BigInt((m[2] ?? '').padEnd(6, '0').slice(0, 6) || '0');
+  const t = parseRfc3339(time);
+  if (!t) return undefined;
+  const micros = BigInt(t.seconds) * 1_000_000n + BigInt(Math.floor(t.nanos / 1000));
   return micros < 0n ? undefined : micros.toString();
 }
 

@@ -11,6 +11,7 @@
 import protobuf from 'protobufjs';
 import { entityFromProto, timestampFromProto } from '../source/datastore.js';
 import type { Entity, Key, Value } from '../source/entity.js';
+import { parseRfc3339 } from './rest-entity.js';
 
 const SCHEMA = `
 syntax = "proto3";
@@ -125,11 +126,9 @@ export function decodeEntityEvent(bytes: Uint8Array): EntityEvent {
 // ---- REST shape → proto (what Eventarc sends; used by tests, the bench and tooling) ------
 
 function timestampToProto(rfc3339: string): { seconds: string; nanos: number } {
-  const m = /^(.*?)(?:\.(\d{1,9}))?Z$/.exec(rfc3339);
-  const base = m ? `${m[1]}Z` : rfc3339;
-  const seconds = Math.floor(Date.parse(base) / 1000);
-  const nanos = m?.[2] ? Number(m[2].padEnd(9, '0')) : 0;
-  return { seconds: String(seconds), nanos };
+  const t = parseRfc3339(rfc3339);
+  if (!t) throw new Error(`not an RFC 3339 timestamp: ${rfc3339}`);
+  return { seconds: String(t.seconds), nanos: t.nanos };
 }
 
 function keyToProto(k: Key): object {

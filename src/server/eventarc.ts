@@ -10,7 +10,7 @@
 
 import { decodeEntityEvent, type EntityEvent, type EventEntityResult } from './entity-event-proto.js';
 import { changeRecord, entityKind, isRfc3339, reject, type Decoded, type RawMessage } from './decoded.js';
-import { checkEntity, InvalidEvent, isObject } from './rest-entity.js';
+import { canonicalTimestamp, checkEntity, InvalidEvent, isObject } from './rest-entity.js';
 
 export const DATASTORE_EVENT_TYPES = ['created', 'updated', 'deleted', 'written'].map((t) => `google.cloud.datastore.entity.v1.${t}`);
 
@@ -55,8 +55,9 @@ function eventFromJson(data: unknown): EntityEvent {
       if (String(x.version) !== '0') out.version = String(x.version);
     }
     if (x.updateTime !== undefined) {
-      if (!isRfc3339(x.updateTime)) throw new InvalidEvent(`${path}.updateTime: expected an RFC 3339 timestamp`);
-      out.updateTime = x.updateTime;
+      const t = typeof x.updateTime === 'string' ? canonicalTimestamp(x.updateTime) : undefined;
+      if (t === undefined) throw new InvalidEvent(`${path}.updateTime: expected an RFC 3339 timestamp`);
+      out.updateTime = t;
     }
     return out;
   };

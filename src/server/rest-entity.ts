@@ -2,10 +2,28 @@
 // Entity, checked field by field. Problems throw InvalidEvent naming the JSON path, so a
 // rejected message says exactly what was wrong with it.
 
+import { timestampFromProto } from '../source/datastore.js';
 import type { Entity, Key, PathElement, Value } from '../source/entity.js';
 
 export class InvalidEvent extends Error {
   override readonly name = 'InvalidEvent';
+}
+
+const RFC3339 = /^(\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2})(?:\.(\d{1,9}))?(Z|[+-]\d{2}:\d{2})$/i;
+
+/** An RFC 3339 time as a protobuf Timestamp (seconds since the epoch, nanos); undefined if not one. */
+export function parseRfc3339(time: string): { seconds: number; nanos: number } | undefined {
+  const m = RFC3339.exec(time.trim());
+  if (!m) return undefined;
+  const ms = Date.parse(`${m[1]}${m[3]!.toUpperCase()}`);
+  if (Number.isNaN(ms)) return undefined;
+  return { seconds: Math.floor(ms / 1000), nanos: Number((m[2] ?? '').padEnd(9, '0')) };
+}
+
+/** The canonical proto3 JSON spelling (UTC, 0/3/6/9 digits): JSON and protobuf events then agree. */
+export function canonicalTimestamp(time: string): string | undefined {
+  const t = parseRfc3339(time);
+  return t ? timestampFromProto(t) : undefined;
 }
 
 const bad = (path: string, what: string): InvalidEvent => new InvalidEvent(`${path}: ${what}`);
@@ -69,10 +87,12 @@ export function checkValue(x: unknown, path: string): Value {
       expect(typeof v === 'number' || v === 'Infinity' || v === '-Infinity' || v === 'NaN', 'a number');
       out[k] = v;
       break;
-    case 'timestampValue':
-      expect(typeof v === 'string' && !Number.isNaN(Date.parse(v)), 'an RFC 3339 timestamp');
-      out[k] = v;
+    case 'timestampValue': {
+      const canonical = typeof v === 'string' ? canonicalTimestamp(v) : undefined;
+      expect(canonical !== undefined, 'an RFC 3339 timestamp');
+      out[k] = canonical;
       break;
+    }
     case 'keyValue': out[k] = checkKey(v, `${path}.keyValue`); break;
     case 'stringValue': expect(typeof v === 'string', 'a string'); out[k] = v; break;
     case 'blobValue': expect(typeof v === 'string' && /^[A-Za-z0-9+/_-]*={0,2}$/.test(v), 'base64 text'); out[k] = v; break;
