@@ -40,6 +40,7 @@ Emulator.before(async () => {
   sink = recordingSink();
   server = createServer({ sink, reconciler: manualReconciler(), kinds: ['CustomerProfile'], auth: { mode: 'disabled' }, batch: { maxDelayMs: 20 } });
   baseUrl = await server.listen(0, '127.0.0.1');
+  process.env.METADATA_SERVER_DETECTION = 'none'; // the emulator needs no credentials: do not probe for a metadata server
   pubsub = new PubSub({ projectId: emulator.project, apiEndpoint: emulator.host, emulatorMode: true });
 });
 
