@@ -61,7 +61,7 @@ process.on('SIGTERM', async () => { await server.close(); process.stdout.write('
   assert.equal([health.status, await health.json()], [200, { status: 'ok' }]);
   const { encodeEntityEvent } = (await import(join(dir, 'node_modules', 'mlbridge', 'dist', 'src', 'server', 'entity-event-proto.js'))) as typeof import('../../src/server/entity-event-proto.js');
   const body = encodeEntityEvent({ value: { entity: { key: { partitionId: { projectId: 'p' }, path: [{ kind: 'CustomerProfile', name: 'a' }] }, properties: {} }, version: '1' } });
-  const res = await fetch(`${url}/eventarc`, { method: 'POST', headers: { 'content-type': 'application/protobuf', 'ce-type': 'google.cloud.datastore.entity.v1.created', 'ce-id': '1', 'ce-time': '2026-01-01T00:00:00Z' }, body });
+  const res = await fetch(`${url}/eventarc`, { method: 'POST', headers: { 'content-type': 'application/protobuf', 'ce-type': 'google.cloud.datastore.entity.v1.created', 'ce-id': '1', 'ce-time': '2026-01-01T00:00:00Z' }, body: new Blob([Buffer.from(body)]) });
   assert.equal([res.status, await res.json()], [200, { status: 'accepted' }]);
   const exited = new Promise((r) => child.on('exit', r));
   child.kill('SIGTERM');
