@@ -297,7 +297,7 @@ export async function main(argv: string[], io: CliIO = processIO({ noColor: argv
     .option('--host <address>', 'address to listen on', '0.0.0.0')
     .option('--no-auth', 'accept requests without an OIDC token (local use only)')
     .option('--max-batch <n>', 'changes per write into the warehouse, at most (default 500)', positiveInt)
-    .option('--max-delay <ms>', 'how long a change waits for others before a write (default 200)', positiveInt)
+    .option('--max-delay <ms>', 'while the warehouse is idle, how long a change waits for others before a write (default 25)', positiveInt)
     .action(
       action(async (o: { config: string; port?: number; host: string; auth: boolean; maxBatch?: number; maxDelay?: number }) =>
         (await import('./commands/serve.js')).run(

@@ -38,13 +38,21 @@ function reasonOf(e: unknown): string {
   return message.split(/[:,]/)[0]!.trim() || 'invalid token';
 }
 
+/** Distinct tokens remembered (Pub/Sub and Eventarc reuse one token for many pushes). */
+const CACHE_SIZE = 1000;
+
 export function createTokenVerifier(config: AuthConfig, options: VerifierOptions = {}): TokenVerifier {
   const client = new OAuth2Client();
+  // A token that verified stays good until its own expiry: remembering it spares an RSA
+  // verification per request. Keyed by the exact token; expiry checked on every use.
+  const verified = new Map<string, { email: string; exp: number }>();
   const certs = options.certs ?? (async () => (await client.getFederatedSignonCertsAsync()).certs as Record<string, string>);
   return {
     async verify(authorization) {
       const m = /^Bearer\s+(\S+)$/i.exec(authorization ?? '');
       if (!m) return { ok: false, reason: authorization ? 'the Authorization header is not `Bearer <token>`' : 'no Authorization header' };
+      const known = verified.get(m[1]!);
+      if (known && known.exp > Date.now() / 1000) return { ok: true, email: known.email };
       // Outside the try: failing to fetch Google's certificates is not the caller's fault (→ 503).
       const keys = await certs();
       let payload: Record<string, unknown> | undefined;
@@ -58,6 +66,8 @@ export function createTokenVerifier(config: AuthConfig, options: VerifierOptions
       if (typeof email !== 'string') return { ok: false, reason: 'the token has no email claim' };
       if (payload?.email_verified !== true) return { ok: false, reason: `the token's email ${email} is not verified` };
       if (!config.serviceAccounts.includes(email)) return { ok: false, reason: `service account ${email} is not in serve.auth.service_accounts` };
+      if (verified.size >= CACHE_SIZE) verified.clear();
+      verified.set(m[1]!, { email, exp: Number(payload?.exp) });
       return { ok: true, email };
     },
   };

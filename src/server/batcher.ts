@@ -2,9 +2,12 @@
 // and waits for the write of the batch that holds it: a 2xx goes out only after sink.write
 // resolved, and a sink failure fails every request of that batch (→ 503, redelivered).
 //
-// A batch is written when it holds `maxBatch` messages or its oldest message has waited
-// `maxDelayMs`. One batch at a time goes into the sink; messages arriving meanwhile queue
-// up, so under load batches grow by themselves and the sink sees few large writes.
+// Group commit: one batch at a time goes into the sink. While it is written, arriving
+// messages queue up and go into the next write as soon as it finishes, so under load batches
+// grow by themselves (to `maxBatch`) and the sink sees few large writes, with no timer in the
+// way. When the sink is idle, the first message waits at most `maxDelayMs` for others (or
+// until `maxBatch` are queued): low-rate streams still get batched a little, and no message
+// waits longer than that plus the write in progress.
 
 import type { Decoded } from './decoded.js';
 import type { ChangeSink, IncomingChange, IngestOutcome, RejectedMessage } from './ports.js';
@@ -12,7 +15,7 @@ import type { ChangeSink, IncomingChange, IngestOutcome, RejectedMessage } from 
 export interface BatcherOptions {
   /** Messages per sink.write, at most (default 500). */
   maxBatch?: number;
-  /** How long the oldest queued message waits for others (default 200 ms). */
+  /** How long a message waits for others while the sink is idle (default 25 ms). */
   maxDelayMs?: number;
   /** Called after each write (for logs and metrics). */
   onBatch?: (info: { size: number; outcome?: IngestOutcome; error?: unknown; durationMs: number }) => void;
@@ -45,7 +48,7 @@ export class MicroBatcher {
     private readonly options: BatcherOptions = {},
   ) {
     this.maxBatch = Math.max(1, options.maxBatch ?? 500);
-    this.maxDelayMs = Math.max(0, options.maxDelayMs ?? 200);
+    this.maxDelayMs = Math.max(0, options.maxDelayMs ?? 25);
   }
 
   /** Messages waiting for a write (not counting the batch being written). */
@@ -75,6 +78,11 @@ export class MicroBatcher {
   private due(now: number): boolean {
     const oldest = this.queue[0];
     return oldest !== undefined && (this.closing || this.queue.length >= this.maxBatch || now - oldest.enqueuedAt >= this.maxDelayMs);
+  }
+
+  /** After a write: whatever queued meanwhile has waited for the sink already; write it now. */
+  private afterWrite(): void {
+    if (this.queue.length > 0) this.flush();
   }
 
   private schedule(): void {
@@ -115,7 +123,7 @@ export class MicroBatcher {
         for (const e of batch) e.reject(error);
       } finally {
         this.inFlight = undefined;
-        this.schedule();
+        this.afterWrite();
       }
     })();
   }

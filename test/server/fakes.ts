@@ -82,7 +82,8 @@ export const PUSH_SA = 'push@mlbridge-test.iam.gserviceaccount.com';
 const KEY_ID = 'local-test-key';
 const keys = generateKeyPairSync('rsa', { modulusLength: 2048 });
 /** What the verifier is given instead of Google's certificates. */
-export const TEST_CERTS = async (): Promise<Record<string, string>> => ({ [KEY_ID]: keys.publicKey.export({ type: 'spki', format: 'pem' }).toString() });
+const PUBLIC_PEM = keys.publicKey.export({ type: 'spki', format: 'pem' }).toString();
+export const TEST_CERTS = async (): Promise<Record<string, string>> => ({ [KEY_ID]: PUBLIC_PEM });
 
 const b64url = (b: Buffer | string): string => Buffer.from(b).toString('base64url');
 
