@@ -317,10 +317,47 @@ export async function main(argv: string[], io: CliIO = processIO({ noColor: argv
       ),
     );
 
+  program
+    .command('serve')
+    .description('receive Datastore change events (Eventarc, Pub/Sub push) and /reconcile calls over HTTP')
+    .addOption(configOption())
+    .option('--port <n>', 'port to listen on (default: $PORT, else 8080)', positiveInt)
+    .option('--host <address>', 'address to listen on', '0.0.0.0')
+    .option('--no-auth', 'accept requests without an OIDC token (local use only)')
+    .option('--max-batch <n>', 'changes per write into the warehouse, at most (default 500)', positiveInt)
+    .option('--max-delay <ms>', 'while the warehouse is idle, how long a change waits for others before a write (default 25)', positiveInt)
+    .action(
+      action(async (o: { config: string; port?: number; host: string; auth: boolean; maxBatch?: number; maxDelay?: number }) =>
+        (await import('./commands/serve.js')).run(
+          {
+            config: o.config,
+            host: o.host,
+            auth: o.auth,
+            ...(o.port !== undefined ? { port: o.port } : {}),
+            ...(o.maxBatch !== undefined ? { maxBatch: o.maxBatch } : {}),
+            ...(o.maxDelay !== undefined ? { maxDelayMs: o.maxDelay } : {}),
+          },
+          io,
+        ),
+      ),
+    );
+
+  program
+    .command('reconcile')
+    .description('repair the tables from the source now, as serve\'s /reconcile does (exit 0: nothing to repair, 2: repaired, 1: error)')
+    .addOption(configOption())
+    .option('--kind <kind>', 'only this kind (repeatable)', collect)
+    .option('--json', 'print the summary as JSON')
+    .action(
+      action(async (o: { config: string; kind?: string[]; json?: boolean }) =>
+        (await import('./commands/reconcile.js')).run({ config: o.config, kind: o.kind ?? [], json: Boolean(o.json) }, io),
+      ),
+    );
+
   // `--project` the Google Cloud way: it fills GOOGLE_CLOUD_PROJECT for this run, which the
   // spec may interpolate (`${GOOGLE_CLOUD_PROJECT}`) and the Google adapters fall back on.
   for (const cmd of program.commands) {
-    if (['validate', 'plan', 'apply', 'force-unlock', 'score'].includes(cmd.name())) {
+    if (['validate', 'plan', 'apply', 'force-unlock', 'score', 'serve', 'reconcile'].includes(cmd.name())) {
       cmd.option('--project <id>', 'Google Cloud project (sets GOOGLE_CLOUD_PROJECT for this run)');
     }
   }

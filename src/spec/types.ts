@@ -116,6 +116,21 @@ export interface ReconcileSpec {
   source?: SourceRange;
 }
 
+/** `serve:` — settings of `mlbridge serve` (see src/spec/serve.ts). */
+export interface ServeSpec {
+  /** Push requests must carry a Google-signed OIDC token matching this; absent = every push is refused. */
+  auth?: ServeAuthSpec;
+  source?: SourceRange;
+}
+
+export interface ServeAuthSpec {
+  /** Accepted token audiences (YAML `audience`: one URL or a list). */
+  audiences: string[];
+  /** Accepted token emails (YAML `service_accounts`). */
+  serviceAccounts: string[];
+  source?: SourceRange;
+}
+
 export interface Spec {
   version: 1;
   target: TargetSpec;
@@ -124,6 +139,7 @@ export interface Spec {
   /** Spec-wide scoring defaults (already merged with built-in defaults). */
   scoring: ScoringSpec;
   reconcile?: ReconcileSpec;
+  serve?: ServeSpec;
   /** The files the spec was read from, absolute. */
   files: string[];
   /** Values `${secret:VAR}` interpolated: never printed, never saved in clear (absent: none). */

@@ -12,6 +12,7 @@ import { readMapping, type ReadMapping } from './mapping.js';
 import { datasetNameProblem, suggest } from './names.js';
 import { describe, join, pathLabel, Reader, type Entry } from './reader.js';
 import { checkScoring, mergeScoring, readScoring } from './scoring.js';
+import { readServe } from './serve.js';
 import type { ReconcileSpec, SourceSpec, Spec, TargetSpec } from './types.js';
 import type { YNode } from './yaml-tree.js';
 
@@ -32,8 +33,8 @@ export interface ValidateOptions {
   checkCron?: (expression: string) => string | undefined;
 }
 
-const TOP_KEYS = ['version', 'target', 'source', 'scoring', 'reconcile', 'mappings'] as const;
-const SINGLETONS = ['target', 'source', 'scoring', 'reconcile'] as const;
+const TOP_KEYS = ['version', 'target', 'source', 'scoring', 'reconcile', 'serve', 'mappings'] as const;
+const SINGLETONS = ['target', 'source', 'scoring', 'reconcile', 'serve'] as const;
 const PROJECT_ID = /^(?:[a-z][a-z0-9.-]*[a-z0-9]:)?[a-z][a-z0-9-]{4,28}[a-z0-9]$/;
 const GCS_URL = /^gs:\/\/[a-z0-9][a-z0-9._-]{1,220}[a-z0-9](?:\/.*)?$/;
 const JOB_NAME = /^[A-Za-z0-9_-]{1,500}$/;
@@ -91,6 +92,7 @@ export function validateSpec(files: SpecFile[], options: ValidateOptions = {}): 
   }
   const source = singles.source ? readSource(r, singles.source.entry, singles.source.file) : undefined;
   const reconcile = singles.reconcile ? readReconcile(r, singles.reconcile.entry, options) : undefined;
+  const serve = singles.serve ? readServe(r, singles.serve.entry) : undefined;
 
   const mappings: ReadMapping[] = [];
   for (const m of mappingNodes) {
@@ -110,6 +112,7 @@ export function validateSpec(files: SpecFile[], options: ValidateOptions = {}): 
   };
   if (source) spec.source = source;
   if (reconcile) spec.reconcile = reconcile;
+  if (serve) spec.serve = serve;
   return { spec, diagnostics };
 }
 

@@ -19,7 +19,7 @@ const cases: Array<{ name: string; yaml: string; env?: NodeJS.ProcessEnv; expect
   {
     name: 'an unknown top-level key without a close match lists the allowed keys',
     yaml: `${TARGET}frobnicate: 1\n`,
-    expect: ['spec.yaml:3:1: unknown key `frobnicate` at the top level; expected `version`, `target`, `source`, `scoring`, `reconcile` or `mappings`'],
+    expect: ['spec.yaml:3:1: unknown key `frobnicate` at the top level; expected `version`, `target`, `source`, `scoring`, `reconcile`, `serve` or `mappings`'],
   },
   {
     name: 'a wrong type names what was expected and what was found',

@@ -1,7 +1,6 @@
 // Starts the real Cloud Datastore emulator for tests, on a free port, in its own process
 // group, so stop() can take down the gcloud wrapper AND the Java server it spawns.
-import { spawn, type ChildProcess } from 'node:child_process';
-import { createServer } from 'node:net';
+import { answersOk, freeLoopbackPort, startEmulatorProcess } from './emulator-process.js';
 
 export interface DatastoreEmulator {
   /** 127.0.0.1:PORT */
@@ -10,101 +9,20 @@ export interface DatastoreEmulator {
   stop(): Promise<void>;
 }
 
-const running = new Set<ChildProcess>();
-let exitHookInstalled = false;
-
-function killGroup(child: ChildProcess): void {
-  if (child.pid === undefined) return;
-  try {
-    process.kill(-child.pid, 'SIGKILL');
-  } catch {
-    // already gone
-  }
-}
-
-function installExitHook(): void {
-  if (exitHookInstalled) return;
-  exitHookInstalled = true;
-  // A test that crashes must not leave a JVM behind.
-  process.on('exit', () => {
-    for (const child of running) killGroup(child);
-  });
-}
-
-async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const srv = createServer();
-    srv.unref();
-    srv.on('error', reject);
-    srv.listen(0, '127.0.0.1', () => {
-      const addr = srv.address();
-      const port = typeof addr === 'object' && addr ? addr.port : 0;
-      srv.close(() => resolve(port));
-    });
-  });
-}
-
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-
 export async function startDatastoreEmulator(
   opts: { project?: string; timeoutMs?: number } = {},
 ): Promise<DatastoreEmulator> {
   const project = opts.project ?? 'mlbridge-test';
   const timeoutMs = opts.timeoutMs ?? 90_000;
-  installExitHook();
-  const port = await freePort();
+  const port = await freeLoopbackPort();
   const host = `127.0.0.1:${port}`;
-  const child = spawn(
-    'gcloud',
-    [
-      'beta',
-      'emulators',
-      'datastore',
-      'start',
-      '--no-store-on-disk',
-      `--host-port=${host}`,
-      `--project=${project}`,
-      '--consistency=1.0',
-    ],
-    { detached: true, stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, CLOUDSDK_CORE_DISABLE_PROMPTS: '1' } },
-  );
-  running.add(child);
-  let log = '';
-  const onData = (d: Buffer) => {
-    log += d.toString();
-    if (log.length > 20_000) log = log.slice(-10_000);
-  };
-  child.stdout?.on('data', onData);
-  child.stderr?.on('data', onData);
-  let exited: number | null | undefined;
-  child.on('exit', (code) => {
-    exited = code;
-    running.delete(child);
+  const proc = await startEmulatorProcess({
+    label: 'Datastore emulator',
+    args: ['beta', 'emulators', 'datastore', 'start', '--no-store-on-disk', `--host-port=${host}`, `--project=${project}`, '--consistency=1.0'],
+    host,
+    timeoutMs,
+    healthy: () => answersOk(host),
   });
-  child.unref();
-  (child.stdout as unknown as { unref?: () => void })?.unref?.();
-  (child.stderr as unknown as { unref?: () => void })?.unref?.();
-
-  const tail = () => log.split('\n').slice(-15).join('\n');
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    if (exited !== undefined) {
-      throw new Error(`Datastore emulator exited (code ${exited}) before becoming healthy on ${host}. Log tail:\n${tail()}`);
-    }
-    try {
-      const res = await fetch(`http://${host}/`, { signal: AbortSignal.timeout(2000) });
-      const body = await res.text();
-      if (res.ok && body.trim() === 'Ok') break;
-    } catch {
-      // not up yet
-    }
-    if (Date.now() > deadline) {
-      killGroup(child);
-      running.delete(child);
-      throw new Error(`Datastore emulator did not become healthy on ${host} within ${timeoutMs} ms. Log tail:\n${tail()}`);
-    }
-    await sleep(250);
-  }
 
   let stopped = false;
   return {
@@ -118,8 +36,7 @@ export async function startDatastoreEmulator(
       } catch {
         // shutting down anyway
       }
-      killGroup(child);
-      running.delete(child);
+      proc.kill();
     },
   };
 }

@@ -1,0 +1,172 @@
+// The HTTP face of `mlbridge serve` (fastify):
+//   POST /eventarc (and /)  Datastore-mode CloudEvents from Eventarc
+//   POST /pubsub            Pub/Sub push envelopes carrying change events
+//   POST /reconcile         run the Reconciler (Cloud Scheduler); 409 while one runs
+//   GET  /healthz           liveness; needs no token
+// Every POST is authenticated before its body is read. The answer to a push is the
+// acknowledgement: 200 only once sink.write has resolved for the batch holding the message
+// (a message that can never succeed is rejected, recorded and also acknowledged with 200),
+// 401 without a valid token, 503 when the sink failed (the platform redelivers).
+
+import { randomUUID } from 'node:crypto';
+import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
+import { errorMessage } from '../model/errors.js';
+import type { TokenVerifier } from './auth.js';
+import { BatcherClosedError, MicroBatcher, type BatcherOptions } from './batcher.js';
+import type { Decoded } from './decoded.js';
+import { decodeEventarc } from './eventarc.js';
+import { decodePubsub } from './pubsub.js';
+import type { ChangeSink, Reconciler, ReconcileSummary } from './ports.js';
+
+export type ServerAuth =
+  | { mode: 'verify'; verifier: TokenVerifier }
+  /** No serve.auth in the spec: every push is refused (secure by default). */
+  | { mode: 'unconfigured' }
+  /** --no-auth: local use only. */
+  | { mode: 'disabled' };
+
+export interface LogEntry {
+  severity: 'DEBUG' | 'INFO' | 'WARNING' | 'ERROR';
+  message: string;
+  [field: string]: unknown;
+}
+
+export interface ServerOptions {
+  sink: ChangeSink;
+  reconciler: Reconciler;
+  /** The spec's mapped kinds: events for other kinds are rejected (acknowledged and recorded). */
+  kinds: Iterable<string>;
+  auth: ServerAuth;
+  batch?: Omit<BatcherOptions, 'onBatch'>;
+  /** One structured log entry per call (Cloud Logging reads JSON lines); default: none. */
+  log?: (entry: LogEntry) => void;
+  /** Largest accepted body; default 16 MiB (a 10 MB Pub/Sub message, base64-encoded). */
+  bodyLimit?: number;
+}
+
+export interface MlbridgeServer {
+  app: FastifyInstance;
+  /** Listens on host:port (port 0 = any free one); returns the base URL. */
+  listen(port: number, host?: string): Promise<string>;
+  /** Messages waiting for the next write into the sink. */
+  queued(): number;
+  /** Stops accepting requests, writes what is queued, waits for in-flight requests, closes the sink. */
+  close(): Promise<void>;
+}
+
+export const UNCONFIGURED_AUTH_HELP =
+  'serve.auth is not set in the spec, so every push is refused with 401. Add\n' +
+  '  serve:\n    auth:\n      audience: https://<your service URL>\n      service_accounts: [<push service account email>]\n' +
+  'or run `mlbridge serve --no-auth` for local use only.';
+
+export function createServer(options: ServerOptions): MlbridgeServer {
+  const log = options.log ?? (() => {});
+  const kinds = new Set(options.kinds);
+  const batcher = new MicroBatcher(options.sink, {
+    ...options.batch,
+    onBatch: ({ size, outcome, error, durationMs }) => {
+      if (error) log({ severity: 'ERROR', message: `sink.write failed for a batch of ${size}: ${errorMessage(error)}`, size, durationMs });
+      else log({ severity: 'DEBUG', message: `wrote a batch of ${size}`, size, durationMs, ...outcome });
+    },
+  });
+  const app = Fastify({ logger: false, bodyLimit: options.bodyLimit ?? 16 * 1024 * 1024 });
+
+  // Bodies stay raw: the decoders need the exact bytes (protobuf, and the sha256 that
+  // identifies a rejected message across redeliveries).
+  app.removeAllContentTypeParsers();
+  app.addContentTypeParser('*', { parseAs: 'buffer' }, (_req, body, done) => done(null, body));
+
+  const authenticate = async (req: FastifyRequest, reply: FastifyReply): Promise<void> => {
+    const auth = options.auth;
+    if (auth.mode === 'disabled') return;
+    if (auth.mode === 'unconfigured') {
+      log({ severity: 'WARNING', message: `refused ${req.method} ${req.url}: serve.auth is not configured`, path: req.url });
+      await reply.code(401).send({ error: 'unauthorized', reason: 'serve.auth is not configured on this server' });
+      return;
+    }
+    let result;
+    try {
+      result = await auth.verifier.verify(req.headers.authorization);
+    } catch (e) {
+      log({ severity: 'ERROR', message: `cannot verify tokens: ${errorMessage(e)}`, path: req.url });
+      await reply.code(503).send({ error: 'unavailable', reason: 'cannot verify tokens right now' });
+      return;
+    }
+    if (!result.ok) {
+      log({ severity: 'WARNING', message: `refused ${req.method} ${req.url}: ${result.reason}`, path: req.url });
+      await reply.code(401).send({ error: 'unauthorized', reason: result.reason });
+    }
+  };
+
+  const ingest = (decode: (body: Buffer, req: FastifyRequest, receivedAt: Date) => Decoded) =>
+    async (req: FastifyRequest, reply: FastifyReply) => {
+      const receivedAt = new Date();
+      const body = Buffer.isBuffer(req.body) ? req.body : Buffer.alloc(0);
+      const decoded = decode(body, req, receivedAt);
+      if ('rejected' in decoded) {
+        log({ severity: 'WARNING', message: `rejected ${decoded.rejected.origin} message ${decoded.rejected.id.slice(0, 12)}: ${decoded.rejected.reason}`, ...(decoded.rejected.kind ? { kind: decoded.rejected.kind } : {}) });
+      }
+      try {
+        await batcher.submit(decoded);
+      } catch (e) {
+        const reason = e instanceof BatcherClosedError ? e.message : 'the change could not be written; it will be redelivered';
+        return reply.code(503).send({ error: 'unavailable', reason });
+      }
+      if ('rejected' in decoded) return reply.code(200).send({ status: 'rejected', id: decoded.rejected.id, reason: decoded.rejected.reason });
+      return reply.code(200).send({ status: 'accepted' });
+    };
+
+  const eventarc = ingest((body, req, receivedAt) => decodeEventarc(req.headers, { body, receivedAt }, kinds));
+  const pubsub = ingest((body, _req, receivedAt) => decodePubsub({ body, receivedAt }, kinds));
+
+  let running: { id: string; startedAt: Date } | undefined;
+  const reconcile = async (req: FastifyRequest, reply: FastifyReply) => {
+    if (running) {
+      return reply.code(409).send({ error: 'conflict', reason: `reconcile ${running.id} is running since ${running.startedAt.toISOString()}`, running: running.id });
+    }
+    const query = req.query as Record<string, string | string[] | undefined>;
+    const kind = query.kind;
+    const requested = kind === undefined ? undefined : (Array.isArray(kind) ? kind : [kind]).flatMap((k) => k.split(',')).filter(Boolean);
+    const unknown = (requested ?? []).filter((k) => !kinds.has(k));
+    if (unknown.length) return reply.code(400).send({ error: 'bad request', reason: `kind ${unknown.map((k) => `\`${k}\``).join(', ')} is not mapped in the spec` });
+    const id = randomUUID();
+    running = { id, startedAt: new Date() };
+    log({ severity: 'INFO', message: `reconcile ${id} started`, reconcileId: id, ...(requested ? { kinds: requested } : {}) });
+    try {
+      const summary: ReconcileSummary = await options.reconciler.reconcile({ id, ...(requested ? { kinds: requested } : {}) });
+      log({ severity: 'INFO', message: `reconcile ${id} finished in ${summary.durationMs} ms (${summary.changed ? 'repaired' : 'nothing to repair'})`, reconcileId: id });
+      return reply.code(200).send(summary);
+    } catch (e) {
+      log({ severity: 'ERROR', message: `reconcile ${id} failed: ${errorMessage(e)}`, reconcileId: id });
+      return reply.code(500).send({ error: 'reconcile failed', id, reason: errorMessage(e) });
+    } finally {
+      running = undefined;
+    }
+  };
+
+  app.get('/healthz', async () => ({ status: 'ok' }));
+  app.post('/eventarc', { onRequest: authenticate }, eventarc);
+  app.post('/', { onRequest: authenticate }, eventarc);
+  app.post('/pubsub', { onRequest: authenticate }, pubsub);
+  app.post('/reconcile', { onRequest: authenticate }, reconcile);
+
+  let closed: Promise<void> | undefined;
+  return {
+    app,
+    async listen(port, host = '0.0.0.0') {
+      await app.listen({ port, host });
+      const addr = app.server.address();
+      const actual = typeof addr === 'object' && addr ? addr.port : port;
+      return `http://${host === '0.0.0.0' || host === '::' ? '127.0.0.1' : host}:${actual}`;
+    },
+    queued: () => batcher.queued,
+    close() {
+      closed ??= (async () => {
+        // Close the listener and flush the queue together: in-flight requests wait on the flush.
+        await Promise.all([app.close(), batcher.close()]);
+        await options.sink.close();
+      })();
+      return closed;
+    },
+  };
+}

@@ -1,0 +1,78 @@
+// What a push handler makes of one HTTP body: a change for the sink, or a rejection that is
+// acknowledged and recorded. Shared by the Eventarc and Pub/Sub decoders so both build
+// records, rejection ids and default versions the same way.
+
+import { createHash } from 'node:crypto';
+import { entityToSyncRecord, type SyncRecord } from '../record/sync-record.js';
+import type { Entity } from '../source/entity.js';
+import type { IncomingChange, RejectedMessage } from './ports.js';
+import { parseRfc3339 } from './rest-entity.js';
+
+export type Origin = 'eventarc' | 'pubsub';
+export type Decoded = { change: IncomingChange } | { rejected: RejectedMessage };
+
+export interface RawMessage {
+  origin: Origin;
+  body: Buffer;
+  receivedAt: Date;
+}
+
+/** Binary bodies (protobuf) are kept as base64; text as is. */
+function bodyText(body: Buffer): string {
+  const text = body.toString('utf8');
+  return Buffer.from(text, 'utf8').equals(body) ? text : `base64:${body.toString('base64')}`;
+}
+
+export function reject(raw: RawMessage, reason: string, kind?: string): { rejected: RejectedMessage } {
+  const rejected: RejectedMessage = {
+    id: createHash('sha256').update(raw.body).digest('hex'),
+    origin: raw.origin,
+    reason,
+    payload: bodyText(raw.body),
+    receivedAt: raw.receivedAt,
+  };
+  if (kind !== undefined) rejected.kind = kind;
+  return { rejected };
+}
+
+/** The kind of an entity: its key's last path element. */
+export function entityKind(entity: Pick<Entity, 'key'>): string {
+  return entity.key.path[entity.key.path.length - 1]!.kind;
+}
+
+export interface RecordFacts {
+  origin: Origin;
+  operation: 'UPSERT' | 'PATCH' | 'DELETE';
+  /** Decimal string. */
+  version?: string;
+  /** RFC 3339. */
+  eventTime: string;
+}
+
+/** The SyncRecord of one change; a DELETE carries the key only. */
+export function changeRecord(entity: Entity, facts: RecordFacts): SyncRecord {
+  const record = entityToSyncRecord(facts.operation === 'DELETE' ? { key: entity.key, properties: {} } : entity, {
+    origin: facts.origin,
+    eventTime: facts.eventTime,
+    ...(facts.operation === 'PATCH' ? { operation: 'PATCH' as const } : {}),
+    ...(facts.version !== undefined ? { version: facts.version } : {}),
+  });
+  if (facts.operation === 'DELETE') {
+    record.operation = 'DELETE';
+    record.data = null;
+  }
+  return record;
+}
+
+/** Microseconds since the epoch of an RFC 3339 time, exactly (sub-µs digits dropped); undefined if not one. */
+export function rfc3339Micros(time: string): string | undefined {
+  const t = parseRfc3339(time);
+  if (!t) return undefined;
+  const micros = BigInt(t.seconds) * 1_000_000n + BigInt(Math.floor(t.nanos / 1000));
+  return micros < 0n ? undefined : micros.toString();
+}
+
+/** True for an RFC 3339 timestamp (what eventTime and ce-time must be). */
+export function isRfc3339(time: unknown): time is string {
+  return typeof time === 'string' && rfc3339Micros(time) !== undefined;
+}

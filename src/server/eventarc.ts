@@ -1,0 +1,131 @@
+// Eventarc → one change. Datastore-mode entity events arrive as CloudEvents, either in
+// binary content mode (attributes in ce-* headers, the body is the data: protobuf
+// EntityEventData, or its proto3 JSON) or in structured mode (application/cloudevents+json:
+// attributes and `data` / `data_base64` in one JSON object).
+//
+// The change: created/updated/written with a `value` → UPSERT of value.entity at
+// value.version, event time value.update_time (else ce-time); deleted, or written without a
+// `value` → DELETE of old_value's key at old_value.version (the last version the entity had;
+// the event itself carries no newer one), event time ce-time.
+
+import { decodeEntityEvent, type EntityEvent, type EventEntityResult } from './entity-event-proto.js';
+import { changeRecord, entityKind, isRfc3339, reject, type Decoded, type RawMessage } from './decoded.js';
+import { canonicalTimestamp, checkEntity, InvalidEvent, isObject } from './rest-entity.js';
+
+export const DATASTORE_EVENT_TYPES = ['created', 'updated', 'deleted', 'written'].map((t) => `google.cloud.datastore.entity.v1.${t}`);
+
+export type Headers = Record<string, string | string[] | undefined>;
+
+interface CloudEventAttributes {
+  type?: string;
+  id?: string;
+  source?: string;
+  subject?: string;
+  time?: string;
+  datacontenttype?: string;
+}
+
+function header(headers: Headers, name: string): string | undefined {
+  const v = headers[name];
+  return Array.isArray(v) ? v[0] : v;
+}
+
+function mediaType(contentType: string | undefined): string {
+  return (contentType ?? '').split(';')[0]!.trim().toLowerCase();
+}
+
+const isJsonMedia = (m: string): boolean => m === 'application/json' || m.endsWith('+json');
+
+/** `google.cloud.datastore.entity.v1.written.withAuthContext` → `written`; undefined for other types. */
+function eventVerb(type: string | undefined): string | undefined {
+  const m = /^google\.cloud\.datastore\.entity\.v1\.(created|updated|deleted|written)(?:\.withAuthContext)?$/.exec(type ?? '');
+  return m?.[1];
+}
+
+/** The proto3 JSON form of EntityEventData (what `data` holds in JSON modes). */
+function eventFromJson(data: unknown): EntityEvent {
+  if (!isObject(data)) throw new InvalidEvent('data: expected the JSON form of EntityEventData, an object');
+  const side = (x: unknown, path: string): EventEntityResult | undefined => {
+    if (x === undefined || x === null) return undefined;
+    if (!isObject(x)) throw new InvalidEvent(`${path}: expected an EntityResult object`);
+    const out: EventEntityResult = {};
+    if (x.entity !== undefined) out.entity = checkEntity(x.entity, `${path}.entity`, { keyOnly: !isObject(x.entity) || x.entity.properties === undefined });
+    if (x.version !== undefined) {
+      if (!/^\d+$/.test(String(x.version))) throw new InvalidEvent(`${path}.version: expected a decimal integer`);
+      if (String(x.version) !== '0') out.version = String(x.version);
+    }
+    if (x.updateTime !== undefined) {
+      const t = typeof x.updateTime === 'string' ? canonicalTimestamp(x.updateTime) : undefined;
+      if (t === undefined) throw new InvalidEvent(`${path}.updateTime: expected an RFC 3339 timestamp`);
+      out.updateTime = t;
+    }
+    return out;
+  };
+  const out: EntityEvent = {};
+  const value = side(data.value, 'data.value');
+  const oldValue = side(data.oldValue ?? data.old_value, 'data.oldValue');
+  if (value) out.value = value;
+  if (oldValue) out.oldValue = oldValue;
+  return out;
+}
+
+/** Decodes one Eventarc delivery. `kinds`: the spec's mapped kinds (others are rejected). */
+export function decodeEventarc(headers: Headers, raw: Omit<RawMessage, 'origin'>, kinds: ReadonlySet<string>): Decoded {
+  const msg: RawMessage = { ...raw, origin: 'eventarc' };
+  const media = mediaType(header(headers, 'content-type'));
+  let attrs: CloudEventAttributes = {};
+  let event: EntityEvent;
+  try {
+    if (media === 'application/cloudevents+json') {
+      let ce: unknown;
+      try {
+        ce = JSON.parse(msg.body.toString('utf8'));
+      } catch {
+        return reject(msg, 'structured CloudEvent: the body is not JSON');
+      }
+      if (!isObject(ce)) return reject(msg, 'structured CloudEvent: expected a JSON object');
+      attrs = ce as CloudEventAttributes;
+      if (typeof ce.data_base64 === 'string') event = decodeEntityEvent(Buffer.from(ce.data_base64, 'base64'));
+      else if (ce.data !== undefined) event = eventFromJson(ce.data);
+      else return reject(msg, 'structured CloudEvent: no `data` or `data_base64`');
+    } else {
+      for (const a of ['type', 'id', 'source', 'subject', 'time'] as const) {
+        const v = header(headers, `ce-${a}`);
+        if (v !== undefined) attrs[a] = v;
+      }
+      if (!attrs.type) return reject(msg, 'not a CloudEvent: no ce-type header (binary mode) and not application/cloudevents+json (structured mode)');
+      if (eventVerb(attrs.type) === undefined) return reject(msg, `unsupported event type \`${attrs.type}\`; expected one of ${DATASTORE_EVENT_TYPES.join(', ')}`);
+      if (isJsonMedia(media)) {
+        let data: unknown;
+        try {
+          data = JSON.parse(msg.body.toString('utf8'));
+        } catch {
+          return reject(msg, `${attrs.type}: the body is not JSON (content-type ${media})`);
+        }
+        event = eventFromJson(data);
+      } else event = decodeEntityEvent(msg.body);
+    }
+  } catch (e) {
+    const what = e instanceof InvalidEvent ? e.message : `undecodable protobuf EntityEventData (${e instanceof Error ? e.message : String(e)})`;
+    return reject(msg, `${attrs.type ? `${attrs.type}: ` : ''}${what}`);
+  }
+
+  const verb = eventVerb(attrs.type);
+  if (verb === undefined) return reject(msg, `unsupported event type \`${String(attrs.type)}\`; expected one of ${DATASTORE_EVENT_TYPES.join(', ')}`);
+  const isDelete = verb === 'deleted' || (verb === 'written' && !event.value?.entity);
+  const side = isDelete ? event.oldValue : event.value;
+  const entity = side?.entity;
+  if (!entity) return reject(msg, `${attrs.type}: no ${isDelete ? 'old_value' : 'value'}.entity in the event data`);
+  const kind = entityKind(entity);
+  if (!kinds.has(kind)) return reject(msg, `kind \`${kind}\` is not mapped in the spec`, kind);
+  const ceTime = isRfc3339(attrs.time) ? attrs.time : undefined;
+  const eventTime = (isDelete ? ceTime : side.updateTime ?? ceTime) ?? msg.receivedAt.toISOString();
+  const record = changeRecord(entity, {
+    origin: 'eventarc',
+    operation: isDelete ? 'DELETE' : 'UPSERT',
+    eventTime,
+    ...(side.version !== undefined ? { version: side.version } : {}),
+  });
+  const payload = { type: attrs.type, id: attrs.id, source: attrs.source, subject: attrs.subject, time: attrs.time, data: event };
+  return { change: { record, payload: JSON.parse(JSON.stringify(payload)) as unknown } };
+}

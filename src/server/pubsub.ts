@@ -1,0 +1,81 @@
+// Pub/Sub push → one change. The body is the push envelope
+//   {"message": {"data": base64, "attributes": {…}, "messageId": "…", "publishTime": "…"}, "subscription": "…"}
+// and `data` is the change event an application publishes (README, "serve"):
+//   {"operation": "UPSERT" | "PATCH" | "DELETE", "entity": {"key": …, "properties": …},
+//    "version": "123", "eventTime": "2026-…Z"}
+// with the entity in the Datastore v1 REST form. A DELETE needs only the key; a PATCH carries
+// only the properties it changes. `version` defaults to the event time in µs, `eventTime` to
+// the message's publishTime.
+
+import { changeRecord, entityKind, isRfc3339, reject, rfc3339Micros, type Decoded, type RawMessage } from './decoded.js';
+import { checkEntity, InvalidEvent, isObject } from './rest-entity.js';
+
+const OPERATIONS = ['UPSERT', 'PATCH', 'DELETE'] as const;
+type Operation = (typeof OPERATIONS)[number];
+const INT64_MAX = (1n << 63n) - 1n;
+
+export function decodePubsub(raw: Omit<RawMessage, 'origin'>, kinds: ReadonlySet<string>): Decoded {
+  const msg: RawMessage = { ...raw, origin: 'pubsub' };
+  let envelope: unknown;
+  try {
+    envelope = JSON.parse(msg.body.toString('utf8'));
+  } catch {
+    return reject(msg, 'the push body is not JSON');
+  }
+  if (!isObject(envelope) || !isObject(envelope.message)) return reject(msg, 'not a Pub/Sub push envelope: no `message` object');
+  const message = envelope.message;
+  if (typeof message.data !== 'string' || message.data === '') return reject(msg, 'message.data: missing (the change event, base64-encoded JSON)');
+  let event: unknown;
+  try {
+    event = JSON.parse(Buffer.from(message.data, 'base64').toString('utf8'));
+  } catch {
+    return reject(msg, 'message.data: not base64-encoded JSON');
+  }
+  try {
+    if (!isObject(event)) throw new InvalidEvent('event: expected a JSON object {operation, entity, version?, eventTime?}');
+    const operation = event.operation;
+    if (typeof operation !== 'string' || !(OPERATIONS as readonly string[]).includes(operation)) {
+      throw new InvalidEvent(`operation: expected UPSERT, PATCH or DELETE, got ${JSON.stringify(operation) ?? 'nothing'}`);
+    }
+    const op = operation as Operation;
+    const entity = checkEntity(event.entity, 'entity', { keyOnly: op === 'DELETE' });
+    const kind = entityKind(entity);
+    if (!kinds.has(kind)) return reject(msg, `kind \`${kind}\` is not mapped in the spec`, kind);
+
+    let eventTime: string;
+    if (event.eventTime !== undefined) {
+      if (!isRfc3339(event.eventTime)) throw new InvalidEvent(`eventTime: expected an RFC 3339 timestamp, got ${JSON.stringify(event.eventTime)}`);
+      eventTime = event.eventTime;
+    } else eventTime = isRfc3339(message.publishTime) ? message.publishTime : msg.receivedAt.toISOString();
+
+    let version: string;
+    if (event.version !== undefined) {
+      const v = event.version;
+      const ok = (typeof v === 'string' && /^\d{1,19}$/.test(v)) || (typeof v === 'number' && Number.isSafeInteger(v) && v >= 0);
+      if (!ok || BigInt(v as string | number) > INT64_MAX) {
+        throw new InvalidEvent(`version: expected a non-negative integer (a decimal string), got ${JSON.stringify(v)}`);
+      }
+      version = BigInt(v).toString();
+    } else version = rfc3339Micros(eventTime)!;
+
+    const record = changeRecord(entity, { origin: 'pubsub', operation: op, version, eventTime });
+    const payload = {
+      messageId: message.messageId,
+      publishTime: message.publishTime,
+      attributes: message.attributes,
+      subscription: envelope.subscription,
+      event,
+    };
+    return { change: { record, payload: JSON.parse(JSON.stringify(payload)) as unknown } };
+  } catch (e) {
+    if (e instanceof InvalidEvent) return reject(msg, e.message, isObject(event) ? kindOf(event) : undefined);
+    throw e;
+  }
+}
+
+/** The kind a malformed event names, when it names one (so a rejection can be found by kind). */
+function kindOf(event: Record<string, unknown>): string | undefined {
+  const path = isObject(event.entity) && isObject(event.entity.key) ? event.entity.key.path : undefined;
+  const last = Array.isArray(path) ? path[path.length - 1] : undefined;
+  return isObject(last) && typeof last.kind === 'string' ? last.kind : undefined;
+}

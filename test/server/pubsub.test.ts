@@ -1,0 +1,77 @@
+// Pub/Sub push envelopes carrying the change events an application publishes (README,
+// "serve"): decoding, defaults, and the messages that can never succeed.
+import { createHash } from 'node:crypto';
+import { suite } from 'uvu';
+import * as assert from 'uvu/assert';
+import { bearer, customer, pubsubEnvelope, testServer } from './fakes.js';
+
+async function deliver(body: Buffer) {
+  const { server, sink } = testServer();
+  const res = await server.app.inject({ method: 'POST', url: '/pubsub', headers: { authorization: bearer(), 'content-type': 'application/json' }, payload: body });
+  await server.close();
+  return { status: res.statusCode, json: res.json() as { status: string; reason?: string }, sink };
+}
+
+const Events = suite('Pub/Sub change events');
+
+Events('an UPSERT without version or eventTime takes publishTime, and its µs as the version', async () => {
+  const { status, sink } = await deliver(pubsubEnvelope({ operation: 'UPSERT', entity: customer('p1') }, { publishTime: '2026-03-01T10:00:00.250123456Z' }));
+  assert.is(status, 200);
+  assert.equal(sink.changes()[0]!.record, {
+    entityKey: 'CustomerProfile:p1',
+    kind: 'CustomerProfile',
+    operation: 'UPSERT',
+    data: { email: 'p1@example.com', visits: 3 },
+    eventTime: '2026-03-01T10:00:00.250123456Z',
+    version: String(Date.parse('2026-03-01T10:00:00.250Z') * 1000 + 123),
+    origin: 'pubsub',
+  });
+  assert.equal(sink.changes()[0]!.payload, {
+    messageId: '101',
+    publishTime: '2026-03-01T10:00:00.250123456Z',
+    attributes: { origin: 'app' },
+    subscription: 'projects/mlbridge-test/subscriptions/mlbridge',
+    event: { operation: 'UPSERT', entity: customer('p1') },
+  });
+});
+
+Events('a PATCH carries only its properties; explicit version and eventTime win', async () => {
+  const entity = { key: customer('p2').key, properties: { visits: { integerValue: '4' } } };
+  const { sink } = await deliver(pubsubEnvelope({ operation: 'PATCH', entity, version: '77', eventTime: '2026-02-01T00:00:00+01:00' }));
+  const r = sink.changes()[0]!.record;
+  assert.equal([r.operation, r.data, r.version, r.eventTime], ['PATCH', { visits: 4 }, '77', '2026-02-01T00:00:00+01:00']);
+});
+
+Events('a DELETE needs only the key', async () => {
+  const { sink } = await deliver(pubsubEnvelope({ operation: 'DELETE', entity: { key: customer('p3', {}, 'ns1').key }, version: 9 }));
+  const r = sink.changes()[0]!.record;
+  assert.equal([r.entityKey, r.namespace, r.operation, r.data, r.version], ['CustomerProfile:p3', 'ns1', 'DELETE', null, '9']);
+});
+
+const Rejects = suite('Pub/Sub messages that can never succeed');
+
+const cases: Array<[string, Buffer, string]> = [
+  ['a body that is not JSON', Buffer.from('not json'), 'the push body is not JSON'],
+  ['an envelope without message', Buffer.from('{"subscription":"s"}'), 'not a Pub/Sub push envelope: no `message` object'],
+  ['data that is not JSON', pubsubEnvelope(null, { raw: Buffer.from('{oops').toString('base64') }), 'message.data: not base64-encoded JSON'],
+  ['an unknown operation', pubsubEnvelope({ operation: 'MERGE', entity: customer('r') }), 'operation: expected UPSERT, PATCH or DELETE, got "MERGE"'],
+  ['an incomplete key', pubsubEnvelope({ operation: 'UPSERT', entity: { key: { path: [{ kind: 'CustomerProfile' }] }, properties: {} } }), 'entity.key.path[0]: expected a non-empty `name` or an integer `id` (an event names a complete key)'],
+  ['a value of no known type', pubsubEnvelope({ operation: 'UPSERT', entity: { key: customer('r').key, properties: { email: 'plain' } } }), 'entity.properties.email: expected a Datastore value such as {"stringValue": "…"}, got a string'],
+  ['an UPSERT without properties', pubsubEnvelope({ operation: 'UPSERT', entity: { key: customer('r').key } }), 'entity.properties: missing (an object of name → Datastore value)'],
+  ['a version beyond INT64', pubsubEnvelope({ operation: 'DELETE', entity: { key: customer('r').key }, version: '9223372036854775808' }), 'version: expected a non-negative integer (a decimal string), got "9223372036854775808"'],
+  ['a bad eventTime', pubsubEnvelope({ operation: 'DELETE', entity: { key: customer('r').key }, eventTime: 'yesterday' }), 'eventTime: expected an RFC 3339 timestamp, got "yesterday"'],
+  ['an unmapped kind', pubsubEnvelope({ operation: 'DELETE', entity: { key: { partitionId: { projectId: 'p' }, path: [{ kind: 'Ghost', id: '1' }] } } }), 'kind `Ghost` is not mapped in the spec'],
+];
+
+for (const [what, body, reason] of cases) {
+  Rejects(`${what} is acknowledged and recorded: ${reason}`, async () => {
+    const { status, json, sink } = await deliver(body);
+    assert.equal([status, json.status, json.reason], [200, 'rejected', reason]);
+    assert.is(sink.changes().length, 0);
+    const [rej] = sink.rejected();
+    assert.equal([rej!.id, rej!.origin, rej!.payload], [createHash('sha256').update(body).digest('hex'), 'pubsub', body.toString('utf8')]);
+  });
+}
+
+Events.run();
+Rejects.run();
