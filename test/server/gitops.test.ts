@@ -42,11 +42,11 @@ GitOps('plan saves the plan and a comment; apply applies the reviewed plan; the 
   const comment = read(dir, 'comment.md');
   assert.ok(comment.startsWith('<!-- mlbridge-plan -->\n#### `mlbridge plan` for `mlbridge.yaml`\n\n'));
   assert.ok(comment.endsWith(read(dir, 'plan.md')), 'a short plan is posted whole');
-  assert.match(comment, /\*\*Plan: 11 to add, 0 to change, 0 to destroy\.\*\*/);
+  assert.match(comment, /\*\*Plan: 12 to add, 0 to change, 0 to destroy\.\*\*/);
 
   const a = gitops(dir, 'apply', '-c', 'mlbridge.yaml', '--dir', 'out');
   assert.is(a.status, 0, a.err);
-  assert.match(a.out, /gitops: applied the reviewed plan .*plan\.bin: \{"add":11,"change":0,"destroy":0\}/);
+  assert.match(a.out, /gitops: applied the reviewed plan .*plan\.bin: \{"add":12,"change":0,"destroy":0,"rows":\{"insert":40,"update":0,"delete":0,"quarantine":0\}\}/);
   const again = gitops(dir, 'plan', '-c', 'mlbridge.yaml', '--dir', 'out2');
   assert.is(again.status, 0);
   assert.is(readFileSync(join(dir, 'out2', 'changes'), 'utf8'), 'false');
@@ -61,7 +61,7 @@ GitOps('a plan made stale by a change after the review is refused, nothing appli
   assert.is(a.status, 1);
   assert.match(a.err, /::error::The reviewed plan is stale: Saved plan is stale/);
   assert.match(a.err, /Nothing was applied/);
-  assert.match(read(dir, 'replan.md'), /\*\*Plan: 10 to add, 0 to change, 0 to destroy\.\*\*/);
+  assert.match(read(dir, 'replan.md'), /\*\*Plan: 11 to add, 0 to change, 0 to destroy\.\*\*/);
 });
 
 GitOps('a plan longer than the comment limit is cut at a line, fences closed, with a note; plan.md stays whole', async () => {

@@ -34,39 +34,54 @@ Install('devDependencies are not installed', () => {
   assert.not.ok(readdirSync(join(dir, 'node_modules')).includes('uvu'));
 });
 
-Install('serve from the installed package answers health and acknowledges an Eventarc event', async () => {
-  // A sink that holds changes in memory stands in for the warehouse: this checks the install, not the engine.
+Install('`mlbridge serve` from the installed package writes an Eventarc event into DuckDB', async () => {
   writeFileSync(
-    join(dir, 'start.mjs'),
-    `import { createServer } from './node_modules/mlbridge/dist/src/server/app.js';
-const changes = [];
-const server = createServer({
-  sink: { async write(c) { changes.push(...c); return { written: c.length, duplicates: 0, superseded: 0, quarantined: 0, rejected: 0 }; }, async close() {} },
-  reconciler: { async reconcile({ id }) { return { id, kinds: {}, durationMs: 0, changed: false }; } },
-  kinds: ['CustomerProfile'], auth: { mode: 'disabled' },
-});
-const url = await server.listen(0, '127.0.0.1');
-process.stdout.write(url + '\\n');
-process.on('SIGTERM', async () => { await server.close(); process.stdout.write('written ' + changes.length + '\\n'); process.exit(0); });
+    join(dir, 'mlbridge.yaml'),
+    `version: 1
+target:
+  duckdb: { path: ./wh.duckdb, dataset: live }
+mappings:
+  - kind: CustomerProfile
+    fields:
+      - { name: email, type: STRING }
 `,
   );
-  const child = spawn(process.execPath, ['start.mjs'], { cwd: dir, stdio: ['ignore', 'pipe', 'inherit'] });
+  const bin = join(dir, 'node_modules', 'mlbridge', 'bin', 'mlbridge.js');
+  // The tables first, as a deployment does (apply, then serve).
+  execFileSync(process.execPath, [bin, 'apply', '--auto-approve', '-c', '.'], { cwd: dir, stdio: 'pipe' });
+  const child = spawn(process.execPath, [bin, 'serve', '-c', '.', '--no-auth', '--port', '0'], { cwd: dir, stdio: ['ignore', 'pipe', 'pipe'], env: { PATH: process.env.PATH } });
   let out = '';
   child.stdout.on('data', (d) => (out += d));
+  child.stderr.on('data', (d) => (out += d));
   const url = await new Promise<string>((resolve, reject) => {
-    child.stdout.on('data', () => out.includes('\n') && resolve(out.split('\n')[0]!));
-    child.on('exit', (code) => reject(new Error(`start.mjs exited ${code}`)));
+    child.stdout.on('data', () => {
+      const m = /listening on (http:\/\/[^\s"]+)/.exec(out);
+      if (m) resolve(m[1]!.replace('0.0.0.0', '127.0.0.1'));
+    });
+    child.on('exit', (code) => reject(new Error(`serve exited ${code}:\n${out}`)));
   });
   const health = await fetch(`${url}/healthz`);
   assert.equal([health.status, await health.json()], [200, { status: 'ok' }]);
   const { encodeEntityEvent } = (await import(join(dir, 'node_modules', 'mlbridge', 'dist', 'src', 'server', 'entity-event-proto.js'))) as typeof import('../../src/server/entity-event-proto.js');
-  const body = encodeEntityEvent({ value: { entity: { key: { partitionId: { projectId: 'p' }, path: [{ kind: 'CustomerProfile', name: 'a' }] }, properties: {} }, version: '1' } });
-  const res = await fetch(`${url}/eventarc`, { method: 'POST', headers: { 'content-type': 'application/protobuf', 'ce-type': 'google.cloud.datastore.entity.v1.created', 'ce-id': '1', 'ce-time': '2026-01-01T00:00:00Z' }, body: new Blob([Buffer.from(body)]) });
-  assert.equal([res.status, await res.json()], [200, { status: 'accepted' }]);
+  const body = encodeEntityEvent({
+    value: { entity: { key: { partitionId: { projectId: 'p' }, path: [{ kind: 'CustomerProfile', name: 'a' }] }, properties: { email: { stringValue: 'a@example.com' } } }, version: '7' },
+  });
+  const res = await fetch(`${url}/eventarc`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/protobuf', 'ce-type': 'google.cloud.datastore.entity.v1.created', 'ce-id': '1', 'ce-time': '2026-01-01T00:00:00Z' },
+    body: new Blob([Buffer.from(body)]),
+  });
+  assert.equal([res.status, await res.json()], [200, { status: 'accepted' }], out);
   const exited = new Promise((r) => child.on('exit', r));
   child.kill('SIGTERM');
   await exited;
-  assert.match(out, /written 1/);
+  const { DuckDBInstance } = (await import(join(dir, 'node_modules', '@duckdb', 'node-api', 'lib', 'index.js'))) as typeof import('@duckdb/node-api');
+  const db = await DuckDBInstance.create(join(dir, 'wh.duckdb'), { access_mode: 'READ_ONLY' });
+  const c = await db.connect();
+  const rows = (await c.runAndReadAll('SELECT _key, _version, email FROM live.customer_profile')).getRowObjectsJson();
+  c.closeSync();
+  db.closeSync();
+  assert.equal(rows, [{ _key: 'CustomerProfile:a', _version: '7', email: 'a@example.com' }]);
 });
 
 Install.run();

@@ -5,7 +5,6 @@
 
 import type { ChangeSink, Reconciler } from '../../server/ports.js';
 import type { Spec } from '../../spec/types.js';
-import type { Warehouse } from '../../warehouse/warehouse.js';
 import { MlbridgeError, isMlbridgeError } from '../../model/errors.js';
 import type { CliIO } from '../io.js';
 
@@ -17,44 +16,13 @@ export interface OpenedPorts {
 
 export type OpenPorts = (spec: Spec, io: CliIO) => Promise<OpenedPorts>;
 
-/**
- * The engine's modules: src/engine/ingest.ts (`createIngestor(spec, warehouse)`) and
- * src/engine/reconcile.ts (`createReconciler(spec, warehouse)`). Looked up at run time by
- * path so this build states plainly which one is missing instead of failing to compile.
- */
-interface IngestModule {
-  createIngestor(spec: Spec, warehouse: Warehouse): ChangeSink | Promise<ChangeSink>;
-}
-interface ReconcileModule {
-  createReconciler(spec: Spec, warehouse: Warehouse): Reconciler | Promise<Reconciler>;
-}
-
-async function engineModule<T>(file: string, exported: string): Promise<T> {
-  let mod: Record<string, unknown>;
-  try {
-    mod = (await import(new URL(`../../engine/${file}`, import.meta.url).href)) as Record<string, unknown>;
-  } catch (e) {
-    if ((e as NodeJS.ErrnoException).code !== 'ERR_MODULE_NOT_FOUND') throw e;
-    mod = {};
-  }
-  if (typeof mod[exported] !== 'function') {
-    throw new MlbridgeError('NO_EXECUTOR', `this build of mlbridge has no ${exported} in src/engine/${file.replace(/\.js$/, '.ts')}: serve and reconcile cannot write rows`, {
-      details: { module: `src/engine/${file}`, export: exported },
-    });
-  }
-  return mod as T;
-}
-
 export const openEnginePorts: OpenPorts = async (spec, io) => {
-  const [{ createIngestor }, { createReconciler }] = await Promise.all([
-    engineModule<IngestModule>('ingest.js', 'createIngestor'),
-    engineModule<ReconcileModule>('reconcile.js', 'createReconciler'),
-  ]);
+  const [{ createIngestor }, { createReconciler }] = await Promise.all([import('../../engine/ingest.js'), import('../../engine/reconcile.js')]);
   const { openWarehouse } = await import('../../warehouse/open.js');
   const warehouse = await openWarehouse(spec.target, { readOnly: false, env: io.env });
   try {
-    const sink = await createIngestor(spec, warehouse);
-    const reconciler = await createReconciler(spec, warehouse);
+    const sink = createIngestor(spec, warehouse);
+    const reconciler = createReconciler(spec, warehouse, { env: io.env });
     return {
       sink,
       reconciler,

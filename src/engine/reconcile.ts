@@ -1,0 +1,74 @@
+// A reconcile as `mlbridge serve` (POST /reconcile, called by Cloud Scheduler) and
+// `mlbridge reconcile` run it: read the source snapshot, plan the rows of the selected
+// mappings, and apply them — non-interactively, never destructively (a schema change that
+// drops data still needs a reviewed `mlbridge apply --allow-destructive`). The tables the
+// rows need are created when missing, as `--target rows.<Kind>` does.
+
+import { rowsAddress } from '../model/address.js';
+import { MlbridgeError } from '../model/errors.js';
+import type { SnapshotSource } from '../source/snapshot-source.js';
+import type { Spec } from '../spec/types.js';
+import type { Warehouse } from '../warehouse/warehouse.js';
+import type { EventSink } from './events.js';
+import type { RowCounts, RowsChange } from './plan.js';
+import { apply } from './planner.js';
+
+export interface ReconcileSummary {
+  id: string;
+  kinds: Record<string, RowCounts>;
+  durationMs: number;
+  /** Rows were repaired (something was inserted, updated, deleted or quarantined). */
+  changed: boolean;
+}
+
+export interface Reconciler {
+  reconcile(options: { kinds?: string[]; id: string }): Promise<ReconcileSummary>;
+}
+
+export interface ReconcilerOptions {
+  /** Opens the spec's source for one reconcile (an export is re-located each time: the newest wins). */
+  openSource?: (spec: Spec) => Promise<SnapshotSource>;
+  env?: NodeJS.ProcessEnv;
+  clock?: () => Date;
+  onEvent?: EventSink;
+  /** Wait this long for another apply's lock (default 5 minutes). */
+  lockTimeoutMs?: number;
+}
+
+export function createReconciler(spec: Spec, warehouse: Warehouse, options: ReconcilerOptions = {}): Reconciler {
+  const openSource =
+    options.openSource ??
+    (async (s: Spec) => {
+      const { openSnapshotSource } = await import('../source/snapshot-source.js');
+      return openSnapshotSource(s.source!, { env: options.env ?? process.env });
+    });
+  return {
+    async reconcile({ kinds, id }) {
+      const started = Date.now();
+      if (!spec.source) throw new MlbridgeError('INVALID_ARGUMENT', 'this spec has no source: block to reconcile from');
+      const known = new Set(spec.mappings.map((m) => m.kind));
+      const unknown = (kinds ?? []).filter((k) => !known.has(k));
+      if (unknown.length) {
+        throw new MlbridgeError('INVALID_ARGUMENT', `no mapping for kind ${unknown.join(', ')} (mapped: ${[...known].join(', ')})`, { details: { kinds: unknown } });
+      }
+      const selected = kinds && kinds.length ? kinds : [...known];
+      const source = await openSource(spec);
+      const result = await apply(
+        spec,
+        { warehouse, source },
+        {
+          targets: selected.map(rowsAddress),
+          allowDestructive: false,
+          lockTimeoutMs: options.lockTimeoutMs ?? 5 * 60_000,
+          operation: `reconcile ${id}`,
+          ...(options.clock ? { clock: options.clock } : {}),
+          ...(options.onEvent ? { onEvent: options.onEvent } : {}),
+        },
+      );
+      const out: Record<string, RowCounts> = {};
+      for (const c of result.plan.changes) if (c.type === 'rows') out[(c as RowsChange).kind] = (c as RowsChange).after!;
+      const changed = Object.values(out).some((n) => n.insert + n.update + n.delete + n.quarantine > 0);
+      return { id, kinds: out, durationMs: Date.now() - started, changed };
+    },
+  };
+}
