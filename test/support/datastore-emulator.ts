@@ -1,7 +1,15 @@
 // Starts the real Cloud Datastore emulator for tests, on a free port, in its own process
 // group, so stop() can take down the gcloud wrapper AND the Java server it spawns.
+// Each emulator gets its own --data-dir: by default gcloud shares one folder
+// (~/.config/gcloud/emulators/datastore) between every emulator of the user, and on a
+// machine where it does not exist yet, two emulators starting at once both run
+// `cloud_datastore_emulator create` on it and one of them exits (code 1).
 import { spawn, type ChildProcess } from 'node:child_process';
+import { rmSync } from 'node:fs';
+import { mkdtemp } from 'node:fs/promises';
 import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 
 export interface DatastoreEmulator {
   /** 127.0.0.1:PORT */
@@ -10,7 +18,8 @@ export interface DatastoreEmulator {
   stop(): Promise<void>;
 }
 
-const running = new Set<ChildProcess>();
+/** Emulators still running, with their data folders, for the exit hook. */
+const running = new Map<ChildProcess, string>();
 let exitHookInstalled = false;
 
 function killGroup(child: ChildProcess): void {
@@ -27,7 +36,10 @@ function installExitHook(): void {
   exitHookInstalled = true;
   // A test that crashes must not leave a JVM behind.
   process.on('exit', () => {
-    for (const child of running) killGroup(child);
+    for (const [child, dataDir] of running) {
+      killGroup(child);
+      rmSync(dataDir, { recursive: true, force: true });
+    }
   });
 }
 
@@ -46,12 +58,20 @@ async function freePort(): Promise<number> {
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
+/**
+ * How long a start may take: a JVM starting on two busy cores (other suites, other
+ * emulators) has taken over a minute. MLBRIDGE_EMULATOR_START_MS overrides it.
+ */
+const DEFAULT_START_MS = Number(process.env.MLBRIDGE_EMULATOR_START_MS ?? 240_000);
+
 export async function startDatastoreEmulator(
   opts: { project?: string; timeoutMs?: number } = {},
 ): Promise<DatastoreEmulator> {
   const project = opts.project ?? 'mlbridge-test';
-  const timeoutMs = opts.timeoutMs ?? 90_000;
+  const timeoutMs = opts.timeoutMs ?? DEFAULT_START_MS;
   installExitHook();
+  const dataDir = await mkdtemp(join(tmpdir(), 'mlbridge-datastore-emulator-'));
+  const started = Date.now();
   const port = await freePort();
   const host = `127.0.0.1:${port}`;
   const child = spawn(
@@ -62,13 +82,14 @@ export async function startDatastoreEmulator(
       'datastore',
       'start',
       '--no-store-on-disk',
+      `--data-dir=${dataDir}`,
       `--host-port=${host}`,
       `--project=${project}`,
       '--consistency=1.0',
     ],
     { detached: true, stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, CLOUDSDK_CORE_DISABLE_PROMPTS: '1' } },
   );
-  running.add(child);
+  running.set(child, dataDir);
   let log = '';
   const onData = (d: Buffer) => {
     log += d.toString();
@@ -77,9 +98,12 @@ export async function startDatastoreEmulator(
   child.stdout?.on('data', onData);
   child.stderr?.on('data', onData);
   let exited: number | null | undefined;
+  const release = () => {
+    running.delete(child);
+    rmSync(dataDir, { recursive: true, force: true });
+  };
   child.on('exit', (code) => {
     exited = code;
-    running.delete(child);
   });
   child.unref();
   (child.stdout as unknown as { unref?: () => void })?.unref?.();
@@ -89,7 +113,9 @@ export async function startDatastoreEmulator(
   const deadline = Date.now() + timeoutMs;
   for (;;) {
     if (exited !== undefined) {
-      throw new Error(`Datastore emulator exited (code ${exited}) before becoming healthy on ${host}. Log tail:\n${tail()}`);
+      killGroup(child); // the Java server may outlive the gcloud wrapper
+      release();
+      throw new Error(`Datastore emulator exited (code ${exited}) before becoming healthy on ${host} after ${Date.now() - started} ms. Log tail:\n${tail()}`);
     }
     try {
       const res = await fetch(`http://${host}/`, { signal: AbortSignal.timeout(2000) });
@@ -100,7 +126,7 @@ export async function startDatastoreEmulator(
     }
     if (Date.now() > deadline) {
       killGroup(child);
-      running.delete(child);
+      release();
       throw new Error(`Datastore emulator did not become healthy on ${host} within ${timeoutMs} ms. Log tail:\n${tail()}`);
     }
     await sleep(250);
@@ -119,7 +145,7 @@ export async function startDatastoreEmulator(
         // shutting down anyway
       }
       killGroup(child);
-      running.delete(child);
+      release();
     },
   };
 }
