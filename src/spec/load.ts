@@ -1,13 +1,13 @@
 // loadSpec: a .yaml/.yml file, or a folder of them (merged), → a validated Spec plus
 // every problem found, each at file:line:col. Reads files and environment only; no
-// cloud, no heavy modules (cron-parser is imported only when a `reconcile` block exists).
+// cloud, no heavy modules.
 
 import { readdir, readFile, stat } from 'node:fs/promises';
 import { dirname, isAbsolute, join, relative, resolve, sep } from 'node:path';
 import { errorDiag, hasErrors, sortDiagnostics, type Diagnostic } from '../model/diagnostic.js';
 import { interpolate } from './interpolate.js';
 import type { Spec } from './types.js';
-import { validateSpec, type SpecFile, type ValidateOptions } from './validate.js';
+import { validateSpec, type SpecFile } from './validate.js';
 import { parseYamlFile, resolvePlain, type ParsedFile, type YNode } from './yaml-tree.js';
 
 export interface LoadResult {
@@ -74,9 +74,7 @@ export async function loadSpec(path: string, options: LoadOptions = {}): Promise
   }
   if (hasErrors(diagnostics) && files.every((f) => !f.root)) return { diagnostics: sortDiagnostics(diagnostics) };
 
-  const validateOptions: ValidateOptions = {};
-  if (files.some((f) => hasTopKey(f.root, 'reconcile'))) validateOptions.checkCron = await cronChecker();
-  const result = validateSpec(files, validateOptions);
+  const result = validateSpec(files);
   const all = sortDiagnostics([...diagnostics, ...result.diagnostics]);
   if (hasErrors(all) || !result.spec) return { diagnostics: all };
   return { spec: result.spec, diagnostics: all };
@@ -89,23 +87,6 @@ export function parseSpecText(text: string, file: string, env: NodeJS.ProcessEnv
   const diagnostics = [...parsed.diagnostics];
   if (parsed.root) diagnostics.push(...interpolateTree(parsed.root, text, parsed, env));
   return parsed.root ? { root: parsed.root, diagnostics } : { diagnostics };
-}
-
-function hasTopKey(root: YNode | undefined, key: string): boolean {
-  return root?.kind === 'map' && root.items.some((i) => i.key.value === key);
-}
-
-async function cronChecker(): Promise<(expression: string) => string | undefined> {
-  const { CronExpressionParser } = await import('cron-parser');
-  return (expression) => {
-    try {
-      CronExpressionParser.parse(expression, { strict: false });
-      return undefined;
-    } catch (e) {
-      const msg = e instanceof Error ? e.message : String(e);
-      return `\`${expression}\` is not a valid cron schedule: ${msg.replace(/\.$/, '')}`;
-    }
-  };
 }
 
 /** Applies `${VAR}` interpolation to every string value (not keys), in place. */

@@ -12,6 +12,7 @@ import { readMapping, type ReadMapping } from './mapping.js';
 import { datasetNameProblem, suggest } from './names.js';
 import { describe, join, pathLabel, Reader, type Entry } from './reader.js';
 import { checkScoring, mergeScoring, readScoring } from './scoring.js';
+import { cloudSchedulerCronProblem } from './cron.js';
 import type { ReconcileSpec, SourceSpec, Spec, TargetSpec } from './types.js';
 import type { YNode } from './yaml-tree.js';
 
@@ -27,11 +28,6 @@ export interface SpecFile {
   broken?: boolean;
 }
 
-export interface ValidateOptions {
-  /** Checks a five-field cron expression; returns a problem or undefined. Loaded lazily by the caller. */
-  checkCron?: (expression: string) => string | undefined;
-}
-
 const TOP_KEYS = ['version', 'target', 'source', 'scoring', 'reconcile', 'mappings'] as const;
 const SINGLETONS = ['target', 'source', 'scoring', 'reconcile'] as const;
 const PROJECT_ID = /^(?:[a-z][a-z0-9.-]*[a-z0-9]:)?[a-z][a-z0-9-]{4,28}[a-z0-9]$/;
@@ -44,7 +40,7 @@ function where(pos: SourceRange): string {
   return `${pos.file}:${pos.line}:${pos.col}`;
 }
 
-export function validateSpec(files: SpecFile[], options: ValidateOptions = {}): { spec?: Spec; diagnostics: Diagnostic[] } {
+export function validateSpec(files: SpecFile[]): { spec?: Spec; diagnostics: Diagnostic[] } {
   const r = new Reader();
   const singles: Partial<Record<(typeof SINGLETONS)[number], { entry: Entry; file: SpecFile }>> = {};
   const mappingNodes: Array<{ node: YNode; path: string; file: SpecFile }> = [];
@@ -90,7 +86,7 @@ export function validateSpec(files: SpecFile[], options: ValidateOptions = {}): 
     r.error('the spec is missing required key `target`', first.root?.pos ?? { file: first.display, line: 1, col: 1 });
   }
   const source = singles.source ? readSource(r, singles.source.entry, singles.source.file) : undefined;
-  const reconcile = singles.reconcile ? readReconcile(r, singles.reconcile.entry, options) : undefined;
+  const reconcile = singles.reconcile ? readReconcile(r, singles.reconcile.entry) : undefined;
 
   const mappings: ReadMapping[] = [];
   for (const m of mappingNodes) {
@@ -214,19 +210,13 @@ const RECONCILE_KEYS = [
   'description', 'attempt_deadline', 'retry',
 ] as const;
 
-function readReconcile(r: Reader, e: Entry, options: ValidateOptions): ReconcileSpec | undefined {
+function readReconcile(r: Reader, e: Entry): ReconcileSpec | undefined {
   const path = 'reconcile';
   const f = r.object(e.value, path, RECONCILE_KEYS, ['schedule', 'url']);
   if (!f) return undefined;
   let ok = true;
-  const schedule = r.string(f.schedule, 'reconcile.schedule', { nonEmpty: true });
-  if (schedule !== undefined) {
-    const fields = schedule.trim().split(/\s+/);
-    let problem: string | undefined;
-    if (fields.length !== 5) problem = `\`${schedule}\` has ${fields.length} field${fields.length === 1 ? '' : 's'}; a cron schedule has 5 (minute hour day-of-month month day-of-week)`;
-    else problem = options.checkCron?.(schedule);
-    if (problem) { r.error(`\`reconcile.schedule\`: ${problem}`, f.schedule!.value.pos); ok = false; }
-  } else ok = false;
+  const schedule = readSchedule(r, f.schedule);
+  if (schedule === undefined) ok = false;
 
   let timeZone = DEFAULT_TIME_ZONE;
   if (f.time_zone) {
@@ -292,13 +282,33 @@ function readReconcile(r: Reader, e: Entry, options: ValidateOptions): Reconcile
   }
 
   if (!ok || schedule === undefined || url === undefined || paused === undefined || attemptDeadlineSeconds === undefined) return undefined;
-  const out: ReconcileSpec = { schedule: schedule.trim(), timeZone, url, jobName, paused, attemptDeadlineSeconds, retry, source: e.key.pos };
+  const out: ReconcileSpec = { schedule, timeZone, url, jobName, paused, attemptDeadlineSeconds, retry, source: e.key.pos };
   if (serviceAccount !== undefined) out.serviceAccount = serviceAccount;
   if (audience !== undefined) out.audience = audience;
   if (region !== undefined) out.region = region;
   if (project !== undefined) out.project = project;
   if (description !== undefined) out.description = description;
   return out;
+}
+
+/**
+ * `reconcile.schedule` in Cloud Scheduler's cron dialect (cron.ts), trimmed. A problem is
+ * reported at the offending field inside the scalar when the text shows it verbatim.
+ */
+function readSchedule(r: Reader, e: Entry | undefined): string | undefined {
+  const schedule = r.string(e, 'reconcile.schedule', { nonEmpty: true });
+  if (schedule === undefined || !e) return undefined;
+  const problem = cloudSchedulerCronProblem(schedule);
+  if (!problem) return schedule.trim();
+  const node = e.value;
+  let pos = node.pos;
+  if (node.kind === 'scalar' && problem.offset > 0 && !schedule.includes('\n')) {
+    // The scalar's raw text (inside any quotes) equals its value: no escapes to count.
+    const verbatim = node.end - node.start === schedule.length;
+    if (verbatim) pos = { ...pos, col: pos.col + (node.plain ? 0 : 1) + problem.offset };
+  }
+  r.error(`\`reconcile.schedule\`: \`${schedule}\` is not a valid Cloud Scheduler schedule: ${problem.message}`, pos);
+  return undefined;
 }
 
 function readUrl(r: Reader, e: Entry | undefined, path: string): string | undefined {
