@@ -6,6 +6,7 @@ import { readdir, readFile, stat } from 'node:fs/promises';
 import { dirname, isAbsolute, join, relative, resolve, sep } from 'node:path';
 import { errorDiag, hasErrors, sortDiagnostics, type Diagnostic } from '../model/diagnostic.js';
 import { interpolate } from './interpolate.js';
+import { invalidUtf8Offset, lineColAt } from './utf8.js';
 import type { Spec } from './types.js';
 import { validateSpec, type SpecFile } from './validate.js';
 import { parseYamlFile, resolvePlain, type ParsedFile, type YNode } from './yaml-tree.js';
@@ -57,13 +58,22 @@ export async function loadSpec(path: string, options: LoadOptions = {}): Promise
   const files: SpecFile[] = [];
   for (const p of paths) {
     const shown = display(p);
-    let text: string;
+    let bytes: Buffer;
     try {
-      text = await readFile(p, 'utf8');
+      bytes = await readFile(p);
     } catch (e) {
       diagnostics.push(errorDiag(`cannot read ${shown}: ${(e as NodeJS.ErrnoException).code ?? String(e)}`));
       continue;
     }
+    const bad = invalidUtf8Offset(bytes);
+    if (bad >= 0) {
+      // Still parsed (bad bytes read as U+FFFD), so the file's other problems show too.
+      diagnostics.push(errorDiag(
+        `invalid UTF-8: byte 0x${bytes[bad]!.toString(16).padStart(2, '0')} at byte offset ${bad}; spec files are read as UTF-8 (was this saved in another encoding?)`,
+        { file: shown, ...lineColAt(bytes, bad) },
+      ));
+    }
+    const text = bytes.toString('utf8');
     const parsed = parseSpecText(text, shown, env);
     diagnostics.push(...parsed.diagnostics);
     const file: SpecFile = { display: shown, abs: p, dir: dirname(p) };

@@ -2,7 +2,7 @@
 // blocks (target, source, scoring, reconcile) may appear in one file only; mappings from
 // all files are concatenated in file-name order.
 
-import { isAbsolute, resolve } from 'node:path';
+import { basename, isAbsolute, resolve } from 'node:path';
 import { hasErrors, type Diagnostic, type SourceRange } from '../model/diagnostic.js';
 import {
   DEFAULT_ATTEMPT_DEADLINE_SECONDS, DEFAULT_BIGQUERY_LOCATION, DEFAULT_JOB_NAME, DEFAULT_RETRY,
@@ -35,6 +35,7 @@ const GCS_URL = /^gs:\/\/[a-z0-9][a-z0-9._-]{1,220}[a-z0-9](?:\/.*)?$/;
 const JOB_NAME = /^[A-Za-z0-9_-]{1,500}$/;
 const REGION = /^[a-z]+(?:-[a-z]+)+\d+$/;
 const EMAIL = /^[^@\s]+@[^@\s]+\.[^@\s]+$/;
+const DUCKDB_RESERVED_SCHEMAS = ['pg_catalog', 'temp', 'system'];
 
 function where(pos: SourceRange): string {
   return `${pos.file}:${pos.line}:${pos.col}`;
@@ -136,6 +137,7 @@ function readTarget(r: Reader, e: Entry, file: SpecFile): TargetSpec | undefined
     const p = r.string(f.path, join(path, 'path'), { nonEmpty: true });
     const dataset = readDataset(r, f.dataset, join(path, 'dataset'));
     if (p === undefined || dataset === undefined) return undefined;
+    if (!checkReservedDataset(r, 'duckdb', dataset, f.dataset!, p)) return undefined;
     return { kind: 'duckdb', path: isAbsolute(p) ? p : resolve(file.dir, p), dataset, source: e.key.pos };
   }
   const f = r.object(which.value, path, ['project', 'dataset', 'location'], ['project', 'dataset']);
@@ -144,6 +146,7 @@ function readTarget(r: Reader, e: Entry, file: SpecFile): TargetSpec | undefined
   const dataset = readDataset(r, f.dataset, join(path, 'dataset'));
   const location = f.location ? r.string(f.location, join(path, 'location'), { nonEmpty: true }) : DEFAULT_BIGQUERY_LOCATION;
   if (project === undefined || dataset === undefined || location === undefined) return undefined;
+  if (!checkReservedDataset(r, 'bigquery', dataset, f.dataset!)) return undefined;
   return { kind: 'bigquery', project, dataset, location, source: e.key.pos };
 }
 
@@ -156,6 +159,35 @@ function readDataset(r: Reader, e: Entry | undefined, path: string): string | un
     return undefined;
   }
   return name;
+}
+
+/**
+ * Dataset names the target keeps for itself, which pass the name rules and fail only in
+ * apply: DuckDB's system schemas and catalogs (`information_schema`, `pg_catalog`, `temp`,
+ * `system`, and the catalog DuckDB names after the file: `warehouse` for
+ * ./warehouse.duckdb) and BigQuery's `INFORMATION_SCHEMA`. Case-insensitive, as both are.
+ */
+function checkReservedDataset(r: Reader, target: 'duckdb' | 'bigquery', name: string, e: Entry, duckdbPath?: string): boolean {
+  const lower = name.toLowerCase();
+  const path = `target.${target}.dataset`;
+  if (lower === 'information_schema') {
+    r.error(`${pathLabel(path)}: dataset name \`${name}\` is reserved: ${target === 'duckdb' ? 'DuckDB' : 'BigQuery'} keeps its metadata views under INFORMATION_SCHEMA`, e.value.pos);
+    return false;
+  }
+  if (target !== 'duckdb') return true;
+  if (DUCKDB_RESERVED_SCHEMAS.includes(lower)) {
+    r.error(`${pathLabel(path)}: dataset name \`${name}\` is reserved: DuckDB has a built-in ${lower === 'pg_catalog' ? 'schema' : 'catalog'} of that name; choose another`, e.value.pos);
+    return false;
+  }
+  const catalog = duckdbPath !== undefined ? basename(duckdbPath).split('.')[0]!.toLowerCase() : '';
+  if (catalog && lower === catalog) {
+    r.error(
+      `${pathLabel(path)}: dataset name \`${name}\` is also the name DuckDB gives the database file \`${basename(duckdbPath!)}\`, so every reference to it would be ambiguous; rename the file or choose another dataset`,
+      e.value.pos,
+    );
+    return false;
+  }
+  return true;
 }
 
 function readProject(r: Reader, e: Entry | undefined, path: string): string | undefined {
