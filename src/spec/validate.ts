@@ -203,6 +203,27 @@ function readProject(r: Reader, e: Entry | undefined, path: string): string | un
   return id;
 }
 
+/**
+ * The Datastore source's project. The emulator takes any project id (tests and local
+ * setups use ids like `p`), so one that is not a Google Cloud project ID is a warning
+ * here, not an error: `init --from-datastore p` writes a spec its own validate accepts.
+ */
+function readDatastoreProject(r: Reader, e: Entry | undefined, path: string): string | undefined {
+  const id = r.string(e, path, { nonEmpty: true });
+  if (id === undefined || !e) return undefined;
+  if (!PROJECT_ID.test(id)) {
+    if (/[\s/]/.test(id)) {
+      r.error(`${pathLabel(path)}: \`${id}\` is not a project id (no spaces or slashes)`, e.value.pos);
+      return undefined;
+    }
+    r.warning(
+      `${pathLabel(path)}: \`${id}\` is not a Google Cloud project ID (6 to 30 lowercase letters, digits or hyphens, starting with a letter); only the Datastore emulator accepts it`,
+      e.value.pos,
+    );
+  }
+  return id;
+}
+
 function readSource(r: Reader, e: Entry, file: SpecFile): SourceSpec | undefined {
   const which = exactlyOne(r, e, 'source', ['export', 'datastore']);
   if (!which) return undefined;
@@ -227,7 +248,7 @@ function readSource(r: Reader, e: Entry, file: SpecFile): SourceSpec | undefined
   }
   const f = r.object(which.value, path, ['project', 'namespace', 'database'], ['project']);
   if (!f) return undefined;
-  const project = readProject(r, f.project, join(path, 'project'));
+  const project = readDatastoreProject(r, f.project, join(path, 'project'));
   const namespace = r.string(f.namespace, join(path, 'namespace'));
   const databaseId = r.string(f.database, join(path, 'database'));
   if (project === undefined) return undefined;
