@@ -15,6 +15,8 @@ export interface DatastoreEmulator {
   /** 127.0.0.1:PORT */
   host: string;
   project: string;
+  /** The emulator's own data folder (removed by stop()). */
+  dataDir: string;
   stop(): Promise<void>;
 }
 
@@ -43,17 +45,23 @@ function installExitHook(): void {
   });
 }
 
+/**
+ * A port that is free now, below the kernel's ephemeral range (32768-60999 on Linux): the
+ * emulator binds it seconds after we chose it, and a port from listen(0) is one the kernel
+ * also hands out to outgoing connections meanwhile (seen under load: BindException,
+ * "Address already in use"). A collision left is retried with another port.
+ */
 async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const srv = createServer();
-    srv.unref();
-    srv.on('error', reject);
-    srv.listen(0, '127.0.0.1', () => {
-      const addr = srv.address();
-      const port = typeof addr === 'object' && addr ? addr.port : 0;
-      srv.close(() => resolve(port));
+  for (;;) {
+    const candidate = 20_000 + Math.floor(Math.random() * 12_000);
+    const free = await new Promise<boolean>((resolve) => {
+      const srv = createServer();
+      srv.unref();
+      srv.once('error', () => resolve(false));
+      srv.listen(candidate, '127.0.0.1', () => srv.close(() => resolve(true)));
     });
-  });
+    if (free) return candidate;
+  }
 }
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -64,14 +72,26 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
  */
 const DEFAULT_START_MS = Number(process.env.MLBRIDGE_EMULATOR_START_MS ?? 240_000);
 
+/** Starts on another port when the chosen one was taken before the emulator could bind it. */
+const BIND_ATTEMPTS = 5;
+
 export async function startDatastoreEmulator(
   opts: { project?: string; timeoutMs?: number } = {},
 ): Promise<DatastoreEmulator> {
   const project = opts.project ?? 'mlbridge-test';
   const timeoutMs = opts.timeoutMs ?? DEFAULT_START_MS;
   installExitHook();
-  const dataDir = await mkdtemp(join(tmpdir(), 'mlbridge-datastore-emulator-'));
   const started = Date.now();
+  const deadline = started + timeoutMs;
+  for (let attempt = 1; ; attempt++) {
+    const result = await startOnce(project, started, deadline, timeoutMs);
+    if (result !== 'port-taken') return result;
+    if (attempt === BIND_ATTEMPTS) throw new Error(`Datastore emulator: ${BIND_ATTEMPTS} ports in a row were taken before it could bind them`);
+  }
+}
+
+async function startOnce(project: string, started: number, deadline: number, timeoutMs: number): Promise<DatastoreEmulator | 'port-taken'> {
+  const dataDir = await mkdtemp(join(tmpdir(), 'mlbridge-datastore-emulator-'));
   const port = await freePort();
   const host = `127.0.0.1:${port}`;
   const child = spawn(
@@ -91,8 +111,12 @@ export async function startDatastoreEmulator(
   );
   running.set(child, dataDir);
   let log = '';
+  // Printed once our server is listening: a healthy answer before it could come from
+  // another process that holds the port.
+  let listening = false;
   const onData = (d: Buffer) => {
     log += d.toString();
+    if (!listening && log.includes('Dev App Server is now running')) listening = true;
     if (log.length > 20_000) log = log.slice(-10_000);
   };
   child.stdout?.on('data', onData);
@@ -110,19 +134,21 @@ export async function startDatastoreEmulator(
   (child.stderr as unknown as { unref?: () => void })?.unref?.();
 
   const tail = () => log.split('\n').slice(-15).join('\n');
-  const deadline = Date.now() + timeoutMs;
   for (;;) {
     if (exited !== undefined) {
       killGroup(child); // the Java server may outlive the gcloud wrapper
       release();
+      if (/BindException|Address already in use/.test(log)) return 'port-taken';
       throw new Error(`Datastore emulator exited (code ${exited}) before becoming healthy on ${host} after ${Date.now() - started} ms. Log tail:\n${tail()}`);
     }
-    try {
-      const res = await fetch(`http://${host}/`, { signal: AbortSignal.timeout(2000) });
-      const body = await res.text();
-      if (res.ok && body.trim() === 'Ok') break;
-    } catch {
-      // not up yet
+    if (listening) {
+      try {
+        const res = await fetch(`http://${host}/`, { signal: AbortSignal.timeout(2000) });
+        const body = await res.text();
+        if (res.ok && body.trim() === 'Ok') break;
+      } catch {
+        // not up yet
+      }
     }
     if (Date.now() > deadline) {
       killGroup(child);
@@ -136,6 +162,7 @@ export async function startDatastoreEmulator(
   return {
     host,
     project,
+    dataDir,
     async stop() {
       if (stopped) return;
       stopped = true;
