@@ -2,16 +2,21 @@
 // Runs every compiled uvu suite (dist/test/**/*.test.js), each file in its own process
 // so one suite's crash or leaked handle cannot take the others down, then prints the
 // totals as "N passed, N failed". `--live` runs only dist/test/live (real Google Cloud).
-// Usage: node test/run.js [--live] [substring-filter...]
+// A failing file prints its whole output: uvu's assertion diffs, stderr, and (through
+// runner/register.js) the error of a failed before/after hook, which uvu would drop.
+// Usage: node test/run.js [--live] [--root=DIR] [substring-filter...]
+//   --root=DIR  run the *.test.js files under DIR instead of dist/test (the runner's own test)
 import { spawn } from 'node:child_process';
 import { readdirSync, statSync } from 'node:fs';
-import { join, relative } from 'node:path';
+import { join, relative, resolve as resolvePath } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 const root = fileURLToPath(new URL('..', import.meta.url));
 const args = process.argv.slice(2);
 const live = args.includes('--live');
 const filters = args.filter((a) => !a.startsWith('--'));
+const rootArg = args.find((a) => a.startsWith('--root='));
+const reportHooks = new URL('./runner/register.js', import.meta.url).href;
 const concurrency = Number(process.env.MLBRIDGE_TEST_CONCURRENCY ?? 2);
 const perFileTimeoutMs = Number(process.env.MLBRIDGE_TEST_TIMEOUT_MS ?? 15 * 60 * 1000);
 
@@ -25,7 +30,7 @@ function walk(dir) {
   return out;
 }
 
-const testRoot = join(root, 'dist', 'test');
+const testRoot = rootArg ? resolvePath(rootArg.slice('--root='.length)) : join(root, 'dist', 'test');
 const files = walk(testRoot)
   .filter((f) => (live ? f.includes(`${join(testRoot, 'live')}`) : !f.includes(`${join(testRoot, 'live')}`)))
   .filter((f) => filters.length === 0 || filters.some((s) => f.includes(s)))
@@ -39,7 +44,7 @@ const broken = [];
 function runOne(file) {
   return new Promise((resolve) => {
     const started = Date.now();
-    const child = spawn(process.execPath, [file], {
+    const child = spawn(process.execPath, ['--import', reportHooks, file], {
       cwd: root,
       env: { ...process.env, FORCE_COLOR: '0' },
       stdio: ['ignore', 'pipe', 'pipe'],
@@ -51,7 +56,7 @@ function runOne(file) {
       out += `\n[test/run] killed after ${perFileTimeoutMs} ms`;
       child.kill('SIGKILL');
     }, perFileTimeoutMs);
-    child.on('close', (code) => {
+    child.on('close', (code, signal) => {
       clearTimeout(timer);
       const num = (label) => {
         const m = out.match(new RegExp(`${label}:\\s+(\\d+)`));
@@ -64,12 +69,14 @@ function runOne(file) {
       passed += p;
       skipped += s;
       failed += f;
-      const rel = relative(root, file);
+      const rel = relative(root, file).startsWith('..') ? file : relative(root, file);
       const secs = ((Date.now() - started) / 1000).toFixed(1);
       if (code !== 0 || f > 0 || (total === 0 && s === 0)) {
         if (f === 0) failed += 1; // a crash or an empty suite counts as one failure
         broken.push(rel);
-        process.stdout.write(`✘ ${rel} (exit ${code}, ${secs}s)\n${out}\n`);
+        const how = signal ? `killed by ${signal}` : `exit ${code}`;
+        const why = total === 0 && s === 0 && code === 0 ? '\n[test/run] the file ran no tests' : '';
+        process.stdout.write(`✘ ${rel} (${how}, ${secs}s)\n${out.trimEnd()}${why}\n\n`);
       } else {
         process.stdout.write(`✔ ${rel}: ${p} passed${s ? `, ${s} skipped` : ''} (${secs}s)\n`);
       }

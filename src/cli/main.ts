@@ -249,6 +249,7 @@ export async function main(argv: string[], io: CliIO = processIO({ noColor: argv
     .option('--limit <n>', 'with --from-datastore: sample at most N entities per kind and namespace (default 10000)', positiveInt)
     .option('--database <id>', 'with --from-datastore: a named database (default: the default database)')
     .option('--jobs <n>', 'with --from-export: threads reading the export files (default: one per core, at most 8)', positiveInt)
+    .option('--infer-required', 'make REQUIRED the properties every sampled entity held (default: every field NULLABLE)')
     .action(
       action(
         async (o: InitOptions) => {
@@ -268,6 +269,7 @@ export async function main(argv: string[], io: CliIO = processIO({ noColor: argv
               ...(o.limit !== undefined ? { limit: o.limit } : {}),
               ...(o.database !== undefined ? { database: o.database } : {}),
               ...(o.jobs !== undefined ? { jobs: o.jobs } : {}),
+              ...(o.inferRequired ? { inferRequired: true } : {}),
             },
             io,
           );

@@ -27,11 +27,22 @@ export function isOwnedDescription(description: string | undefined): boolean {
   return description !== undefined && description.includes(OWNER_MARKER);
 }
 
-/** The description with the ownership marker appended once. */
+/** Cloud Scheduler refuses a job description longer than this many characters. */
+export const MAX_DESCRIPTION_CHARS = 500;
+
+/**
+ * The description with the ownership marker appended once, within Cloud Scheduler's
+ * 500-character limit: a longer text is shortened (ending in `…`) so that the marker,
+ * which decides what mlbridge may delete, is never the part cut off.
+ */
 export function withOwnerMarker(description: string): string {
   const text = description.trim();
-  if (isOwnedDescription(text)) return text;
-  return text ? `${text} ${OWNER_MARKER}` : OWNER_MARKER;
+  if (isOwnedDescription(text) && [...text].length <= MAX_DESCRIPTION_CHARS) return text;
+  const own = text.split(OWNER_MARKER).join('').replace(/\s+/g, ' ').trim();
+  const room = MAX_DESCRIPTION_CHARS - OWNER_MARKER.length - 1;
+  const chars = [...own];
+  const kept = chars.length <= room ? own : `${chars.slice(0, room - 1).join('').trimEnd()}…`;
+  return kept ? `${kept} ${OWNER_MARKER}` : OWNER_MARKER;
 }
 
 /** A BigQuery dataset location as the Cloud Scheduler region that serves it. */

@@ -1,13 +1,14 @@
 // loadSpec: a .yaml/.yml file, or a folder of them (merged), → a validated Spec plus
 // every problem found, each at file:line:col. Reads files and environment only; no
-// cloud, no heavy modules (cron-parser is imported only when a `reconcile` block exists).
+// cloud, no heavy modules.
 
 import { readdir, readFile, stat } from 'node:fs/promises';
 import { dirname, isAbsolute, join, relative, resolve, sep } from 'node:path';
 import { errorDiag, hasErrors, sortDiagnostics, type Diagnostic } from '../model/diagnostic.js';
 import { interpolate } from './interpolate.js';
+import { invalidUtf8Offset, lineColAt } from './utf8.js';
 import type { Spec } from './types.js';
-import { validateSpec, type SpecFile, type ValidateOptions } from './validate.js';
+import { validateSpec, type SpecFile } from './validate.js';
 import { parseYamlFile, resolvePlain, type ParsedFile, type YNode } from './yaml-tree.js';
 
 export interface LoadResult {
@@ -64,13 +65,22 @@ export async function loadSpec(path: string, options: LoadOptions = {}): Promise
   const files: SpecFile[] = [];
   for (const p of paths) {
     const shown = display(p);
-    let text: string;
+    let bytes: Buffer;
     try {
-      text = await readFile(p, 'utf8');
+      bytes = await readFile(p);
     } catch (e) {
       diagnostics.push(errorDiag(`cannot read ${shown}: ${(e as NodeJS.ErrnoException).code ?? String(e)}`));
       continue;
     }
+    const bad = invalidUtf8Offset(bytes);
+    if (bad >= 0) {
+      // Still parsed (bad bytes read as U+FFFD), so the file's other problems show too.
+      diagnostics.push(errorDiag(
+        `invalid UTF-8: byte 0x${bytes[bad]!.toString(16).padStart(2, '0')} at byte offset ${bad}; spec files are read as UTF-8 (was this saved in another encoding?)`,
+        { file: shown, ...lineColAt(bytes, bad) },
+      ));
+    }
+    const text = bytes.toString('utf8');
     const parsed = parseSpecText(text, shown, env);
     diagnostics.push(...parsed.diagnostics);
     for (const v of parsed.sensitive) sensitive.add(v);
@@ -83,9 +93,7 @@ export async function loadSpec(path: string, options: LoadOptions = {}): Promise
   const secrets = [...sensitive];
   if (hasErrors(diagnostics) && files.every((f) => !f.root)) return { diagnostics: sortDiagnostics(diagnostics), sensitive: secrets };
 
-  const validateOptions: ValidateOptions = {};
-  if (files.some((f) => hasTopKey(f.root, 'reconcile'))) validateOptions.checkCron = await cronChecker();
-  const result = validateSpec(files, validateOptions);
+  const result = validateSpec(files);
   const all = sortDiagnostics([...diagnostics, ...result.diagnostics]);
   if (hasErrors(all) || !result.spec) return { diagnostics: all, sensitive: secrets };
   if (secrets.length) result.spec.sensitive = secrets;
@@ -107,19 +115,6 @@ export function parseSpecText(text: string, file: string, env: NodeJS.ProcessEnv
 
 function hasTopKey(root: YNode | undefined, key: string): boolean {
   return root?.kind === 'map' && root.items.some((i) => i.key.value === key);
-}
-
-async function cronChecker(): Promise<(expression: string) => string | undefined> {
-  const { CronExpressionParser } = await import('cron-parser');
-  return (expression) => {
-    try {
-      CronExpressionParser.parse(expression, { strict: false });
-      return undefined;
-    } catch (e) {
-      const msg = e instanceof Error ? e.message : String(e);
-      return `\`${expression}\` is not a valid cron schedule: ${msg.replace(/\.$/, '')}`;
-    }
-  };
 }
 
 /** Applies `${VAR}` interpolation to every string value (not keys), in place; adds secret values to `sensitive`. */

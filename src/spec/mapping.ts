@@ -14,7 +14,7 @@ import type { FieldSpec, MappingSpec, PartitioningSpec, ScoringSpec } from './ty
 import type { YNode } from './yaml-tree.js';
 
 const MAPPING_KEYS = [
-  'kind', 'namespace', 'table', 'tables', 'description', 'deletion_protection', 'labels',
+  'kind', 'namespace', 'namespaces', 'table', 'tables', 'description', 'deletion_protection', 'labels',
   'partitioning', 'clustering', 'scoring', 'fields',
 ] as const;
 const FIELD_KEYS = ['name', 'type', 'mode', 'description', 'from', 'renamed_from', 'fields'] as const;
@@ -25,6 +25,7 @@ const CLUSTER_COLUMN_TYPES: readonly ColumnType[] = [
   'BIGNUMERIC', 'BOOL', 'DATE', 'DATETIME', 'GEOGRAPHY', 'INT64', 'NUMERIC', 'STRING', 'TIMESTAMP',
 ];
 const MAX_RECORD_DEPTH = 15;
+const MAX_KIND_BYTES = 1500;
 const LABEL_KEY = /^[\p{Ll}\p{Lo}][\p{Ll}\p{Lo}\p{N}_-]{0,62}$/u;
 const LABEL_VALUE = /^[\p{Ll}\p{Lo}\p{N}_-]{0,63}$/u;
 // BigQuery allows 64 labels; mlbridge adds managed-by and mlbridge-deletion-protection, and
@@ -60,10 +61,8 @@ export function readMapping(
   const f = r.object(node, path, MAPPING_KEYS, ['kind', 'fields']);
   if (!f) return undefined;
   const kind = r.string(f.kind, join(path, 'kind'), { nonEmpty: true });
-  if (kind !== undefined && kind.startsWith('__')) {
-    r.error(`${pathLabel(join(path, 'kind'))}: kinds starting with \`__\` are reserved by Datastore`, f.kind!.value.pos);
-  }
-  const namespace = r.string(f.namespace, join(path, 'namespace'));
+  if (kind !== undefined) checkKind(r, kind, join(path, 'kind'), f.kind!.value.pos);
+  const namespaces = readNamespaces(r, f.namespace, f.namespaces, path);
   const description = r.string(f.description, join(path, 'description'));
   const deletionProtection = r.boolean(f.deletion_protection, join(path, 'deletion_protection')) ?? true;
 
@@ -137,7 +136,7 @@ export function readMapping(
     scoring,
     source: node.pos,
   };
-  if (namespace !== undefined) spec.namespace = namespace;
+  if (namespaces !== undefined) spec.namespaces = namespaces;
   if (description !== undefined) spec.description = description;
   if (partitioning) spec.partitioning = partitioning;
   if (clustering) spec.clustering = clustering;
@@ -147,6 +146,69 @@ export function readMapping(
     derived: { raw: rawPos === currentPos, quarantine: quarantinePos === currentPos },
     kindPos,
   };
+}
+
+/** Datastore's limits on a kind name: not `__`-prefixed, well-formed Unicode, at most 1,500 UTF-8 bytes. */
+function checkKind(r: Reader, kind: string, path: string, pos: SourceRange): void {
+  if (kind.startsWith('__')) {
+    r.error(`${pathLabel(path)}: kinds starting with \`__\` are reserved by Datastore`, pos);
+    return;
+  }
+  const lone = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/.exec(kind);
+  if (lone) {
+    const unit = lone[0].charCodeAt(0).toString(16).toUpperCase();
+    r.error(`${pathLabel(path)}: kind \`${kind.replace(lone[0], '\\u' + unit)}\` holds a lone surrogate (\\u${unit}), which is not valid UTF-8; Datastore kind names are UTF-8 text`, pos);
+    return;
+  }
+  const bytes = Buffer.byteLength(kind, 'utf8');
+  if (bytes > MAX_KIND_BYTES) r.error(`${pathLabel(path)}: kind is ${bytes} bytes long in UTF-8; Datastore allows at most ${MAX_KIND_BYTES}`, pos);
+}
+
+/**
+ * `namespaces: [a, b]`, or the older `namespace: a` as a one-element list; absent means
+ * every namespace. "" is the default namespace.
+ */
+function readNamespaces(r: Reader, single: Entry | undefined, list: Entry | undefined, path: string): string[] | undefined {
+  if (single && list) {
+    r.error(`${pathLabel(path)}: set \`namespaces\` or \`namespace\`, not both`, single.key.pos);
+    return undefined;
+  }
+  if (single) {
+    const ns = r.string(single, join(path, 'namespace'));
+    if (ns === undefined) return undefined;
+    return checkNamespace(r, ns, join(path, 'namespace'), single.value.pos) ? [ns] : undefined;
+  }
+  if (!list) return undefined;
+  const p = join(path, 'namespaces');
+  const items = r.list(list, p);
+  if (!items) return undefined;
+  if (items.length === 0) {
+    r.error(`${pathLabel(p)}: list at least one namespace (\`""\` is the default namespace), or leave \`namespaces\` out to read every namespace`, list.value.pos);
+    return undefined;
+  }
+  const out: string[] = [];
+  let ok = true;
+  items.forEach((item, i) => {
+    const ip = join(p, i);
+    const ns = r.string({ key: list.key, value: item }, ip);
+    if (ns === undefined || !checkNamespace(r, ns, ip, item.pos)) { ok = false; return; }
+    if (out.includes(ns)) { r.error(`${pathLabel(ip)}: namespace ${JSON.stringify(ns)} is listed twice`, item.pos); ok = false; return; }
+    out.push(ns);
+  });
+  return ok ? out : undefined;
+}
+
+/** Datastore namespace names: at most 100 of `A-Z a-z 0-9 . _ -`; `__…__` names are reserved. */
+function checkNamespace(r: Reader, ns: string, path: string, pos: SourceRange): boolean {
+  if (!/^[A-Za-z0-9._-]{0,100}$/.test(ns)) {
+    r.error(`${pathLabel(path)}: \`${ns}\` is not a Datastore namespace (at most 100 letters, digits, \`.\`, \`_\` or \`-\`; \`""\` is the default namespace)`, pos);
+    return false;
+  }
+  if (/^__.*__$/.test(ns)) {
+    r.error(`${pathLabel(path)}: namespace \`${ns}\` is reserved by Datastore`, pos);
+    return false;
+  }
+  return true;
 }
 
 function checkTableName(r: Reader, name: string, path: string, pos: SourceRange): void {

@@ -2,7 +2,7 @@
 // at the offending key or value and returns undefined, so validation carries on and all
 // problems are reported together.
 
-import { errorDiag, type Diagnostic, type SourceRange } from '../model/diagnostic.js';
+import { errorDiag, warningDiag, type Diagnostic, type SourceRange } from '../model/diagnostic.js';
 import { parseDuration } from './duration.js';
 import { suggest } from './names.js';
 import type { YMap, YNode, YScalar } from './yaml-tree.js';
@@ -44,6 +44,10 @@ function failed(n: YNode): boolean {
 
 export class Reader {
   readonly diagnostics: Diagnostic[] = [];
+
+  warning(message: string, pos: SourceRange | undefined): void {
+    this.diagnostics.push(warningDiag(message, pos));
+  }
 
   error(message: string, pos: SourceRange | undefined): void {
     this.diagnostics.push(errorDiag(message, pos));

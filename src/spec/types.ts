@@ -76,9 +76,10 @@ export interface ScoringSpec {
 export interface MappingSpec {
   /** Datastore kind; also the mapping's name in addresses (rows.<kind>). */
   kind: string;
-  /** Restrict to one namespace; absent means every namespace. */
-  namespace?: string;
-  /** Restrict to these namespaces ("" is the default one); absent means every namespace. */
+  /**
+   * Only entities in these namespaces ("" is the default namespace); absent means every
+   * namespace. YAML `namespaces: [..]`, or `namespace: x` for one.
+   */
   namespaces?: string[];
   tables: { current: string; raw: string; quarantine: string };
   fields: FieldSpec[];

@@ -2,7 +2,7 @@
 // blocks (target, source, scoring, reconcile) may appear in one file only; mappings from
 // all files are concatenated in file-name order.
 
-import { isAbsolute, resolve } from 'node:path';
+import { basename, isAbsolute, resolve } from 'node:path';
 import { hasErrors, type Diagnostic, type SourceRange } from '../model/diagnostic.js';
 import {
   DEFAULT_ATTEMPT_DEADLINE_SECONDS, DEFAULT_BIGQUERY_LOCATION, DEFAULT_JOB_NAME, DEFAULT_RETRY,
@@ -13,6 +13,7 @@ import { datasetNameProblem, suggest } from './names.js';
 import { describe, join, pathLabel, Reader, type Entry } from './reader.js';
 import { checkScoring, mergeScoring, readScoring } from './scoring.js';
 import { readServe } from './serve.js';
+import { cloudSchedulerCronProblem } from './cron.js';
 import type { ReconcileSpec, SourceSpec, Spec, TargetSpec } from './types.js';
 import type { YNode } from './yaml-tree.js';
 
@@ -28,11 +29,6 @@ export interface SpecFile {
   broken?: boolean;
 }
 
-export interface ValidateOptions {
-  /** Checks a five-field cron expression; returns a problem or undefined. Loaded lazily by the caller. */
-  checkCron?: (expression: string) => string | undefined;
-}
-
 const TOP_KEYS = ['version', 'target', 'source', 'scoring', 'reconcile', 'serve', 'mappings'] as const;
 const SINGLETONS = ['target', 'source', 'scoring', 'reconcile', 'serve'] as const;
 const PROJECT_ID = /^(?:[a-z][a-z0-9.-]*[a-z0-9]:)?[a-z][a-z0-9-]{4,28}[a-z0-9]$/;
@@ -40,12 +36,13 @@ const GCS_URL = /^gs:\/\/[a-z0-9][a-z0-9._-]{1,220}[a-z0-9](?:\/.*)?$/;
 const JOB_NAME = /^[A-Za-z0-9_-]{1,500}$/;
 const REGION = /^[a-z]+(?:-[a-z]+)+\d+$/;
 const EMAIL = /^[^@\s]+@[^@\s]+\.[^@\s]+$/;
+const DUCKDB_RESERVED_SCHEMAS = ['pg_catalog', 'temp', 'system'];
 
 function where(pos: SourceRange): string {
   return `${pos.file}:${pos.line}:${pos.col}`;
 }
 
-export function validateSpec(files: SpecFile[], options: ValidateOptions = {}): { spec?: Spec; diagnostics: Diagnostic[] } {
+export function validateSpec(files: SpecFile[]): { spec?: Spec; diagnostics: Diagnostic[] } {
   const r = new Reader();
   const singles: Partial<Record<(typeof SINGLETONS)[number], { entry: Entry; file: SpecFile }>> = {};
   const mappingNodes: Array<{ node: YNode; path: string; file: SpecFile }> = [];
@@ -91,7 +88,7 @@ export function validateSpec(files: SpecFile[], options: ValidateOptions = {}): 
     r.error('the spec is missing required key `target`', first.root?.pos ?? { file: first.display, line: 1, col: 1 });
   }
   const source = singles.source ? readSource(r, singles.source.entry, singles.source.file) : undefined;
-  const reconcile = singles.reconcile ? readReconcile(r, singles.reconcile.entry, options) : undefined;
+  const reconcile = singles.reconcile ? readReconcile(r, singles.reconcile.entry) : undefined;
   const serve = singles.serve ? readServe(r, singles.serve.entry) : undefined;
 
   const mappings: ReadMapping[] = [];
@@ -143,6 +140,7 @@ function readTarget(r: Reader, e: Entry, file: SpecFile): TargetSpec | undefined
     const p = r.string(f.path, join(path, 'path'), { nonEmpty: true });
     const dataset = readDataset(r, f.dataset, join(path, 'dataset'));
     if (p === undefined || dataset === undefined) return undefined;
+    if (!checkReservedDataset(r, 'duckdb', dataset, f.dataset!, p)) return undefined;
     return { kind: 'duckdb', path: isAbsolute(p) ? p : resolve(file.dir, p), dataset, source: e.key.pos };
   }
   const f = r.object(which.value, path, ['project', 'dataset', 'location'], ['project', 'dataset']);
@@ -151,6 +149,7 @@ function readTarget(r: Reader, e: Entry, file: SpecFile): TargetSpec | undefined
   const dataset = readDataset(r, f.dataset, join(path, 'dataset'));
   const location = f.location ? r.string(f.location, join(path, 'location'), { nonEmpty: true }) : DEFAULT_BIGQUERY_LOCATION;
   if (project === undefined || dataset === undefined || location === undefined) return undefined;
+  if (!checkReservedDataset(r, 'bigquery', dataset, f.dataset!)) return undefined;
   return { kind: 'bigquery', project, dataset, location, source: e.key.pos };
 }
 
@@ -165,6 +164,35 @@ function readDataset(r: Reader, e: Entry | undefined, path: string): string | un
   return name;
 }
 
+/**
+ * Dataset names the target keeps for itself, which pass the name rules and fail only in
+ * apply: DuckDB's system schemas and catalogs (`information_schema`, `pg_catalog`, `temp`,
+ * `system`, and the catalog DuckDB names after the file: `warehouse` for
+ * ./warehouse.duckdb) and BigQuery's `INFORMATION_SCHEMA`. Case-insensitive, as both are.
+ */
+function checkReservedDataset(r: Reader, target: 'duckdb' | 'bigquery', name: string, e: Entry, duckdbPath?: string): boolean {
+  const lower = name.toLowerCase();
+  const path = `target.${target}.dataset`;
+  if (lower === 'information_schema') {
+    r.error(`${pathLabel(path)}: dataset name \`${name}\` is reserved: ${target === 'duckdb' ? 'DuckDB' : 'BigQuery'} keeps its metadata views under INFORMATION_SCHEMA`, e.value.pos);
+    return false;
+  }
+  if (target !== 'duckdb') return true;
+  if (DUCKDB_RESERVED_SCHEMAS.includes(lower)) {
+    r.error(`${pathLabel(path)}: dataset name \`${name}\` is reserved: DuckDB has a built-in ${lower === 'pg_catalog' ? 'schema' : 'catalog'} of that name; choose another`, e.value.pos);
+    return false;
+  }
+  const catalog = duckdbPath !== undefined ? basename(duckdbPath).split('.')[0]!.toLowerCase() : '';
+  if (catalog && lower === catalog) {
+    r.error(
+      `${pathLabel(path)}: dataset name \`${name}\` is also the name DuckDB gives the database file \`${basename(duckdbPath!)}\`, so every reference to it would be ambiguous; rename the file or choose another dataset`,
+      e.value.pos,
+    );
+    return false;
+  }
+  return true;
+}
+
 function readProject(r: Reader, e: Entry | undefined, path: string): string | undefined {
   const id = r.string(e, path, { nonEmpty: true });
   if (id === undefined || !e) return undefined;
@@ -174,6 +202,27 @@ function readProject(r: Reader, e: Entry | undefined, path: string): string | un
       e.value.pos,
     );
     return undefined;
+  }
+  return id;
+}
+
+/**
+ * The Datastore source's project. The emulator takes any project id (tests and local
+ * setups use ids like `p`), so one that is not a Google Cloud project ID is a warning
+ * here, not an error: `init --from-datastore p` writes a spec its own validate accepts.
+ */
+function readDatastoreProject(r: Reader, e: Entry | undefined, path: string): string | undefined {
+  const id = r.string(e, path, { nonEmpty: true });
+  if (id === undefined || !e) return undefined;
+  if (!PROJECT_ID.test(id)) {
+    if (/[\s/]/.test(id)) {
+      r.error(`${pathLabel(path)}: \`${id}\` is not a project id (no spaces or slashes)`, e.value.pos);
+      return undefined;
+    }
+    r.warning(
+      `${pathLabel(path)}: \`${id}\` is not a Google Cloud project ID (6 to 30 lowercase letters, digits or hyphens, starting with a letter); only the Datastore emulator accepts it`,
+      e.value.pos,
+    );
   }
   return id;
 }
@@ -202,7 +251,7 @@ function readSource(r: Reader, e: Entry, file: SpecFile): SourceSpec | undefined
   }
   const f = r.object(which.value, path, ['project', 'namespace', 'database'], ['project']);
   if (!f) return undefined;
-  const project = readProject(r, f.project, join(path, 'project'));
+  const project = readDatastoreProject(r, f.project, join(path, 'project'));
   const namespace = r.string(f.namespace, join(path, 'namespace'));
   const databaseId = r.string(f.database, join(path, 'database'));
   if (project === undefined) return undefined;
@@ -217,19 +266,13 @@ const RECONCILE_KEYS = [
   'description', 'attempt_deadline', 'retry',
 ] as const;
 
-function readReconcile(r: Reader, e: Entry, options: ValidateOptions): ReconcileSpec | undefined {
+function readReconcile(r: Reader, e: Entry): ReconcileSpec | undefined {
   const path = 'reconcile';
   const f = r.object(e.value, path, RECONCILE_KEYS, ['schedule', 'url']);
   if (!f) return undefined;
   let ok = true;
-  const schedule = r.string(f.schedule, 'reconcile.schedule', { nonEmpty: true });
-  if (schedule !== undefined) {
-    const fields = schedule.trim().split(/\s+/);
-    let problem: string | undefined;
-    if (fields.length !== 5) problem = `\`${schedule}\` has ${fields.length} field${fields.length === 1 ? '' : 's'}; a cron schedule has 5 (minute hour day-of-month month day-of-week)`;
-    else problem = options.checkCron?.(schedule);
-    if (problem) { r.error(`\`reconcile.schedule\`: ${problem}`, f.schedule!.value.pos); ok = false; }
-  } else ok = false;
+  const schedule = readSchedule(r, f.schedule);
+  if (schedule === undefined) ok = false;
 
   let timeZone = DEFAULT_TIME_ZONE;
   if (f.time_zone) {
@@ -295,13 +338,33 @@ function readReconcile(r: Reader, e: Entry, options: ValidateOptions): Reconcile
   }
 
   if (!ok || schedule === undefined || url === undefined || paused === undefined || attemptDeadlineSeconds === undefined) return undefined;
-  const out: ReconcileSpec = { schedule: schedule.trim(), timeZone, url, jobName, paused, attemptDeadlineSeconds, retry, source: e.key.pos };
+  const out: ReconcileSpec = { schedule, timeZone, url, jobName, paused, attemptDeadlineSeconds, retry, source: e.key.pos };
   if (serviceAccount !== undefined) out.serviceAccount = serviceAccount;
   if (audience !== undefined) out.audience = audience;
   if (region !== undefined) out.region = region;
   if (project !== undefined) out.project = project;
   if (description !== undefined) out.description = description;
   return out;
+}
+
+/**
+ * `reconcile.schedule` in Cloud Scheduler's cron dialect (cron.ts), trimmed. A problem is
+ * reported at the offending field inside the scalar when the text shows it verbatim.
+ */
+function readSchedule(r: Reader, e: Entry | undefined): string | undefined {
+  const schedule = r.string(e, 'reconcile.schedule', { nonEmpty: true });
+  if (schedule === undefined || !e) return undefined;
+  const problem = cloudSchedulerCronProblem(schedule);
+  if (!problem) return schedule.trim();
+  const node = e.value;
+  let pos = node.pos;
+  if (node.kind === 'scalar' && problem.offset > 0 && !schedule.includes('\n')) {
+    // The scalar's raw text (inside any quotes) equals its value: no escapes to count.
+    const verbatim = node.end - node.start === schedule.length;
+    if (verbatim) pos = { ...pos, col: pos.col + (node.plain ? 0 : 1) + problem.offset };
+  }
+  r.error(`\`reconcile.schedule\`: \`${schedule}\` is not a valid Cloud Scheduler schedule: ${problem.message}`, pos);
+  return undefined;
 }
 
 function readUrl(r: Reader, e: Entry | undefined, path: string): string | undefined {

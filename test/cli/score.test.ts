@@ -111,6 +111,11 @@ Run('uses ./mlbridge.yaml when present and exits 3 when the record is quarantine
   ]);
 });
 
+Run('--event-time accepts February 29 of a leap year', async () => {
+  const r = await score({ eventTime: '2028-02-29T12:00:00.5+01:00' });
+  assert.is(r.code, 0, r.err);
+});
+
 Run('--event-time takes epoch milliseconds as well as RFC 3339', async () => {
   const r = await score({ eventTime: String(NOW.getTime() - 7_200_000) });
   assert.is(r.code, 0);
@@ -158,6 +163,13 @@ const failures: Array<[string, Partial<ScoreCommandOptions>, string]> = [
     { eventTime: 'noon' },
     "Error: --event-time: expected an RFC 3339 timestamp, a Date or epoch milliseconds, got 'noon'\n",
   ],
+  [
+    'a calendar date that does not exist in --event-time (not rolled over to March 2)',
+    { eventTime: '2026-02-30T00:00:00Z' },
+    'Error: --event-time: 2026-02-30T00:00:00Z is not a valid timestamp: February 2026 has 28 days, so day 30 does not exist\n',
+  ],
+  ['a month 13 in --event-time', { eventTime: '2026-13-01T00:00:00Z' }, 'Error: --event-time: 2026-13-01T00:00:00Z is not a valid timestamp: month 13 does not exist\n'],
+  ['an hour 24 in --event-time', { eventTime: '2026-06-01T24:00:00+02:00' }, 'Error: --event-time: 2026-06-01T24:00:00+02:00 is not a valid timestamp: 24:00:00 is not a time of day\n'],
   ['an empty --entity-key', { entityKey: '' }, "Error: --entity-key: expected a non-empty string, got ''\n"],
   ['a bad --version', { version: 'v2' }, "Error: --version: expected a non-negative 64-bit integer, got 'v2'\n"],
 ];

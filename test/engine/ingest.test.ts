@@ -217,7 +217,7 @@ Suite('a message that can never succeed goes to _mlbridge_rejected (no mapping) 
 });
 
 Suite('a change in a namespace its mapping does not read goes to _mlbridge_rejected', async () => {
-  s = spec(ctx.db, [{ ...customers(), namespace: 'prod' }]);
+  s = spec(ctx.db, [{ ...customers(), namespaces: ['prod'] }]);
   await withWarehouse(s, false, (warehouse) => apply(s, { warehouse }, { skipData: true }));
   const o = await ingest((write) => write([upsert('ivy', 1, { email: 'ivy@example.com' }, { namespace: 'test' }), upsert('jo', 1, { email: 'jo@example.com' }, { namespace: 'prod' })]));
   assert.equal(o, { written: 1, duplicates: 0, superseded: 0, quarantined: 0, rejected: 1 });

@@ -154,6 +154,22 @@ Direct('create → change the cron → pause → resume → remove: each diff is
   );
 });
 
+Direct('a description too long for Cloud Scheduler is shortened so the ownership marker still fits, and the job stays owned', async (ctx) => {
+  const where = { project: 'proj-1', region: 'us-central1', name: 'mlbridge-reconcile' };
+  const long = `Nightly reconcile ${'of the analytics dataset '.repeat(30)}`.trim();
+  const desired = desiredSchedulerJob(spec(join(ctx.dir, 'w.duckdb'), reconcile({ description: long })))!;
+  assert.is([...desired.description!].length, 500);
+  assert.ok(desired.description!.endsWith('… [managed-by=mlbridge]'), desired.description!.slice(-40));
+  assert.ok(desired.description!.startsWith('Nightly reconcile of the analytics dataset'));
+  await executeSchedulerJobChange(diffSchedulerJob(desired, null), ctx.client);
+  const observed = await ctx.client.getJob(where.project, where.region, where.name);
+  assert.is(observed!.owned, true);
+  assert.is(diffSchedulerJob(desired, observed).action, 'no-op');
+  // What the fake (like Cloud Scheduler) refuses: the same text with the marker appended whole.
+  const refused = await ctx.client.createJob({ ...desired, name: 'too-long', description: `${long} [managed-by=mlbridge]` }).then(() => 'created', (e: Error) => e.message);
+  assert.match(refused, /Description must be at most 500 characters, got 7\d\d/);
+});
+
 Direct('a region change replaces the job: the new one is created before the old one is deleted', async (ctx) => {
   const first = desiredSchedulerJob(spec(join(ctx.dir, 'w.duckdb'), reconcile()))!;
   await executeSchedulerJobChange(diffSchedulerJob(first, null), ctx.client);

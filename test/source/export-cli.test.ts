@@ -167,6 +167,18 @@ Stats('a location without an export exits 1 saying so', async () => {
   assert.is(f.err(), `Error: ${ctx.output}: no export found: a file, not an export folder (expected a folder, an .overall_export_metadata or an .export_metadata file)\n`);
 });
 
+Stats('init on a kind whose entities have no properties writes a spec its own validate accepts', async () => {
+  const dir = join(ctx.dir, 'bare');
+  await writeExport(dir, [ent('Marker', 1, {}), ent('Marker', 2, {}, 'eu')], { exportId: 'B1' });
+  const t = fakeIO(ctx.dir);
+  assert.is(await init({ fromExport: 'bare', output: 'bare.yaml' }, t.io), 0, t.err());
+  const text = await readFile(join(ctx.dir, 'bare.yaml'), 'utf8');
+  assert.match(text, /  - kind: Marker\n    # 2 entities, \d+ bytes\n    namespaces: \["", "eu"\]\n    # no properties seen[^\n]*\n    fields: \[\{ name: key_path, type: STRING, from: __key__\.path \}\]\n/);
+  const res = await loadSpec(join(ctx.dir, 'bare.yaml'), { env: {} });
+  assert.equal(res.diagnostics, []);
+  assert.equal(res.spec!.mappings[0]!.fields.map((f) => [f.name, f.from]), [['key_path', ['__key__', 'path']]]);
+});
+
 const Init = suite('init --from-export on an emulator export');
 const ictx: { emu?: EmulatorExport; exp?: string } = {};
 Init.before(async () => {
@@ -204,14 +216,20 @@ Init('the written spec loads with zero diagnostics and has the expected types', 
     },
   );
   const emb = field(every, 'emb')!;
-  assert.equal(emb.fields!.map((f) => `${f.name} ${f.type} ${f.mode}`), ['deeper RECORD REQUIRED', 'n INT64 REQUIRED', 'street STRING REQUIRED']);
+  assert.equal(emb.fields!.map((f) => `${f.name} ${f.type} ${f.mode}`), ['deeper RECORD NULLABLE', 'n INT64 NULLABLE', 'street STRING NULLABLE']);
   assert.equal(field(field(emb.fields, 'deeper')!.fields, 'deepest')!.fields!.map((f) => `${f.name} ${f.type}`), ['un STRING', 'x FLOAT64']);
   const price = field(every, 'price_amount')!;
   assert.equal(price.from, ['price.amount']);
+  // A property every one of the 400 entities holds is still NULLABLE: the 401st may lack it.
   const bulk = spec.mappings.find((m) => m.kind === 'Bulk')!.fields;
   assert.equal(
     bulk.map((f) => `${f.name} ${f.type} ${f.mode}`),
-    ['i INT64 REQUIRED', 'name STRING REQUIRED', 'note STRING NULLABLE', 'price FLOAT64 REQUIRED', 'tags STRING REPEATED', 'when TIMESTAMP REQUIRED'],
+    ['i INT64 NULLABLE', 'name STRING NULLABLE', 'note STRING NULLABLE', 'price FLOAT64 NULLABLE', 'tags STRING REPEATED', 'when TIMESTAMP NULLABLE'],
+  );
+  // Each mapping lists the namespaces its kind was seen in.
+  assert.equal(
+    Object.fromEntries(spec.mappings.map((m) => [m.kind, m.namespaces])),
+    { Big: [''], Bulk: ['', 'bulk'], Child: ['ns.x-1'], Everything: [''], Grand: ['ns.x-1'], 'Ünïcødé': ['other'] },
   );
   const again = fakeIO(ictx.emu!.dir);
   assert.is(await init({ fromExport: 'full', output: out }, again.io), 1);
@@ -220,6 +238,18 @@ Init('the written spec loads with zero diagnostics and has the expected types', 
   assert.match(text, /# price: types vary \(INT64 in 133, FLOAT64 in 267\); widened to FLOAT64; 133 of 400 entities disagreed\n\s+- name: price\n/);
   assert.match(text, /# arr: types vary \(mixed-type arrays in 1; array elements: [^)]*\); JSON chosen; 1 of 1 entities disagreed/);
   assert.match(text, /source:\n {2}export: \{ path: \.\.\/full \}/);
+});
+
+Init('--infer-required makes REQUIRED the properties every sampled entity held', async () => {
+  const t = fakeIO(ictx.emu!.dir);
+  assert.is(await init({ fromExport: 'full', inferRequired: true }, t.io), 0, t.err());
+  assert.ok(!t.out().includes('Every field is NULLABLE'));
+  const file = join(ictx.emu!.dir, 'required.yaml');
+  await writeFile(file, t.out());
+  const res = await loadSpec(file, { env: {} });
+  assert.equal(res.diagnostics, []);
+  const bulk = res.spec!.mappings.find((m) => m.kind === 'Bulk')!.fields;
+  assert.equal(bulk.map((f) => `${f.name} ${f.mode}`), ['i REQUIRED', 'name REQUIRED', 'note NULLABLE', 'price REQUIRED', 'tags REPEATED', 'when REQUIRED']);
 });
 
 Init('--target bigquery takes the project from the environment, else the export\'s project', async () => {

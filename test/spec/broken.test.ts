@@ -61,15 +61,15 @@ const cases: Array<{ name: string; yaml: string; env?: NodeJS.ProcessEnv; expect
     expect: ['spec.yaml:6:11: kind `Order` is mapped twice (first at spec.yaml:4:11); each kind maps to one set of tables'],
   },
   {
-    name: 'a bad cron schedule is named with cron-parser’s reason',
-    yaml: `${TARGET}reconcile:\n  schedule: "61 * * * *"\n  url: https://x.example/reconcile\n`,
-    expect: ['spec.yaml:4:13: `reconcile.schedule`: `61 * * * *` is not a valid cron schedule: Constraint error, got value 61 expected range 0-59'],
+    name: 'a bad cron schedule is named at the field that is wrong',
+    yaml: `${TARGET}reconcile:\n  schedule: "0 61 * * *"\n  url: https://x.example/reconcile\n`,
+    expect: ['spec.yaml:4:16: `reconcile.schedule`: `0 61 * * *` is not a valid Cloud Scheduler schedule: hour field `61`: 61 is out of range (0-23)'],
   },
   {
     name: 'a cron schedule needs exactly five fields, and the time zone must exist',
     yaml: `${TARGET}reconcile:\n  schedule: "0 */5 * * * *"\n  time_zone: Europe/Pari\n  url: ftp://x\n`,
     expect: [
-      'spec.yaml:4:13: `reconcile.schedule`: `0 */5 * * * *` has 6 fields; a cron schedule has 5 (minute hour day-of-month month day-of-week)',
+      'spec.yaml:4:13: `reconcile.schedule`: `0 */5 * * * *` is not a valid Cloud Scheduler schedule: it has 6 fields; a schedule has 5 (minute hour day-of-month month day-of-week)',
       'spec.yaml:5:14: `reconcile.time_zone`: unknown time zone `Europe/Pari`; did you mean `Europe/Paris`?',
       'spec.yaml:6:8: `reconcile.url`: `ftp://x` is not an http(s) URL',
     ],
@@ -166,7 +166,7 @@ Broken('every problem in one file is reported together, in file order', async ()
     'spec.yaml:1:10: `version`: unsupported spec version 2; this mlbridge reads version 1',
     'spec.yaml:3:11: `target.duckdb` is missing required key `dataset`',
     'spec.yaml:4:20: `scoring.ingest`: must be between 0 and 1, got 2',
-    'spec.yaml:6:13: `reconcile.schedule`: `* * *` has 3 fields; a cron schedule has 5 (minute hour day-of-month month day-of-week)',
+    'spec.yaml:6:13: `reconcile.schedule`: `* * *` is not a valid Cloud Scheduler schedule: it has 3 fields; a schedule has 5 (minute hour day-of-month month day-of-week)',
     'spec.yaml:7:9: environment variable `URL` is not set (use `${URL:-default}` to give a default)',
     'spec.yaml:11:27: `mappings[0].fields[0].type`: unknown column type `STRNG`; did you mean `STRING`?',
     'spec.yaml:12:5: `mappings[1]` is missing required key `kind`',

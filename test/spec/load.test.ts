@@ -29,7 +29,7 @@ Defaults('fields default to NULLABLE and to reading the property of their own na
   const m = spec!.mappings[0]!;
   assert.is(m.deletionProtection, true);
   assert.equal(m.labels, {});
-  assert.is(m.namespace, undefined);
+  assert.is(m.namespaces, undefined);
   assert.equal(
     m.fields.map((f) => ({ name: f.name, type: f.type, mode: f.mode, from: f.from })),
     [{ name: 'id', type: 'STRING', mode: 'NULLABLE', from: ['id'] }],

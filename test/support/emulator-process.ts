@@ -17,17 +17,22 @@ function killGroup(child: ChildProcess): void {
   }
 }
 
+/**
+ * A port that is free now, below the kernel's ephemeral range (32768-60999 on Linux): the
+ * emulator binds it seconds after we chose it, and a port from listen(0) is one the kernel
+ * also hands out to outgoing connections meanwhile (seen under load: "Address already in use").
+ */
 export async function freeLoopbackPort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const srv = createServer();
-    srv.unref();
-    srv.on('error', reject);
-    srv.listen(0, '127.0.0.1', () => {
-      const addr = srv.address();
-      const port = typeof addr === 'object' && addr ? addr.port : 0;
-      srv.close(() => resolve(port));
+  for (;;) {
+    const candidate = 20_000 + Math.floor(Math.random() * 12_000);
+    const free = await new Promise<boolean>((resolve) => {
+      const srv = createServer();
+      srv.unref();
+      srv.once('error', () => resolve(false));
+      srv.listen(candidate, '127.0.0.1', () => srv.close(() => resolve(true)));
     });
-  });
+    if (free) return candidate;
+  }
 }
 
 export interface EmulatorProcess {

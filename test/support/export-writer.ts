@@ -331,12 +331,31 @@ interface Group {
 
 export interface WriteExportOptions {
   exportId?: string;
-  /** 'all': all_namespaces/all_kinds; 'per-kind': namespace_<NS>|default_namespace/kind_<K> (an entity filter's layout). */
-  layout?: 'all' | 'per-kind';
+  /**
+   * 'all': all_namespaces/all_kinds; 'per-kind': namespace_<NS>|default_namespace/kind_<K>
+   * (an entity filter's layout); 'kind-folders': all_namespaces/kind_<K> (a kind filter
+   * without a namespace filter).
+   */
+  layout?: 'all' | 'per-kind' | 'kind-folders';
   /** Start a new output-N file after this many bytes. */
   maxFileBytes?: number;
-  /** Pad each output file with zeros to a whole block. */
+  /** Pad each output file with zeros to a whole block (as files written 2019–2023 are). */
   padFiles?: boolean;
+  /** Name of the .overall_export_metadata file, when it differs from the folder (`production/importbackup.…`). */
+  overallName?: string;
+  /** Leave out the .overall_export_metadata file (a copied kind folder has none). */
+  noOverall?: boolean;
+  /** The export's start time in the metadata (default: now). */
+  startTime?: Date;
+  /** This many extra 0-byte output files listed in each part's metadata (they occur in production). */
+  emptyOutputs?: number;
+  /**
+   * The .export_metadata of Google's servers: 'pre-2024' names the export "export_entities"
+   * in field 1.1; '2024' (from about October 2024) names the export there and adds field
+   * 2.5 of negative varints. Both write kind `__all__` for an all-kinds part. Default: the
+   * export id in field 1.1, nothing else.
+   */
+  metadataStyle?: 'pre-2024' | '2024';
 }
 
 function descriptor(kind: string | undefined, ns: string | undefined): Uint8Array {
@@ -365,6 +384,10 @@ export async function writeExport(
       kind = key.path[key.path.length - 1]!.kind;
       ns = key.partitionId.namespaceId ?? '';
       sub = `${ns ? `namespace_${ns}` : 'default_namespace'}/kind_${kind}`;
+      id = sub;
+    } else if (options.layout === 'kind-folders') {
+      kind = key.path[key.path.length - 1]!.kind;
+      sub = `all_namespaces/kind_${kind}`;
       id = sub;
     }
     let g = groups.get(id);
@@ -404,19 +427,27 @@ export async function writeExport(
     g.bytes += rec.length;
     n++;
   }
-  if (groups.size === 0 && options.layout !== 'per-kind') {
+  if (groups.size === 0 && (options.layout ?? 'all') === 'all') {
     const g = await groupFor({ partitionId: { projectId: '' }, path: [{ kind: '_' }] });
     openFile(g);
   }
   const overall = new ProtoWriter();
-  const started = BigInt(Date.now()) * 1000n;
+  const started = BigInt((options.startTime ?? new Date()).getTime()) * 1000n;
+  const style = options.metadataStyle;
   for (const g of groups.values()) {
     await closeFile(g);
+    for (let i = 0; i < (options.emptyOutputs ?? 0); i++) {
+      const name = `output-${g.files.length}`;
+      g.files.push(name);
+      await writeFile(join(g.dir, name), new Uint8Array(0));
+    }
     const meta = new ProtoWriter();
-    const info = new ProtoWriter().string(1, exportId).tag(2, 0).varint(started).tag(3, 0).varint(started + 1000n);
+    const info = new ProtoWriter().string(1, style === 'pre-2024' ? 'export_entities' : exportId).tag(2, 0).varint(started).tag(3, 0).varint(started + 1000n);
     meta.bytes(1, info.done());
-    const files = new ProtoWriter().string(1, g.kind ?? '');
+    const files = new ProtoWriter().string(1, g.kind ?? (style ? '__all__' : ''));
     for (const f of g.files) files.string(2, f);
+    // Field 2.5 as seen since late 2024: signed varints, negative ones 10 bytes long.
+    if (style === '2024') files.tag(5, 0).varint(-1).tag(5, 0).varint(-123456789).tag(5, 0).varint(7);
     meta.bytes(2, files.done());
     await writeFile(join(g.dir, g.metaName), meta.done());
     const entry = new ProtoWriter()
@@ -429,6 +460,8 @@ export async function writeExport(
     overall.bytes(1, entry.done());
   }
   await mkdir(root, { recursive: true });
-  await writeFile(join(root, `${exportId}.overall_export_metadata`), await frameRecords([Uint8Array.of(0x33), overall.done()]));
+  if (!options.noOverall) {
+    await writeFile(join(root, `${options.overallName ?? exportId}.overall_export_metadata`), await frameRecords([Uint8Array.of(0x33), overall.done()]));
+  }
   return { exportId, path: root, entities: n };
 }

@@ -16,7 +16,7 @@ export async function startPubsubEmulator(opts: { project?: string; timeoutMs?: 
     label: 'Pub/Sub emulator',
     args: ['beta', 'emulators', 'pubsub', 'start', `--host-port=${host}`, `--project=${project}`],
     host,
-    timeoutMs: opts.timeoutMs ?? 120_000,
+    timeoutMs: opts.timeoutMs ?? Number(process.env.MLBRIDGE_EMULATOR_START_MS ?? 240_000),
     healthy: () => answersOk(host),
   });
   return {

@@ -28,11 +28,11 @@
 // (httpTarget.uri, httpTarget.oidcToken; the fake does), the exact wording of Google's error messages, quota behaviour, the job
 // actually firing (scheduleTime, lastAttemptTime, status are not simulated), App Engine /
 // Pub/Sub targets (rejected here only when combined with an HTTP target), and the subtleties
-// of Google's cron dialect beyond what cron-parser accepts.
+// of Google's cron dialect beyond what src/spec/cron.ts checks (its documented unix-cron).
 
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
-import { CronExpressionParser } from 'cron-parser';
+import { cloudSchedulerCronProblem } from '../../src/spec/cron.js';
 
 /** REST method names as Google documents them (projects.locations.jobs.*). */
 export type SchedulerMethod =
@@ -185,13 +185,7 @@ function enumName(v: unknown, names: string[], field: string): string {
 }
 
 function validSchedule(s: string): boolean {
-  if (s.trim().split(/\s+/).length !== 5) return false;
-  try {
-    CronExpressionParser.parse(s);
-    return true;
-  } catch {
-    return false;
-  }
+  return cloudSchedulerCronProblem(s) === undefined;
 }
 
 function validTimeZone(tz: string): boolean {
@@ -232,6 +226,9 @@ function normalise(input: Record<string, any>, name: string, previous?: FakeJob)
     userUpdateTime: now(),
   };
   if (input['description']) job.description = String(input['description']);
+  if (job.description !== undefined && [...job.description].length > 500) {
+    throw new ApiError('INVALID_ARGUMENT', `Description must be at most 500 characters, got ${[...job.description].length}.`);
+  }
 
   const ht = input['httpTarget'];
   if (ht) {

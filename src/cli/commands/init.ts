@@ -1,6 +1,6 @@
 // `mlbridge init --from-export LOCATION | --from-datastore PROJECT [-o FILE] [--target duckdb|bigquery]`:
 // writes a spec with one mapping per kind, types inferred from the entities (the same
-// profiling and inference for both sources).
+// profiling and inference for both sources), fields NULLABLE unless --infer-required.
 import type { CliIO } from '../io.js';
 import { EXIT } from '../io.js';
 
@@ -19,6 +19,8 @@ export interface InitOptions {
   database?: string;
   /** --from-export only: threads reading the export's files (default: one per core, at most 8). */
   jobs?: number;
+  /** Make REQUIRED the properties every sampled entity held (default: every field NULLABLE). */
+  inferRequired?: boolean;
 }
 
 /** Live reads cost money per entity: init samples this many per kind unless --limit says otherwise. */
@@ -81,6 +83,7 @@ export async function run(options: InitOptions, io: CliIO): Promise<number> {
     sourcePath,
     ...(project ? { project } : {}),
     origin: `export ${exportId ?? ''} at ${location}`.replace('export  at', 'export at'),
+    ...(options.inferRequired ? { inferRequired: true } : {}),
   });
   return writeSpec(yaml, profile.groups.length, options, io);
 }
@@ -126,6 +129,7 @@ async function fromDatastore(project: string, options: InitOptions, io: CliIO): 
         `${sampled ? '; some kinds hold more, so rare properties or types may be missing' : ''}.`,
     ],
     origin: `Datastore project ${project}${options.database ? `, database ${options.database}` : ''}${emulator}`,
+    ...(options.inferRequired ? { inferRequired: true } : {}),
   });
   return writeSpec(yaml, profiler.groups.size, options, io);
 }

@@ -77,12 +77,28 @@ interface ScoringContext {
   from: string;
 }
 
+/** The mapping that would sync this record: its kind, and its namespace among the mapping's (none listed: every one). */
 function findMapping(spec: Spec, kind: string, namespace: string | undefined): MappingSpec | undefined {
   const ns = namespace ?? '';
-  return (
-    spec.mappings.find((m) => m.kind === kind && m.namespace !== undefined && m.namespace === ns) ??
-    spec.mappings.find((m) => m.kind === kind && m.namespace === undefined)
-  );
+  return spec.mappings.find((m) => m.kind === kind && (m.namespaces === undefined || m.namespaces.includes(ns)));
+}
+
+const MONTHS = ['January', 'February', 'March', 'April', 'May', 'June', 'July', 'August', 'September', 'October', 'November', 'December'];
+
+/**
+ * A calendar check of an RFC 3339 --event-time: JavaScript's Date rolls 2026-02-30 over
+ * to March 2 without a word, which would score the record at a time nobody gave.
+ */
+function eventTimeProblem(text: string): string | undefined {
+  const m = /^(\d{4})-(\d{2})-(\d{2})[Tt ](\d{2}):(\d{2}):(\d{2})(?:\.\d+)?(?:[Zz]|([+-])(\d{2}):(\d{2}))$/.exec(text.trim());
+  if (!m) return undefined; // not RFC 3339 at all: the record's own check says so
+  const [year, month, day, hour, minute, second] = m.slice(1, 7).map(Number) as [number, number, number, number, number, number];
+  if (month < 1 || month > 12) return `month ${m[2]} does not exist`;
+  const days = new Date(Date.UTC(year, month, 0)).getUTCDate();
+  if (day < 1 || day > days) return `${MONTHS[month - 1]} ${year} has ${days} days, so day ${m[3]} does not exist`;
+  if (hour > 23 || minute > 59 || second > 59) return `${m[4]}:${m[5]}:${m[6]} is not a time of day`;
+  if (m[7] !== undefined && (Number(m[8]) > 23 || Number(m[9]) > 59)) return `${m[7]}${m[8]}:${m[9]} is not a UTC offset`;
+  return undefined;
 }
 
 /** The stored profile, or null; a target that cannot be read is a warning, not a failure. */
@@ -149,6 +165,8 @@ export async function run(options: ScoreCommandOptions, io: CliIO): Promise<numb
       data: data ?? (options.operation.toUpperCase() === 'DELETE' ? null : {}),
     };
     if (options.eventTime !== undefined) {
+      const problem = eventTimeProblem(options.eventTime);
+      if (problem) throw new UsageError(`--event-time: ${options.eventTime} is not a valid timestamp: ${problem}`);
       // On the command line epoch milliseconds arrive as text: read digits as a number.
       input.eventTime = /^\d{1,16}$/.test(options.eventTime) ? Number(options.eventTime) : options.eventTime;
     }

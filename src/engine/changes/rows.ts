@@ -51,12 +51,10 @@ const APPEND_BATCH = 4096;
 const SAMPLES = 5;
 
 /** The namespaces a mapping reads; undefined means every namespace. */
-export function mappingNamespaces(m: Pick<MappingSpec, 'namespace' | 'namespaces'>): string[] | undefined {
-  if (m.namespaces && m.namespaces.length) return m.namespaces;
-  return m.namespace !== undefined ? [m.namespace] : undefined;
+export function mappingNamespaces(m: Pick<MappingSpec, 'namespaces'>): string[] | undefined {
+  return m.namespaces && m.namespaces.length ? m.namespaces : undefined;
 }
 
-/** The profiles `apply` stored in `_mlbridge_profiles`, by mapping (empty before the first apply). */
 export async function storedProfiles(warehouse: Warehouse, dataset: string): Promise<Map<string, KindProfile>> {
   const out = new Map<string, KindProfile>();
   if (!(await warehouse.getDataset(dataset)) || !(await warehouse.getTable(dataset, PROFILES_TABLE))) return out;

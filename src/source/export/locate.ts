@@ -1,6 +1,8 @@
 // Finds an export's files: a local folder or gs://bucket/prefix, pointing at an export
-// folder, a folder holding several exports (newest by id, or the one named), an
-// .overall_export_metadata file, or one kind's .export_metadata. Both layouts (all
+// folder, a folder holding several exports (the newest by the time its metadata records,
+// or the one named by its folder's or its overall file's name), an
+// .overall_export_metadata file, one kind's .export_metadata, or a folder with part
+// metadata somewhere below it and no overall file (a kept kind folder). Both layouts (all
 // kinds, and per kind/namespace from an entity filter) are described by the metadata.
 import { createReadStream } from 'node:fs';
 import { readdir, readFile, stat } from 'node:fs/promises';
@@ -185,15 +187,124 @@ function notFound(what: string): MlbridgeError {
   return new MlbridgeError('EXPORT_NOT_FOUND', what);
 }
 
+const OVERALL = '.overall_export_metadata';
+const PART = '.export_metadata';
+/** How deep below the given folder part metadata is searched for (kind_X sits 2 below an export folder). */
+const SEARCH_DEPTH = 3;
+/** Folders listed at most while searching, so a wrong location fails fast instead of walking a bucket. */
+const SEARCH_FOLDERS = 500;
+/** Listings or small reads in flight at once (gs:// round trips). */
+const CONCURRENCY = 16;
+
+/** An export found in a folder: its overall file, and the names it answers to. */
+interface Candidate {
+  dir: string;
+  overallName: string;
+  /** The folder's name and the overall file's base name; they differ (`production/importbackup.overall_export_metadata`). */
+  names: string[];
+  startMicros?: number;
+}
+
+const idOf = (overallName: string) => overallName.slice(0, -OVERALL.length);
+
+function candidate(dir: string, folderName: string, overallName: string): Candidate {
+  const names = [folderName, idOf(overallName)].filter((n, i, all) => n && all.indexOf(n) === i);
+  return { dir, overallName, names };
+}
+
+async function mapLimit<T, R>(items: T[], fn: (item: T) => Promise<R>): Promise<R[]> {
+  const out: R[] = new Array(items.length);
+  let next = 0;
+  const worker = async () => {
+    while (next < items.length) {
+      const i = next++;
+      out[i] = await fn(items[i]!);
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(CONCURRENCY, items.length) }, worker));
+  return out;
+}
+
+/** The overall files in this folder, else in its child folders (a folder of exports). */
+async function findExports(store: ExportStore, path: string, entries: { name: string; dir: boolean }[], exportId: string | undefined): Promise<Candidate[]> {
+  const here = entries.filter((e) => !e.dir && e.name.endsWith(OVERALL)).map((e) => candidate(path, baseName(path), e.name));
+  // An export folder: its child folders are its parts, not more exports.
+  if (here.length && (exportId === undefined || here.some((c) => c.names.includes(exportId)))) return here;
+  const children = entries.filter((e) => e.dir);
+  const found = await mapLimit(children, async (child) => {
+    const dir = store.join(path, child.name);
+    let inner: { name: string; dir: boolean }[];
+    try {
+      inner = await store.list(dir);
+    } catch {
+      return [];
+    }
+    return inner.filter((f) => !f.dir && f.name.endsWith(OVERALL)).map((f) => candidate(dir, child.name, f.name));
+  });
+  return found.flat();
+}
+
+/** The export's start time: field 1.2 of its first part's .export_metadata. */
+async function startMicros(store: ExportStore, c: Candidate): Promise<number | undefined> {
+  const overallPath = store.join(c.dir, c.overallName);
+  const overall = parseOverallMetadata(store.display(overallPath), await store.readAll(overallPath, MAX_METADATA));
+  const first = overall.entries[0];
+  if (!first || first.path.split('/').includes('..')) return undefined;
+  let metaPath = c.dir;
+  for (const seg of first.path.split('/')) metaPath = store.join(metaPath, seg);
+  if (!(await store.isFile(metaPath))) return undefined;
+  return parseExportMetadata(store.display(metaPath), await store.readAll(metaPath, MAX_METADATA)).startMicros;
+}
+
+/**
+ * The newest of several exports by the time their metadata records; folder names say
+ * nothing about it once they are not the default timestamps (`backup`, `production`).
+ */
+async function newest(store: ExportStore, candidates: Candidate[]): Promise<Candidate> {
+  if (candidates.length === 1) return candidates[0]!;
+  await mapLimit(candidates, async (c) => {
+    const t = await startMicros(store, c);
+    if (t !== undefined) c.startMicros = t;
+  });
+  const byName = (a: Candidate, b: Candidate) => (a.names[0]! < b.names[0]! ? 1 : a.names[0]! > b.names[0]! ? -1 : 0);
+  return [...candidates].sort((a, b) => (b.startMicros ?? -Infinity) - (a.startMicros ?? -Infinity) || byName(a, b))[0]!;
+}
+
+/**
+ * Every .export_metadata at most SEARCH_DEPTH folders below `path`: an export kept as a
+ * kind folder (`kind_X/all_namespaces_kind_X.export_metadata`), or as all_namespaces/…,
+ * with no overall file above it.
+ */
+async function findParts(store: ExportStore, path: string, entries: { name: string; dir: boolean }[]): Promise<string[]> {
+  const found: string[] = [];
+  let level: { dir: string; entries: { name: string; dir: boolean }[] }[] = [{ dir: path, entries }];
+  let listed = 1;
+  for (let depth = 0; depth <= SEARCH_DEPTH && level.length; depth++) {
+    const next: string[] = [];
+    for (const { dir, entries: es } of level) {
+      for (const e of es) {
+        if (!e.dir && e.name.endsWith(PART) && !e.name.endsWith(OVERALL)) found.push(store.join(dir, e.name));
+        else if (e.dir) next.push(store.join(dir, e.name));
+      }
+    }
+    if (found.length || depth === SEARCH_DEPTH) break;
+    if (listed + next.length > SEARCH_FOLDERS) break;
+    listed += next.length;
+    level = (await mapLimit(next, async (dir) => ({ dir, entries: await store.list(dir).catch(() => []) }))).filter((l) => l.entries.length);
+  }
+  return found.sort();
+}
+
 /** Resolves a location to the export it names. */
 export async function locateExport(location: string, options: { exportId?: string; env?: NodeJS.ProcessEnv } = {}): Promise<LocatedExport> {
   const { store, path } = await openStore(location, options.env ?? process.env);
   const shown = store.display(path);
+  const { exportId } = options;
   try {
-    if (path.endsWith('.overall_export_metadata') && (await store.isFile(path))) {
+    if (path.endsWith(OVERALL) && (await store.isFile(path))) {
       return await fromExportFolder(store, store.dirname(path), baseName(path));
     }
-    if (path.endsWith('.export_metadata') && (await store.isFile(path))) {
+    if (path.endsWith(PART) && (await store.isFile(path))) {
       const { part, name } = await partFromExportMetadata(store, path, {});
       return name !== undefined ? { store, exportId: name, parts: [part] } : { store, parts: [part] };
     }
@@ -208,30 +319,34 @@ export async function locateExport(location: string, options: { exportId?: strin
         : errorMessage(e);
       throw notFound(`${shown}: no export found: ${why}`);
     }
-    const overall = entries.find((e) => !e.dir && e.name.endsWith('.overall_export_metadata'));
-    if (overall && (options.exportId === undefined || overall.name === `${options.exportId}.overall_export_metadata`)) {
-      return await fromExportFolder(store, path, overall.name);
-    }
-    // A folder of exports: each child folder ID holding ID/ID.overall_export_metadata.
-    const candidates: string[] = [];
-    for (const e of entries.filter((x) => x.dir).sort((a, b) => (a.name < b.name ? 1 : a.name > b.name ? -1 : 0))) {
-      if (options.exportId !== undefined && e.name !== options.exportId) continue;
-      const dir = store.join(path, e.name);
-      if (await store.isFile(store.join(dir, `${e.name}.overall_export_metadata`))) candidates.push(e.name);
-      if (candidates.length) break; // sorted newest first: the first hit is the newest
+    const candidates = await findExports(store, path, entries, exportId);
+    if (exportId !== undefined) {
+      const named = candidates.filter((c) => c.names.includes(exportId));
+      if (named.length > 1) {
+        const where = named.map((c) => store.display(store.join(c.dir, c.overallName))).join(', ');
+        throw notFound(`${shown}: export id ${exportId} names ${named.length} exports (${where}); give the folder name instead`);
+      }
+      if (named.length === 0) {
+        const known = candidates.flatMap((c) => c.names);
+        throw notFound(`${shown}: no export with id ${exportId}${known.length ? ` (found: ${known.join(', ')})` : ''}`);
+      }
+      return await fromExportFolder(store, named[0]!.dir, named[0]!.overallName);
     }
     if (candidates.length) {
-      const id = candidates[0]!;
-      return await fromExportFolder(store, store.join(path, id), `${id}.overall_export_metadata`);
+      const pick = await newest(store, candidates);
+      return await fromExportFolder(store, pick.dir, pick.overallName);
     }
-    if (options.exportId !== undefined) throw notFound(`${shown}: no export with id ${options.exportId}`);
-    // A single kind folder: one .export_metadata among the files.
-    const meta = entries.filter((e) => !e.dir && e.name.endsWith('.export_metadata'));
-    if (meta.length === 1) {
-      const { part, name } = await partFromExportMetadata(store, store.join(path, meta[0]!.name), {});
-      return name !== undefined ? { store, exportId: name, parts: [part] } : { store, parts: [part] };
+    const metas = await findParts(store, path, entries);
+    if (metas.length) {
+      const read = await Promise.all(metas.map((m) => partFromExportMetadata(store, m, {})));
+      const names = [...new Set(read.map((r) => r.name).filter((n): n is string => n !== undefined))];
+      if (names.length > 1) {
+        throw notFound(`${shown}: the .export_metadata files below belong to ${names.length} exports (${names.join(', ')}); point at one of them`);
+      }
+      const parts = read.map((r) => r.part);
+      return names.length ? { store, exportId: names[0]!, parts } : { store, parts };
     }
-    throw notFound(`${shown}: no export found (expected ID.overall_export_metadata, a folder of exports, or a .export_metadata file)`);
+    throw notFound(`${shown}: no export found (expected ID.overall_export_metadata, a folder of exports, or .export_metadata files at most ${SEARCH_DEPTH} folders below)`);
   } catch (e) {
     if (e instanceof MlbridgeError) throw e;
     throw new MlbridgeError('EXPORT_NOT_FOUND', `${shown}: ${errorMessage(e)}`, { cause: e });

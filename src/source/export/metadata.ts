@@ -2,6 +2,9 @@
 // - <ID>.overall_export_metadata: LevelDB-framed; a version byte record, then an
 //   OverallExportMetadata listing each kind folder's .export_metadata.
 // - *.export_metadata: a plain protobuf naming the export and the output-N files.
+//   Field 1.1 held the literal "export_entities" until about October 2024 and the export's
+//   name since; an all-kinds part names kind `__all__`. Fields added later (2.5, signed
+//   varints) are skipped like any unknown field.
 import { corruptError, readAllRecords } from './log-reader.js';
 import { ProtoError, ProtoReader, int64Number, WIRE_LEN, WIRE_VARINT } from './proto.js';
 
@@ -20,8 +23,13 @@ export interface OverallMetadata {
   entries: OverallEntry[];
 }
 
+/** What field 1.1 held before exports named themselves there. */
+const LEGACY_NAME = 'export_entities';
+/** The kind of a part that holds every kind. */
+const ALL_KINDS = '__all__';
+
 export interface ExportMetadata {
-  /** The export's id (its folder name). */
+  /** The export's name (its folder name), when the file says it (exports from late 2024 on). */
   name?: string;
   startMicros?: number;
   endMicros?: number;
@@ -121,14 +129,17 @@ export function parseExportMetadata(file: string, data: Uint8Array): ExportMetad
       while (r.pos < end) {
         const t = r.uint32();
         if (f === 1) {
-          if (t === 10) out.name = str(r);
+          if (t === 10) {
+            const name = str(r);
+            if (name && name !== LEGACY_NAME) out.name = name;
+          }
           else if (t === ((2 << 3) | WIRE_VARINT)) out.startMicros = int64Number(r.varint64(), r.hi);
           else if (t === ((3 << 3) | WIRE_VARINT)) out.endMicros = int64Number(r.varint64(), r.hi);
           else r.skip(t & 7, t >>> 3);
         } else {
           if (t === 10) {
             const k = str(r);
-            if (k) out.kind = k;
+            if (k && k !== ALL_KINDS) out.kind = k;
           } else if (t === 18) out.outputs.push(str(r));
           else r.skip(t & 7, t >>> 3);
         }

@@ -140,6 +140,12 @@ async function runWorkers(
   const workers: Worker[] = [];
   /** The file each worker is reading (-1: none). */
   const busy: number[] = [];
+  /**
+   * Workers stopped on purpose after a failure in an earlier file. A result one of them
+   * posted just before terminate() may still arrive (Node 24 delivers it): it is dropped
+   * rather than handing the worker another file, and its exit code is expected.
+   */
+  const stopped = new Set<number>();
   let next = 0;
   let firstError = Infinity;
   try {
@@ -159,6 +165,7 @@ async function runWorkers(
           }
         };
         worker.on('message', (m: WorkerMessage) => {
+          if (stopped.has(w)) return;
           if ('profile' in m) {
             profiler.merge(m.profile);
             finished = true;
@@ -168,14 +175,19 @@ async function runWorkers(
           if (m.error && m.task < firstError) {
             firstError = m.task;
             // Work on later files is wasted now.
-            for (let i = 0; i < workers.length; i++) if (busy[i]! > firstError) void workers[i]!.terminate();
+            for (let i = 0; i < workers.length; i++) {
+              if (busy[i]! > firstError) {
+                stopped.add(i);
+                void workers[i]!.terminate();
+              }
+            }
           }
           feed();
         });
         worker.on('error', (e) => reject(new MlbridgeError('SOURCE_ERROR', `reading the export in a worker thread failed: ${errorMessage(e)}`, { cause: e })));
         worker.on('exit', (code) => {
           // A worker stopped on purpose, after a later failure, leaves no result to miss.
-          if (!finished && busy[w]! < firstError && code !== 0) reject(new MlbridgeError('SOURCE_ERROR', `a worker thread reading the export exited with code ${code}`));
+          if (!finished && !stopped.has(w) && busy[w]! < firstError && code !== 0) reject(new MlbridgeError('SOURCE_ERROR', `a worker thread reading the export exited with code ${code}`));
           if (--open === 0) resolve();
         });
         feed();
