@@ -29,9 +29,9 @@ target:
 mappings:
 ${Array.from({ length: n }, (_, i) => `  - kind: Kind${String(i).padStart(2, '0')}\n    fields:\n      - { name: email, type: STRING }\n`).join('')}`;
 
-/** 33 kinds: 99 tables and the profiles table, 101 changes with the dataset. */
+/** 33 kinds: 99 tables, the profiles and rejected-events tables, 102 changes with the dataset. */
 const HUNDRED_TABLES = 33;
-const TOTAL_CHANGES = 101;
+const TOTAL_CHANGES = 102;
 
 let dir = '';
 const lockFile = () => join(dir, 'wh.duckdb.mlbridge.lock');
@@ -188,7 +188,7 @@ Interrupts('a lock release that fails after a successful apply is a warning and 
   const id = /Acquired lock ([0-9a-f]{16})\./.exec(io.out())?.[1] ?? JSON.parse(readFileSync(lockFile(), 'utf8')).id;
   assert.ok(
     io.out().endsWith(
-      '\nApply complete! Resources: 5 added, 0 changed, 0 destroyed.\n' +
+      '\nApply complete! Resources: 6 added, 0 changed, 0 destroyed.\n' +
         `Warning: could not release lock ${id}: EIO: i/o error, unlink\n` +
         `The changes stand. An apply on this host takes the lock over; elsewhere, release it with: mlbridge force-unlock ${id}\n`,
     ),
@@ -206,7 +206,7 @@ Interrupts('--json: a failed release still ends with applied true and the warnin
   assert.equal(lines.at(-1), {
     type: 'apply-result',
     applied: true,
-    summary: { add: 5, change: 0, destroy: 0 },
+    summary: { add: 6, change: 0, destroy: 0 },
     warnings: [`could not release lock ${id}: EIO: i/o error, unlink; release it with: mlbridge force-unlock ${id}`],
   });
 });
@@ -228,11 +228,11 @@ Interrupts('--json: SIGTERM ends with an interrupted event and an INTERRUPTED re
   const io = fakeIO({ cwd: dir });
   assert.is(await runApply(applyOptions({ json: true }), io, runtime), 143);
   const lines = io.out().trim().split('\n').map((l) => JSON.parse(l) as Record<string, unknown>);
-  assert.equal(lines.at(-2), { type: 'interrupted', done: 3, total: 5 });
+  assert.equal(lines.at(-2), { type: 'interrupted', done: 3, total: 6 });
   assert.equal(lines.at(-1), {
     type: 'apply-result',
     applied: false,
-    error: { code: 'INTERRUPTED', message: 'Interrupted: 3 of 5 changes applied; run apply again', details: { done: 3, total: 5, signal: 'SIGTERM' } },
+    error: { code: 'INTERRUPTED', message: 'Interrupted: 3 of 6 changes applied; run apply again', details: { done: 3, total: 6, signal: 'SIGTERM' } },
   });
   assert.is(io.err(), '\nSIGTERM received: stopping after the current change (send it again to exit at once).\n');
   assert.not.ok(existsSync(lockFile()));

@@ -236,7 +236,7 @@ System('_hash does not depend on the order of keys in data, and changes with any
 });
 
 System('_hash leaves out empty columns and never depends on the clock', () => {
-  const base = rec({ email: 'e', age: 1 });
+  const base = rec({ email: 'e', age: 1 }, { eventTime: undefined });
   const withEmpty = buildBigQueryRow(base, customer, { now: NOW });
   const later = buildBigQueryRow(base, customer, { now: new Date('2027-01-01T00:00:00Z') });
   // created_at is the partition column: filled from the clock in the row, not in the hash.
