@@ -7,6 +7,7 @@ import type { SchedulerClientLike } from '../scheduler/types.js';
 import type { Warehouse } from '../warehouse/warehouse.js';
 import type { Change, ChangeType, DatasetChange, RowsChange, SchedulerJobChange, TableChange } from './plan.js';
 import type { Spec } from '../spec/types.js';
+import type { EventSink } from './events.js';
 import { executeRows, type StagedMapping } from './changes/rows.js';
 
 export interface ExecutorContext {
@@ -16,6 +17,8 @@ export interface ExecutorContext {
   /** Rows staged while planning, by kind (apply merges these). */
   stages: Map<string, StagedMapping>;
   clock: () => Date;
+  /** Progress of long row work (rows-progress events). */
+  onEvent?: EventSink;
   /** Aborted on interrupt: long row work stops between batches (throw INTERRUPTED); schema changes run to their end. */
   signal?: AbortSignal;
 }

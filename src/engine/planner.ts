@@ -429,6 +429,7 @@ export async function apply(spec: Spec, deps: EngineDeps, options: ApplyOptions 
       spec,
       stages,
       clock: options.clock ?? (() => new Date()),
+      onEvent,
       ...(deps.scheduler ? { scheduler: deps.scheduler } : {}),
       ...(signal ? { signal } : {}),
     };

@@ -172,6 +172,7 @@ export interface RowsExecuteContext {
   spec: Spec;
   stages?: Map<string, StagedMapping>;
   clock: () => Date;
+  onEvent?: EventSink;
 }
 
 /** Merges the staged rows of one mapping and stores the profile learned from them. */
@@ -182,6 +183,8 @@ export async function executeRows(change: RowsChange, ctx: RowsExecuteContext): 
   }
   const now = ctx.clock();
   const ingestTime = formatTimestampUs(BigInt(now.getTime()) * 1000n);
+  // One statement (DuckDB: one transaction) merges every staged row: progress is its start and end.
+  const meter = ctx.onEvent ? new ProgressMeter(ctx.onEvent, { address: change.address, phase: 'merge', total: sm.stage.staged }) : undefined;
   await sm.stage.merge({
     mode: 'snapshot',
     kind: change.kind,
@@ -191,6 +194,8 @@ export async function executeRows(change: RowsChange, ctx: RowsExecuteContext): 
     snapshotTime:
       change.source.kind === 'export' ? formatTimestampUs(BigInt(Date.parse(change.source.startTime)) * 1000n) : formatTimestampUs(BigInt(Date.parse(change.source.readTime)) * 1000n),
   });
+  meter?.add(sm.stage.staged);
+  meter?.done();
   if (sm.profile) await storeProfile(ctx.warehouse, ctx.spec.target.dataset, sm.profile, ingestTime);
 }
 
