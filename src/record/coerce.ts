@@ -248,8 +248,32 @@ function timestampUs(v: unknown): bigint | undefined {
   return undefined;
 }
 
+const CANONICAL_UTC = /^(\d{4})-(\d{2})-(\d{2})T(\d{2}):(\d{2}):(\d{2})(?:\.(\d{1,9}))?Z$/;
+const MONTH_DAYS = [31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31];
+
+/**
+ * The common case — an RFC 3339 UTC string as Datastore writes them — by string work
+ * alone: the same text the general path makes (µs precision), without a Date round trip.
+ */
+function canonicalUtc(v: string): string | undefined {
+  const m = CANONICAL_UTC.exec(v);
+  if (!m) return undefined;
+  const y = Number(m[1]);
+  const mo = Number(m[2]);
+  const d = Number(m[3]);
+  const leap = y % 4 === 0 && (y % 100 !== 0 || y % 400 === 0);
+  if (y < 1 || mo < 1 || mo > 12 || d < 1 || d > (mo === 2 && leap ? 29 : MONTH_DAYS[mo - 1]!)) return undefined;
+  if (Number(m[4]) > 23 || Number(m[5]) > 59 || Number(m[6]) > 59) return undefined;
+  const frac = (m[7] ?? '').slice(0, 6).padEnd(6, '0');
+  return `${m[1]}-${m[2]}-${m[3]}T${m[4]}:${m[5]}:${m[6]}.${frac}Z`;
+}
+
 /** TIMESTAMP: numbers and bigints are epoch MICROseconds; Dates and RFC 3339 strings as such. */
 export function toTimestamp(v: unknown, path: string): string {
+  if (typeof v === 'string') {
+    const fast = canonicalUtc(v);
+    if (fast !== undefined) return fast;
+  }
   const us = timestampUs(v);
   if (us === undefined) throw cannotCoerce(path, v, 'TIMESTAMP');
   if (us < MIN_US || us > MAX_US) throw cannotCoerce(path, v, 'TIMESTAMP', 'out of range 0001-01-01..9999-12-31');

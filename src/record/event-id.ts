@@ -8,7 +8,7 @@
 // The transport's own id (CloudEvent id, Pub/Sub messageId) is deliberately not an input:
 // an application that publishes the same change twice gets two message ids.
 
-import { createHash } from 'node:crypto';
+import { sha256Hex } from '../model/sha256.js';
 import type { SyncOperation } from './sync-record.js';
 
 export interface ChangeIdentity {
@@ -35,5 +35,5 @@ export function changeIdentityText(c: ChangeIdentity): string {
 
 /** 32 hex characters (128 bits of sha256): collision-free for any realistic table. */
 export function changeEventId(c: ChangeIdentity): string {
-  return createHash('sha256').update(changeIdentityText(c)).digest('hex').slice(0, 32);
+  return sha256Hex(changeIdentityText(c)).slice(0, 32);
 }

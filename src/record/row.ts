@@ -13,7 +13,7 @@
 // DELETE rows carry the system columns and null mapped columns (the caller deletes by
 // _key); PATCH rows carry only the columns the patch has (so a merge touches only them).
 
-import { createHash } from 'node:crypto';
+import { sha256Hex } from '../model/sha256.js';
 import { MlbridgeError } from '../model/errors.js';
 import type { FieldSpec, MappingSpec } from '../spec/types.js';
 import type { Row, RowValue } from '../warehouse/warehouse.js';
@@ -49,14 +49,17 @@ export function canonicalJson(v: RowValue): string {
  * or an empty REPEATED array). So adding a column that no entity fills, or dropping one
  * that was always empty, rewrites no row; a column that gains a value changes the hash.
  */
-export function rowHash(columns: Record<string, RowValue>): string {
-  const filled: Record<string, RowValue> = {};
-  for (const k of Object.keys(columns)) {
+export function rowHash(columns: Record<string, RowValue>, sortedKeys?: readonly string[]): string {
+  // The canonical JSON of the filled columns, keys sorted, built in one pass.
+  let text = '{';
+  let first = true;
+  for (const k of sortedKeys ?? Object.keys(columns).sort()) {
     const v = columns[k];
     if (v === null || v === undefined || (Array.isArray(v) && v.length === 0)) continue;
-    filled[k] = v;
+    text += `${first ? '' : ','}${JSON.stringify(k)}:${typeof v === 'object' ? canonicalJson(v) : JSON.stringify(v)}`;
+    first = false;
   }
-  return createHash('sha256').update(canonicalJson(filled)).digest('hex');
+  return sha256Hex(`${text}}`);
 }
 
 function timeUs(d: Date): bigint {

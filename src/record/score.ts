@@ -49,6 +49,11 @@ export interface ScoreOptions {
   profile?: KindProfile | null;
   /** Default: the current time. */
   now?: Date;
+  /**
+   * The record's mapped columns, already coerced to their types (a reconcile has them):
+   * completeness then reads them instead of coercing every column a second time.
+   */
+  coerced?: Record<string, unknown>;
 }
 
 /** How much each anomaly flag takes off the anomaly component. */
@@ -105,13 +110,31 @@ function freshnessPart(record: SyncRecord, scoring: ScoringConfig, now: Date): P
   return { value, lag, flags };
 }
 
-function completenessPart(record: SyncRecord, scoring: ScoringConfig, mapping: ScoreOptions['mapping']): Part & { missing: Set<string> } {
+function completenessPart(
+  record: SyncRecord,
+  scoring: ScoringConfig,
+  mapping: ScoreOptions['mapping'],
+  coerced?: Record<string, unknown>,
+): Part & { missing: Set<string> } {
   const missing = new Set<string>();
   if (record.operation === 'DELETE') return { value: 1, flags: [], missing };
   const flags: string[] = [];
   const fields = mapping?.fields;
   const required = new Set(requiredColumns(scoring, fields));
   const byName = new Map((fields ?? []).map((f) => [f.name, f]));
+  if (coerced && record.operation === 'UPSERT' && fields) {
+    // Every column coerced: none holds a wrong type; only required ones can be missing.
+    let okCoerced = 0;
+    for (const name of required) {
+      const field = byName.get(name);
+      if (!field || !(name in coerced)) return completenessPart(record, scoring, mapping);
+      if (isNullish(coerced[name], field.mode === 'REPEATED')) {
+        missing.add(name);
+        flags.push(`missing_required:${name}`);
+      } else okCoerced++;
+    }
+    return { value: required.size === 0 ? 1 : okCoerced / required.size, flags, missing };
+  }
   let checked = 0;
   let ok = 0;
   const check = (name: string, field: FieldSpec | undefined, isRequired: boolean) => {
@@ -220,7 +243,7 @@ export function scoreRecordFreshness(record: SyncRecord, options: ScoreOptions =
   const scoring = effectiveScoring(options);
   const now = options.now ?? new Date();
   const fresh = freshnessPart(record, scoring, now);
-  const complete = completenessPart(record, scoring, options.mapping);
+  const complete = completenessPart(record, scoring, options.mapping, options.coerced);
   const anomaly = anomalyPart(record, scoring, options.mapping, options.profile, complete.missing);
 
   const w = scoring.weights ?? RECORD_DEFAULT_SCORING.weights;

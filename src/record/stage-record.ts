@@ -33,6 +33,8 @@ export interface StageRecordContext {
   profile?: KindProfile | null;
   /** Stage the mapped row (apply) or only key, hash and version (plan). */
   withRow: boolean;
+  /** Told the coerced columns of each accepted record (profile learning), without a re-parse. */
+  onAccepted?: (columns: Record<string, RowValue>) => void;
 }
 
 const timeUs = (d: Date): bigint => BigInt(d.getTime()) * 1000n;
@@ -49,13 +51,32 @@ function dataJson(record: SyncRecord): string {
   return JSON.stringify(record.data === null ? null : toJsonValue(record.data, undefined));
 }
 
-/** Stages one UPSERT or DELETE record (a PATCH must be resolved against current first). */
-export function stageRecord(record: SyncRecord, ctx: StageRecordContext): StagedRecord {
+/** The mapping's column names, sorted: the key order of `_hash`, worked out once per mapping. */
+const sortedNames = new WeakMap<object, string[]>();
+function sortedFieldNames(mapping: StageRecordContext['mapping']): string[] {
+  let names = sortedNames.get(mapping.fields);
+  if (!names) sortedNames.set(mapping.fields, (names = mapping.fields.map((f) => f.name).sort()));
+  return names;
+}
+
+/** A snapshot stamps every record with the same time: format it once, not per record. */
+let lastTime: { ms: number; text: string } | undefined;
+function timeText(d: Date): string {
+  const ms = d.getTime();
+  if (lastTime?.ms !== ms) lastTime = { ms, text: formatTimestampUs(timeUs(d)) };
+  return lastTime.text;
+}
+
+/**
+ * Stages one UPSERT or DELETE record (a PATCH must be resolved against current first).
+ * `key` is the record's `_key` when the caller has it (an entity's canonicalKey), else it
+ * is derived from the record.
+ */
+export function stageRecord(record: SyncRecord, ctx: StageRecordContext, key: string = recordKey(record)): StagedRecord {
   const { mapping } = ctx;
-  const key = recordKey(record);
   const eventTime = recordEventTime(record);
   const version = (parseVersion(record.version) ?? timeUs(eventTime ?? ctx.now)).toString();
-  const eventTimeText = eventTime ? formatTimestampUs(timeUs(eventTime)) : null;
+  const eventTimeText = eventTime ? timeText(eventTime) : null;
   const operation = record.operation === 'DELETE' ? 'DELETE' : 'UPSERT';
   if (operation === 'DELETE') {
     return {
@@ -99,10 +120,11 @@ export function stageRecord(record: SyncRecord, ctx: StageRecordContext): Staged
       reason,
     };
   }
-  const hash = rowHash(columns);
-  const score = scoreRecordFreshness(record, { mapping, now: ctx.now, ...(ctx.profile ? { profile: ctx.profile } : {}) });
+  const hash = rowHash(columns, sortedFieldNames(mapping));
+  const score = scoreRecordFreshness(record, { mapping, now: ctx.now, coerced: columns, ...(ctx.profile ? { profile: ctx.profile } : {}) });
   const quarantined = score.action === 'quarantine';
   if (ctx.withRow || quarantined) fillPartitionColumn(columns, mapping, eventTime ?? ctx.now, record.operation);
+  if (!quarantined) ctx.onAccepted?.(columns);
   return {
     key,
     version,

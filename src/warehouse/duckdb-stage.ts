@@ -18,9 +18,10 @@ import type {
   StagedRecord,
 } from '../model/staged.js';
 import type { DuckSql, Json } from './duckdb-catalog.js';
-import { fromJsonRow } from './duckdb-rows.js';
+
 import { categorySql, orphanEventIdSql, orphanSql, quarantineSql } from './row-rules.js';
-import { qualified, quoteIdent, quoteLiteral } from './sql-duckdb.js';
+import { duckType, qualified, quoteIdent, quoteLiteral } from './sql-duckdb.js';
+import type { ColumnSchema } from '../model/schema.js';
 import type { RowStage } from './warehouse.js';
 
 /** What the stage needs from DuckDbWarehouse: its serialised connection and catalog. */
@@ -239,8 +240,13 @@ export class DuckRowStage implements RowStage {
           _score: '_score',
         };
         const cols = t.columns.map((col) => quoteIdent(col.name)).join(', ');
-        const exprs = t.columns.map((col) => system[col.name] ?? fromJsonRow(col)).join(', ');
-        await sql.run(c, `INSERT INTO ${rel.current} (${cols}) SELECT ${exprs} FROM (SELECT *, CAST("row" AS JSON) AS r FROM ${chg} WHERE operation = 'UPSERT') x`);
+        const mapped = t.columns.filter((col) => system[col.name] === undefined);
+        const exprs = t.columns.map((col) => system[col.name] ?? fromStagedRow(col, 'm')).join(', ');
+        // One JSON parse per row (json_transform into a struct), not one per column.
+        await sql.run(
+          c,
+          `INSERT INTO ${rel.current} (${cols}) SELECT ${exprs} FROM (SELECT *, json_transform("row", ${quoteLiteral(rowStructure(mapped))}) AS m FROM ${chg} WHERE operation = 'UPSERT') x`,
+        );
         return result;
       } finally {
         await sql.run(c, `DROP TABLE IF EXISTS ${chg}`).catch(() => undefined);
@@ -271,4 +277,23 @@ function collect(rows: Record<string, Json>[], n: number): RowDiffResult {
     samples[cat] = [...samples[cat], ...keys].sort().slice(0, n);
   }
   return { counts, samples };
+}
+
+/**
+ * The json_transform structure of a staged row: scalars as text (cast per column below,
+ * with DuckDB's own parsers), RECORD, REPEATED and JSON columns as JSON.
+ */
+function rowStructure(columns: ColumnSchema[]): string {
+  const o: Record<string, string> = {};
+  for (const c of columns) o[c.name] = c.mode === 'REPEATED' || c.type === 'RECORD' || c.type === 'JSON' ? 'JSON' : 'VARCHAR';
+  return JSON.stringify(o);
+}
+
+/** One column of the transformed row `m`, cast to its DuckDB type. */
+function fromStagedRow(col: ColumnSchema, m: string): string {
+  const v = `${m}.${quoteIdent(col.name)}`;
+  if (col.type === 'JSON' && col.mode !== 'REPEATED') return `CASE WHEN ${v} IS NULL OR json_type(${v}) = 'NULL' THEN NULL ELSE ${v} END`;
+  if (col.mode === 'REPEATED' || col.type === 'RECORD') return `CASE WHEN ${v} IS NULL OR json_type(${v}) = 'NULL' THEN NULL ELSE CAST(${v} AS ${duckType(col)}) END`;
+  if (col.type === 'BYTES') return `from_base64(${v})`;
+  return `CAST(${v} AS ${duckType(col)})`;
 }

@@ -12,6 +12,7 @@ import { formatTimestampUs } from '../../record/coerce.js';
 import { ProfileLearner, parseProfile, type KindProfile } from '../../record/profile.js';
 import { stageRecord } from '../../record/stage-record.js';
 import { entityToSyncRecord } from '../../record/sync-record.js';
+import { canonicalKey } from '../../source/entity.js';
 import type { SnapshotSource, SourceEntity } from '../../source/snapshot-source.js';
 import type { MappingSpec, Spec } from '../../spec/types.js';
 import type { Row, RowStage, Warehouse } from '../../warehouse/warehouse.js';
@@ -114,8 +115,12 @@ export async function planRows(ctx: RowsPlanContext): Promise<RowsPlan> {
         const sm = stages.get(kind);
         if (!sm) continue;
         const record = entityToSyncRecord(item.entity, { origin, version: item.version, eventTime: now });
-        const staged = stageRecord(record, { mapping: sm.mapping, now, profile: profiles.get(kind) ?? null, withRow: ctx.withRows });
-        if (staged.reason === null && staged.row !== null) learners.get(kind)?.add(JSON.parse(staged.row) as Row);
+        const learner = learners.get(kind);
+        const staged = stageRecord(
+          record,
+          { mapping: sm.mapping, now, profile: profiles.get(kind) ?? null, withRow: ctx.withRows, ...(learner ? { onAccepted: (row: Row) => learner.add(row) } : {}) },
+          canonicalKey(item.entity.key),
+        );
         const buf = buffers.get(kind)!;
         buf.push(staged);
         if (buf.length >= APPEND_BATCH) await flush(kind);
