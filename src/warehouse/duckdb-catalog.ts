@@ -130,21 +130,32 @@ export class DuckDbCatalog {
        WHERE database_name = current_database() AND schema_name = ? AND table_name = ? ORDER BY column_index`,
       [String(row.schema_name), String(row.table_name)],
     );
-    const meta = parseMeta(row.comment);
-    const columns = cols.map((c) =>
-      columnFromDuck(String(c.column_name), parseDuckType(String(c.data_type)), c.is_nullable === false, meta ? findCol(meta.columns, String(c.column_name)) : undefined),
+    return tableFromCatalog(row, cols);
+  }
+
+  /** Every table of a dataset in two catalog queries, however many there are. */
+  async observeTables(conn: DuckDBConnection, dataset: string): Promise<ObservedTable[]> {
+    const tables = await this.sql.rows(
+      conn,
+      `SELECT schema_name, table_name, comment, estimated_size FROM duckdb_tables()
+       WHERE database_name = current_database() AND lower(schema_name) = lower(?) ORDER BY table_name`,
+      [dataset],
     );
-    const schema: TableSchema = {
-      dataset: String(row.schema_name),
-      name: String(row.table_name),
-      columns,
-      ...(meta?.partitioning ? { partitioning: meta.partitioning } : {}),
-      ...(meta?.clustering ? { clustering: meta.clustering } : {}),
-      labels: meta?.labels ?? {},
-      ...(meta?.description !== undefined ? { description: meta.description } : {}),
-      deletionProtection: meta?.deletionProtection ?? false,
-    };
-    return { ...schema, etag: hashOf(schema), owned: isOwned(schema.labels), numRows: Number(row.estimated_size ?? 0) };
+    const cols = await this.sql.rows(
+      conn,
+      `SELECT table_name, column_name, data_type, is_nullable FROM duckdb_columns()
+       WHERE database_name = current_database() AND lower(schema_name) = lower(?) ORDER BY table_name, column_index`,
+      [dataset],
+    );
+    const byTable = new Map<string, Record<string, Json>[]>();
+    for (const c of cols) {
+      const k = String(c.table_name);
+      if (!byTable.has(k)) byTable.set(k, []);
+      byTable.get(k)!.push(c);
+    }
+    return tables
+      .filter((t) => !(dataset.toLowerCase() === 'main' && t.table_name === DATASETS_TABLE))
+      .map((t) => tableFromCatalog(t, byTable.get(String(t.table_name)) ?? []));
   }
 
   /** Observes inside a transaction and checks the etag the plan saw. */
@@ -157,4 +168,23 @@ export class DuckDbCatalog {
     }
     return o;
   }
+}
+
+/** An observed table from its duckdb_tables() row and its duckdb_columns() rows (in column order). */
+function tableFromCatalog(row: Record<string, Json>, cols: Record<string, Json>[]): ObservedTable {
+  const meta = parseMeta(row.comment);
+  const columns = cols.map((c) =>
+    columnFromDuck(String(c.column_name), parseDuckType(String(c.data_type)), c.is_nullable === false, meta ? findCol(meta.columns, String(c.column_name)) : undefined),
+  );
+  const schema: TableSchema = {
+    dataset: String(row.schema_name),
+    name: String(row.table_name),
+    columns,
+    ...(meta?.partitioning ? { partitioning: meta.partitioning } : {}),
+    ...(meta?.clustering ? { clustering: meta.clustering } : {}),
+    labels: meta?.labels ?? {},
+    ...(meta?.description !== undefined ? { description: meta.description } : {}),
+    deletionProtection: meta?.deletionProtection ?? false,
+  };
+  return { ...schema, etag: hashOf(schema), owned: isOwned(schema.labels), numRows: Number(row.estimated_size ?? 0) };
 }

@@ -176,14 +176,7 @@ export class DuckDbWarehouse implements Warehouse {
   listTables(dataset: string): Promise<ObservedTable[]> {
     return this.read(
       datasetAddress('duckdb', dataset),
-      async (c) => {
-        const out: ObservedTable[] = [];
-        for (const n of await this.catalog.tableNames(c, dataset)) {
-          const t = await this.catalog.observeTable(c, dataset, n);
-          if (t) out.push(t);
-        }
-        return out;
-      },
+      (c) => this.catalog.observeTables(c, dataset),
       [],
     );
   }
