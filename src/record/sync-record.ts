@@ -58,13 +58,35 @@ export function describeValue(v: unknown): string {
 
 const RFC3339 = /^(\d{4})-(\d{2})-(\d{2})[Tt ](\d{2}):(\d{2}):(\d{2})(\.\d+)?([Zz]|[+-]\d{2}:\d{2})$/;
 
+const MONTHS = ['January', 'February', 'March', 'April', 'May', 'June', 'July', 'August', 'September', 'October', 'November', 'December'];
+
+/**
+ * A calendar check of an RFC 3339 event time: JavaScript's Date rolls 2026-02-30 over
+ * to March 2 without a word, which would score the record at a time nobody gave.
+ */
+export function eventTimeProblem(text: string): string | undefined {
+  const m = /^(\d{4})-(\d{2})-(\d{2})[Tt ](\d{2}):(\d{2}):(\d{2})(?:\.\d+)?(?:[Zz]|([+-])(\d{2}):(\d{2}))$/.exec(text.trim());
+  if (!m) return undefined; // not RFC 3339 at all: the record's own check says so
+  const [year, month, day, hour, minute, second] = m.slice(1, 7).map(Number) as [number, number, number, number, number, number];
+  if (month < 1 || month > 12) return `month ${m[2]} does not exist`;
+  const days = new Date(Date.UTC(year, month, 0)).getUTCDate();
+  if (day < 1 || day > days) return `${MONTHS[month - 1]} ${year} has ${days} days, so day ${m[3]} does not exist`;
+  if (hour > 23 || minute > 59 || second > 59) return `${m[4]}:${m[5]}:${m[6]} is not a time of day`;
+  if (m[7] !== undefined && (Number(m[8]) > 23 || Number(m[9]) > 59)) return `${m[7]}${m[8]}:${m[9]} is not a UTC offset`;
+  return undefined;
+}
+
 /** Parses a record's eventTime into a Date; undefined when absent; throws on a bad value. */
 export function parseEventTime(value: unknown, field = 'eventTime'): Date | undefined {
   if (value === undefined || value === null) return undefined;
   let d: Date | undefined;
   if (value instanceof Date) d = new Date(value.getTime());
   else if (typeof value === 'number' && Number.isFinite(value)) d = new Date(value);
-  else if (typeof value === 'string' && RFC3339.test(value.trim())) d = new Date(value.trim().replace(' ', 'T'));
+  else if (typeof value === 'string' && RFC3339.test(value.trim())) {
+    const problem = eventTimeProblem(value);
+    if (problem) throw invalid(field, `${describeValue(value)} is not a real time: ${problem}`);
+    d = new Date(value.trim().replace(' ', 'T'));
+  }
   if (!d || Number.isNaN(d.getTime())) {
     throw invalid(field, `expected an RFC 3339 timestamp, a Date or epoch milliseconds, got ${describeValue(value)}`);
   }

@@ -68,6 +68,7 @@ const bad: Array<[string, unknown, string]> = [
   ['a version beyond INT64', record({ version: '9223372036854775808' }), "version: expected a non-negative 64-bit integer, got '9223372036854775808'"],
   ['a numeric namespace', record({ namespace: 3 }), 'namespace: expected a string, got 3'],
   ['an unknown origin', record({ origin: 'kafka' }), "origin: expected pubsub, eventarc, export or datastore, got 'kafka'"],
+  ['an event time that is no real day', record({ eventTime: '2026-02-30T00:00:00Z' }), "eventTime: '2026-02-30T00:00:00Z' is not a real time: February 2026 has 28 days, so day 30 does not exist"],
 ];
 for (const [what, input, message] of bad) {
   Validate(`rejects ${what}, naming the field`, () => rejects(input, message));

@@ -5,6 +5,7 @@
 // defaults; with a spec, the mapping of --kind and its stored profile (when the target has
 // one) are used too.
 
+import { eventTimeProblem } from '../../record/sync-record.js';
 import { readFile, stat } from 'node:fs/promises';
 import { resolve } from 'node:path';
 import { errorMessage } from '../../model/errors.js';
@@ -81,24 +82,6 @@ interface ScoringContext {
 function findMapping(spec: Spec, kind: string, namespace: string | undefined): MappingSpec | undefined {
   const ns = namespace ?? '';
   return spec.mappings.find((m) => m.kind === kind && (m.namespaces === undefined || m.namespaces.includes(ns)));
-}
-
-const MONTHS = ['January', 'February', 'March', 'April', 'May', 'June', 'July', 'August', 'September', 'October', 'November', 'December'];
-
-/**
- * A calendar check of an RFC 3339 --event-time: JavaScript's Date rolls 2026-02-30 over
- * to March 2 without a word, which would score the record at a time nobody gave.
- */
-function eventTimeProblem(text: string): string | undefined {
-  const m = /^(\d{4})-(\d{2})-(\d{2})[Tt ](\d{2}):(\d{2}):(\d{2})(?:\.\d+)?(?:[Zz]|([+-])(\d{2}):(\d{2}))$/.exec(text.trim());
-  if (!m) return undefined; // not RFC 3339 at all: the record's own check says so
-  const [year, month, day, hour, minute, second] = m.slice(1, 7).map(Number) as [number, number, number, number, number, number];
-  if (month < 1 || month > 12) return `month ${m[2]} does not exist`;
-  const days = new Date(Date.UTC(year, month, 0)).getUTCDate();
-  if (day < 1 || day > days) return `${MONTHS[month - 1]} ${year} has ${days} days, so day ${m[3]} does not exist`;
-  if (hour > 23 || minute > 59 || second > 59) return `${m[4]}:${m[5]}:${m[6]} is not a time of day`;
-  if (m[7] !== undefined && (Number(m[8]) > 23 || Number(m[9]) > 59)) return `${m[7]}${m[8]}:${m[9]} is not a UTC offset`;
-  return undefined;
 }
 
 /** The stored profile, or null; a target that cannot be read is a warning, not a failure. */
