@@ -80,8 +80,8 @@ async function ensure(n: number): Promise<string> {
     rmSync(dir, { recursive: true, force: true });
     mkdirSync(dir, { recursive: true });
     const t = performance.now();
-    await writeExport(join(dir, 'a'), entities(n, false), { exportId: '2026-11-01T00:00:00_000', maxFileBytes: 128 * 1024 * 1024 });
-    await writeExport(join(dir, 'b'), entities(n, true), { exportId: '2026-11-02T00:00:00_000', maxFileBytes: 128 * 1024 * 1024 });
+    await writeExport(join(dir, 'a'), entities(n, false), { exportId: '2026-11-01T00:00:00_000', maxFileBytes: 32 * 1024 * 1024 });
+    await writeExport(join(dir, 'b'), entities(n, true), { exportId: '2026-11-02T00:00:00_000', maxFileBytes: 32 * 1024 * 1024 });
     writeFileSync(join(dir, 'COMPLETE'), '');
     process.stderr.write(`generated 2 × ${n} entities in ${((performance.now() - t) / 1000).toFixed(1)} s at ${dir}\n`);
   }

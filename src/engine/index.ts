@@ -24,6 +24,8 @@ export interface PlanOptions {
   skipData?: boolean;
   /** The current time (freshness of the snapshot, `_synced_at`). Default: the system clock. */
   clock?: () => Date;
+  /** Threads staging an export (default: one per core, at most 8, at most one per file). */
+  jobs?: number;
 }
 
 export interface ApplyOptions {
@@ -41,6 +43,7 @@ export interface ApplyOptions {
   operation?: string;
   skipData?: boolean;
   clock?: () => Date;
+  jobs?: number;
   /**
    * Aborted (the CLI does on SIGINT/SIGTERM/SIGHUP): apply stops at the next safe point
    * (between changes), releases its lock and throws INTERRUPTED (details: done, total, signal)

@@ -227,7 +227,16 @@ async function buildPlan(spec: Spec, deps: EngineDeps, options: PlanOptions, wit
   const dataMappings = source ? selectedMappings(spec, targets) : [];
   if (source && dataMappings.length > 0) {
     const rows = await observed(`rows of ${dataMappings.length === 1 ? dataMappings[0]!.kind : `${dataMappings.length} kinds`}`, onEvent, () =>
-      planRows({ spec, warehouse: wh, source, clock: options.clock ?? (() => new Date()), onEvent, withRows, mappings: dataMappings }),
+      planRows({
+        spec,
+        warehouse: wh,
+        source,
+        clock: options.clock ?? (() => new Date()),
+        onEvent,
+        withRows,
+        mappings: dataMappings,
+        ...(options.jobs !== undefined ? { jobs: options.jobs } : {}),
+      }),
     );
     stages = rows.stages;
     changes.push(...rows.changes);
@@ -377,6 +386,7 @@ export async function apply(spec: Spec, deps: EngineDeps, options: ApplyOptions 
         // A saved plan made without data (--skip-data, or a table --target) applies without it.
         skipData: (options.skipData ?? false) || (saved !== undefined && !saved.changes.some((c) => c.type === 'rows')),
         ...(options.clock ? { clock: options.clock } : {}),
+        ...(options.jobs !== undefined ? { jobs: options.jobs } : {}),
       },
       true,
     );

@@ -116,6 +116,12 @@ interface FieldAcc {
   distinct?: Set<string>;
 }
 
+/** A ProfileLearner's state as plain data (see state() and merge()). */
+export interface LearnerState {
+  rows: number;
+  fields: Record<string, { count: number; nulls: number; numCount: number; sample: number[]; distinct?: string[] }>;
+}
+
 /** Learns a profile row by row (memory bounded per column), for streams of rows. */
 export class ProfileLearner {
   private readonly acc = new Map<string, FieldAcc>();
@@ -166,6 +172,48 @@ export class ProfileLearner {
         const c = categoryValue(v, a.type);
         if (c !== undefined) {
           a.distinct.add(c);
+          if (a.distinct.size > this.maxCardinality) delete a.distinct;
+        }
+      }
+    }
+  }
+
+  /**
+   * What was learned so far, as plain data (for a worker thread to send): counts, the
+   * numeric samples and the distinct values per column.
+   */
+  state(): LearnerState {
+    const fields: LearnerState['fields'] = {};
+    for (const [name, a] of this.acc) {
+      fields[name] = { count: a.count, nulls: a.nulls, numCount: a.numCount, sample: a.sample, ...(a.distinct ? { distinct: [...a.distinct] } : {}) };
+    }
+    return { rows: this.rows, fields };
+  }
+
+  /**
+   * Adds what another learner learned (of other rows). Counts add up, distinct values are
+   * united (a column past maxCardinality stays past it), and the numeric samples are pooled
+   * and, past NUMERIC_SAMPLE_LIMIT, thinned evenly: deterministic for the same states merged
+   * in the same order.
+   */
+  merge(other: LearnerState): void {
+    this.rows += other.rows;
+    for (const [name, a] of this.acc) {
+      const o = other.fields[name];
+      if (!o) continue;
+      a.count += o.count;
+      a.nulls += o.nulls;
+      a.numCount += o.numCount;
+      const pooled = a.sample.concat(o.sample);
+      if (pooled.length <= NUMERIC_SAMPLE_LIMIT) a.sample = pooled;
+      else {
+        const step = pooled.length / NUMERIC_SAMPLE_LIMIT;
+        a.sample = Array.from({ length: NUMERIC_SAMPLE_LIMIT }, (_, i) => pooled[Math.floor(i * step)]!);
+      }
+      if (a.distinct) {
+        if (!o.distinct) delete a.distinct;
+        else {
+          for (const v of o.distinct) a.distinct.add(v);
           if (a.distinct.size > this.maxCardinality) delete a.distinct;
         }
       }

@@ -35,6 +35,18 @@ export interface SnapshotSource {
   expectedCount(kinds: string[]): number | undefined;
   /** Entities of these kinds (and, per kind, these namespaces), in batches. */
   read(select: KindSelection[]): AsyncIterable<SourceEntity[]>;
+  /**
+   * An export's output files, for readers in worker threads (each opens the store from
+   * `location` and reads whole files); checkPart compares a part's records with its metadata.
+   */
+  files?: ExportFiles;
+}
+
+export interface ExportFiles {
+  location: string;
+  tasks: { path: string; part: number; display: string }[];
+  /** Throws EXPORT_CORRUPT when the part's files held another number of records than listed. */
+  checkPart(part: number, records: number): void;
 }
 
 export interface KindSelection {
@@ -93,7 +105,16 @@ async function openExportSource(location: string, options: OpenSourceOptions): P
   }
   const start = new Date(Math.floor(startMicros / 1000));
   const version = String(BigInt(startMicros));
+  const { checkPartCount } = await import('./export/read-export.js');
+  const files: ExportFiles = {
+    location,
+    tasks: located.parts.flatMap((p, part) => p.outputs.map((path) => ({ path, part, display: located.store.display(path) }))),
+    checkPart(part, records) {
+      checkPartCount(located.store, located.parts[part]!, { records, damaged: false }, { skipCorrupt: false });
+    },
+  };
   return {
+    files,
     identity: { kind: 'export', exportId, startTime: start.toISOString() },
     snapshotVersion: version,
     snapshotTime: start,
@@ -109,7 +130,8 @@ async function openExportSource(location: string, options: OpenSourceOptions): P
     async *read(select) {
       const accept = wants(select);
       const kinds = [...new Set(select.map((s) => s.kind))];
-      for await (const batch of readLocatedBatches(located, { kinds, env })) {
+      // No separate framing pass: staging keeps nothing of a read that fails.
+      for await (const batch of readLocatedBatches(located, { kinds, env, verify: 'none' })) {
         const out: SourceEntity[] = [];
         for (const e of batch.entities) if (accept(e)) out.push({ entity: e, version });
         if (out.length) yield out;

@@ -20,6 +20,7 @@ import { PROFILES_TABLE } from '../desired.js';
 import type { EventSink } from '../events.js';
 import type { RowsChange } from '../plan.js';
 import { ProgressMeter } from '../progress.js';
+import { stageFilesInWorkers, stagingJobs } from './stage-files.js';
 
 /** A mapping's stage, kept from plan to execute within one apply. */
 export interface StagedMapping {
@@ -39,6 +40,10 @@ export interface RowsPlanContext {
   withRows: boolean;
   /** Mappings to plan (after --target). */
   mappings: MappingSpec[];
+  /** For worker threads that open the source themselves (gs:// credentials, emulator hosts). */
+  env?: NodeJS.ProcessEnv;
+  /** Threads staging an export (default: one per core, at most 8, at most one per file). */
+  jobs?: number;
 }
 
 export interface RowsPlan {
@@ -109,7 +114,32 @@ export async function planRows(ctx: RowsPlanContext): Promise<RowsPlan> {
       await stages.get(kind)!.stage.append(buf);
     };
     const select = ctx.mappings.map((m) => ({ kind: m.kind, ...(mappingNamespaces(m) ? { namespaces: mappingNamespaces(m)! } : {}) }));
-    for await (const batch of source.read(select)) {
+    const jobs = source.files ? (ctx.jobs !== undefined ? Math.max(1, Math.min(ctx.jobs, source.files.tasks.length)) : stagingJobs(source.files, source.expectedCount(kinds))) : 1;
+    if (source.files && jobs > 1) {
+      // The CPU-bound part (decode, coerce, hash, score) on every core; appends here.
+      await stageFilesInWorkers(
+        source.files,
+        jobs,
+        {
+          location: source.files.location,
+          env: ctx.env ?? process.env,
+          mappings: ctx.mappings,
+          profiles: [...profiles],
+          snapshotTimeMs: now.getTime(),
+          version: source.snapshotVersion,
+          origin,
+          withRows: ctx.withRows,
+        },
+        {
+          append: (kind, records) => stages.get(kind)!.stage.append(records),
+          progress: (n) => meter.add(n),
+          learned: (perFile) => {
+            for (const states of perFile) for (const [kind, state] of states) learners.get(kind)?.merge(state);
+          },
+        },
+      );
+    }
+    for await (const batch of jobs > 1 ? [] : source.read(select)) {
       for (const item of batch) {
         const kind = kindOf(item);
         const sm = stages.get(kind);

@@ -30,9 +30,11 @@ export interface ReadExportOptions {
    * file of the selection and the metadata's counts before the first entity comes out.
    * 'file': each file just before it is decoded, so reading only the start of a large export
    * (a dump with a limit) does not read all of it first; a later file can then still fail
-   * after entities of earlier ones came out.
+   * after entities of earlier ones came out. 'none': no separate pass — for a consumer that
+   * keeps nothing of a read that fails (a reconcile stages into a table it drops on error);
+   * every record is still checked as it is decoded, and the counts at the end of each part.
    */
-  verify?: 'all' | 'file';
+  verify?: 'all' | 'file' | 'none';
   /** In a folder of several exports, read this one instead of the newest. */
   exportId?: string;
   /** Told about each skipped damaged record (only with skipCorrupt). */
@@ -139,7 +141,7 @@ export async function* readLocatedBatches(located: LocatedExport, options: ReadE
   const kinds = options.kinds?.length ? new Set(options.kinds) : undefined;
   const namespaces = options.namespaces?.length ? new Set(options.namespaces) : undefined;
   const parts = located.parts.filter((p) => wanted(kinds, p.kind) && wanted(namespaces, p.namespace));
-  if (!options.skipCorrupt && options.verify !== 'file') {
+  if (!options.skipCorrupt && (options.verify ?? 'all') === 'all') {
     for (const part of parts) await verifyPart(located.store, part);
   }
   for (const part of parts) yield* readPart(located, part, kinds, namespaces, options);

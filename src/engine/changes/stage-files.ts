@@ -1,0 +1,177 @@
+// Staging an export on every core: worker threads each read whole output files, turn their
+// entities into staged records (decode, coerce, hash, score: the CPU-bound part) and send
+// them back in column batches; this thread only appends them to the warehouse stage. Files
+// go to workers one at a time; a worker may be at most WINDOW batches ahead of the appends,
+// so memory stays bounded whatever the export's size. Profiles are learned per file in the
+// workers and merged here in file order (deterministic for the same export).
+
+import { availableParallelism } from 'node:os';
+import { Worker } from 'node:worker_threads';
+import { MlbridgeError, errorMessage, type ErrorCode } from '../../model/errors.js';
+import type { StagedRecord } from '../../model/staged.js';
+import type { KindProfile, LearnerState } from '../../record/profile.js';
+import type { ExportFiles } from '../../source/snapshot-source.js';
+import type { MappingSpec } from '../../spec/types.js';
+
+/** Below this many entities (by the metadata's counts) threads cost more than they save. */
+export const PARALLEL_MIN_ENTITIES = 20_000;
+/** Batches a worker may send before this thread has appended them. */
+export const WINDOW = 4;
+
+export interface StageWorkerSetup {
+  location: string;
+  env: NodeJS.ProcessEnv;
+  mappings: MappingSpec[];
+  profiles: [string, KindProfile][];
+  snapshotTimeMs: number;
+  version: string;
+  origin: 'export' | 'datastore';
+  withRows: boolean;
+}
+
+/** Staged records of one kind in columns: cheap to send between threads. */
+export interface StagedColumns {
+  kind: string;
+  key: string[];
+  version: string[];
+  hash: string[];
+  operation: ('UPSERT' | 'DELETE')[];
+  eventId: string[];
+  eventTime: (string | null)[];
+  score: number[];
+  flags: string[][];
+  row: (string | null)[];
+  data: (string | null)[];
+  reason: (string | null)[];
+}
+
+export type WorkerReply =
+  | { type: 'batch'; task: number; columns: StagedColumns }
+  | { type: 'file'; task: number; records: number; learned: [string, LearnerState][] }
+  | { type: 'error'; task: number; error: { code?: ErrorCode; message: string; resource?: string } };
+
+export function emptyColumns(kind: string): StagedColumns {
+  return { kind, key: [], version: [], hash: [], operation: [], eventId: [], eventTime: [], score: [], flags: [], row: [], data: [], reason: [] };
+}
+
+export function pushRecord(c: StagedColumns, r: StagedRecord): void {
+  c.key.push(r.key);
+  c.version.push(r.version);
+  c.hash.push(r.hash);
+  c.operation.push(r.operation);
+  c.eventId.push(r.eventId);
+  c.eventTime.push(r.eventTime);
+  c.score.push(r.score);
+  c.flags.push(r.flags);
+  c.row.push(r.row);
+  c.data.push(r.data);
+  c.reason.push(r.reason);
+}
+
+function records(c: StagedColumns): StagedRecord[] {
+  const out: StagedRecord[] = new Array(c.key.length);
+  for (let i = 0; i < c.key.length; i++) {
+    out[i] = {
+      key: c.key[i]!,
+      version: c.version[i]!,
+      hash: c.hash[i]!,
+      operation: c.operation[i]!,
+      eventId: c.eventId[i]!,
+      eventTime: c.eventTime[i]!,
+      score: c.score[i]!,
+      flags: c.flags[i]!,
+      row: c.row[i]!,
+      data: c.data[i]!,
+      reason: c.reason[i]!,
+    };
+  }
+  return out;
+}
+
+/** Threads to use: one per core (at most 8), at most one per file; 1 means "read here". */
+export function stagingJobs(files: ExportFiles, expected: number | undefined): number {
+  if (expected !== undefined && expected < PARALLEL_MIN_ENTITIES) return 1;
+  return Math.max(1, Math.min(availableParallelism(), 8, files.tasks.length));
+}
+
+export interface StageFilesHandlers {
+  /** Appends one kind's staged records to its stage (awaited before the worker is let on). */
+  append(kind: string, records: StagedRecord[]): Promise<void>;
+  /** Each file's learned profile states, in file order, once all files are read. */
+  learned(states: [string, LearnerState][][]): void;
+  /** Entities read so far (progress). */
+  progress(records: number): void;
+}
+
+/**
+ * Reads every file of the export in `jobs` workers and appends what they stage. The first
+ * failure (in file order among those seen) stops every worker and is thrown; the caller
+ * drops the stages, so a failed read leaves nothing behind.
+ */
+export async function stageFilesInWorkers(files: ExportFiles, jobs: number, setup: StageWorkerSetup, handlers: StageFilesHandlers): Promise<void> {
+  const url = new URL('./stage-worker.js', import.meta.url);
+  const tasks = files.tasks;
+  const perFile: number[] = new Array(tasks.length).fill(-1);
+  const learned: [string, LearnerState][][] = new Array(tasks.length);
+  const workers: Worker[] = [];
+  let next = 0;
+  let failure: MlbridgeError | undefined;
+  // Appends run one after another, in arrival order, on this thread's stage connection.
+  let appending: Promise<void> = Promise.resolve();
+  try {
+    await new Promise<void>((resolve, reject) => {
+      let open = jobs;
+      const fail = (e: MlbridgeError) => {
+        if (!failure) failure = e;
+        for (const w of workers) void w.terminate();
+        reject(failure);
+      };
+      for (let w = 0; w < jobs; w++) {
+        const worker = new Worker(url, { workerData: setup });
+        workers.push(worker);
+        let done = false;
+        const feed = () => {
+          if (failure) return;
+          if (next < tasks.length) {
+            const task = next++;
+            worker.postMessage({ task, path: tasks[task]!.path });
+          } else {
+            done = true;
+            worker.postMessage({ done: true });
+          }
+        };
+        worker.on('message', (m: WorkerReply) => {
+          if (failure) return;
+          if (m.type === 'batch') {
+            appending = appending
+              .then(() => handlers.append(m.columns.kind, records(m.columns)))
+              .then(() => {
+                handlers.progress(m.columns.key.length);
+                worker.postMessage({ ack: true });
+              })
+              .catch((e: unknown) => fail(e instanceof MlbridgeError ? e : new MlbridgeError('TARGET_ERROR', errorMessage(e), { cause: e })));
+          } else if (m.type === 'file') {
+            perFile[m.task] = m.records;
+            learned[m.task] = m.learned;
+            appending = appending.then(feed);
+          } else {
+            fail(new MlbridgeError(m.error.code ?? 'SOURCE_ERROR', m.error.message, m.error.resource !== undefined ? { resource: m.error.resource } : {}));
+          }
+        });
+        worker.on('error', (e) => fail(new MlbridgeError('SOURCE_ERROR', `staging the export in a worker thread failed: ${errorMessage(e)}`, { cause: e })));
+        worker.on('exit', (code) => {
+          if (!failure && (!done || code !== 0)) fail(new MlbridgeError('SOURCE_ERROR', `a worker thread staging the export stopped (exit code ${code}) before it finished`));
+          if (--open === 0) void appending.then(() => resolve(), reject);
+        });
+        feed();
+      }
+    });
+  } finally {
+    await Promise.all(workers.map((w) => w.terminate()));
+  }
+  // Each part's records against its metadata, as a sequential read checks them.
+  const byPart = new Map<number, number>();
+  tasks.forEach((t, i) => byPart.set(t.part, (byPart.get(t.part) ?? 0) + perFile[i]!));
+  for (const [part, n] of byPart) files.checkPart(part, n);
+  handlers.learned(learned);
+}

@@ -1,0 +1,145 @@
+// Staging an export on worker threads gives what staging it in one thread gives: the same
+// plan counts and sample keys, the same rows applied, the same quarantine; a damaged file
+// fails the plan naming the file, with nothing left behind.
+import { suite } from 'uvu';
+import * as assert from 'uvu/assert';
+import { mkdtempSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { apply, createPlan } from '../../src/engine/index.js';
+import type { Plan } from '../../src/engine/plan.js';
+import { loadSpec } from '../../src/spec/load.js';
+import type { Spec } from '../../src/spec/types.js';
+import type { Entity } from '../../src/source/entity.js';
+import { openSnapshotSource } from '../../src/source/snapshot-source.js';
+import { DuckDbWarehouse } from '../../src/warehouse/duckdb.js';
+import { writeExport } from '../support/export-writer.js';
+import { rejects } from '../support/rejects.js';
+
+const N = 24_000;
+
+function* entities(changed: boolean): Generator<Entity> {
+  for (let i = 1; i <= N; i++) {
+    if (changed && i % 1000 === 0) continue; // deleted
+    yield {
+      key: { partitionId: { projectId: 'p', ...(i % 3 === 0 ? { namespaceId: 'eu' } : {}) }, path: [{ kind: i % 2 ? 'Item' : 'Note', id: String(i) }] },
+      properties: {
+        n: i === 4001 ? { stringValue: 'lots' } : { integerValue: String(changed && i % 700 === 0 ? i + 1 : i) },
+        label: { stringValue: `label ${i % 17}` },
+        price: { doubleValue: i / 8 },
+      },
+    };
+  }
+}
+
+const SPEC = `version: 1
+target:
+  duckdb: { path: ./wh.duckdb, dataset: w }
+source:
+  export: { path: ./exports }
+scoring:
+  freshness: { half_life: 15m, max_lag: 3650d }
+mappings:
+  - kind: Item
+    namespaces: ["", eu]
+    fields:
+      - { name: n, type: INT64 }
+      - { name: label, type: STRING }
+      - { name: price, type: FLOAT64 }
+  - kind: Note
+    namespaces: [eu]
+    fields:
+      - { name: n, type: INT64 }
+      - { name: label, type: STRING }
+`;
+
+let dir = '';
+let spec: Spec;
+
+async function withTarget<T>(readOnly: boolean, fn: (wh: DuckDbWarehouse) => Promise<T>): Promise<T> {
+  const wh = new DuckDbWarehouse(join(dir, 'wh.duckdb'), readOnly);
+  try {
+    return await fn(wh);
+  } finally {
+    await wh.close();
+  }
+}
+
+const plan = (jobs: number) =>
+  withTarget(true, async (warehouse) => createPlan(spec, { warehouse, source: await openSnapshotSource(spec.source!) }, { jobs }));
+const rowsOf = (p: Plan) => p.changes.filter((c) => c.type === 'rows').map((c) => ({ address: c.address, after: c.after, samples: (c as { sampleKeys: unknown }).sampleKeys }));
+const query = (sql: string) =>
+  withTarget(true, async (wh) => {
+    const out: Record<string, unknown>[] = [];
+    for await (const r of wh.readRows('w', sql)) out.push(r);
+    return out;
+  });
+
+const Workers = suite('staging an export on worker threads');
+
+Workers.before(async () => {
+  dir = mkdtempSync(join(tmpdir(), 'mlbridge-stage-files-'));
+  writeFileSync(join(dir, 'mlbridge.yaml'), SPEC);
+  await writeExport(join(dir, 'exports'), entities(false), { exportId: '2026-11-01T00:00:00_000', maxFileBytes: 256 * 1024 });
+  spec = (await loadSpec(join(dir, 'mlbridge.yaml'))).spec!;
+});
+Workers.after(() => rmSync(dir, { recursive: true, force: true }));
+
+Workers('the export has several files, so three workers share them', () => {
+  const outputs = readdirSync(join(dir, 'exports', '2026-11-01T00:00:00_000', 'all_namespaces', 'all_kinds')).filter((f) => f.startsWith('output-'));
+  assert.ok(outputs.length >= 4, `${outputs.length} output files`);
+});
+
+Workers('a plan on three workers equals the plan in one thread, counts and sample keys', async () => {
+  const one = await plan(1);
+  const three = await plan(3);
+  assert.equal(rowsOf(three), rowsOf(one));
+  assert.equal(rowsOf(one).map((r) => [r.address, r.after]), [
+    ['rows.Item', { insert: 11_999, update: 0, delete: 0, quarantine: 1, unchanged: 0 }],
+    ['rows.Note', { insert: 4_000, update: 0, delete: 0, quarantine: 0, unchanged: 0 }],
+  ]);
+});
+
+Workers('apply on workers writes every row once and quarantines the bad one; a drifted export then plans the same either way', async () => {
+  await withTarget(false, async (warehouse) => apply(spec, { warehouse, source: await openSnapshotSource(spec.source!) }, { jobs: 3 }));
+  const [items] = await withTarget(true, async (wh) => {
+    const rows: Record<string, unknown>[] = [];
+    for await (const r of wh.readRows('w', 'item')) rows.push(r);
+    return [rows];
+  });
+  assert.is(items!.length, 11_999);
+  assert.is(new Set(items!.map((r) => r._key)).size, 11_999);
+  assert.equal((await query('item_quarantine')).map((r) => [r._key, r.reason]), [
+    ['Item#4001', 'type drift: Item Item#4001: property n (column n): expected INT64, found STRING "lots"'],
+  ]);
+  const profiles = await query('_mlbridge_profiles');
+  assert.equal(profiles.map((r) => [r.mapping, r.sample_count]).sort(), [['Item', '11999'], ['Note', '4000']]);
+
+  await writeExport(join(dir, 'exports'), entities(true), { exportId: '2026-11-02T00:00:00_000', maxFileBytes: 256 * 1024 });
+  const one = await plan(1);
+  assert.equal(rowsOf(await plan(3)), rowsOf(one));
+  assert.equal(rowsOf(one).map((r) => [r.address, r.after]), [
+    // Items are the odd ids: none deleted or changed; the bad one, quarantined already, is unchanged.
+    ['rows.Item', { insert: 0, update: 0, delete: 0, quarantine: 0, unchanged: 12_000 }],
+    // Notes are the ids divisible by 6: 3000·k deleted (8), 2100·k changed (11, one of them deleted).
+    ['rows.Note', { insert: 0, update: 10, delete: 8, quarantine: 0, unchanged: 3_982 }],
+  ]);
+});
+
+Workers('a damaged file fails the plan naming it, whichever worker read it', async () => {
+  const folder = join(dir, 'exports', '2026-11-02T00:00:00_000', 'all_namespaces', 'all_kinds');
+  const file = join(folder, 'output-2');
+  const size = statSync(file).size;
+  const bytes = Buffer.alloc(size);
+  const { openSync, readSync, writeSync, closeSync } = await import('node:fs');
+  const fd = openSync(file, 'r+');
+  readSync(fd, bytes, 0, size, 0);
+  bytes[40_000] = bytes[40_000]! ^ 0xff; // a flipped byte inside a record: its CRC no longer matches
+  writeSync(fd, bytes, 40_000, 1, 40_000);
+  closeSync(fd);
+  const err = await rejects(plan(3));
+  assert.is(err.code, 'EXPORT_CORRUPT');
+  assert.match(err.message, 'output-2');
+});
+
+Workers.run();
