@@ -12,7 +12,7 @@
 // 1M); BENCH_RUNS = timed runs per measure (default 3); BENCH_LARGE=0 skips the 5N export.
 // Usage: node dist/bench/reconcile.bench.js
 import { spawnSync } from 'node:child_process';
-import { copyFileSync, existsSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
+import { closeSync, copyFileSync, existsSync, mkdirSync, openSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -100,23 +100,25 @@ function run(dir: string, args: string[], env: Record<string, string> = {}, stdo
   const rssFile = join(dir, '.rss');
   const cmd = hasGnuTime ? '/usr/bin/time' : process.execPath;
   const argv = hasGnuTime ? ['-f', '%M', '-o', rssFile, process.execPath, ...args] : args;
+  // Output to a file goes straight to its descriptor: a 1M-entity dump is larger than a string.
+  const fd = stdoutFile ? openSync(stdoutFile, 'w') : undefined;
   const t = performance.now();
   const r = spawnSync(cmd, argv, {
     cwd: dir,
     env: { ...process.env, NO_COLOR: '1', ...env },
     encoding: 'utf8',
-    maxBuffer: 1 << 30,
-    ...(stdoutFile ? { stdio: ['ignore', 'pipe', 'pipe'] } : {}),
+    maxBuffer: 1 << 29,
+    ...(fd !== undefined ? { stdio: ['ignore', fd, 'pipe'] } : {}),
   });
   const seconds = (performance.now() - t) / 1000;
-  if (r.status !== 0 && r.status !== 2) throw new Error(`${args.join(' ')} exited ${r.status}: ${r.stderr.slice(-2000)}`);
-  if (stdoutFile) writeFileSync(stdoutFile, r.stdout);
+  if (fd !== undefined) closeSync(fd);
+  if (r.status !== 0 && r.status !== 2) throw new Error(`${args.join(' ')} exited ${r.status}: ${(r.stderr ?? '').slice(-2000)}`);
   let rssMb: number | null = null;
   if (hasGnuTime) {
     const text = spawnSync('cat', [rssFile], { encoding: 'utf8' }).stdout.trim().split('\n').pop() ?? '';
     rssMb = Number(text) / 1024;
   }
-  return { seconds, rssMb, stdout: stdoutFile ? '' : r.stdout };
+  return { seconds, rssMb, stdout: stdoutFile ? '' : (r.stdout ?? '') };
 }
 
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;

@@ -8,7 +8,8 @@
 
 import { existsSync } from 'node:fs';
 import { mkdir } from 'node:fs/promises';
-import { dirname } from 'node:path';
+import { dirname, join } from 'node:path';
+import { tmpdir } from 'node:os';
 import type { DuckDBConnection, DuckDBInstance } from '@duckdb/node-api';
 import { tableAddress, datasetAddress } from '../model/address.js';
 import { MlbridgeError, errorMessage, isMlbridgeError } from '../model/errors.js';
@@ -68,7 +69,7 @@ export class DuckDbWarehouse implements Warehouse {
           throw folderError(dirname(this.path), e);
         });
       }
-      this.instance = await this.mod.DuckDBInstance.create(this.path, { access_mode: this.readOnly ? 'READ_ONLY' : 'READ_WRITE' });
+      this.instance = await this.mod.DuckDBInstance.create(this.path, { access_mode: this.readOnly ? 'READ_ONLY' : 'READ_WRITE', ...memorySettings(`${this.path}.tmp`) });
       this.conn = await this.instance.connect();
       await this.conn.run(`SET TimeZone='UTC'`);
       return this.conn;
@@ -376,7 +377,7 @@ export class DuckDbWarehouse implements Warehouse {
     if (c) return c;
     if (!this.scratch) {
       this.mod ??= await import('@duckdb/node-api');
-      const instance = await this.mod.DuckDBInstance.create(':memory:');
+      const instance = await this.mod.DuckDBInstance.create(':memory:', memorySettings(join(tmpdir(), `mlbridge-duckdb-${process.pid}`)));
       const conn = await instance.connect();
       await conn.run(`SET TimeZone='UTC'`);
       this.scratch = { instance, conn };
@@ -447,6 +448,20 @@ export class DuckDbWarehouse implements Warehouse {
     this.instance = null;
     this.opening = null;
   }
+}
+
+/**
+ * DuckDB's buffer limit, so staging a large source spills to disk instead of growing the
+ * process (DuckDB's default is 80% of RAM): MLBRIDGE_DUCKDB_MEMORY_LIMIT (a DuckDB size such
+ * as "1GB"), default 256MB. Spill files go to `spillDir` and are removed when DuckDB closes.
+ * Insertion order is not kept: nothing mlbridge reads depends on it, and keeping it costs memory.
+ */
+function memorySettings(spillDir: string): Record<string, string> {
+  return {
+    memory_limit: process.env.MLBRIDGE_DUCKDB_MEMORY_LIMIT ?? '256MB',
+    temp_directory: spillDir,
+    preserve_insertion_order: 'false',
+  };
 }
 
 export async function createDuckDbWarehouse(
