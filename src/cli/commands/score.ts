@@ -105,7 +105,7 @@ function eventTimeProblem(text: string): string | undefined {
 async function storedProfile(spec: Spec, kind: string, io: CliIO): Promise<KindProfile | null> {
   try {
     const { openWarehouse } = await import('../../warehouse/open.js');
-    const { ProfileStore } = await import('../../record/profile.js');
+    const { ProfileStore } = await import('../../engine/profiles.js');
     const warehouse = await openWarehouse(spec.target, { readOnly: true, env: io.env });
     try {
       return (await new ProfileStore(warehouse, spec.target.dataset).get(kind))?.profile ?? null;

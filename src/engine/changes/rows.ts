@@ -9,14 +9,14 @@ import { warningDiag, type Diagnostic } from '../../model/diagnostic.js';
 import { MlbridgeError } from '../../model/errors.js';
 import type { RowDiffResult } from '../../model/staged.js';
 import { formatTimestampUs } from '../../record/coerce.js';
-import { ProfileLearner, parseProfile, type KindProfile } from '../../record/profile.js';
+import { ProfileLearner, type KindProfile } from '../../record/profile.js';
 import { stageRecord } from '../../record/stage-record.js';
 import { entityToSyncRecord } from '../../record/sync-record.js';
 import type { SnapshotSource, SourceEntity } from '../../source/snapshot-source.js';
 import type { MappingSpec, Spec } from '../../spec/types.js';
 import type { Row, RowStage, Warehouse } from '../../warehouse/warehouse.js';
-import { PROFILES_TABLE } from '../desired.js';
 import type { EventSink } from '../events.js';
+import { storedProfiles, storeProfile } from '../profiles.js';
 import type { RowsChange } from '../plan.js';
 import { ProgressMeter } from '../progress.js';
 
@@ -53,16 +53,6 @@ const SAMPLES = 5;
 /** The namespaces a mapping reads; undefined means every namespace. */
 export function mappingNamespaces(m: Pick<MappingSpec, 'namespaces'>): string[] | undefined {
   return m.namespaces && m.namespaces.length ? m.namespaces : undefined;
-}
-
-export async function storedProfiles(warehouse: Warehouse, dataset: string): Promise<Map<string, KindProfile>> {
-  const out = new Map<string, KindProfile>();
-  if (!(await warehouse.getDataset(dataset)) || !(await warehouse.getTable(dataset, PROFILES_TABLE))) return out;
-  for await (const row of warehouse.readRows(dataset, PROFILES_TABLE)) {
-    const p = parseProfile(row.profile);
-    if (typeof row.mapping === 'string' && p) out.set(row.mapping, p);
-  }
-  return out;
 }
 
 function stalenessWarning(ctx: RowsPlanContext): Diagnostic | undefined {
@@ -197,11 +187,4 @@ export async function executeRows(change: RowsChange, ctx: RowsExecuteContext): 
   meter?.add(sm.stage.staged);
   meter?.done();
   if (sm.profile) await storeProfile(ctx.warehouse, ctx.spec.target.dataset, sm.profile, ingestTime);
-}
-
-async function storeProfile(warehouse: Warehouse, dataset: string, profile: KindProfile, updatedAt: string): Promise<void> {
-  if (!(await warehouse.getTable(dataset, PROFILES_TABLE))) return;
-  await warehouse.mergeRows(dataset, PROFILES_TABLE, ['mapping'], [
-    { mapping: profile.kind, updated_at: updatedAt, sample_count: String(profile.sampleCount), profile: JSON.parse(JSON.stringify(profile)) as Row[string] },
-  ]);
 }
