@@ -25,18 +25,8 @@ export {
 } from './record/score.js';
 export { buildBigQueryRow, canonicalJson, rowHash, SYSTEM_COLUMNS, type BuildRowOptions } from './record/row.js';
 export { coerceField, type CoercionField } from './record/coerce.js';
-export {
-  learnProfile,
-  ProfileLearner,
-  ProfileStore,
-  refreshProfiles,
-  PROFILES_TABLE,
-  type KindProfile,
-  type FieldProfile,
-  type NumericProfile,
-  type StoredProfile,
-  type RefreshedProfile,
-} from './record/profile.js';
+export { learnProfile, ProfileLearner, PROFILES_TABLE, type KindProfile, type FieldProfile, type NumericProfile } from './record/profile.js';
+export { ProfileStore, refreshProfiles, type StoredProfile, type RefreshedProfile } from './engine/profiles.js';
 export { RECORD_DEFAULT_SCORING as DEFAULT_SCORING, type ScoringConfig } from './record/defaults.js';
 
 export { createPlan, apply, readPlanFile, writePlanFile, forceUnlock } from './engine/index.js';

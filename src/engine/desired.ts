@@ -13,7 +13,9 @@ import {
 } from '../model/schema.js';
 import type { FieldSpec, MappingSpec, Spec } from '../spec/types.js';
 
-export const PROFILES_TABLE = '_mlbridge_profiles';
+import { PROFILES_TABLE } from '../spec/defaults.js';
+
+export { PROFILES_TABLE };
 /** Events `serve` can never apply and no mapping's quarantine takes (bad JSON, unknown kind). */
 export const REJECTED_TABLE = '_mlbridge_rejected';
 

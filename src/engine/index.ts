@@ -64,6 +64,7 @@ export { writePlanFile, readPlanFile, redactPlan, sensitiveMarker, type PlanFile
 export { forceUnlock, acquireLock, newLockInfo } from './lock.js';
 export { desiredState, type DesiredState } from './desired.js';
 export { diffTable, type TableDiff } from './schema-diff.js';
-export { executor, executorFor } from './executors.js';
+export { CHANGE_MODULES, executorFor } from './changes/index.js';
+export type { EngineContext, ChangeModule, PlannedChanges } from './context.js';
 export type { Plan, PlanSummary, Change, Reason } from './plan.js';
 export type { EngineEvent, EventSink } from './events.js';

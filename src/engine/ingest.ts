@@ -26,7 +26,8 @@ import { stageRecord } from '../record/stage-record.js';
 import { recordEventTime, recordKey, validateSyncRecord, type SyncRecord } from '../record/sync-record.js';
 import type { FieldSpec, MappingSpec, Spec } from '../spec/types.js';
 import type { Row, RowValue, Warehouse } from '../warehouse/warehouse.js';
-import { mappingNamespaces, storedProfiles } from './changes/rows.js';
+import { mappingNamespaces } from './changes/rows.js';
+import { storedProfiles } from './profiles.js';
 import { REJECTED_TABLE } from './desired.js';
 
 // ---- the port `mlbridge serve` writes to (mirrors src/server/ports.ts of issue #10) ----

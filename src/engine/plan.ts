@@ -5,40 +5,12 @@ import type { Diagnostic } from '../model/diagnostic.js';
 import type { TargetKind } from '../model/address.js';
 import type { DatasetSchema, TableSchema } from '../model/schema.js';
 import type { ReplaceSpec, TableOp } from '../warehouse/warehouse.js';
-import type { SchedulerJobSpec } from '../scheduler/types.js';
+import type { SchedulerJobChange } from '../scheduler/types.js';
+import type { BaseChange } from '../model/change.js';
 import type { SourceIdentity } from '../source/snapshot-source.js';
 
-export type Action = 'create' | 'update' | 'replace' | 'delete' | 'no-op';
-
-/**
- * Why a change is planned, for display only: apply never reads reasons (it executes the
- * change's own data: ops, replace spec, after-state).
- */
-export interface Reason {
-  /** Attribute path, e.g. "columns.status.type". */
-  path?: string;
-  /** A stable rule id, e.g. "type-change-not-widening". */
-  rule: string;
-  /** Human sentence, e.g. "STRING → INT64 is not a widening BigQuery allows in place". */
-  message: string;
-  forcesReplacement?: boolean;
-}
-
-interface BaseChange<TType extends string, T> {
-  type: TType;
-  address: string;
-  action: Action;
-  before: T | null;
-  after: T | null;
-  reasons: Reason[];
-  /** Drops data or history (drop column, replace, delete). Needs --allow-destructive. */
-  destructive: boolean;
-  /**
-   * Set when the observed resource's deletion protection forbids this change (Terraform's
-   * prevent_destroy): the sentence saying why. Apply refuses a plan holding such a change.
-   */
-  blocked?: string;
-}
+export type { Action, Reason } from '../model/change.js';
+export type { SchedulerJobChange } from '../scheduler/types.js';
 
 export interface DatasetChange extends BaseChange<'dataset', DatasetSchema> {}
 
@@ -49,12 +21,6 @@ export interface TableChange extends BaseChange<'table', TableSchema> {
   replace?: ReplaceSpec;
   /** Table etag seen at plan time; apply refuses to act on a different one. */
   observedEtag?: string;
-}
-
-export interface SchedulerJobChange extends BaseChange<'scheduler_job', SchedulerJobSpec> {
-  /** For 'update': which fields change (PATCH update mask) and pause/resume transitions. */
-  updateMask?: string[];
-  stateChange?: 'pause' | 'resume';
 }
 
 export interface RowCounts {

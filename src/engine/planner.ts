@@ -1,29 +1,28 @@
-// plan and apply. Plan: observe the target, diff against the desired state, return plain
-// data. Apply: lock, (re-)plan, refuse what must be refused (stale saved plan, deletion
-// protection, destructive without consent), ask approval, run one executor per change in
-// dependency order, stop at the first failure (completed changes stay done; a re-run converges).
+// plan and apply, the orchestration only: what each change type observes, plans and executes
+// is its module's (engine/changes/, one list). Plan: run every module's plan on one context,
+// keep what --target selects, return plain data. Apply: lock, (re-)plan, refuse what must be
+// refused (stale saved plan, deletion protection, destructive without consent), ask approval,
+// run each change's module in dependency order, stop at the first failure (completed changes
+// stay done; a re-run converges).
 
 import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { dirname, isAbsolute, relative, sep } from 'node:path';
-import { addressMatches, datasetAddress, rowsAddress, tableAddress } from '../model/address.js';
-import { errorDiag, hasErrors, warningDiag, type Diagnostic } from '../model/diagnostic.js';
+import { addressMatches, tableAddress } from '../model/address.js';
+import { hasErrors, warningDiag, type Diagnostic } from '../model/diagnostic.js';
 import { MlbridgeError, errorMessage } from '../model/errors.js';
-import type { DesiredTable, ObservedTable, TableSchema } from '../model/schema.js';
-import type { MappingSpec, Spec } from '../spec/types.js';
-import { PROFILES_TABLE, REJECTED_TABLE, desiredState } from './desired.js';
-import { ignoreEvents, type EventSink } from './events.js';
-import { executorFor } from './executors.js';
+import type { Spec } from '../spec/types.js';
+import { CHANGE_MODULES, executorFor, typeRank } from './changes/index.js';
+import { closeStages, type StagedMapping } from './changes/rows.js';
+import { createEngineContext, type EngineContext } from './context.js';
+import { PROFILES_TABLE } from './desired.js';
+import { ignoreEvents } from './events.js';
 import type { ApplyOptions, ApplyResult, EngineDeps, PlanOptions } from './index.js';
 import { interrupted, stopIfInterrupted, stoppedBySignal } from './interrupt.js';
 import { acquireLock } from './lock.js';
-import { hasChanges, summarize, type Change, type Plan, type RowsChange, type TableChange } from './plan.js';
-import { closeStages, planRows, type StagedMapping } from './changes/rows.js';
-import type { SourceIdentity } from '../source/snapshot-source.js';
-import { diffDataset, tableKey } from './dataset-diff.js';
+import { hasChanges, summarize, type Change, type Plan, type RowsChange } from './plan.js';
 import { checkSavedPlan } from './saved-plan-check.js';
-import { diffTable } from './schema-diff.js';
 
 let versionCache: string | undefined;
 export function mlbridgeVersion(): string {
@@ -89,168 +88,51 @@ export async function specHash(spec: Spec): Promise<string> {
   return h.digest('hex');
 }
 
-const tableOnly = (t: TableSchema): TableSchema => {
-  const { dataset, name, columns, partitioning, clustering, labels, description, deletionProtection } = t;
-  return {
-    dataset,
-    name,
-    columns,
-    ...(partitioning ? { partitioning } : {}),
-    ...(clustering ? { clustering } : {}),
-    labels,
-    ...(description !== undefined ? { description } : {}),
-    deletionProtection,
-  };
-};
-
-async function observed<T>(what: string, onEvent: EventSink, fn: () => Promise<T>): Promise<T> {
-  const t0 = Date.now();
-  onEvent({ type: 'observe-start', what });
-  const r = await fn();
-  onEvent({ type: 'observe-done', what, ms: Date.now() - t0 });
-  return r;
-}
-
-function protectionBlock(address: string, o: ObservedTable, d: DesiredTable | undefined, mapping?: string): string | undefined {
-  if (!o.deletionProtection) return undefined;
-  if (d && !d.deletionProtection) return undefined;
-  return d
-    ? `${address} has deletion protection and this change replaces it; set deletion_protection: false on ${mapping ? `mapping ${mapping}` : 'it'} to allow that`
-    : `${address} has deletion protection and cannot be deleted; put its mapping back with deletion_protection: false, apply, then remove it`;
-}
-
 export async function createPlan(spec: Spec, deps: EngineDeps, options: PlanOptions = {}): Promise<Plan> {
-  const { plan, stages } = await buildPlan(spec, deps, options, false);
-  await closeStages(stages);
+  const { plan, ctx } = await buildPlan(spec, deps, options, false);
+  await closeStages(ctx.stages);
   return plan;
 }
 
-/** The rows.<Kind> changes --target selects (a table target selects no data). */
-function selectedMappings(spec: Spec, targets: string[]): MappingSpec[] {
-  if (targets.length === 0) return spec.mappings;
-  const wanted = targets.map((t) => t.replace(/\.$/, ''));
-  return spec.mappings.filter((m) => wanted.some((t) => addressMatches(rowsAddress(m.kind), t)));
+interface BuildOptions extends PlanOptions {
+  signal?: AbortSignal;
 }
 
-async function buildPlan(spec: Spec, deps: EngineDeps, options: PlanOptions, withRows: boolean): Promise<{ plan: Plan; stages: Map<string, StagedMapping> }> {
-  const onEvent = options.onEvent ?? ignoreEvents;
+/**
+ * Observes and plans every change type in the list's order (dataset, tables, scheduler
+ * job, rows), then keeps what --target selects. The context it returns carries the rows
+ * staged for apply; the caller closes them.
+ */
+async function buildPlan(spec: Spec, deps: EngineDeps, options: BuildOptions, withRows: boolean): Promise<{ plan: Plan; ctx: EngineContext }> {
   const targets = options.targets ?? [];
-  const wh = deps.warehouse;
-  const kind = spec.target.kind;
-  const desired = desiredState(spec);
+  const source = options.skipData ? undefined : deps.source;
+  const ctx = createEngineContext({
+    spec,
+    warehouse: deps.warehouse,
+    ...(deps.scheduler ? { scheduler: deps.scheduler } : {}),
+    ...(source ? { source } : {}),
+    clock: options.clock ?? (() => new Date()),
+    onEvent: options.onEvent ?? ignoreEvents,
+    options: { targets, withRows, ...(options.jobs !== undefined ? { jobs: options.jobs } : {}) },
+    ...(options.signal ? { signal: options.signal } : {}),
+  });
   const diagnostics: Diagnostic[] = [];
   const fingerprints: Record<string, string> = {};
   const changes: Change[] = [];
-
-  const dsAddr = datasetAddress(kind, desired.dataset.name);
-  const ds = await observed(`dataset ${desired.dataset.name}`, onEvent, () => wh.getDataset(desired.dataset.name));
-  fingerprints[dsAddr] = ds?.etag ?? 'absent';
-  changes.push(diffDataset(dsAddr, desired.dataset, ds));
-
-  const observedTables = ds ? await observed(`tables in ${desired.dataset.name}`, onEvent, () => wh.listTables(desired.dataset.name)) : [];
-  const byName = new Map(observedTables.map((t) => [tableKey(kind, t.name), t]));
-  const claimed = new Set<ObservedTable>();
-
-  for (const d of desired.tables) {
-    const address = tableAddress(kind, d.dataset, d.name);
-    const o = byName.get(tableKey(kind, d.name));
-    fingerprints[address] = o?.etag ?? 'absent';
-    if (!o) {
-      changes.push({ type: 'table', address, action: 'create', before: null, after: tableOnly(d), reasons: [], destructive: false });
-      continue;
-    }
-    claimed.add(o);
-    if (!o.owned) {
-      diagnostics.push(
-        errorDiag(
-          `${address} already exists and is not managed by mlbridge (no managed-by=mlbridge label); mlbridge will not change it`,
-          undefined,
-          'Rename the table in the spec (tables:) or remove the existing table.',
-        ),
-      );
-      continue;
-    }
-    const diff = diffTable(d, o, { partitionOptionsInPlace: kind === 'bigquery' });
-    const change: TableChange = {
-      type: 'table',
-      address,
-      action: diff.action,
-      before: tableOnly(o),
-      after: tableOnly(d),
-      reasons: diff.reasons,
-      destructive: diff.destructive,
-      observedEtag: o.etag,
-      ...(diff.action === 'update' ? { ops: diff.ops } : {}),
-      ...(diff.replace ? { replace: diff.replace } : {}),
-    };
-    if (diff.action === 'replace') {
-      const blocked = protectionBlock(address, o, d, d.mapping);
-      if (blocked) {
-        change.blocked = blocked;
-        change.reasons.push({ path: 'deletion_protection', rule: 'deletion-protection', message: blocked });
-      }
-    }
-    changes.push(change);
-  }
-
-  // Owned tables the spec no longer declares are deleted; unowned ones are never touched.
-  for (const o of observedTables) {
-    // The shared profiles and rejected-events tables are always deletion-protected and belong
-    // to no mapping: a spec with no mappings left would otherwise plan a delete that can never
-    // be unblocked.
-    const shared = tableKey(kind, o.name) === PROFILES_TABLE || tableKey(kind, o.name) === REJECTED_TABLE;
-    if (claimed.has(o) || !o.owned || shared) continue;
-    const address = tableAddress(kind, o.dataset, o.name);
-    fingerprints[address] = o.etag;
-    const change: TableChange = {
-      type: 'table',
-      address,
-      action: 'delete',
-      before: tableOnly(o),
-      after: null,
-      reasons: [{ rule: 'not-in-spec', message: 'owned by mlbridge (managed-by=mlbridge) and no longer declared in the spec' }],
-      destructive: true,
-      observedEtag: o.etag,
-    };
-    const blocked = protectionBlock(address, o, undefined);
-    if (blocked) {
-      change.blocked = blocked;
-      change.reasons.push({ rule: 'deletion-protection', message: blocked });
-    }
-    changes.push(change);
-  }
-
-  if (deps.scheduler) changes.push(...(await planScheduler(spec, deps, onEvent, fingerprints, diagnostics)));
-
-  let stages = new Map<string, StagedMapping>();
-  const source = options.skipData ? undefined : deps.source;
-  const dataMappings = source ? selectedMappings(spec, targets) : [];
-  if (source && dataMappings.length > 0) {
-    const rows = await observed(`rows of ${dataMappings.length === 1 ? dataMappings[0]!.kind : `${dataMappings.length} kinds`}`, onEvent, () =>
-      planRows({
-        spec,
-        warehouse: wh,
-        source,
-        clock: options.clock ?? (() => new Date()),
-        onEvent,
-        withRows,
-        mappings: dataMappings,
-        ...(options.jobs !== undefined ? { jobs: options.jobs } : {}),
-      }),
-    );
-    stages = rows.stages;
-    changes.push(...rows.changes);
-    diagnostics.push(...rows.diagnostics);
-    for (const c of rows.changes) fingerprints[c.address] = sourceFingerprint(c.source);
-  }
-
   let selected: Change[];
   try {
+    for (const m of CHANGE_MODULES) {
+      const planned = await m.plan(ctx);
+      changes.push(...planned.changes);
+      Object.assign(fingerprints, planned.fingerprints);
+      diagnostics.push(...planned.diagnostics);
+    }
     selected = targets.length === 0 ? changes : selectTargets(changes, targets, Object.keys(fingerprints), spec);
   } catch (e) {
-    await closeStages(stages);
+    await closeStages(ctx.stages);
     throw e;
   }
+  const wh = deps.warehouse;
   const plan: Plan = {
     formatVersion: '1',
     createdAt: new Date().toISOString(),
@@ -263,15 +145,7 @@ async function buildPlan(spec: Spec, deps: EngineDeps, options: PlanOptions, wit
     fingerprints,
     targets: [...targets],
   };
-  return { plan, stages };
-}
-
-/**
- * What a saved plan's data must still be: the same export (by id and start time), or the
- * same live database (which never stands still: its counts are re-read at apply).
- */
-function sourceFingerprint(s: SourceIdentity): string {
-  return s.kind === 'export' ? `export:${s.exportId}@${s.startTime}` : `datastore:${s.project}/${s.database}`;
+  return { plan, ctx };
 }
 
 /** --target: the matching changes, plus the dataset they need when it is still to be created. */
@@ -303,44 +177,6 @@ function selectTargets(changes: Change[], targets: string[], observed: string[],
   return changes.filter((c) => hit(c) || (needsDataset && c.type === 'dataset' && c.action === 'create'));
 }
 
-async function planScheduler(
-  spec: Spec,
-  deps: EngineDeps,
-  onEvent: EventSink,
-  fingerprints: Record<string, string>,
-  diagnostics: Diagnostic[],
-): Promise<Change[]> {
-  const client = deps.scheduler!;
-  const { desiredSchedulerJob, schedulerScope, reconcileTargetKey, jobTargetKey } = await import('../scheduler/desired.js');
-  const { diffSchedulerJob } = await import('../scheduler/diff.js');
-  const job = desiredSchedulerJob(spec);
-  const out: Change[] = [];
-  if (job) {
-    const current = await observed(`scheduler job ${job.name}`, onEvent, () => client.getJob(job.project, job.region, job.name));
-    // diffSchedulerJob leaves an unowned job alone (a no-op with the reason).
-    const main = diffSchedulerJob(job, current);
-    fingerprints[main.address] = current?.etag ?? 'absent';
-    out.push(main);
-    // A job the spec asks for that mlbridge may not touch: say so, or it would never run.
-    const notOwned = main.action === 'no-op' ? main.reasons.find((r) => r.rule === 'job-not-owned') : undefined;
-    if (notOwned) diagnostics.push(warningDiag(`${main.address}: ${notOwned.message}`, spec.reconcile?.source));
-  }
-  // Owned jobs the spec no longer declares (renamed job, removed reconcile block) are deleted.
-  const scope = job ? { project: job.project, region: job.region } : schedulerScope(spec);
-  if (!scope) return out;
-  const owned = await observed(`scheduler jobs in ${scope.region}`, onEvent, () => client.listOwnedJobs(scope.project, scope.region));
-  const ours = reconcileTargetKey(spec);
-  for (const o of owned) {
-    if (job && o.name === job.name) continue;
-    // Another deployment's job (or one whose target we cannot tell) is not ours to delete.
-    if (jobTargetKey(o.body) !== ours) continue;
-    const del = diffSchedulerJob(null, o);
-    fingerprints[del.address] = o.etag;
-    out.push(del);
-  }
-  return out;
-}
-
 function staleReason(saved: Plan, fresh: Plan): string | undefined {
   if (saved.target.kind !== fresh.target.kind || saved.target.location !== fresh.target.location) {
     return `it was made for ${saved.target.location}, not ${fresh.target.location}`;
@@ -353,13 +189,11 @@ function staleReason(saved: Plan, fresh: Plan): string | undefined {
   return undefined;
 }
 
-const TYPE_ORDER: Record<Change['type'], number> = { dataset: 0, table: 1, scheduler_job: 2, rows: 3 };
-
-/** Creates and updates parents first; deletes last and in reverse (children before parents). */
+/** Creates and updates parents first (the change list's order); deletes last and in reverse (children before parents). */
 export function executionOrder(changes: readonly Change[]): Change[] {
   const live = changes.filter((c) => c.action !== 'no-op');
-  const forward = live.filter((c) => c.action !== 'delete').sort((a, b) => TYPE_ORDER[a.type] - TYPE_ORDER[b.type]);
-  const deletes = live.filter((c) => c.action === 'delete').sort((a, b) => TYPE_ORDER[b.type] - TYPE_ORDER[a.type]);
+  const forward = live.filter((c) => c.action !== 'delete').sort((a, b) => typeRank(a.type) - typeRank(b.type));
+  const deletes = live.filter((c) => c.action === 'delete').sort((a, b) => typeRank(b.type) - typeRank(a.type));
   return [...forward, ...deletes];
 }
 
@@ -387,10 +221,12 @@ export async function apply(spec: Spec, deps: EngineDeps, options: ApplyOptions 
         skipData: (options.skipData ?? false) || (saved !== undefined && !saved.changes.some((c) => c.type === 'rows')),
         ...(options.clock ? { clock: options.clock } : {}),
         ...(options.jobs !== undefined ? { jobs: options.jobs } : {}),
+        ...(signal ? { signal } : {}),
       },
       true,
     );
-    stages = built.stages;
+    stages = built.ctx.stages;
+    const ctx = built.ctx;
     const fresh = built.plan;
     let plan = fresh;
     if (saved) {
@@ -434,15 +270,6 @@ export async function apply(spec: Spec, deps: EngineDeps, options: ApplyOptions 
     const approved = !options.approve || (await options.approve(plan));
     stopIfInterrupted(signal, onEvent, 0, runs.length); // Ctrl-C at the prompt is an interrupt, not a "no"
     if (!approved) return { plan, applied: false, summary: plan.summary };
-    const ctx = {
-      warehouse: deps.warehouse,
-      spec,
-      stages,
-      clock: options.clock ?? (() => new Date()),
-      onEvent,
-      ...(deps.scheduler ? { scheduler: deps.scheduler } : {}),
-      ...(signal ? { signal } : {}),
-    };
     let done = 0;
     for (const { change, run } of runs) {
       // The safe point: between changes, never inside one.

@@ -1,16 +1,16 @@
 // Per-kind profiles of the data already synced, which anomaly scoring compares new
 // records against: numeric columns by median and MAD, low-cardinality columns by the
-// values seen, every column by its null rate. Learned from a mapping's current table and
-// stored in the shared `_mlbridge_profiles` table (one row per mapping).
+// values seen, every column by its null rate. Learning is pure (rows in, profile out);
+// reading and writing the shared `_mlbridge_profiles` table is the engine's
+// (engine/profiles.ts).
 
-import { MlbridgeError } from '../model/errors.js';
 import type { ColumnType } from '../model/schema.js';
-import type { MappingSpec, Spec } from '../spec/types.js';
-import type { Row, RowValue, Warehouse } from '../warehouse/warehouse.js';
-import { coerceField, formatTimestampUs } from './coerce.js';
+import type { MappingSpec } from '../spec/types.js';
+import type { Row } from '../warehouse/warehouse.js';
+import { coerceField } from './coerce.js';
 import { mulberry32 } from '../model/prng.js';
 
-export const PROFILES_TABLE = '_mlbridge_profiles';
+export { PROFILES_TABLE } from '../spec/defaults.js';
 /** Numeric values kept per column to compute median/MAD; beyond it, a seeded reservoir sample. */
 export const NUMERIC_SAMPLE_LIMIT = 10_000;
 /**
@@ -266,83 +266,4 @@ export function parseProfile(value: unknown): KindProfile | undefined {
   if (p.formatVersion !== 1 || typeof p.kind !== 'string' || typeof p.sampleCount !== 'number') return undefined;
   if (typeof p.fields !== 'object' || p.fields === null) return undefined;
   return p as KindProfile;
-}
-
-export interface StoredProfile {
-  profile: KindProfile;
-  /** RFC 3339. */
-  updatedAt: string;
-}
-
-/** Reads and writes `_mlbridge_profiles` (mapping, updated_at, sample_count, profile). */
-export class ProfileStore {
-  constructor(
-    private readonly warehouse: Warehouse,
-    private readonly dataset: string,
-  ) {}
-
-  async exists(): Promise<boolean> {
-    return (await this.warehouse.getTable(this.dataset, PROFILES_TABLE)) !== null;
-  }
-
-  /** Every stored profile by mapping; empty when the table does not exist yet. */
-  async getAll(): Promise<Map<string, StoredProfile>> {
-    const out = new Map<string, StoredProfile>();
-    if (!(await this.exists())) return out;
-    for await (const row of this.warehouse.readRows(this.dataset, PROFILES_TABLE)) {
-      const profile = parseProfile(row.profile);
-      if (typeof row.mapping === 'string' && profile) {
-        out.set(row.mapping, { profile, updatedAt: String(row.updated_at ?? '') });
-      }
-    }
-    return out;
-  }
-
-  async get(kind: string): Promise<StoredProfile | null> {
-    return (await this.getAll()).get(kind) ?? null;
-  }
-
-  async put(profile: KindProfile, updatedAt: Date = new Date()): Promise<void> {
-    const row: Row = {
-      mapping: profile.kind,
-      updated_at: formatTimestampUs(BigInt(updatedAt.getTime()) * 1000n),
-      sample_count: String(profile.sampleCount),
-      profile: JSON.parse(JSON.stringify(profile)) as RowValue,
-    };
-    await this.warehouse.mergeRows(this.dataset, PROFILES_TABLE, ['mapping'], [row]);
-  }
-}
-
-export interface RefreshedProfile {
-  kind: string;
-  sampleCount: number;
-}
-
-/**
- * Learns each mapping's profile from the rows currently in its table and stores it.
- * Mappings whose table does not exist yet are skipped. Called after data is applied.
- */
-export async function refreshProfiles(
-  warehouse: Warehouse,
-  spec: Pick<Spec, 'target' | 'mappings'>,
-  options: { now?: Date; kinds?: string[] } = {},
-): Promise<RefreshedProfile[]> {
-  const dataset = spec.target.dataset;
-  const store = new ProfileStore(warehouse, dataset);
-  if (!(await store.exists())) {
-    throw new MlbridgeError('TARGET_ERROR', `${warehouse.location}: table ${dataset}.${PROFILES_TABLE} does not exist (run apply)`, {
-      resource: `${warehouse.kind}_table.${dataset}.${PROFILES_TABLE}`,
-    });
-  }
-  const out: RefreshedProfile[] = [];
-  for (const mapping of spec.mappings) {
-    if (options.kinds && !options.kinds.includes(mapping.kind)) continue;
-    if (!(await warehouse.getTable(dataset, mapping.tables.current))) continue;
-    const learner = new ProfileLearner(mapping);
-    for await (const row of warehouse.readRows(dataset, mapping.tables.current)) learner.add(row);
-    const profile = learner.finish();
-    await store.put(profile, options.now ?? new Date());
-    out.push({ kind: mapping.kind, sampleCount: profile.sampleCount });
-  }
-  return out;
 }

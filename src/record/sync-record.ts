@@ -34,8 +34,9 @@ export interface SyncRecord {
   origin?: RecordOrigin;
 }
 
-function invalid(field: string, message: string): MlbridgeError {
-  return new MlbridgeError('INVALID_ARGUMENT', `${field}: ${message}`);
+/** details: `field` (the record field at fault) and `problem` (the message without it), for callers that name the field their own way. */
+function invalid(field: string, problem: string): MlbridgeError {
+  return new MlbridgeError('INVALID_ARGUMENT', `${field}: ${problem}`, { details: { field, problem } });
 }
 
 /** A short, quoted rendering of a user value for error messages. */
@@ -122,7 +123,8 @@ function isPlainObject(v: unknown): v is Record<string, unknown> {
 /**
  * Checks an untrusted value (parsed JSON, a Pub/Sub message) and returns it as a
  * SyncRecord: a shallow copy with `data` set to null for a DELETE without data.
- * Throws MlbridgeError INVALID_ARGUMENT whose message starts with the bad field's name.
+ * Throws MlbridgeError INVALID_ARGUMENT whose message starts with the bad field's name
+ * (details: field, problem).
  */
 export function validateSyncRecord(x: unknown): SyncRecord {
   if (!isPlainObject(x)) throw invalid('record', `expected an object, got ${describeValue(x)}`);

@@ -7,10 +7,10 @@
 // another target is an error (never taken over).
 
 import { schedulerJobAddress } from '../model/address.js';
-import type { Reason, SchedulerJobChange } from '../engine/plan.js';
+import type { Reason } from '../model/change.js';
 import { MlbridgeError } from '../model/errors.js';
 import { OWNER_MARKER, jobTargetKey } from './desired.js';
-import type { ObservedSchedulerJob, SchedulerJobSpec } from './types.js';
+import type { ObservedSchedulerJob, SchedulerJobChange, SchedulerJobSpec } from './types.js';
 
 const DEFAULT_JOB_NAME = 'mlbridge-reconcile';
 

@@ -3,8 +3,7 @@
 // what it showed.
 
 import { MlbridgeError } from '../model/errors.js';
-import type { SchedulerJobChange } from '../engine/plan.js';
-import type { SchedulerClientLike, SchedulerJobSpec } from './types.js';
+import type { SchedulerClientLike, SchedulerJobChange, SchedulerJobSpec } from './types.js';
 
 function need(job: SchedulerJobSpec | null, change: SchedulerJobChange, which: 'before' | 'after'): SchedulerJobSpec {
   if (!job) {

@@ -54,7 +54,7 @@ export async function openScheduler(options: OpenSchedulerOptions = {}): Promise
 
   // Application Default Credentials, resolved now: one CREDENTIALS_MISSING naming what was
   // tried, the same sentence BigQuery and Datastore give.
-  const { googleAuthClient } = await import('../warehouse/google-config.js');
+  const { googleAuthClient } = await import('../google/config.js');
   const auth = (await googleAuthClient(env, {
     emulator: false,
     scopes: ['https://www.googleapis.com/auth/cloud-platform'],

@@ -1,5 +1,7 @@
 // Cloud Scheduler job vocabulary shared by the engine and the scheduler adapter.
 
+import type { BaseChange } from '../model/change.js';
+
 export interface SchedulerJobSpec {
   project: string;
   region: string;
@@ -37,4 +39,11 @@ export interface SchedulerClientLike {
   resumeJob(project: string, region: string, name: string): Promise<void>;
   deleteJob(project: string, region: string, name: string): Promise<void>;
   close(): Promise<void>;
+}
+
+/** A planned change to the reconcile job (one of the Plan's change types). */
+export interface SchedulerJobChange extends BaseChange<'scheduler_job', SchedulerJobSpec> {
+  /** For 'update': which fields change (PATCH update mask) and pause/resume transitions. */
+  updateMask?: string[];
+  stateChange?: 'pause' | 'resume';
 }

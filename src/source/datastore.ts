@@ -176,7 +176,7 @@ export function datastoreEmulatorHost(env: NodeJS.ProcessEnv): string | undefine
 
 async function openClient(options: ReadDatastoreOptions, env: NodeJS.ProcessEnv): Promise<Client> {
   const emulator = datastoreEmulatorHost(env);
-  const { googleAuthClient } = await import('../warehouse/google-config.js');
+  const { googleAuthClient } = await import('../google/config.js');
   // The emulator needs no credentials (PassThroughClient: no ADC lookup, no metadata
   // probe); otherwise ADC resolved up front → one clear CREDENTIALS_MISSING.
   const auth = await googleAuthClient(env, { emulator: emulator !== undefined, scopes: ['https://www.googleapis.com/auth/datastore'] });

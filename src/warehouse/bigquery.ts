@@ -54,7 +54,7 @@ import {
 } from './bigquery-schema.js';
 import type { RestField } from './bigquery-schema.js';
 import { findField, mergeStatement } from './bigquery-sql.js';
-import { bigQueryEmulatorEndpoint, googleAuthClient, resolveProject } from './google-config.js';
+import { bigQueryEmulatorEndpoint, googleAuthClient, resolveProject } from '../google/config.js';
 
 type BigQueryTarget = Extract<TargetSpec, { kind: 'bigquery' }>;
 

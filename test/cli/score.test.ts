@@ -7,7 +7,8 @@ import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import { run, type ScoreCommandOptions } from '../../src/cli/commands/score.js';
 import type { ColumnMode, ColumnType } from '../../src/model/schema.js';
-import { ProfileStore, PROFILES_TABLE, type KindProfile } from '../../src/record/profile.js';
+import { PROFILES_TABLE, type KindProfile } from '../../src/record/profile.js';
+import { ProfileStore } from '../../src/engine/profiles.js';
 import { fakeIO } from './fake-io.js';
 
 // ---- fakes -------------------------------------------------------------------------

@@ -8,7 +8,8 @@ import type { ColumnMode, ColumnSchema, ColumnType, ObservedTable, TableSchema }
 import type { FieldSpec, MappingSpec, Spec } from '../../src/spec/types.js';
 import type { Row, Warehouse } from '../../src/warehouse/warehouse.js';
 import { RECORD_DEFAULT_SCORING } from '../../src/record/defaults.js';
-import { learnProfile, PROFILES_TABLE, ProfileStore, refreshProfiles, NUMERIC_SAMPLE_LIMIT } from '../../src/record/profile.js';
+import { learnProfile, PROFILES_TABLE, NUMERIC_SAMPLE_LIMIT } from '../../src/record/profile.js';
+import { ProfileStore, refreshProfiles } from '../../src/engine/profiles.js';
 import { buildBigQueryRow } from '../../src/record/row.js';
 import { scoreRecordFreshness } from '../../src/record/score.js';
 

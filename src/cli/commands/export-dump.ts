@@ -14,7 +14,7 @@ export interface ExportDumpOptions {
 export async function run(options: ExportDumpOptions, io: CliIO): Promise<number> {
   const { readExportBatches } = await import('../../source/export/read-export.js');
   const { entityJson } = await import('../../source/export/lookup-json.js');
-  const { CorruptTally, failCommand, writeOut, watchClosed } = await import('../../source/export/cli-support.js');
+  const { CorruptTally, failCommand, writeOut, watchClosed } = await import('../export-support.js');
   const tally = new CorruptTally();
   const closed = watchClosed(io.stdout);
   const limit = options.limit ?? Infinity;

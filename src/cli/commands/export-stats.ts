@@ -47,7 +47,7 @@ function groupJson(g: GroupStats) {
 
 export async function run(options: ExportStatsOptions, io: CliIO): Promise<number> {
   const { profileExport } = await import('../../source/export/profile-export.js');
-  const { CorruptTally, failCommand, rejectJobs } = await import('../../source/export/cli-support.js');
+  const { CorruptTally, failCommand, rejectJobs } = await import('../export-support.js');
   if (rejectJobs(io, options.jobs)) return EXIT.ERROR;
   const tally = new CorruptTally();
   let profile: ExportProfile;

@@ -27,7 +27,7 @@ export interface InitOptions {
 export const DEFAULT_DATASTORE_SAMPLE = 10_000;
 
 export async function run(options: InitOptions, io: CliIO): Promise<number> {
-  const { failCommand, CorruptTally, rejectJobs } = await import('../../source/export/cli-support.js');
+  const { failCommand, CorruptTally, rejectJobs } = await import('../export-support.js');
   if (options.target !== undefined && options.target !== 'duckdb' && options.target !== 'bigquery') {
     io.stderr.write(`Error: --target must be duckdb or bigquery, not ${JSON.stringify(options.target)}\n`);
     return EXIT.ERROR;
@@ -89,7 +89,7 @@ export async function run(options: InitOptions, io: CliIO): Promise<number> {
 }
 
 async function fromDatastore(project: string, options: InitOptions, io: CliIO): Promise<number> {
-  const { failCommand } = await import('../../source/export/cli-support.js');
+  const { failCommand } = await import('../export-support.js');
   if (!project.trim()) {
     io.stderr.write('Error: --from-datastore needs a Google Cloud project id\n');
     return EXIT.ERROR;
@@ -135,7 +135,7 @@ async function fromDatastore(project: string, options: InitOptions, io: CliIO): 
 }
 
 async function writeSpec(yaml: string, mappings: number, options: InitOptions, io: CliIO): Promise<number> {
-  const { failCommand } = await import('../../source/export/cli-support.js');
+  const { failCommand } = await import('../export-support.js');
   const path = await import('node:path');
   const { writeFile } = await import('node:fs/promises');
   if (options.output !== undefined && options.output !== '-') {

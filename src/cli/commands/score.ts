@@ -8,7 +8,7 @@
 import { eventTimeProblem } from '../../record/sync-record.js';
 import { readFile, stat } from 'node:fs/promises';
 import { resolve } from 'node:path';
-import { errorMessage } from '../../model/errors.js';
+import { errorMessage, isMlbridgeError } from '../../model/errors.js';
 import type { MappingSpec, Spec } from '../../spec/types.js';
 import { RECORD_DEFAULT_SCORING, type ScoringConfig } from '../../record/defaults.js';
 import type { KindProfile } from '../../record/profile.js';
@@ -88,7 +88,7 @@ function findMapping(spec: Spec, kind: string, namespace: string | undefined): M
 async function storedProfile(spec: Spec, kind: string, io: CliIO): Promise<KindProfile | null> {
   try {
     const { openWarehouse } = await import('../../warehouse/open.js');
-    const { ProfileStore } = await import('../../record/profile.js');
+    const { ProfileStore } = await import('../../engine/profiles.js');
     const warehouse = await openWarehouse(spec.target, { readOnly: true, env: io.env });
     try {
       return (await new ProfileStore(warehouse, spec.target.dataset).get(kind))?.profile ?? null;
@@ -178,7 +178,7 @@ export async function run(options: ScoreCommandOptions, io: CliIO): Promise<numb
     }
     return score.action === 'quarantine' ? EXIT.QUARANTINE : EXIT.OK;
   } catch (err) {
-    println(io.stderr, `Error: ${flagMessage(errorMessage(err))}`);
+    println(io.stderr, `Error: ${flagMessage(err)}`);
     return EXIT.ERROR;
   }
 }
@@ -193,9 +193,10 @@ const FLAG_OF: Record<string, string> = {
   namespace: '--namespace',
 };
 
-/** validateSyncRecord names the record field ("eventTime: …"); people typed a flag. */
-function flagMessage(message: string): string {
-  const m = /^(\w+): /.exec(message);
-  const flag = m ? FLAG_OF[m[1]!] : undefined;
-  return flag ? `${flag}: ${message.slice(m![0].length)}` : message;
+/** validateSyncRecord names the record field (details.field); people typed a flag. */
+function flagMessage(err: unknown): string {
+  const field = isMlbridgeError(err, 'INVALID_ARGUMENT') ? err.details?.field : undefined;
+  const problem = isMlbridgeError(err) ? err.details?.problem : undefined;
+  const flag = typeof field === 'string' && Object.hasOwn(FLAG_OF, field) ? FLAG_OF[field] : undefined;
+  return flag && typeof problem === 'string' ? `${flag}: ${problem}` : errorMessage(err);
 }

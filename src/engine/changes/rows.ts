@@ -4,20 +4,21 @@
 // categories in SQL (warehouse/row-rules.ts). Execute merges what was staged — apply never
 // reads the source a second time — and refreshes the learned profile from the same rows.
 
-import { rowsAddress } from '../../model/address.js';
+import { addressMatches, rowsAddress } from '../../model/address.js';
 import { warningDiag, type Diagnostic } from '../../model/diagnostic.js';
 import { MlbridgeError } from '../../model/errors.js';
 import type { RowDiffResult } from '../../model/staged.js';
 import { formatTimestampUs } from '../../record/coerce.js';
-import { ProfileLearner, parseProfile, type KindProfile } from '../../record/profile.js';
+import { ProfileLearner, type KindProfile } from '../../record/profile.js';
 import { stageRecord } from '../../record/stage-record.js';
 import { entityToSyncRecord } from '../../record/sync-record.js';
 import { canonicalKey } from '../../source/entity.js';
-import type { SnapshotSource, SourceEntity } from '../../source/snapshot-source.js';
+import type { SnapshotSource, SourceEntity, SourceIdentity } from '../../source/snapshot-source.js';
 import type { MappingSpec, Spec } from '../../spec/types.js';
 import type { Row, RowStage, Warehouse } from '../../warehouse/warehouse.js';
-import { PROFILES_TABLE } from '../desired.js';
+import type { ChangeModule } from '../context.js';
 import type { EventSink } from '../events.js';
+import { storedProfiles, storeProfile } from '../profiles.js';
 import type { RowsChange } from '../plan.js';
 import { ProgressMeter } from '../progress.js';
 import { stageFilesInWorkers, stagingJobs } from './stage-files.js';
@@ -59,16 +60,6 @@ const SAMPLES = 5;
 /** The namespaces a mapping reads; undefined means every namespace. */
 export function mappingNamespaces(m: Pick<MappingSpec, 'namespaces'>): string[] | undefined {
   return m.namespaces && m.namespaces.length ? m.namespaces : undefined;
-}
-
-export async function storedProfiles(warehouse: Warehouse, dataset: string): Promise<Map<string, KindProfile>> {
-  const out = new Map<string, KindProfile>();
-  if (!(await warehouse.getDataset(dataset)) || !(await warehouse.getTable(dataset, PROFILES_TABLE))) return out;
-  for await (const row of warehouse.readRows(dataset, PROFILES_TABLE)) {
-    const p = parseProfile(row.profile);
-    if (typeof row.mapping === 'string' && p) out.set(row.mapping, p);
-  }
-  return out;
 }
 
 function stalenessWarning(ctx: RowsPlanContext): Diagnostic | undefined {
@@ -234,9 +225,48 @@ export async function executeRows(change: RowsChange, ctx: RowsExecuteContext): 
   if (sm.profile) await storeProfile(ctx.warehouse, ctx.spec.target.dataset, sm.profile, ingestTime);
 }
 
-async function storeProfile(warehouse: Warehouse, dataset: string, profile: KindProfile, updatedAt: string): Promise<void> {
-  if (!(await warehouse.getTable(dataset, PROFILES_TABLE))) return;
-  await warehouse.mergeRows(dataset, PROFILES_TABLE, ['mapping'], [
-    { mapping: profile.kind, updated_at: updatedAt, sample_count: String(profile.sampleCount), profile: JSON.parse(JSON.stringify(profile)) as Row[string] },
-  ]);
+// ---- the rows module: planRows and executeRows as one change type of the engine's list ----
+
+/** The rows.<Kind> changes --target selects (a table target selects no data). */
+function selectedMappings(spec: Spec, targets: string[]): MappingSpec[] {
+  if (targets.length === 0) return spec.mappings;
+  const wanted = targets.map((t) => t.replace(/\.$/, ''));
+  return spec.mappings.filter((m) => wanted.some((t) => addressMatches(rowsAddress(m.kind), t)));
 }
+
+/**
+ * What a saved plan's data must still be: the same export (by id and start time), or the
+ * same live database (which never stands still: its counts are re-read at apply).
+ */
+function sourceFingerprint(s: SourceIdentity): string {
+  return s.kind === 'export' ? `export:${s.exportId}@${s.startTime}` : `datastore:${s.project}/${s.database}`;
+}
+
+export const rowsChanges: ChangeModule<'rows'> = {
+  type: 'rows',
+  async plan(ctx) {
+    const { spec, source } = ctx;
+    const mappings = source ? selectedMappings(spec, ctx.options.targets) : [];
+    if (!source || mappings.length === 0) return { changes: [], fingerprints: {}, diagnostics: [] };
+    const rows = await ctx.observe(`rows of ${mappings.length === 1 ? mappings[0]!.kind : `${mappings.length} kinds`}`, () =>
+      planRows({
+        spec,
+        warehouse: ctx.warehouse,
+        source,
+        clock: ctx.clock,
+        onEvent: ctx.onEvent,
+        withRows: ctx.options.withRows,
+        mappings,
+        ...(ctx.options.jobs !== undefined ? { jobs: ctx.options.jobs } : {}),
+      }),
+    );
+    for (const [kind, staged] of rows.stages) ctx.stages.set(kind, staged);
+    const fingerprints: Record<string, string> = {};
+    for (const c of rows.changes) fingerprints[c.address] = sourceFingerprint(c.source);
+    return { changes: rows.changes, fingerprints, diagnostics: rows.diagnostics };
+  },
+  async execute(change, ctx) {
+    if (change.action === 'no-op') return;
+    await executeRows(change, ctx);
+  },
+};

@@ -1,9 +1,9 @@
 // Shared by the export commands: error text without stacks, damaged-record reports.
-import type { CliIO } from '../../cli/io.js';
-import { EXIT } from '../../cli/io.js';
-import { errorMessage, isMlbridgeError } from '../../model/errors.js';
-import type { CorruptRecord } from './log-reader.js';
-import type { ShortPart } from './read-export.js';
+import type { CliIO } from './io.js';
+import { EXIT } from './io.js';
+import { errorMessage, isMlbridgeError } from '../model/errors.js';
+import type { CorruptRecord } from '../source/export/log-reader.js';
+import type { ShortPart } from '../source/export/read-export.js';
 
 export class CorruptTally {
   readonly records: CorruptRecord[] = [];
