@@ -1,8 +1,35 @@
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import type { EngineEvent } from '../../src/engine/events.js';
-import { applyLogSink, formatEvent } from '../../src/cli/views/apply-log.js';
+import { applyLogSink, formatEvent, planLogSink } from '../../src/cli/views/apply-log.js';
 import { formatElapsed, parseDurationMs } from '../../src/cli/duration.js';
+
+type RowsProgress = Extract<EngineEvent, { type: 'rows-progress' }>;
+
+/** A read of `total` rows at 45,000 rows/s, as the engine reports it at `ms`. */
+function reading(ms: number, options: { address?: string; total?: number; phase?: 'read' | 'merge'; done?: boolean } = {}): RowsProgress {
+  const rows = Math.round((45_000 * ms) / 1000);
+  const { total, address = 'rows.Order', phase = 'read', done = false } = options;
+  return {
+    type: 'rows-progress',
+    address,
+    phase,
+    rows,
+    ...(total !== undefined ? { total } : {}),
+    ratePerSecond: 45_000,
+    ...(total !== undefined ? { etaSeconds: Math.ceil((total - rows) / 45_000) } : {}),
+    ms,
+    done,
+  };
+}
+
+/** The events of one read, every 250 ms as the engine's meter sends them, then `done`. */
+function readEvents(untilMs: number, options: { address?: string; total?: number; phase?: 'read' | 'merge' } = {}): RowsProgress[] {
+  const events: RowsProgress[] = [];
+  for (let ms = 250; ms < untilMs; ms += 250) events.push(reading(ms, options));
+  events.push(reading(untilMs, { ...options, done: true }));
+  return events;
+}
 
 const Log = suite('apply log');
 
@@ -64,6 +91,63 @@ Log('hides refresh lines when asked to', () => {
   const lines: string[] = [];
   applyLogSink((l) => lines.push(l), { observe: false })({ type: 'observe-start', what: 'duckdb_dataset.analytics' });
   assert.equal(lines, []);
+});
+
+Log('describes row progress with the total and ETA when the export says how many rows there are', () => {
+  assert.is(formatEvent(reading(2_000, { total: 1_000_000 })), 'rows.Order: read 90,000 of 1,000,000 rows (45,000/s, ETA 21s)');
+  assert.is(formatEvent(reading(20_000, { total: 1_000_000 })), 'rows.Order: read 900,000 of 1,000,000 rows (45,000/s, ETA 3s)');
+  assert.is(formatEvent(reading(2_000)), 'rows.Order: read 90,000 rows (45,000/s)');
+  assert.is(formatEvent(reading(22_100, { total: 1_000_000, done: true })), 'rows.Order: read 994,500 rows in 22s (45,000/s)');
+  assert.is(formatEvent(reading(3_200, { phase: 'merge', done: true })), 'rows.Order: merged 144,000 rows in 3.2s (45,000/s)');
+});
+
+Log('prints a line for a long read every 5 seconds and once when it is done', () => {
+  const lines: string[] = [];
+  const sink = applyLogSink((l) => lines.push(l));
+  readEvents(12_100, { total: 600_000 }).forEach(sink);
+  assert.equal(lines, [
+    'rows.Order: read 225,000 of 600,000 rows (45,000/s, ETA 9s)',
+    'rows.Order: read 450,000 of 600,000 rows (45,000/s, ETA 4s)',
+    'rows.Order: read 544,500 rows in 12s (45,000/s)',
+  ]);
+});
+
+Log('says nothing about a read that finishes within 5 seconds', () => {
+  const lines: string[] = [];
+  const sink = applyLogSink((l) => lines.push(l));
+  readEvents(4_900).forEach(sink);
+  assert.equal(lines, []);
+});
+
+Log('times each address and each phase on its own', () => {
+  const lines: string[] = [];
+  const sink = applyLogSink((l) => lines.push(l));
+  // Apply reads rows.Order while planning, then merges the same address: the merge's clock
+  // starts at 0 again and its first 5 seconds must still be reported.
+  const events = [...readEvents(10_000), ...readEvents(6_000, { address: 'rows.Customer' }), ...readEvents(5_100, { phase: 'merge' })];
+  events.forEach(sink);
+  assert.equal(lines, [
+    'rows.Order: read 225,000 rows (45,000/s)',
+    'rows.Order: read 450,000 rows in 10s (45,000/s)',
+    'rows.Customer: read 225,000 rows (45,000/s)',
+    'rows.Customer: read 270,000 rows in 6.0s (45,000/s)',
+    'rows.Order: merged 225,000 rows (45,000/s)',
+    'rows.Order: merged 229,500 rows in 5.1s (45,000/s)',
+  ]);
+});
+
+Log('gives plan only retries and the progress of a long read, never refresh or change lines', () => {
+  const lines: string[] = [];
+  const sink = planLogSink((l) => lines.push(l));
+  sink({ type: 'observe-start', what: 'rows of Order' });
+  readEvents(5_500).forEach(sink);
+  sink({ type: 'observe-done', what: 'rows of Order', ms: 5_600 });
+  sink({ type: 'retry', resource: 'bigquery_table.a.b', call: 'tables.get', attempt: 1, delayMs: 300, error: 'HTTP 503' });
+  assert.equal(lines, [
+    'rows.Order: read 225,000 rows (45,000/s)',
+    'rows.Order: read 247,500 rows in 5.5s (45,000/s)',
+    'bigquery_table.a.b: tables.get failed (HTTP 503); retry 1 in 0.3s',
+  ]);
 });
 
 Log.run();

@@ -11,7 +11,7 @@ import { hasErrors } from '../../model/diagnostic.js';
 import { EXIT, println, type CliIO } from '../io.js';
 import { loadConfig, openDeps, printDiagnostics } from '../context.js';
 import { renderPlanText } from '../views/plan-text.js';
-import { formatEvent } from '../views/apply-log.js';
+import { planLogSink } from '../views/apply-log.js';
 import { diagnosticsOnlyJson, renderPlanJson } from '../views/plan-json.js';
 import { renderPlanMarkdown } from '../views/plan-markdown.js';
 
@@ -44,11 +44,10 @@ export async function run(options: PlanOptions, io: CliIO): Promise<number> {
   if (format !== 'json') printDiagnostics(io, diagnostics); // warnings
 
   const live = format === 'text' && options.color && io.interactive ? (await import('../views/PlanView.js')).startPlanView(io) : null;
-  // Without the live view, retries still show (on stderr, so --json stays pure JSON).
-  const onEvent = (e: EngineEvent) => {
-    if (live) live.onEvent(e);
-    else if (e.type === 'retry') println(io.stderr, formatEvent(e) ?? '');
-  };
+  // Without the live view, retries and progress of a long read (a line every 5 s) still show,
+  // on stderr: stdout is the plan only, so --json and markdown can be piped.
+  const plain = planLogSink((line) => println(io.stderr, line));
+  const onEvent = (e: EngineEvent) => (live ? live.onEvent(e) : plain(e));
   let plan: Plan;
   const opened = await openDeps(spec, io, { readOnly: true, onEvent, data: !options.skipData, ...(options.exportId !== undefined ? { exportId: options.exportId } : {}) }).catch((err) => {
     live?.stop();

@@ -1,6 +1,7 @@
 // Interactive apply progress (TTY only): a spinner per change while it runs; finished
 // changes, retries and lock waits are written once above it (<Static>), so a long apply
-// scrolls like a log instead of redrawing a screen taller than the terminal.
+// scrolls like a log instead of redrawing a screen taller than the terminal. A running
+// `rows.<Kind>` change shows its merge progress (rows, rate), and its finished line the total.
 import { Box, Static, Text, render } from 'ink';
 import type { Action, PlanSummary } from '../../engine/plan.js';
 import type { EngineEvent } from '../../engine/events.js';
@@ -8,17 +9,18 @@ import type { CliIO } from '../io.js';
 import { formatElapsed } from '../duration.js';
 import { formatEvent, type FormatOptions } from './apply-log.js';
 import { Spinner } from './Spinner.js';
+import { rowsDoneText, rowsRunningText, type RowsProgress } from './rows-progress.js';
 
 export type ProgressLine =
-  | { kind: 'done'; address: string; action: Action; ms: number }
+  | { kind: 'done'; address: string; action: Action; ms: number; rows?: RowsProgress }
   | { kind: 'failed'; address: string; action: Action; message: string }
   | { kind: 'note'; text: string };
 
 export interface ApplyProgressProps {
   /** Finished changes and notes, in order; written once. */
   lines: ProgressLine[];
-  /** Changes in progress. */
-  running: Array<{ address: string; action: Action }>;
+  /** Changes in progress, with the latest merge progress of a rows change. */
+  running: Array<{ address: string; action: Action; rows?: RowsProgress }>;
   summary: PlanSummary | null;
   /** Set when apply stopped on a signal: what was done and what remains. */
   interrupted?: string | null;
@@ -38,7 +40,11 @@ function Line({ line }: { line: ProgressLine }): React.JSX.Element {
   }
   return (
     <Text>
-      <Text color="green">✔</Text> {line.address}: {DONE[line.action]} <Text dimColor>after {formatElapsed(line.ms)}</Text>
+      <Text color="green">✔</Text> {line.address}: {DONE[line.action]}{' '}
+      <Text dimColor>
+        after {formatElapsed(line.ms)}
+        {line.rows ? ` · ${rowsDoneText(line.rows)}` : ''}
+      </Text>
     </Text>
   );
 }
@@ -49,7 +55,7 @@ export function ApplyProgress({ lines, running, summary, interrupted }: ApplyPro
       <Static items={lines.map((line, i) => ({ line, i }))}>{({ line, i }) => <Line key={i} line={line} />}</Static>
       {running.map((r) => (
         <Text key={r.address}>
-          <Spinner /> {r.address}: {VERB[r.action]}…
+          <Spinner /> {r.address}: {VERB[r.action]}…{r.rows ? ` ${r.rows.done ? rowsDoneText(r.rows) : rowsRunningText(r.rows)}` : ''}
         </Text>
       ))}
       {summary ? (
@@ -84,11 +90,17 @@ export function startApplyProgress(io: CliIO, format: FormatOptions = {}): { onE
     state.running = state.running.filter((r) => r.address !== address);
     state.lines = [...state.lines, line];
   };
+  const rowsOf = (address: string) => state.running.find((r) => r.address === address)?.rows;
   return {
     onEvent(e) {
       if (!mounted) return;
       if (e.type === 'change-start') state.running = [...state.running, { address: e.address, action: e.action }];
-      else if (e.type === 'change-done') finish(e.address, { kind: 'done', address: e.address, action: e.action, ms: e.ms });
+      else if (e.type === 'change-done') {
+        const rows = rowsOf(e.address);
+        finish(e.address, { kind: 'done', address: e.address, action: e.action, ms: e.ms, ...(rows?.done ? { rows } : {}) });
+      } else if (e.type === 'rows-progress' && e.phase === 'merge') {
+        state.running = state.running.map((r) => (r.address === e.address ? { ...r, rows: e } : r));
+      }
       else if (e.type === 'change-failed') finish(e.address, { kind: 'failed', address: e.address, action: e.action, message: e.message });
       else if (e.type === 'apply-done') state.summary = e.summary;
       else if (e.type === 'retry' || e.type === 'lock-takeover' || e.type === 'lock-release-failed') {

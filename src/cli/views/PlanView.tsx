@@ -1,4 +1,5 @@
-// Interactive plan view (TTY only): a spinner per observation while the target is read.
+// Interactive plan view (TTY only): a spinner per observation while the target is read, and
+// a live line per rows address while the source is read and staged (rows, rate, ETA).
 // The finished plan is then printed as plain coloured text (the same renderer as non-TTY
 // output), not through ink, so a plan taller than the terminal scrolls normally.
 import { Box, Text, render } from 'ink';
@@ -8,6 +9,7 @@ import type { CliIO } from '../io.js';
 import { formatEvent } from './apply-log.js';
 import { renderPlanText } from './plan-text.js';
 import { Spinner } from './Spinner.js';
+import { rowsDoneText, rowsRunningText, withProgress, type RowsProgress } from './rows-progress.js';
 
 export interface PlanViewProps {
   /** Observations in progress, in start order. */
@@ -16,9 +18,27 @@ export interface PlanViewProps {
   observed: number;
   /** Set while another apply holds the target's lock. */
   lockWait?: string;
+  /** The latest progress of each rows address being read (done ones stay, as a done line). */
+  rows?: RowsProgress[];
 }
 
-export function PlanView({ observing, observed, lockWait }: PlanViewProps): React.JSX.Element {
+/** `⠋ Reading rows.Order… 120,000 of 1,000,000 rows · 45,000/s · ETA 19s`, then `✔ rows.Order: read … in 22s`. */
+export function RowsLine({ progress }: { progress: RowsProgress }): React.JSX.Element {
+  if (progress.done) {
+    return (
+      <Text>
+        <Text color="green">✔</Text> {progress.address}: {rowsDoneText(progress)}
+      </Text>
+    );
+  }
+  return (
+    <Text>
+      <Spinner /> {rowsRunningText(progress)}
+    </Text>
+  );
+}
+
+export function PlanView({ observing, observed, lockWait, rows = [] }: PlanViewProps): React.JSX.Element {
   return (
     <Box flexDirection="column">
       {lockWait ? (
@@ -36,6 +56,9 @@ export function PlanView({ observing, observed, lockWait }: PlanViewProps): Reac
           </Text>
         ))
       )}
+      {rows.map((p) => (
+        <RowsLine key={p.address} progress={p} />
+      ))}
       {observed > 0 ? <Text dimColor>{observed} observed</Text> : null}
     </Box>
   );
@@ -66,7 +89,8 @@ export function startPlanView(io: CliIO): { onEvent: (e: EngineEvent) => void; f
       else if (e.type === 'observe-done') {
         state.observing = state.observing.filter((w) => w !== e.what);
         state.observed++;
-      } else return;
+      } else if (e.type === 'rows-progress' && e.phase === 'read') state.rows = withProgress(state.rows ?? [], e);
+      else return;
       instance.rerender(<PlanView {...state} />);
     },
     finish(plan) {

@@ -6,6 +6,7 @@ import type { Action } from '../../engine/plan.js';
 import type { EngineEvent } from '../../engine/events.js';
 import { interruptedMessage } from '../../engine/interrupt.js';
 import { formatElapsed } from '../duration.js';
+import { formatCount as n, formatRowsProgress } from './rows-progress.js';
 
 const STARTING: Record<Action, string> = {
   create: 'Creating...',
@@ -73,19 +74,8 @@ export function formatEvent(e: EngineEvent, options: FormatOptions = {}): string
   }
 }
 
-const n = (x: number) => x.toLocaleString('en-US');
-
 function rowsDone(r: { insert: number; update: number; delete: number; quarantine: number } | undefined): string {
   return r ? `\nRows: ${n(r.insert)} inserted, ${n(r.update)} updated, ${n(r.delete)} deleted, ${n(r.quarantine)} quarantined.` : '';
-}
-
-/** `rows.Order: read 120,000 of 1,000,000 rows (45,000/s, ETA 20s)`. */
-export function formatRowsProgress(e: Extract<EngineEvent, { type: 'rows-progress' }>): string {
-  const verb = e.phase === 'read' ? 'read' : 'merged';
-  if (e.done) return `${e.address}: ${verb} ${n(e.rows)} rows in ${formatElapsed(e.ms)} (${n(e.ratePerSecond)}/s)`;
-  const of = e.total !== undefined ? ` of ${n(e.total)}` : '';
-  const eta = e.etaSeconds !== undefined ? `, ETA ${formatElapsed(e.etaSeconds * 1000)}` : '';
-  return `${e.address}: ${verb} ${n(e.rows)}${of} rows (${n(e.ratePerSecond)}/s${eta})`;
 }
 
 /** Plain logs get a progress line every this many ms, not every event. */
@@ -101,10 +91,12 @@ export function applyLogSink(write: (line: string) => void, options: { observe?:
   return (e) => {
     if (e.type === 'observe-start' && options.observe === false) return;
     if (e.type === 'rows-progress') {
-      // A small read finishes before its first line would be due: say nothing for it.
-      const last = lastProgress.get(e.address) ?? 0;
+      // A small read finishes before its first line would be due: say nothing for it. Apply
+      // reads and later merges the same address, each phase timed from its own start.
+      const key = `${e.phase} ${e.address}`;
+      const last = lastProgress.get(key) ?? 0;
       if (e.done ? last === 0 && e.ms < PROGRESS_EVERY_MS : e.ms - last < PROGRESS_EVERY_MS) return;
-      lastProgress.set(e.address, e.ms);
+      lastProgress.set(key, e.ms);
     }
     if (e.type === 'lock-wait') {
       if (waitingFor === e.holder.id) return;
@@ -112,5 +104,16 @@ export function applyLogSink(write: (line: string) => void, options: { observe?:
     }
     const line = formatEvent(e, options);
     if (line !== null) write(line);
+  };
+}
+
+/**
+ * What `plan` prints besides the plan when no live view runs: retries and the progress of a
+ * long read, nothing else (plan's own output is the plan).
+ */
+export function planLogSink(write: (line: string) => void): (e: EngineEvent) => void {
+  const sink = applyLogSink(write);
+  return (e) => {
+    if (e.type === 'retry' || e.type === 'rows-progress') sink(e);
   };
 }
