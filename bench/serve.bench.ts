@@ -11,7 +11,8 @@
 //   1. sustained events/s for ~1 KB Pub/Sub change events (100 connections);
 //   2. p50/p99 acknowledgement latency at a steady 1,000 events/s.
 // Goal: ≥ 3,000 events/s and p99 ≤ 100 ms at 1,000 events/s.
-// Bounded: BENCH_SECONDS per phase (default 10), loopback only. BENCH_SINKS=memory,duckdb.
+// Bounded: BENCH_SECONDS per phase (default 10), loopback only. BENCH_SINKS=memory,duckdb;
+// BENCH_PROF_DIR=DIR writes a CPU profile of the server child there.
 import autocannon from 'autocannon';
 import { execFileSync, fork } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
@@ -57,11 +58,14 @@ async function openSink(kind: string, dir: string | undefined): Promise<{ sink: 
 }
 
 async function serverMain(kind: string, dir: string | undefined): Promise<void> {
-  const counts = { written: 0, duplicates: 0, superseded: 0, other: 0 };
+  const counts = { written: 0, duplicates: 0, superseded: 0, other: 0, batches: 0, writeMs: 0 };
   const opened = await openSink(kind, dir);
   const counting: ChangeSink = {
     async write(c, r) {
+      const started = performance.now();
       const o = await opened.sink.write(c, r);
+      counts.batches++;
+      counts.writeMs += performance.now() - started;
       counts.written += o.written;
       counts.duplicates += o.duplicates;
       counts.superseded += o.superseded;
@@ -112,7 +116,7 @@ async function measure(kind: string): Promise<boolean> {
     writeFileSync(join(dir, 'mlbridge.yaml'), DUCKDB_SPEC);
     execFileSync(process.execPath, [BIN, 'apply', '--auto-approve', '--skip-data', '-c', '.'], { cwd: dir, stdio: 'pipe' });
   }
-  const child = fork(fileURLToPath(import.meta.url), ['--server', kind, ...(dir ? [dir] : [])], { stdio: 'inherit' });
+  const child = fork(fileURLToPath(import.meta.url), ['--server', kind, ...(dir ? [dir] : [])], { stdio: 'inherit', execArgv: process.env.BENCH_PROF_DIR ? ['--cpu-prof', `--cpu-prof-dir=${process.env.BENCH_PROF_DIR}`] : [] });
   const ask = <T>(msg?: string) => new Promise<T>((resolve) => { child.once('message', (m) => resolve(m as T)); if (msg) child.send(msg); });
   const stopped = new Promise((r) => child.once('exit', r));
   try {
@@ -128,7 +132,7 @@ async function measure(kind: string): Promise<boolean> {
     await run({ ...common, connections: 20, duration: 2 }); // warm-up
     const sustained = await run({ ...common, connections: 100 });
     const steady = await run({ ...common, connections: 50, overallRate: 1000 });
-    const counts = await ask<{ written: number; duplicates: number; superseded: number; other: number }>('count');
+    const counts = await ask<{ written: number; duplicates: number; superseded: number; other: number; batches: number; writeMs: number }>('count');
     const rate = sustained['2xx'] / SECONDS;
     const non2xx = sustained.non2xx + steady.non2xx + sustained.errors + steady.errors;
     const rows = [
@@ -137,6 +141,7 @@ async function measure(kind: string): Promise<boolean> {
       ['sustained', `${Math.round(rate)} events/s over ${SECONDS}s, 100 connections (goal ≥ ${GOAL_RATE})`],
       ['at 1,000/s', `p50 ${steady.latency.p50} ms, p99 ${steady.latency.p99} ms, max ${steady.latency.max} ms (goal p99 ≤ ${GOAL_P99_MS})`],
       ['acknowledged', `${sustained['2xx'] + steady['2xx']} (non-2xx or errors: ${non2xx}); the sink: ${counts.written} written, ${counts.superseded} superseded, ${counts.duplicates} duplicates, ${counts.other} quarantined or rejected (incl. warm-up)`],
+      ['sink writes', `${counts.batches} batches, ${Math.round((counts.written + counts.superseded + counts.duplicates + counts.other) / Math.max(1, counts.batches))} events and ${(counts.writeMs / Math.max(1, counts.batches)).toFixed(1)} ms per write on average`],
     ];
     for (const [k, v] of rows) process.stdout.write(`${k!.padEnd(14)} ${v}\n`);
     return non2xx === 0 && counts.other === 0;
