@@ -23,24 +23,12 @@ import { createServer } from '../src/server/app.js';
 import { createTokenVerifier } from '../src/server/auth.js';
 import type { ChangeSink, Reconciler } from '../src/server/ports.js';
 import { AUDIENCE, PUSH_SA, TEST_CERTS, customer, pubsubEnvelope, signToken } from '../test/server/fakes.js';
+import { BIN, customerSpec } from '../test/server/serve-child.js';
 
 const SECONDS = Math.max(2, Number(process.env.BENCH_SECONDS ?? 10));
 const SINKS = (process.env.BENCH_SINKS ?? 'memory,duckdb').split(',').filter((s) => s === 'memory' || s === 'duckdb');
 const GOAL_RATE = 3000;
 const GOAL_P99_MS = 100;
-const BIN = fileURLToPath(new URL('../../bin/mlbridge.js', import.meta.url));
-
-const DUCKDB_SPEC = `version: 1
-target:
-  duckdb: { path: ./wh.duckdb, dataset: live }
-mappings:
-  - kind: CustomerProfile
-    fields:
-      - { name: email, type: STRING }
-      - { name: visits, type: INT64 }
-      - { name: city, type: STRING }
-      - { name: bio, type: STRING }
-`;
 
 const idleReconciler: Reconciler = { async reconcile({ id }) { return { id, kinds: {}, durationMs: 0, changed: false }; } };
 
@@ -113,7 +101,7 @@ async function measure(kind: string): Promise<boolean> {
   let dir: string | undefined;
   if (kind === 'duckdb') {
     dir = mkdtempSync(join(tmpdir(), 'mlbridge-bench-serve-'));
-    writeFileSync(join(dir, 'mlbridge.yaml'), DUCKDB_SPEC);
+    writeFileSync(join(dir, 'mlbridge.yaml'), customerSpec(['city', 'bio']));
     execFileSync(process.execPath, [BIN, 'apply', '--auto-approve', '--skip-data', '-c', '.'], { cwd: dir, stdio: 'pipe' });
   }
   const child = fork(fileURLToPath(import.meta.url), ['--server', kind, ...(dir ? [dir] : [])], { stdio: 'inherit', execArgv: process.env.BENCH_PROF_DIR ? ['--cpu-prof', `--cpu-prof-dir=${process.env.BENCH_PROF_DIR}`] : [] });

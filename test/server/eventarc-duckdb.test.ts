@@ -12,20 +12,9 @@ import { mulberry32 } from '../../src/model/prng.js';
 import { encodeEntityEvent, type EventEntityResult } from '../../src/server/entity-event-proto.js';
 import type { Entity } from '../../src/source/entity.js';
 import { startDatastoreEmulator, type DatastoreEmulator } from '../support/datastore-emulator.js';
-import { mlbridge, shuffle, specFolder, startServe, tableRows, type ServeChild } from './serve-child.js';
+import { customerSpec, mlbridge, shuffle, specFolder, startServe, tableRows, type ServeChild } from './serve-child.js';
 
 // ---- fakes: the spec, the emulator's REST calls, CloudEvents ----
-
-const SPEC = `version: 1
-target:
-  duckdb: { path: ./wh.duckdb, dataset: live }
-mappings:
-  - kind: CustomerProfile
-    fields:
-      - { name: email, type: STRING }
-      - { name: visits, type: INT64 }
-      - { name: tier, type: STRING }
-`;
 
 const KEYS = 20;
 const ROUNDS = 4;
@@ -105,7 +94,7 @@ let folder: ReturnType<typeof specFolder>;
 let serve: ServeChild;
 
 E2E.before(async () => {
-  folder = specFolder(SPEC, 'mlbridge-eventarc-e2e-');
+  folder = specFolder(customerSpec(), 'mlbridge-eventarc-e2e-');
   const applied = await mlbridge(['apply', '--auto-approve', '--skip-data', '-c', '.'], folder.dir);
   assert.is(applied.code, 0, applied.stderr);
   emulator = await startDatastoreEmulator();

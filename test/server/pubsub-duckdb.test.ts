@@ -25,20 +25,9 @@ import * as assert from 'uvu/assert';
 import { mulberry32 } from '../../src/model/prng.js';
 import { freeLoopbackPort } from '../support/emulator-process.js';
 import { startPubsubEmulator, type PubsubEmulator } from '../support/pubsub-emulator.js';
-import { eventually, mlbridge, shuffle, specFolder, startServe, tableRows, type ServeChild } from './serve-child.js';
+import { customerSpec, eventually, mlbridge, shuffle, specFolder, startServe, tableRows, type ServeChild } from './serve-child.js';
 
 // ---- fakes: the spec, the events, the forwarding proxy ----
-
-const SPEC = `version: 1
-target:
-  duckdb: { path: ./wh.duckdb, dataset: live }
-mappings:
-  - kind: CustomerProfile
-    fields:
-      - { name: email, type: STRING }
-      - { name: visits, type: INT64 }
-      - { name: tier, type: STRING }
-`;
 
 const KEYS = 200;
 const VERSIONS_PER_WAVE = 7;
@@ -149,7 +138,7 @@ let topic: Topic;
 const dbPath = () => join(folder.dir, 'wh.duckdb');
 
 E2E.before(async () => {
-  folder = specFolder(SPEC, 'mlbridge-pubsub-e2e-');
+  folder = specFolder(customerSpec(), 'mlbridge-pubsub-e2e-');
   const applied = await mlbridge(['apply', '--auto-approve', '--skip-data', '-c', '.'], folder.dir);
   assert.is(applied.code, 0, applied.stderr);
   emulator = await startPubsubEmulator();

@@ -29,6 +29,19 @@ export function mlbridge(args: string[], cwd: string, env: NodeJS.ProcessEnv = {
   });
 }
 
+/** A DuckDB spec (./wh.duckdb, dataset `live`) mapping CustomerProfile to email, visits, tier and `extra` STRING columns. */
+export function customerSpec(extra: string[] = []): string {
+  const fields = [['email', 'STRING'], ['visits', 'INT64'], ['tier', 'STRING'], ...extra.map((name) => [name, 'STRING'])];
+  return `version: 1
+target:
+  duckdb: { path: ./wh.duckdb, dataset: live }
+mappings:
+  - kind: CustomerProfile
+    fields:
+${fields.map(([name, type]) => `      - { name: ${name}, type: ${type} }`).join('\n')}
+`;
+}
+
 /** A temp folder holding `mlbridge.yaml` (removed by cleanup()). */
 export function specFolder(spec: string, prefix = 'mlbridge-e2e-'): { dir: string; cleanup(): void } {
   const dir = mkdtempSync(join(tmpdir(), prefix));
