@@ -133,6 +133,28 @@ export class DuckDbCatalog {
     return tableFromCatalog(row, cols);
   }
 
+  /** These tables of a dataset (null where missing, matched as observeTable does) in two catalog queries. */
+  async observeNamed(conn: DuckDBConnection, dataset: string, names: string[]): Promise<(ObservedTable | null)[]> {
+    const lowered = JSON.stringify(names.map((n) => n.toLowerCase()));
+    const tables = await this.sql.rows(
+      conn,
+      `SELECT schema_name, table_name, comment, estimated_size FROM duckdb_tables()
+       WHERE database_name = current_database() AND lower(schema_name) = lower(?) AND list_contains(CAST(CAST(? AS JSON) AS VARCHAR[]), lower(table_name))`,
+      [dataset, lowered],
+    );
+    const cols = await this.sql.rows(
+      conn,
+      `SELECT table_name, column_name, data_type, is_nullable FROM duckdb_columns()
+       WHERE database_name = current_database() AND lower(schema_name) = lower(?) AND list_contains(CAST(CAST(? AS JSON) AS VARCHAR[]), lower(table_name))
+       ORDER BY table_name, column_index`,
+      [dataset, lowered],
+    );
+    return names.map((name) => {
+      const row = tables.find((t) => String(t.table_name).toLowerCase() === name.toLowerCase());
+      return row ? tableFromCatalog(row, cols.filter((c) => c.table_name === row.table_name)) : null;
+    });
+  }
+
   /** Every table of a dataset in two catalog queries, however many there are. */
   async observeTables(conn: DuckDBConnection, dataset: string): Promise<ObservedTable[]> {
     const tables = await this.sql.rows(

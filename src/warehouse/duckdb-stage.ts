@@ -31,7 +31,8 @@ export interface DuckStageHost {
   use<T>(fn: (c: DuckDBConnection) => Promise<T>): Promise<T>;
   /** Runs fn in a transaction on the same connection (rolled back when it throws). */
   tx<T>(resource: string, fn: (c: DuckDBConnection) => Promise<T>): Promise<T>;
-  observe(c: DuckDBConnection, dataset: string, table: string): Promise<ObservedTable | null>;
+  /** These tables of the dataset (null where missing), in one catalog round. */
+  observe(c: DuckDBConnection, dataset: string, tables: string[]): Promise<(ObservedTable | null)[]>;
 }
 
 const EMPTY_CURRENT = `(SELECT CAST(NULL AS VARCHAR) AS _key, CAST(NULL AS VARCHAR) AS _hash, CAST(NULL AS BIGINT) AS _version WHERE false)`;
@@ -105,11 +106,7 @@ export class DuckRowStage implements RowStage {
   private async relations(c: DuckDBConnection): Promise<{ current: string; raw: string; quarantine: string; currentTable: ObservedTable | null }> {
     await this.ensure(c);
     const { dataset } = this.tables;
-    const [cur, raw, qt] = await Promise.all([
-      this.host.observe(c, dataset, this.tables.current),
-      this.host.observe(c, dataset, this.tables.raw),
-      this.host.observe(c, dataset, this.tables.quarantine),
-    ]);
+    const [cur, raw, qt] = await this.host.observe(c, dataset, [this.tables.current, this.tables.raw, this.tables.quarantine]);
     return {
       current: cur ? qualified(cur.dataset, cur.name) : EMPTY_CURRENT,
       raw: raw ? qualified(raw.dataset, raw.name) : EMPTY_LOG,
@@ -175,7 +172,6 @@ export class DuckRowStage implements RowStage {
       const orph = quoteIdent(`${this.name}_orph`);
       const ingest = quoteLiteral(options.ingestTime);
       const origin = quoteLiteral(options.origin);
-      const count = async (q: string) => Number((await sql.rows(c, q))[0]?.n ?? 0);
       try {
         await sql.run(c, `CREATE OR REPLACE TEMP TABLE ${chg} AS SELECT * FROM ${this.joined(rel, options)} WHERE category IN ('insert', 'update', 'delete')`);
         const snapshot = options.mode === 'snapshot' && options.snapshotVersion !== undefined;
@@ -185,50 +181,51 @@ export class DuckRowStage implements RowStage {
             ? `CREATE OR REPLACE TEMP TABLE ${orph} AS SELECT c._key FROM ${rel.current} c WHERE ${orphanSql(this.q, options.snapshotVersion!)}`
             : `CREATE OR REPLACE TEMP TABLE ${orph} AS SELECT CAST(NULL AS VARCHAR) AS _key WHERE false`,
         );
+        // Raw: one row per change (snapshot) or per distinct event (events), never twice.
+        const logged = `SELECT event_id FROM ${rel.raw}`;
+        const rawCols = `(event_id, _key, operation, origin, event_time, ingest_time, data, score, flags)`;
+        // Every count in one statement: the per-batch cost matters to serve's small batches.
+        const [n] = await sql.rows(
+          c,
+          `SELECT count(*) FILTER (WHERE category = 'insert')::BIGINT AS ins, count(*) FILTER (WHERE category = 'update')::BIGINT AS upd,
+             count(*) FILTER (WHERE category = 'delete')::BIGINT AS del, (SELECT count(*) FROM ${orph})::BIGINT AS orphans,
+             ${options.mode === 'events' ? `count(*) FILTER (WHERE event_id NOT IN (${logged}))::BIGINT` : '0::BIGINT'} AS applied_new
+           FROM ${chg}`,
+        );
+        const appliedNew = Number(n?.applied_new ?? 0);
         const result: RowMergeResult = {
-          inserted: await count(`SELECT count(*)::BIGINT AS n FROM ${chg} WHERE category = 'insert'`),
-          updated: await count(`SELECT count(*)::BIGINT AS n FROM ${chg} WHERE category = 'update'`),
-          deleted: (await count(`SELECT count(*)::BIGINT AS n FROM ${chg} WHERE category = 'delete'`)) + (await count(`SELECT count(*)::BIGINT AS n FROM ${orph}`)),
+          inserted: Number(n?.ins ?? 0),
+          updated: Number(n?.upd ?? 0),
+          deleted: Number(n?.del ?? 0) + Number(n?.orphans ?? 0),
           quarantined: 0,
           logged: 0,
           superseded: 0,
         };
-
-        // Raw: one row per change (snapshot) or per distinct event (events), never twice.
-        const logged = `SELECT event_id FROM ${rel.raw}`;
-        const rawCols = `(event_id, _key, operation, origin, event_time, ingest_time, data, score, flags)`;
-        const before = await count(`SELECT count(*)::BIGINT AS n FROM ${rel.raw}`);
-        const appliedNew = options.mode === 'events' ? await count(`SELECT count(*)::BIGINT AS n FROM ${chg} WHERE event_id NOT IN (${logged})`) : 0;
+        const changed = async (statement: string) => ((await sql.run(c, statement)) as { rowsChanged: number }).rowsChanged;
         // A DELETE's raw data holds its version: the guard against older events arriving later.
         const deleted = (version: string) => `json_object('_version', ${version})`;
         const changes =
           options.mode === 'snapshot'
             ? `SELECT * FROM ${chg}`
             : `SELECT * FROM ${this.q} WHERE reason IS NULL QUALIFY row_number() OVER (PARTITION BY event_id ORDER BY _key) = 1`;
-        await sql.run(
-          c,
+        result.logged = await changed(
           `INSERT INTO ${rel.raw} ${rawCols} SELECT event_id, _key, operation, ${origin}, CAST(event_time AS TIMESTAMP), CAST(${ingest} AS TIMESTAMP), CASE WHEN operation = 'DELETE' THEN ${deleted('CAST(_version AS VARCHAR)')} ELSE CAST("row" AS JSON) END, CASE WHEN operation = 'DELETE' THEN NULL ELSE _score END, CAST(flags AS VARCHAR[]) FROM (${changes}) x WHERE event_id NOT IN (${logged})`,
         );
         if (snapshot) {
           const id = orphanEventIdSql(encodeURIComponent(options.kind), 'o._key', options.snapshotVersion!, quoteLiteral, (e) => `sha256(${e})`);
           const at = options.snapshotTime ? `CAST(${quoteLiteral(options.snapshotTime)} AS TIMESTAMP)` : 'NULL';
-          await sql.run(
-            c,
+          result.logged += await changed(
             `INSERT INTO ${rel.raw} ${rawCols} SELECT id, _key, 'DELETE', ${origin}, ${at}, CAST(${ingest} AS TIMESTAMP), ${deleted(quoteLiteral(options.snapshotVersion!))}, NULL, []::VARCHAR[] FROM (SELECT ${id} AS id, o._key FROM ${orph} o) x WHERE id NOT IN (${logged})`,
           );
         }
-        result.logged = (await count(`SELECT count(*)::BIGINT AS n FROM ${rel.raw}`)) - before;
         if (options.mode === 'events') result.superseded = result.logged - appliedNew;
 
         // Quarantine: nothing dropped silently, nothing twice.
-        const qBefore = await count(`SELECT count(*)::BIGINT AS n FROM ${rel.quarantine}`);
-        await sql.run(
-          c,
+        result.quarantined = await changed(
           `INSERT INTO ${rel.quarantine} (event_id, _key, operation, origin, event_time, ingest_time, data, score, flags, reason)
            SELECT event_id, _key, operation, ${origin}, CAST(event_time AS TIMESTAMP), CAST(${ingest} AS TIMESTAMP), CAST(data AS JSON), _score, CAST(flags AS VARCHAR[]), reason
            FROM ${this.rejected(rel.current, rel.quarantine, options)} x WHERE fresh`,
         );
-        result.quarantined = (await count(`SELECT count(*)::BIGINT AS n FROM ${rel.quarantine}`)) - qBefore;
 
         // Current: replace changed keys, drop deleted ones, in this same transaction.
         await sql.run(c, `DELETE FROM ${rel.current} WHERE _key IN (SELECT _key FROM ${chg} UNION ALL SELECT _key FROM ${orph})`);

@@ -405,7 +405,7 @@ export class DuckDbWarehouse implements Warehouse {
         sql: this.sql,
         use,
         tx: (res, fn) => this.tx(res, fn),
-        observe: (c, dataset, table) => this.catalog.observeTable(c, dataset, table),
+        observe: (c, dataset, tables) => this.catalog.observeNamed(c, dataset, tables),
       },
       tables,
     );
