@@ -13,6 +13,8 @@ import type { ColumnSchema } from '../../src/model/schema.js';
 import type { Spec } from '../../src/spec/types.js';
 import type { Row, Warehouse } from '../../src/warehouse/warehouse.js';
 import { field, mapping, spec } from '../engine/fixtures/factories.js';
+import type { Entity } from '../../src/source/entity.js';
+import type { SnapshotSource } from '../../src/source/snapshot-source.js';
 
 export interface ScenarioTarget {
   project: string;
@@ -194,6 +196,68 @@ export function registerScenarios(Suite: Test, t: () => ScenarioTarget): void {
     const s2 = bq([{ ...m, fields: [m.fields[0]!, field('item count', 'INT64', 'NULLABLE', { renamedFrom: 'item-count' })] }]);
     await applySpec(s2);
     assert.equal((await rowsOf('order-items')).map((x) => x['item count']), ['3']);
+  });
+}
+
+/** A snapshot source holding these entities (what an export or a live read would yield). */
+function snapshot(entities: Entity[], at: string): SnapshotSource {
+  const version = String(BigInt(Date.parse(at)) * 1000n);
+  return {
+    identity: { kind: 'export', exportId: at, startTime: at },
+    snapshotVersion: version,
+    snapshotTime: new Date(at),
+    expectedCount: () => entities.length,
+    async *read() {
+      yield entities.map((entity) => ({ entity, version }));
+    },
+  };
+}
+
+const customerEntity = (name: string, email: string | { integerValue: string }, age?: number): Entity => ({
+  key: { partitionId: { projectId: 'live' }, path: [{ kind: 'Customer', name }] },
+  properties: { email: typeof email === 'string' ? { stringValue: email } : email, ...(age !== undefined ? { age: { integerValue: String(age) } } : {}) },
+});
+
+/**
+ * The data path on BigQuery (issue #9): staging by load jobs into the scratch dataset, the
+ * diff in GoogleSQL, the version-guarded MERGE, raw and quarantine appends.
+ */
+export function registerDataScenarios(Suite: Test, t: () => ScenarioTarget): void {
+  const h = helpers(t);
+  const { bq, rowsOf, withWarehouse } = h;
+  const planWith = (s: Spec, source: SnapshotSource) => withWarehouse(true, (warehouse) => createPlan(s, { warehouse, source }));
+  const applyWith = (s: Spec, source: SnapshotSource) => withWarehouse(false, (warehouse) => apply(s, { warehouse, source }));
+  const counts = (p: Plan) => p.changes.find((c) => c.address === 'rows.Customer')?.after;
+
+  Suite('rows: a snapshot is staged, merged and then unchanged; drift is counted and repaired once', async () => {
+    const s = bq([customers([field('email', 'STRING'), field('age', 'INT64')])]);
+    const first = snapshot([customerEntity('a', 'a@x.io', 30), customerEntity('b', 'b@x.io', 40), customerEntity('c', 'c@x.io')], '2026-11-01T00:00:00.000Z');
+    assert.equal(counts(await planWith(s, first)), { insert: 3, update: 0, delete: 0, quarantine: 0, unchanged: 0 });
+    await applyWith(s, first);
+    assert.equal((await rowsOf('customer')).map((r) => [r._key, r.email, r.age]), [
+      ['Customer:a', 'a@x.io', '30'],
+      ['Customer:b', 'b@x.io', '40'],
+      ['Customer:c', 'c@x.io', null],
+    ]);
+    assert.equal(counts(await planWith(s, first)), { insert: 0, update: 0, delete: 0, quarantine: 0, unchanged: 3 });
+    const second = snapshot(
+      [customerEntity('a', 'a@x.io', 31), customerEntity('c', 'c@x.io'), customerEntity('d', 'd@x.io', 20), customerEntity('e', { integerValue: '5' }), ],
+      '2026-11-02T00:00:00.000Z',
+    );
+    // e's email is an integer where the column is a STRING: coerced ("5"), not quarantined.
+    assert.equal(counts(await planWith(s, second)), { insert: 2, update: 1, delete: 1, quarantine: 0, unchanged: 1 });
+    await applyWith(s, second);
+    await applyWith(s, second);
+    assert.equal((await rowsOf('customer')).map((r) => [r._key, r.age]), [
+      ['Customer:a', '31'],
+      ['Customer:c', null],
+      ['Customer:d', '20'],
+      ['Customer:e', null],
+    ]);
+    const raw = await rowsOf('customer_raw');
+    assert.is(raw.length, 3 + 4, 'three inserts, then two inserts, an update and a delete; the second apply logs nothing');
+    assert.is(new Set(raw.map((r) => r.event_id)).size, raw.length);
+    assert.equal(counts(await planWith(s, second)), { insert: 0, update: 0, delete: 0, quarantine: 0, unchanged: 4 });
   });
 }
 

@@ -6,7 +6,7 @@
 import { suite } from 'uvu';
 import { randomBytes } from 'node:crypto';
 import { openWarehouse } from '../../src/warehouse/open.js';
-import { registerFidelityScenarios, registerScenarios, type ScenarioTarget } from './bigquery-scenarios.js';
+import { registerDataScenarios, registerFidelityScenarios, registerScenarios, type ScenarioTarget } from './bigquery-scenarios.js';
 
 const project = process.env.MLBRIDGE_LIVE_PROJECT;
 const location = process.env.MLBRIDGE_LIVE_LOCATION || 'US';
@@ -52,5 +52,6 @@ if (!project) {
   });
   registerScenarios(Suite, target);
   registerFidelityScenarios(Suite, target);
+  registerDataScenarios(Suite, target);
   Suite.run();
 }

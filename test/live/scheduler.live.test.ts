@@ -11,6 +11,7 @@ import { diffSchedulerJob } from '../../src/scheduler/diff.js';
 import { executeSchedulerJobChange } from '../../src/scheduler/execute.js';
 import { openScheduler } from '../../src/scheduler/open.js';
 import { withOwnerMarker } from '../../src/scheduler/desired.js';
+import { cloudSchedulerCronProblem } from '../../src/spec/cron.js';
 import type { SchedulerClientLike, SchedulerJobSpec } from '../../src/scheduler/types.js';
 
 const project = process.env['MLBRIDGE_LIVE_PROJECT'];
@@ -49,6 +50,36 @@ if (!project) {
     } finally {
       await client.close();
     }
+  });
+
+  // Issue #11: the claims the fake makes about Cloud Scheduler's own rules.
+  Live('a description past 500 characters is shortened so the ownership marker stays; the job is still ours', async () => {
+    const long = { ...base, name: `${name}-long`, description: withOwnerMarker(`mlbridge live test job ${'x'.repeat(700)}`) };
+    try {
+      await client.createJob(long);
+      const after = await client.getJob(project, region, long.name);
+      assert.ok(after && [...(after.description ?? '')].length <= 500, 'Cloud Scheduler kept it: at most 500 characters');
+      assert.is(diffSchedulerJob(long, after).action, 'no-op', 'recognised as owned and unchanged');
+    } finally {
+      if (await client.getJob(project, region, long.name)) await client.deleteJob(project, region, long.name);
+    }
+  });
+
+  Live('Cloud Scheduler refuses the cron forms validate refuses, and accepts the ones it accepts', async () => {
+    for (const schedule of ['0 0 L * *', '0 0 * * 1#2', '*/61 * * * *', '0 0 ? * *']) {
+      assert.ok(cloudSchedulerCronProblem(schedule), `validate refuses ${schedule}`);
+      const job = { ...base, name: `${name}-cron`, schedule };
+      let refused = false;
+      try {
+        await client.createJob(job);
+      } catch {
+        refused = true;
+      } finally {
+        if (await client.getJob(project, region, job.name)) await client.deleteJob(project, region, job.name);
+      }
+      assert.ok(refused, `Cloud Scheduler refuses ${schedule}`);
+    }
+    for (const schedule of ['*/15 9-17 * * MON-FRI', '0 0 1,15 * *']) assert.is(cloudSchedulerCronProblem(schedule), undefined, `validate accepts ${schedule}`);
   });
 
   Live('the reconcile job lifecycle against a real project', async () => {

@@ -4,7 +4,7 @@ import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import { openWarehouse } from '../../src/warehouse/open.js';
 import { field, mapping } from '../engine/fixtures/factories.js';
-import { cols, helpers, registerFidelityScenarios, registerScenarios, rejects, type ScenarioTarget } from '../live/bigquery-scenarios.js';
+import { cols, helpers, registerDataScenarios, registerFidelityScenarios, registerScenarios, rejects, type ScenarioTarget } from '../live/bigquery-scenarios.js';
 import { startBigQueryFake, type BigQueryFake } from '../support/bigquery-fake.js';
 
 const Suite = suite('plan and apply with target bigquery against the REST fake');
@@ -36,6 +36,7 @@ const target = (): ScenarioTarget => ({
 });
 registerScenarios(Suite, target);
 registerFidelityScenarios(Suite, target);
+registerDataScenarios(Suite, target);
 
 const h = helpers(target);
 const customers = (extra: ReturnType<typeof field>[] = []) => h.bq([mapping('Customer', [field('email', 'STRING', 'REQUIRED'), ...extra])]);
