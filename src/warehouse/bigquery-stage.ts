@@ -28,7 +28,6 @@ import { MlbridgeError } from '../model/errors.js';
 import { OWNER_LABEL_KEY, OWNER_LABEL_VALUE } from '../model/schema.js';
 import type { ColumnSchema } from '../model/schema.js';
 import type {
-  RowCategory,
   RowDiffOptions,
   RowDiffResult,
   RowMergeOptions,
@@ -42,7 +41,7 @@ import { toCallError } from './bigquery-errors.js';
 import { decodeRow } from './bigquery-rows.js';
 import { STAGING_INFIX, fromRestField, quoteIdent, quoteString, sqlType } from './bigquery-schema.js';
 import type { RestField } from './bigquery-schema.js';
-import { categorySql, orphanEventIdSql, orphanSql, quarantineSql } from './row-rules.js';
+import { categorySql, orphanEventIdSql, orphanSql, quarantineSql, collectDiff } from './row-rules.js';
 import type { Row, RowStage } from './warehouse.js';
 
 export const SCRATCH_SUFFIX = '_mlbridge_scratch';
@@ -50,7 +49,6 @@ const DAY_MS = 24 * 3600 * 1000;
 /** Load chunk size: large enough for few jobs (1,500 loads per table per day), small enough to hold. */
 const CHUNK_BYTES = 32 * 1024 * 1024;
 const KEYS_PER_QUERY = 10_000;
-const CATEGORIES: RowCategory[] = ['insert', 'update', 'delete', 'quarantine', 'unchanged'];
 
 const f = (name: string, type: string, mode = 'NULLABLE'): RestField => ({ name, type, mode }) as RestField;
 /** The StagedRecord columns (model/staged.ts). */
@@ -263,7 +261,7 @@ export class BigQueryRowStage implements RowStage {
       parts.push(`SELECT 'delete' AS category, COUNT(*) AS n, ${sample('c._key')} AS keys FROM ${rel.current} c WHERE ${orphanSql(this.q, options.snapshotVersion!)}`);
     }
     const rows = await selectRows(this.api, this.resource, parts.join(' UNION ALL '));
-    return collect(rows, n);
+    return collectDiff(rows, n);
   }
 
   async merge(options: RowMergeOptions): Promise<RowMergeResult> {
@@ -435,18 +433,6 @@ async function selectRows(api: BigQueryCalls, resource: string, sql: string, par
   return out;
 }
 
-function collect(rows: Row[], n: number): RowDiffResult {
-  const counts = { insert: 0, update: 0, delete: 0, quarantine: 0, unchanged: 0 };
-  const samples = Object.fromEntries(CATEGORIES.map((k) => [k, [] as string[]])) as Record<RowCategory, string[]>;
-  for (const r of rows) {
-    const cat = String(r.category) as RowCategory;
-    if (!(cat in counts)) continue;
-    counts[cat] += Number(r.n ?? 0);
-    const keys = Array.isArray(r.keys) ? r.keys.map(String) : [];
-    samples[cat] = [...samples[cat], ...keys].sort().slice(0, n);
-  }
-  return { counts, samples };
-}
 
 /** The current rows of these keys (a parameterized query), decoded like tabledata.list. */
 export async function readRowsByKey(api: BigQueryCalls, dataset: string, table: string, keys: string[]): Promise<Row[]> {

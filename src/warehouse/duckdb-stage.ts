@@ -9,7 +9,6 @@ import { tableAddress } from '../model/address.js';
 import { MlbridgeError } from '../model/errors.js';
 import type { ObservedTable } from '../model/schema.js';
 import type {
-  RowCategory,
   RowDiffOptions,
   RowDiffResult,
   RowMergeOptions,
@@ -17,9 +16,9 @@ import type {
   StageTables,
   StagedRecord,
 } from '../model/staged.js';
-import type { DuckSql, Json } from './duckdb-catalog.js';
+import type { DuckSql } from './duckdb-catalog.js';
 
-import { categorySql, orphanEventIdSql, orphanSql, quarantineSql } from './row-rules.js';
+import { categorySql, orphanEventIdSql, orphanSql, quarantineSql, collectDiff } from './row-rules.js';
 import { duckType, qualified, quoteIdent, quoteLiteral } from './sql-duckdb.js';
 import type { ColumnSchema } from '../model/schema.js';
 import type { RowStage } from './warehouse.js';
@@ -37,7 +36,6 @@ export interface DuckStageHost {
 
 const EMPTY_CURRENT = `(SELECT CAST(NULL AS VARCHAR) AS _key, CAST(NULL AS VARCHAR) AS _hash, CAST(NULL AS BIGINT) AS _version WHERE false)`;
 const EMPTY_LOG = `(SELECT CAST(NULL AS VARCHAR) AS event_id WHERE false)`;
-const CATEGORIES: RowCategory[] = ['insert', 'update', 'delete', 'quarantine', 'unchanged'];
 
 let counter = 0;
 
@@ -151,7 +149,7 @@ export class DuckRowStage implements RowStage {
         parts.push(`SELECT 'delete' AS category, count(*)::BIGINT AS n, ${sample('c._key')} AS keys FROM ${rel.current} c WHERE ${orphanSql(this.q, options.snapshotVersion)}`);
       }
       const rows = await this.host.sql.rows(c, parts.join(' UNION ALL '));
-      return collect(rows, n);
+      return collectDiff(rows, n);
     });
   }
 
@@ -263,18 +261,6 @@ export class DuckRowStage implements RowStage {
   }
 }
 
-function collect(rows: Record<string, Json>[], n: number): RowDiffResult {
-  const counts = { insert: 0, update: 0, delete: 0, quarantine: 0, unchanged: 0 };
-  const samples = Object.fromEntries(CATEGORIES.map((k) => [k, [] as string[]])) as Record<RowCategory, string[]>;
-  for (const r of rows) {
-    const cat = String(r.category) as RowCategory;
-    if (!(cat in counts)) continue;
-    counts[cat] += Number(r.n ?? 0);
-    const keys = Array.isArray(r.keys) ? r.keys.map(String) : [];
-    samples[cat] = [...samples[cat], ...keys].sort().slice(0, n);
-  }
-  return { counts, samples };
-}
 
 /**
  * The json_transform structure of a staged row: scalars as text (cast per column below,

@@ -14,7 +14,7 @@
 // in events mode an UPSERT never brings back a key deleted at the same or a higher version
 // (a redelivered or late older event arriving after the delete; the delete wins a tie).
 
-import type { RowCategory, StageMode } from '../model/staged.js';
+import type { RowCategory, RowDiffResult, StageMode } from '../model/staged.js';
 
 export interface RowRule {
   /** Stable name, shown in docs and tests. */
@@ -99,4 +99,24 @@ export function quarantineSql(mode: StageMode, quarantined: string): string {
  */
 export function orphanEventIdSql(kindEncoded: string, keyColumn: string, snapshotVersion: string, literal: (s: string) => string, sha256Hex: (expr: string) => string): string {
   return `SUBSTR(${sha256Hex(`CONCAT(${literal(`${kindEncoded}\n`)}, ${keyColumn}, ${literal(`\n${snapshotVersion}\nDELETE\n`)})`)}, 1, 32)`;
+}
+
+const CATEGORIES: RowCategory[] = ['insert', 'update', 'delete', 'quarantine', 'unchanged'];
+
+/**
+ * The diff result from the rows a diff query returns, one per (category, count, keys):
+ * both targets' queries may return a category more than once (rejected rows count as
+ * unchanged too); counts add up and the smallest `n` keys are kept.
+ */
+export function collectDiff(rows: readonly { category?: unknown; n?: unknown; keys?: unknown }[], n: number): RowDiffResult {
+  const counts = { insert: 0, update: 0, delete: 0, quarantine: 0, unchanged: 0 };
+  const samples = Object.fromEntries(CATEGORIES.map((k) => [k, [] as string[]])) as Record<RowCategory, string[]>;
+  for (const r of rows) {
+    const cat = String(r.category) as RowCategory;
+    if (!(cat in counts)) continue;
+    counts[cat] += Number(r.n ?? 0);
+    const keys = Array.isArray(r.keys) ? r.keys.map(String) : [];
+    samples[cat] = [...samples[cat], ...keys].sort().slice(0, n);
+  }
+  return { counts, samples };
 }

@@ -7,7 +7,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { rmSync } from 'node:fs';
 import { mkdtemp } from 'node:fs/promises';
-import { createServer } from 'node:net';
+import { freeLoopbackPort as freePort, killGroup } from './emulator-process.js';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
@@ -24,15 +24,6 @@ export interface DatastoreEmulator {
 const running = new Map<ChildProcess, string>();
 let exitHookInstalled = false;
 
-function killGroup(child: ChildProcess): void {
-  if (child.pid === undefined) return;
-  try {
-    process.kill(-child.pid, 'SIGKILL');
-  } catch {
-    // already gone
-  }
-}
-
 function installExitHook(): void {
   if (exitHookInstalled) return;
   exitHookInstalled = true;
@@ -43,25 +34,6 @@ function installExitHook(): void {
       rmSync(dataDir, { recursive: true, force: true });
     }
   });
-}
-
-/**
- * A port that is free now, below the kernel's ephemeral range (32768-60999 on Linux): the
- * emulator binds it seconds after we chose it, and a port from listen(0) is one the kernel
- * also hands out to outgoing connections meanwhile (seen under load: BindException,
- * "Address already in use"). A collision left is retried with another port.
- */
-async function freePort(): Promise<number> {
-  for (;;) {
-    const candidate = 20_000 + Math.floor(Math.random() * 12_000);
-    const free = await new Promise<boolean>((resolve) => {
-      const srv = createServer();
-      srv.unref();
-      srv.once('error', () => resolve(false));
-      srv.listen(candidate, '127.0.0.1', () => srv.close(() => resolve(true)));
-    });
-    if (free) return candidate;
-  }
 }
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));

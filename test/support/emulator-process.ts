@@ -8,7 +8,7 @@ import { createServer } from 'node:net';
 const running = new Set<ChildProcess>();
 let exitHookInstalled = false;
 
-function killGroup(child: ChildProcess): void {
+export function killGroup(child: ChildProcess): void {
   if (child.pid === undefined) return;
   try {
     process.kill(-child.pid, 'SIGKILL');

@@ -16,7 +16,7 @@ import type { MappingSpec } from '../../spec/types.js';
 /** Below this many entities (by the metadata's counts) threads cost more than they save. */
 export const PARALLEL_MIN_ENTITIES = 20_000;
 /** Batches a worker may send before this thread has appended them. */
-export const WINDOW = 4;
+export const WINDOW = 2;
 
 export interface StageWorkerSetup {
   location: string;

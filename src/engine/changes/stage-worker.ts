@@ -17,7 +17,7 @@ import type { Row } from '../../warehouse/warehouse.js';
 import { mappingNamespaces } from './rows.js';
 import { WINDOW, emptyColumns, pushRecord, type StageWorkerSetup, type StagedColumns, type WorkerReply } from './stage-files.js';
 
-const BATCH = 4096;
+const BATCH = 2048;
 const setup = workerData as StageWorkerSetup;
 const port = parentPort!;
 const { store } = await openStore(setup.location, setup.env);
