@@ -44,6 +44,8 @@ export interface SnapshotSource {
 
 export interface ExportFiles {
   location: string;
+  /** The environment the export was located with (gs:// credentials, STORAGE_EMULATOR_HOST). */
+  env: NodeJS.ProcessEnv;
   tasks: { path: string; part: number; display: string }[];
   /** Throws EXPORT_CORRUPT when the part's files held another number of records than listed. */
   checkPart(part: number, records: number): void;
@@ -108,6 +110,7 @@ async function openExportSource(location: string, options: OpenSourceOptions): P
   const { checkPartCount } = await import('./export/read-export.js');
   const files: ExportFiles = {
     location,
+    env,
     tasks: located.parts.flatMap((p, part) => p.outputs.map((path) => ({ path, part, display: located.store.display(path) }))),
     checkPart(part, records) {
       checkPartCount(located.store, located.parts[part]!, { records, damaged: false }, { skipCorrupt: false });

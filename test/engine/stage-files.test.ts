@@ -15,6 +15,7 @@ import { openSnapshotSource } from '../../src/source/snapshot-source.js';
 import { DuckDbWarehouse } from '../../src/warehouse/duckdb.js';
 import { writeExport } from '../support/export-writer.js';
 import { rejects } from '../support/rejects.js';
+import { startGcsFake } from '../source/gcs-fake.js';
 
 const N = 24_000;
 
@@ -124,6 +125,21 @@ Workers('apply on workers writes every row once and quarantines the bad one; a d
     // Notes are the ids divisible by 6: 3000·k deleted (8), 2100·k changed (11, one of them deleted).
     ['rows.Note', { insert: 0, update: 10, delete: 8, quarantine: 0, unchanged: 3_982 }],
   ]);
+});
+
+Workers('workers read a gs:// export through the storage client, with the environment the source was opened with', async () => {
+  const fake = await startGcsFake('exports-bucket', join(dir, 'exports'));
+  try {
+    const env = { STORAGE_EMULATOR_HOST: fake.endpoint, GOOGLE_CLOUD_PROJECT: 'p' };
+    const gs = { ...spec, source: { kind: 'export' as const, path: 'gs://exports-bucket' } };
+    const viaGcs = (jobs: number) =>
+      withTarget(true, async (warehouse) => createPlan(gs, { warehouse, source: await openSnapshotSource(gs.source, { env }) }, { jobs }));
+    const three = await viaGcs(3);
+    assert.equal(rowsOf(three), rowsOf(await plan(1)));
+    assert.ok(fake.requests.filter((q) => q.includes('output-')).length >= 4, 'the files came through the storage client');
+  } finally {
+    await fake.close();
+  }
 });
 
 Workers('a damaged file fails the plan naming it, whichever worker read it', async () => {

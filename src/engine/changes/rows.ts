@@ -41,8 +41,6 @@ export interface RowsPlanContext {
   withRows: boolean;
   /** Mappings to plan (after --target). */
   mappings: MappingSpec[];
-  /** For worker threads that open the source themselves (gs:// credentials, emulator hosts). */
-  env?: NodeJS.ProcessEnv;
   /** Threads staging an export (default: one per core, at most 8, at most one per file). */
   jobs?: number;
 }
@@ -113,7 +111,7 @@ export async function planRows(ctx: RowsPlanContext): Promise<RowsPlan> {
         jobs,
         {
           location: source.files.location,
-          env: ctx.env ?? process.env,
+          env: source.files.env,
           mappings: ctx.mappings,
           profiles: [...profiles],
           snapshotTimeMs: now.getTime(),
