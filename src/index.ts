@@ -33,6 +33,12 @@ export { createPlan, apply, readPlanFile, writePlanFile, forceUnlock } from './e
 export type { EngineDeps, ApplyOptions, ApplyResult, Plan, PlanSummary, Change } from './engine/index.js';
 export { loadSpec } from './spec/load.js';
 export { readExport, type ReadExportOptions, type CorruptRecord } from './source/export/read-export.js';
+// The data path: a source snapshot for createPlan/apply (deps.source), the event sink and the
+// reconciler `mlbridge serve` runs, for teams that host them in their own service.
+export { openSnapshotSource, type SnapshotSource, type SourceIdentity } from './source/snapshot-source.js';
+export { createIngestor, type ChangeSink, type IncomingChange, type RejectedMessage, type IngestOutcome } from './engine/ingest.js';
+export { createReconciler, type Reconciler, type ReconcileSummary } from './engine/reconcile.js';
+export { changeEventId } from './record/event-id.js';
 export { openWarehouse } from './warehouse/open.js';
 
 export type { Spec, MappingSpec, FieldSpec, ScoringSpec, TargetSpec } from './spec/types.js';
