@@ -3,7 +3,7 @@
 // fails the plan naming the file, with nothing left behind.
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
-import { mkdtempSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { apply, createPlan } from '../../src/engine/index.js';
@@ -140,6 +140,33 @@ Workers('workers read a gs:// export through the storage client, with the enviro
   } finally {
     await fake.close();
   }
+});
+
+Workers('an interrupt while staging stops the apply before any change, with nothing written and no lock left', async () => {
+  const fresh = { ...spec, target: { ...spec.target, path: join(dir, 'interrupted.duckdb') } } as Spec;
+  const controller = new AbortController();
+  const source = await openSnapshotSource(fresh.source!);
+  // The signal arrives while the first batches are being staged.
+  const interrupting = {
+    ...source,
+    async *read(select: Parameters<typeof source.read>[0]) {
+      for await (const batch of source.read(select)) {
+        yield batch;
+        controller.abort('SIGINT');
+      }
+    },
+  };
+  delete (interrupting as { files?: unknown }).files;
+  const wh = new DuckDbWarehouse(join(dir, 'interrupted.duckdb'), false);
+  try {
+    const err = await rejects(apply(fresh, { warehouse: wh, source: interrupting }, { signal: controller.signal }));
+    assert.is(err.code, 'INTERRUPTED');
+    assert.is(err.message, 'Interrupted before any change was applied; run apply again');
+    assert.equal(await wh.listTables('w'), [], 'no table created, no row written');
+  } finally {
+    await wh.close();
+  }
+  assert.not.ok(existsSync(join(dir, 'interrupted.duckdb.mlbridge.lock')), 'the lock is released');
 });
 
 Workers('a damaged file fails the plan naming it, whichever worker read it', async () => {

@@ -21,6 +21,7 @@ import type { EventSink } from '../events.js';
 import { storedProfiles, storeProfile } from '../profiles.js';
 import type { RowsChange } from '../plan.js';
 import { ProgressMeter } from '../progress.js';
+import { stopIfInterrupted } from '../interrupt.js';
 import { stageFilesInWorkers, stagingJobs } from './stage-files.js';
 
 /** A mapping's stage, kept from plan to execute within one apply. */
@@ -43,6 +44,8 @@ export interface RowsPlanContext {
   mappings: MappingSpec[];
   /** Threads staging an export (default: one per core, at most 8, at most one per file). */
   jobs?: number;
+  /** Aborted on interrupt: staging stops between batches (INTERRUPTED) and its stages are dropped. */
+  signal?: AbortSignal;
 }
 
 export interface RowsPlan {
@@ -120,7 +123,10 @@ export async function planRows(ctx: RowsPlanContext): Promise<RowsPlan> {
           withRows: ctx.withRows,
         },
         {
-          append: (kind, records) => stages.get(kind)!.stage.append(records),
+          append: (kind, records) => {
+            stopIfInterrupted(ctx.signal, ctx.onEvent, 0);
+            return stages.get(kind)!.stage.append(records);
+          },
           progress: (n) => meter.add(n),
           learned: (perFile) => {
             for (const states of perFile) for (const [kind, state] of states) learners.get(kind)?.merge(state);
@@ -145,6 +151,7 @@ export async function planRows(ctx: RowsPlanContext): Promise<RowsPlan> {
         if (buf.length >= APPEND_BATCH) await flush(kind);
       }
       meter.add(batch.length);
+      stopIfInterrupted(ctx.signal, ctx.onEvent, 0);
     }
     for (const kind of kinds) await flush(kind);
     meter.done();
@@ -256,6 +263,7 @@ export const rowsChanges: ChangeModule<'rows'> = {
         withRows: ctx.options.withRows,
         mappings,
         ...(ctx.options.jobs !== undefined ? { jobs: ctx.options.jobs } : {}),
+        ...(ctx.signal ? { signal: ctx.signal } : {}),
       }),
     );
     for (const [kind, staged] of rows.stages) ctx.stages.set(kind, staged);
