@@ -41,7 +41,7 @@ import { toCallError } from './bigquery-errors.js';
 import { decodeRow } from './bigquery-rows.js';
 import { STAGING_INFIX, fromRestField, quoteIdent, quoteString, sqlType } from './bigquery-schema.js';
 import type { RestField } from './bigquery-schema.js';
-import { categorySql, orphanEventIdSql, orphanSql, quarantineSql, collectDiff } from './row-rules.js';
+import { orphanEventIdSql, orphanSql, collectDiff, joinedSql, rejectedSql, type StageDialect } from './row-rules.js';
 import type { Row, RowStage } from './warehouse.js';
 
 export const SCRATCH_SUFFIX = '_mlbridge_scratch';
@@ -84,6 +84,8 @@ function stagedLine(r: StagedRecord): string {
   if (r.reason !== null) o.reason = r.reason;
   return JSON.stringify(o);
 }
+
+const GOOGLE_SQL: StageDialect = { int64: 'INT64', deletedVersion: (col) => `SAFE_CAST(JSON_VALUE(${col}, '$._version') AS INT64)` };
 
 export class BigQueryRowStage implements RowStage {
   private readonly name: string;
@@ -220,27 +222,13 @@ export class BigQueryRowStage implements RowStage {
     };
   }
 
-  /**
-   * `j`: the latest accepted staged row per key (a DELETE wins a version tie, as in the
-   * rules) with its current row, its highest logged DELETE version (events mode) and its
-   * category — the same relation as duckdb-stage.ts, in GoogleSQL.
-   */
+  /** `j` and the rejected rows: the shared relations of row-rules.ts, in this dialect. */
   private joined(rel: { current: string; raw: string }, options: RowDiffOptions): string {
-    const deletes =
-      options.mode === 'events' && !rel.raw.startsWith('(')
-        ? `LEFT JOIN (SELECT _key AS d_key, MAX(SAFE_CAST(JSON_VALUE(data, '$._version') AS INT64)) AS d_version FROM ${rel.raw}
-             WHERE operation = 'DELETE' AND _key IN (SELECT _key FROM ${this.q}) GROUP BY _key) d ON d.d_key = s._key`
-        : '';
-    return `(SELECT j.*, ${categorySql(options.mode)} AS category FROM (
-      SELECT s.*, c._key AS c_key, c._hash AS c_hash, c._version AS c_version, ${deletes ? 'd.d_version' : 'CAST(NULL AS INT64) AS d_version'}
-      FROM (SELECT * FROM ${this.q} WHERE reason IS NULL QUALIFY ROW_NUMBER() OVER (PARTITION BY _key ORDER BY _version DESC, IF(operation = 'DELETE', 1, 0) DESC, event_id DESC) = 1) s
-      LEFT JOIN ${rel.current} c ON c._key = s._key ${deletes}) j)`;
+    return joinedSql(this.q, { current: rel.current, raw: rel.raw.startsWith('(') ? null : rel.raw }, options.mode, GOOGLE_SQL);
   }
 
-  /** Rejected staged rows (one per event_id), with `fresh`: not quarantined before. */
   private rejected(current: string, quarantine: string, options: RowDiffOptions): string {
-    return `(SELECT r.*, (${quarantineSql(options.mode, quarantine)}) AS fresh FROM (SELECT * FROM ${this.q} WHERE reason IS NOT NULL QUALIFY ROW_NUMBER() OVER (PARTITION BY event_id ORDER BY _key) = 1) r
-      LEFT JOIN ${current} c ON c._key = r._key)`;
+    return rejectedSql(this.q, current, quarantine, options.mode);
   }
 
   /** Snapshot mode: current rows whose key was not staged are orphans (row-rules.ts orphanSql). */

@@ -18,7 +18,7 @@ import type {
 } from '../model/staged.js';
 import type { DuckSql } from './duckdb-catalog.js';
 
-import { categorySql, orphanEventIdSql, orphanSql, quarantineSql, collectDiff } from './row-rules.js';
+import { orphanEventIdSql, orphanSql, collectDiff, joinedSql, rejectedSql, type StageDialect } from './row-rules.js';
 import { duckType, qualified, quoteIdent, quoteLiteral } from './sql-duckdb.js';
 import type { ColumnSchema } from '../model/schema.js';
 import type { RowStage } from './warehouse.js';
@@ -38,6 +38,8 @@ const EMPTY_CURRENT = `(SELECT CAST(NULL AS VARCHAR) AS _key, CAST(NULL AS VARCH
 const EMPTY_LOG = `(SELECT CAST(NULL AS VARCHAR) AS event_id WHERE false)`;
 
 let counter = 0;
+
+const DUCK: StageDialect = { int64: 'BIGINT', deletedVersion: (col) => `TRY_CAST(json_extract_string(${col}, '$._version') AS BIGINT)` };
 
 export class DuckRowStage implements RowStage {
   private readonly name: string;
@@ -113,26 +115,13 @@ export class DuckRowStage implements RowStage {
     };
   }
 
-  /**
-   * `j`: the latest accepted staged row per key (a DELETE wins a version tie, as in the
-   * rules) with its current row, its highest logged DELETE version (events mode) and its category.
-   */
+  /** `j` and the rejected rows: the shared relations of row-rules.ts, in this dialect. */
   private joined(rel: { current: string; raw: string }, options: RowDiffOptions): string {
-    const deletes =
-      options.mode === 'events' && !rel.raw.startsWith('(')
-        ? `LEFT JOIN (SELECT _key AS d_key, max(TRY_CAST(json_extract_string(data, '$._version') AS BIGINT)) AS d_version FROM ${rel.raw}
-             WHERE operation = 'DELETE' AND _key IN (SELECT _key FROM ${this.q}) GROUP BY _key) d ON d.d_key = s._key`
-        : '';
-    return `(SELECT j.*, ${categorySql(options.mode)} AS category FROM (
-      SELECT s.*, c._key AS c_key, c._hash AS c_hash, c._version AS c_version, ${deletes ? 'd.d_version' : 'CAST(NULL AS BIGINT) AS d_version'}
-      FROM (SELECT * FROM ${this.q} WHERE reason IS NULL QUALIFY row_number() OVER (PARTITION BY _key ORDER BY _version DESC, (operation = 'DELETE') DESC, event_id DESC) = 1) s
-      LEFT JOIN ${rel.current} c ON c._key = s._key ${deletes}) j)`;
+    return joinedSql(this.q, { current: rel.current, raw: rel.raw.startsWith('(') ? null : rel.raw }, options.mode, DUCK);
   }
 
-  /** Rejected staged rows (one per event_id), with `fresh`: not quarantined before. */
   private rejected(current: string, quarantine: string, options: RowDiffOptions): string {
-    return `(SELECT r.*, (${quarantineSql(options.mode, quarantine)}) AS fresh FROM (SELECT * FROM ${this.q} WHERE reason IS NOT NULL QUALIFY row_number() OVER (PARTITION BY event_id ORDER BY _key) = 1) r
-      LEFT JOIN ${current} c ON c._key = r._key)`;
+    return rejectedSql(this.q, current, quarantine, options.mode);
   }
 
   diff(options: RowDiffOptions): Promise<RowDiffResult> {

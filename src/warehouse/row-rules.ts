@@ -120,3 +120,37 @@ export function collectDiff(rows: readonly { category?: unknown; n?: unknown; ke
   }
   return { counts, samples };
 }
+
+/** What the staged relations need from a SQL dialect; everything else is standard SQL. */
+export interface StageDialect {
+  /** The 64-bit integer type: BIGINT (DuckDB), INT64 (GoogleSQL). */
+  int64: string;
+  /** The version a DELETE raw row records in `data` ({"_version": "…"}), as an integer or NULL. */
+  deletedVersion(dataColumn: string): string;
+}
+
+/**
+ * `j`: the latest accepted staged row per key (a DELETE wins a version tie, as the rules
+ * say) with its current row (c_key, c_hash, c_version), in events mode the highest version
+ * of a DELETE raw logged for it (d_version), and its category. Both targets' diff and merge
+ * read exactly this relation.
+ */
+export function joinedSql(stage: string, rel: { current: string; raw: string | null }, mode: StageMode, d: StageDialect): string {
+  const deletes =
+    mode === 'events' && rel.raw !== null
+      ? `LEFT JOIN (SELECT _key AS d_key, MAX(${d.deletedVersion('data')}) AS d_version FROM ${rel.raw}
+           WHERE operation = 'DELETE' AND _key IN (SELECT _key FROM ${stage}) GROUP BY _key) d ON d.d_key = s._key`
+      : '';
+  return `(SELECT j.*, ${categorySql(mode)} AS category FROM (
+    SELECT s.*, c._key AS c_key, c._hash AS c_hash, c._version AS c_version, ${deletes ? 'd.d_version' : `CAST(NULL AS ${d.int64}) AS d_version`}
+    FROM (SELECT * FROM ${stage} WHERE reason IS NULL
+          QUALIFY ROW_NUMBER() OVER (PARTITION BY _key ORDER BY _version DESC, CASE WHEN operation = 'DELETE' THEN 1 ELSE 0 END DESC, event_id DESC) = 1) s
+    LEFT JOIN ${rel.current} c ON c._key = s._key ${deletes}) j)`;
+}
+
+/** Rejected staged rows (one per event_id) with `fresh`: to be quarantined now (quarantineSql). */
+export function rejectedSql(stage: string, current: string, quarantine: string, mode: StageMode): string {
+  return `(SELECT r.*, (${quarantineSql(mode, quarantine)}) AS fresh
+    FROM (SELECT * FROM ${stage} WHERE reason IS NOT NULL QUALIFY ROW_NUMBER() OVER (PARTITION BY event_id ORDER BY _key) = 1) r
+    LEFT JOIN ${current} c ON c._key = r._key)`;
+}
