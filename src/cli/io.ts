@@ -36,9 +36,20 @@ export function processIO(options: { noColor?: boolean } = {}): CliIO {
     cwd: process.cwd(),
     // A terminal that reports 0 columns (some CI ptys, `script`) makes ink wrap every
     // character onto its own line: use the plain progress lines there.
-    interactive: stdoutTTY && stdinTTY && !noColor && process.env.CI !== 'true' && (process.stdout.columns ?? 0) > 0,
+    interactive: stdoutTTY && stdinTTY && !noColor && !runsInCi(process.env) && (process.stdout.columns ?? 0) > 0,
     color: stdoutTTY && !noColor,
   };
+}
+
+/**
+ * Whether this environment is a CI run, by the same test ink applies (its `is-in-ci`): `CI` or
+ * `CONTINUOUS_INTEGRATION` set to anything but "0" or "false". In CI, ink draws no live frames,
+ * only the last one when it stops, so a command that chose the ink views there (`CI=1` on a
+ * terminal) would show no progress at all: it takes the plain progress lines instead.
+ */
+export function runsInCi(env: NodeJS.ProcessEnv): boolean {
+  const set = (name: string) => name in env && env[name] !== '0' && env[name] !== 'false';
+  return set('CI') || set('CONTINUOUS_INTEGRATION');
 }
 
 /** Writes a line to a stream. */

@@ -1,12 +1,20 @@
 // The TTY views, rendered to a string (no terminal needed).
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
-import { createElement } from 'react';
-import { renderToString } from 'ink';
 import { PassThrough } from 'node:stream';
 import type { EngineEvent } from '../../src/engine/events.js';
-import { ApplyProgress, startApplyProgress } from '../../src/cli/views/ApplyProgress.js';
-import { PlanView, startPlanView } from '../../src/cli/views/PlanView.js';
+import { runsInCi } from '../../src/cli/io.js';
+
+// These are the views of a terminal, where ink draws live frames. ink decides once, when it is
+// first imported, whether it runs in CI (then it draws only the last frame, on unmount), from
+// the same variables `runsInCi` reads; the CLI never picks these views there. So the variables
+// go before ink is imported, which is why ink and the views are imported dynamically below.
+for (const name of ['CI', 'CONTINUOUS_INTEGRATION']) delete process.env[name];
+assert.is(runsInCi(process.env), false);
+const { createElement } = await import('react');
+const { renderToString } = await import('ink');
+const { ApplyProgress, startApplyProgress } = await import('../../src/cli/views/ApplyProgress.js');
+const { PlanView, startPlanView } = await import('../../src/cli/views/PlanView.js');
 
 const strip = (s: string) => s.replace(/\x1b\[[0-9;]*m/g, '');
 
@@ -152,6 +160,16 @@ Views('a running rows change shows its merge progress, and its finished line the
   } finally {
     view.stop();
   }
+});
+
+Views('the CLI takes the plain progress lines wherever ink would draw only its last frame', () => {
+  assert.is(runsInCi({ CI: 'true' }), true);
+  assert.is(runsInCi({ CI: '1' }), true);
+  assert.is(runsInCi({ CI: '' }), true);
+  assert.is(runsInCi({ CONTINUOUS_INTEGRATION: 'yes' }), true);
+  assert.is(runsInCi({ CI: 'false' }), false);
+  assert.is(runsInCi({ CI: '0' }), false);
+  assert.is(runsInCi({}), false);
 });
 
 Views.run();
