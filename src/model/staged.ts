@@ -10,9 +10,12 @@ export interface StagedRecord {
   /** `_hash` of the mapped columns ("" for a DELETE; "q:…" for content that could not be coerced). */
   hash: string;
   operation: 'UPSERT' | 'DELETE';
-  /** Deterministic: the same change always has the same id (record/event-id.ts). */
+  /**
+   * Deterministic: the same change always has the same id (record/event-id.ts). '' for an
+   * accepted record staged only to be planned (never merged).
+   */
   eventId: string;
-  /** RFC 3339 with µs, or null. */
+  /** RFC 3339 with µs, or null (also for an accepted record staged only to be planned). */
   eventTime: string | null;
   score: number;
   flags: string[];

@@ -50,16 +50,26 @@ export function canonicalJson(v: RowValue): string {
  * that was always empty, rewrites no row; a column that gains a value changes the hash.
  */
 export function rowHash(columns: Record<string, RowValue>, sortedKeys?: readonly string[]): string {
-  // The canonical JSON of the filled columns, keys sorted, built in one pass.
+  // The canonical JSON of the filled columns, keys sorted, built in one pass; each key's
+  // `"name":` is quoted once per mapping, not once per row.
+  const keys = sortedKeys ?? Object.keys(columns).sort();
+  const quoted = sortedKeys ? quotedKeys(sortedKeys) : keys.map((k) => `${JSON.stringify(k)}:`);
   let text = '{';
-  let first = true;
-  for (const k of sortedKeys ?? Object.keys(columns).sort()) {
-    const v = columns[k];
-    if (v === null || v === undefined || (Array.isArray(v) && v.length === 0)) continue;
-    text += `${first ? '' : ','}${JSON.stringify(k)}:${typeof v === 'object' ? canonicalJson(v) : JSON.stringify(v)}`;
-    first = false;
+  for (let i = 0; i < keys.length; i++) {
+    const v = columns[keys[i]!];
+    if (v === null || v === undefined) continue;
+    const value = typeof v === 'object' ? (Array.isArray(v) && v.length === 0 ? undefined : canonicalJson(v)) : JSON.stringify(v);
+    if (value === undefined) continue;
+    text += text.length === 1 ? `${quoted[i]}${value}` : `,${quoted[i]}${value}`;
   }
   return sha256Hex(`${text}}`);
+}
+
+const quotedKeyLists = new WeakMap<readonly string[], string[]>();
+function quotedKeys(keys: readonly string[]): string[] {
+  let quoted = quotedKeyLists.get(keys);
+  if (!quoted) quotedKeyLists.set(keys, (quoted = keys.map((k) => `${JSON.stringify(k)}:`)));
+  return quoted;
 }
 
 function timeUs(d: Date): bigint {

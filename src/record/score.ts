@@ -87,6 +87,21 @@ function requiredColumns(scoring: ScoringConfig, fields: FieldSpec[] | undefined
   return (fields ?? []).filter((f) => f.mode === 'REQUIRED').map((f) => f.name);
 }
 
+/**
+ * The required columns and the fields by name, worked out once per mapping (and scoring)
+ * rather than once per record: a reconcile scores every entity of a kind with the same ones.
+ */
+const completenessCache = new WeakMap<object, { scoring: ScoringConfig; required: Set<string>; byName: Map<string, FieldSpec> }>();
+const NO_FIELDS: FieldSpec[] = [];
+function completenessColumns(scoring: ScoringConfig, fields: FieldSpec[] | undefined): { required: Set<string>; byName: Map<string, FieldSpec> } {
+  const list = fields ?? NO_FIELDS;
+  const hit = completenessCache.get(list);
+  if (hit && hit.scoring === scoring) return hit;
+  const made = { scoring, required: new Set(requiredColumns(scoring, fields)), byName: new Map(list.map((f) => [f.name, f])) };
+  completenessCache.set(list, made);
+  return made;
+}
+
 interface Part {
   value: number;
   flags: string[];
@@ -120,8 +135,7 @@ function completenessPart(
   if (record.operation === 'DELETE') return { value: 1, flags: [], missing };
   const flags: string[] = [];
   const fields = mapping?.fields;
-  const required = new Set(requiredColumns(scoring, fields));
-  const byName = new Map((fields ?? []).map((f) => [f.name, f]));
+  const { required, byName } = completenessColumns(scoring, fields);
   if (coerced && record.operation === 'UPSERT' && fields) {
     // Every column coerced: none holds a wrong type; only required ones can be missing.
     let okCoerced = 0;

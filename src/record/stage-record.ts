@@ -31,7 +31,11 @@ export interface StageRecordContext {
   /** When the record is scored. A snapshot scores against its own time (see score-policy). */
   now: Date;
   profile?: KindProfile | null;
-  /** Stage the mapped row (apply) or only key, hash and version (plan). */
+  /**
+   * Stage what a write needs (apply, serve: the mapped row, event id, event time, flags), or,
+   * for an accepted record, only what a diff reads (plan: key, hash, version, score; the
+   * event id is '', event time null and flags empty). A quarantined record is always whole.
+   */
   withRow: boolean;
   /** Told the coerced columns of each accepted record (profile learning), without a re-parse. */
   onAccepted?: (columns: Record<string, RowValue>) => void;
@@ -125,6 +129,9 @@ export function stageRecord(record: SyncRecord, ctx: StageRecordContext, key: st
   const quarantined = score.action === 'quarantine';
   if (ctx.withRow || quarantined) fillPartitionColumn(columns, mapping, eventTime ?? ctx.now, record.operation);
   if (!quarantined) ctx.onAccepted?.(columns);
+  // Planning compares an accepted record by key, hash and version only: its raw-log fields
+  // (event id, event time, flags) are worked out when it is staged to be written.
+  const planOnly = !ctx.withRow && !quarantined;
   return {
     key,
     version,
@@ -132,10 +139,10 @@ export function stageRecord(record: SyncRecord, ctx: StageRecordContext, key: st
     operation,
     // A quarantined record's id leaves the version out, so the same rejected content is
     // quarantined once, not again with every new snapshot.
-    eventId: changeEventId({ kind: mapping.kind, key, version: quarantined ? 'quarantine' : version, operation, contentHash: hash }),
-    eventTime: eventTimeText,
+    eventId: planOnly ? '' : changeEventId({ kind: mapping.kind, key, version: quarantined ? 'quarantine' : version, operation, contentHash: hash }),
+    eventTime: planOnly ? null : eventTimeText,
     score: score.confidence,
-    flags: score.flags,
+    flags: planOnly ? [] : score.flags,
     row: ctx.withRow ? JSON.stringify(columns) : null,
     data: quarantined ? dataJson(record) : null,
     reason: quarantined

@@ -35,6 +35,7 @@ import type {
   StageTables,
   StagedRecord,
 } from '../model/staged.js';
+import { recordAt, type StagedColumns } from '../model/staged-columns.js';
 import type { BigQueryCalls } from './bigquery-call.js';
 import { statusOf } from './bigquery-call.js';
 import { toCallError } from './bigquery-errors.js';
@@ -117,6 +118,10 @@ export class BigQueryRowStage implements RowStage {
 
   private get q(): string {
     return this.api.ref(this.scratch, this.name);
+  }
+
+  appendColumns(columns: StagedColumns): Promise<void> {
+    return this.append(columns.key.map((_, i) => recordAt(columns, i)));
   }
 
   async append(records: StagedRecord[]): Promise<void> {

@@ -21,6 +21,7 @@ import type { DuckSql } from './duckdb-catalog.js';
 import { orphanEventIdSql, orphanSql, collectDiff, joinedSql, rejectedSql, type StageDialect } from './row-rules.js';
 import { duckType, qualified, quoteIdent, quoteLiteral } from './sql-duckdb.js';
 import type { ColumnSchema } from '../model/schema.js';
+import { toColumns, type StagedColumns } from '../model/staged-columns.js';
 import type { RowStage } from './warehouse.js';
 
 /** What the stage needs from DuckDbWarehouse: its serialised connection and catalog. */
@@ -45,6 +46,7 @@ export class DuckRowStage implements RowStage {
   private readonly name: string;
   private created = false;
   private count = 0;
+  private planOnly = false;
 
   constructor(
     private readonly host: DuckStageHost,
@@ -71,34 +73,52 @@ export class DuckRowStage implements RowStage {
   }
 
   append(records: StagedRecord[]): Promise<void> {
-    if (records.length === 0) return Promise.resolve();
+    return this.appendColumns(toColumns(this.tables.kind, records));
+  }
+
+  /** Straight from the columns into the appender: no object per record on this thread. */
+  appendColumns(b: StagedColumns): Promise<void> {
+    const n = b.key.length;
+    if (n === 0) return Promise.resolve();
+    // A record staged only for planning carries no event id: such a stage can be diffed, never merged.
+    if (b.eventId.includes('')) this.planOnly = true;
     return this.host.use(async (c) => {
       await this.ensure(c);
       const a = await c.createAppender(this.name, 'main', 'temp');
       try {
-        for (const r of records) {
-          a.appendVarchar(r.key);
-          a.appendBigInt(BigInt(r.version));
-          a.appendVarchar(r.hash);
-          a.appendVarchar(r.operation);
-          a.appendVarchar(r.eventId);
-          if (r.eventTime === null) a.appendNull();
-          else a.appendVarchar(r.eventTime);
-          a.appendDouble(r.score);
-          a.appendVarchar(JSON.stringify(r.flags));
-          if (r.row === null) a.appendNull();
-          else a.appendVarchar(r.row);
-          if (r.data === null) a.appendNull();
-          else a.appendVarchar(r.data);
-          if (r.reason === null) a.appendNull();
-          else a.appendVarchar(r.reason);
+        // A snapshot stages every record at one version: parse each distinct one once.
+        let versionText = '';
+        let version = 0n;
+        for (let i = 0; i < n; i++) {
+          a.appendVarchar(b.key[i]!);
+          if (b.version[i] !== versionText) version = BigInt((versionText = b.version[i]!));
+          a.appendBigInt(version);
+          a.appendVarchar(b.hash[i]!);
+          a.appendVarchar(b.operation[i]!);
+          const eventId = b.eventId[i]!;
+          if (eventId === '') a.appendNull();
+          else a.appendVarchar(eventId);
+          const eventTime = b.eventTime[i]!;
+          if (eventTime === null) a.appendNull();
+          else a.appendVarchar(eventTime);
+          a.appendDouble(b.score[i]!);
+          a.appendVarchar(b.flags[i]!);
+          const row = b.row[i]!;
+          if (row === null) a.appendNull();
+          else a.appendVarchar(row);
+          const data = b.data[i]!;
+          if (data === null) a.appendNull();
+          else a.appendVarchar(data);
+          const reason = b.reason[i]!;
+          if (reason === null) a.appendNull();
+          else a.appendVarchar(reason);
           a.endRow();
         }
         a.flushSync();
       } finally {
         a.closeSync();
       }
-      this.count += records.length;
+      this.count += n;
     });
   }
 
@@ -145,6 +165,9 @@ export class DuckRowStage implements RowStage {
   merge(options: RowMergeOptions): Promise<RowMergeResult> {
     const { dataset } = this.tables;
     const resource = tableAddress('duckdb', dataset, this.tables.current);
+    if (this.planOnly) {
+      return Promise.reject(new MlbridgeError('APPLY_FAILED', `${resource}: the staged rows were read only to plan; stage them again to apply`, { resource }));
+    }
     return this.host.tx(resource, async (c) => {
       const rel = await this.relations(c);
       const need = (t: string, rel: string) => {

@@ -12,6 +12,7 @@ import type {
   TableSchema,
 } from '../model/schema.js';
 import type { RowDiffOptions, RowDiffResult, RowMergeOptions, RowMergeResult, StageTables, StagedRecord } from '../model/staged.js';
+import type { StagedColumns } from '../model/staged-columns.js';
 
 /** One in-place change to an existing table. `path` addresses nested RECORD fields. */
 export type TableOp =
@@ -69,6 +70,8 @@ export interface LockBackend {
 export interface RowStage {
   /** Appends staged records (call as often as needed while streaming the source). */
   append(records: StagedRecord[]): Promise<void>;
+  /** Appends a batch in columns (staging workers send these): the same rows as append(). */
+  appendColumns(columns: StagedColumns): Promise<void>;
   /** Records appended so far. */
   readonly staged: number;
   /** Counts and sample keys per category; changes nothing. */

@@ -8,6 +8,10 @@ import { parseDuckType, quoteIdent } from '../../src/warehouse/sql-duckdb.js';
 import type { Row, Warehouse } from '../../src/warehouse/warehouse.js';
 import { tempDir } from '../engine/fixtures/factories.js';
 import { rejects } from '../support/rejects.js';
+import { currentSystemColumns, quarantineColumns, rawColumns } from '../../src/engine/desired.js';
+import { stageRecord } from '../../src/record/stage-record.js';
+import { toColumns } from '../../src/model/staged-columns.js';
+import type { MappingSpec } from '../../src/spec/types.js';
 
 const Suite = suite('DuckDB warehouse');
 
@@ -251,6 +255,45 @@ Suite('DuckDB type text parses with quoted names, nesting and lists', () => {
   });
   assert.equal(parseDuckType('DECIMAL(38,9)'), { kind: 'scalar', name: 'DECIMAL', args: [38, 9] });
   assert.equal(parseDuckType('TIMESTAMP WITH TIME ZONE'), { kind: 'scalar', name: 'TIMESTAMP WITH TIME ZONE', args: [] });
+});
+
+Suite('a batch staged only to plan diffs like a whole one, and a merge of it is refused', async () => {
+  const mapping = {
+    kind: 'Order',
+    fields: [{ name: 'total', from: ['total'], type: 'INT64', mode: 'NULLABLE' }],
+    scoring: { quarantine: 0.5, ingest: 0.8, weights: { freshness: 0, completeness: 1, anomaly: 0 }, freshness: { halfLifeSeconds: 900, maxLagSeconds: 86400 } },
+  } as unknown as MappingSpec;
+  const now = new Date('2026-11-01T00:00:00Z');
+  const record = (id: string, total: unknown) => ({ entityKey: `Order:${id}`, kind: 'Order', operation: 'UPSERT' as const, data: { total }, eventTime: now });
+  await use(false, async (w) => {
+    await w.createDataset({ name: 'ds', labels: owned });
+    await w.createTable(tableOf('order', [...currentSystemColumns(), c('total', 'INT64')]));
+    await w.createTable(tableOf('order_raw', rawColumns()));
+    await w.createTable(tableOf('order_quarantine', quarantineColumns()));
+    const tables = { kind: 'Order', dataset: 'ds', current: 'order', raw: 'order_raw', quarantine: 'order_quarantine' };
+    const staged = (withRow: boolean) => [record('a', 1), record('b', 'many')].map((r) => stageRecord(r, { mapping, now, withRow }));
+    const [accepted, drifted] = staged(false);
+    // Planning: the accepted record carries no raw-log fields; the quarantined one is whole.
+    assert.equal([accepted!.eventId, accepted!.eventTime, accepted!.flags, accepted!.row], ['', null, [], null]);
+    assert.ok(drifted!.eventId.length === 32 && drifted!.reason?.startsWith('type drift: Order Order:b: property total'));
+    const plan = await w.openStage(tables);
+    const full = await w.openStage(tables);
+    try {
+      await plan.appendColumns(toColumns('Order', staged(false)));
+      await full.appendColumns(toColumns('Order', staged(true)));
+      const expected = { insert: 1, update: 0, delete: 0, quarantine: 1, unchanged: 0 };
+      assert.equal((await plan.diff({ mode: 'snapshot', snapshotVersion: '1' })).counts, expected);
+      assert.equal((await full.diff({ mode: 'snapshot', snapshotVersion: '1' })).counts, expected);
+      const refused = await rejects(plan.merge({ mode: 'snapshot', snapshotVersion: '1', kind: 'Order', origin: 'export', ingestTime: '2026-11-01T00:00:00Z' }));
+      assert.equal([refused.code, refused.message], ['APPLY_FAILED', 'duckdb_table.ds.order: the staged rows were read only to plan; stage them again to apply']);
+      assert.equal(await rows(w, 'order'), []);
+      const merged = await full.merge({ mode: 'snapshot', snapshotVersion: '1', kind: 'Order', origin: 'export', ingestTime: '2026-11-01T00:00:00Z' });
+      assert.equal([merged.inserted, merged.quarantined, merged.logged], [1, 1, 1]);
+    } finally {
+      await plan.close();
+      await full.close();
+    }
+  });
 });
 
 Suite.run();

@@ -8,6 +8,7 @@ import { addressMatches, rowsAddress } from '../../model/address.js';
 import { warningDiag, type Diagnostic } from '../../model/diagnostic.js';
 import { MlbridgeError } from '../../model/errors.js';
 import type { RowDiffResult } from '../../model/staged.js';
+import { emptyColumns, pushRecord, type StagedColumns } from '../../model/staged-columns.js';
 import { formatTimestampUs } from '../../record/coerce.js';
 import { ProfileLearner, type KindProfile } from '../../record/profile.js';
 import { stageRecord } from '../../record/stage-record.js';
@@ -86,7 +87,7 @@ export async function planRows(ctx: RowsPlanContext): Promise<RowsPlan> {
   const profiles = await storedProfiles(warehouse, dataset);
   const now = source.snapshotTime;
   const origin = source.identity.kind === 'export' ? 'export' : 'datastore';
-  const buffers = new Map<string, Parameters<RowStage['append']>[0]>();
+  const buffers = new Map<string, StagedColumns>();
   const learners = new Map<string, ProfileLearner>();
   try {
     for (const m of ctx.mappings) {
@@ -94,16 +95,16 @@ export async function planRows(ctx: RowsPlanContext): Promise<RowsPlan> {
         mapping: m,
         stage: await warehouse.openStage({ kind: m.kind, dataset, current: m.tables.current, raw: m.tables.raw, quarantine: m.tables.quarantine }),
       });
-      buffers.set(m.kind, []);
+      buffers.set(m.kind, emptyColumns(m.kind));
       if (ctx.withRows) learners.set(m.kind, new ProfileLearner(m));
     }
     const kinds = ctx.mappings.map((m) => m.kind);
     const meter = new ProgressMeter(ctx.onEvent, { address: kinds.length === 1 ? rowsAddress(kinds[0]!) : 'rows', phase: 'read', total: source.expectedCount(kinds) });
     const flush = async (kind: string) => {
       const buf = buffers.get(kind)!;
-      if (buf.length === 0) return;
-      buffers.set(kind, []);
-      await stages.get(kind)!.stage.append(buf);
+      if (buf.key.length === 0) return;
+      buffers.set(kind, emptyColumns(kind));
+      await stages.get(kind)!.stage.appendColumns(buf);
     };
     const select = ctx.mappings.map((m) => ({ kind: m.kind, ...(mappingNamespaces(m) ? { namespaces: mappingNamespaces(m)! } : {}) }));
     const jobs = source.files ? (ctx.jobs !== undefined ? Math.max(1, Math.min(ctx.jobs, source.files.tasks.length)) : stagingJobs(source.files, source.expectedCount(kinds))) : 1;
@@ -123,9 +124,9 @@ export async function planRows(ctx: RowsPlanContext): Promise<RowsPlan> {
           withRows: ctx.withRows,
         },
         {
-          append: (kind, records) => {
+          append: (columns) => {
             stopIfInterrupted(ctx.signal, ctx.onEvent, 0);
-            return stages.get(kind)!.stage.append(records);
+            return stages.get(columns.kind)!.stage.appendColumns(columns);
           },
           progress: (n) => meter.add(n),
           learned: (perFile) => {
@@ -147,8 +148,8 @@ export async function planRows(ctx: RowsPlanContext): Promise<RowsPlan> {
           canonicalKey(item.entity.key),
         );
         const buf = buffers.get(kind)!;
-        buf.push(staged);
-        if (buf.length >= APPEND_BATCH) await flush(kind);
+        pushRecord(buf, staged);
+        if (buf.key.length >= APPEND_BATCH) await flush(kind);
       }
       meter.add(batch.length);
       stopIfInterrupted(ctx.signal, ctx.onEvent, 0);

@@ -8,7 +8,7 @@
 import { availableParallelism } from 'node:os';
 import { Worker } from 'node:worker_threads';
 import { MlbridgeError, errorMessage, type ErrorCode } from '../../model/errors.js';
-import type { StagedRecord } from '../../model/staged.js';
+import type { StagedColumns } from '../../model/staged-columns.js';
 import type { KindProfile, LearnerState } from '../../record/profile.js';
 import type { ExportFiles } from '../../source/snapshot-source.js';
 import type { MappingSpec } from '../../spec/types.js';
@@ -29,64 +29,10 @@ export interface StageWorkerSetup {
   withRows: boolean;
 }
 
-/** Staged records of one kind in columns: cheap to send between threads. */
-export interface StagedColumns {
-  kind: string;
-  key: string[];
-  version: string[];
-  hash: string[];
-  operation: ('UPSERT' | 'DELETE')[];
-  eventId: string[];
-  eventTime: (string | null)[];
-  score: number[];
-  flags: string[][];
-  row: (string | null)[];
-  data: (string | null)[];
-  reason: (string | null)[];
-}
-
 export type WorkerReply =
   | { type: 'batch'; task: number; columns: StagedColumns }
   | { type: 'file'; task: number; records: number; learned: [string, LearnerState][] }
   | { type: 'error'; task: number; error: { code?: ErrorCode; message: string; resource?: string } };
-
-export function emptyColumns(kind: string): StagedColumns {
-  return { kind, key: [], version: [], hash: [], operation: [], eventId: [], eventTime: [], score: [], flags: [], row: [], data: [], reason: [] };
-}
-
-export function pushRecord(c: StagedColumns, r: StagedRecord): void {
-  c.key.push(r.key);
-  c.version.push(r.version);
-  c.hash.push(r.hash);
-  c.operation.push(r.operation);
-  c.eventId.push(r.eventId);
-  c.eventTime.push(r.eventTime);
-  c.score.push(r.score);
-  c.flags.push(r.flags);
-  c.row.push(r.row);
-  c.data.push(r.data);
-  c.reason.push(r.reason);
-}
-
-function records(c: StagedColumns): StagedRecord[] {
-  const out: StagedRecord[] = new Array(c.key.length);
-  for (let i = 0; i < c.key.length; i++) {
-    out[i] = {
-      key: c.key[i]!,
-      version: c.version[i]!,
-      hash: c.hash[i]!,
-      operation: c.operation[i]!,
-      eventId: c.eventId[i]!,
-      eventTime: c.eventTime[i]!,
-      score: c.score[i]!,
-      flags: c.flags[i]!,
-      row: c.row[i]!,
-      data: c.data[i]!,
-      reason: c.reason[i]!,
-    };
-  }
-  return out;
-}
 
 /** Threads to use: one per core (at most 8), at most one per file; 1 means "read here". */
 export function stagingJobs(files: ExportFiles, expected: number | undefined): number {
@@ -95,8 +41,8 @@ export function stagingJobs(files: ExportFiles, expected: number | undefined): n
 }
 
 export interface StageFilesHandlers {
-  /** Appends one kind's staged records to its stage (awaited before the worker is let on). */
-  append(kind: string, records: StagedRecord[]): Promise<void>;
+  /** Appends a batch of one kind's staged records to its stage (awaited before the worker is let on). */
+  append(columns: StagedColumns): Promise<void>;
   /** Each file's learned profile states, in file order, once all files are read. */
   learned(states: [string, LearnerState][][]): void;
   /** Entities read so far (progress). */
@@ -144,7 +90,7 @@ export async function stageFilesInWorkers(files: ExportFiles, jobs: number, setu
           if (failure) return;
           if (m.type === 'batch') {
             appending = appending
-              .then(() => handlers.append(m.columns.kind, records(m.columns)))
+              .then(() => handlers.append(m.columns))
               .then(() => {
                 handlers.progress(m.columns.key.length);
                 worker.postMessage({ ack: true });

@@ -15,7 +15,8 @@ import { openStore } from '../../source/export/locate.js';
 import { readOutputFile, type FileTally } from '../../source/export/read-export.js';
 import type { Row } from '../../warehouse/warehouse.js';
 import { mappingNamespaces } from './rows.js';
-import { WINDOW, emptyColumns, pushRecord, type StageWorkerSetup, type StagedColumns, type WorkerReply } from './stage-files.js';
+import { emptyColumns, pushRecord, type StagedColumns } from '../../model/staged-columns.js';
+import { WINDOW, type StageWorkerSetup, type WorkerReply } from './stage-files.js';
 
 const BATCH = 2048;
 const setup = workerData as StageWorkerSetup;
