@@ -47,6 +47,8 @@ export class DuckRowStage implements RowStage {
   private created = false;
   private count = 0;
   private planOnly = false;
+  /** No key staged twice among the accepted rows; undefined until asked, reset by an append. */
+  private unique: boolean | undefined;
 
   constructor(
     private readonly host: DuckStageHost,
@@ -82,6 +84,7 @@ export class DuckRowStage implements RowStage {
     if (n === 0) return Promise.resolve();
     // A record staged only for planning carries no event id: such a stage can be diffed, never merged.
     if (b.eventId.includes('')) this.planOnly = true;
+    this.unique = undefined;
     return this.host.use(async (c) => {
       await this.ensure(c);
       const a = await c.createAppender(this.name, 'main', 'temp');
@@ -135,9 +138,23 @@ export class DuckRowStage implements RowStage {
     };
   }
 
+  /**
+   * Whether no key is staged twice among the accepted rows (asked once per stage: a hash
+   * aggregate over the keys, far cheaper than the window it spares). Events stage one row
+   * per change, so a key often repeats there: not asked.
+   */
+  private async keysUnique(c: DuckDBConnection, mode: RowDiffOptions['mode']): Promise<boolean> {
+    if (mode !== 'snapshot') return false;
+    if (this.unique === undefined) {
+      const [r] = await this.host.sql.rows(c, `SELECT count(*) = count(DISTINCT _key) AS uniq FROM ${this.q} WHERE reason IS NULL`);
+      this.unique = r?.uniq === true;
+    }
+    return this.unique;
+  }
+
   /** `j` and the rejected rows: the shared relations of row-rules.ts, in this dialect. */
-  private joined(rel: { current: string; raw: string }, options: RowDiffOptions): string {
-    return joinedSql(this.q, { current: rel.current, raw: rel.raw.startsWith('(') ? null : rel.raw }, options.mode, DUCK);
+  private async joined(c: DuckDBConnection, rel: { current: string; raw: string }, options: RowDiffOptions): Promise<string> {
+    return joinedSql(this.q, { current: rel.current, raw: rel.raw.startsWith('(') ? null : rel.raw }, options.mode, DUCK, await this.keysUnique(c, options.mode));
   }
 
   private rejected(current: string, quarantine: string, options: RowDiffOptions): string {
@@ -150,7 +167,7 @@ export class DuckRowStage implements RowStage {
       const rel = await this.relations(c);
       const sample = (col: string) => (n > 0 ? `min(${col}, ${n})` : `[]::VARCHAR[]`);
       const parts = [
-        `SELECT category, count(*)::BIGINT AS n, ${sample('_key')} AS keys FROM ${this.joined(rel, options)} GROUP BY category`,
+        `SELECT category, count(*)::BIGINT AS n, ${sample('_key')} AS keys FROM ${await this.joined(c, rel, options)} GROUP BY category`,
         // A rejected record already quarantined (or whose content current already holds) is unchanged.
         `SELECT CASE WHEN fresh THEN 'quarantine' ELSE 'unchanged' END AS category, count(*)::BIGINT AS n, ${sample('_key')} AS keys FROM ${this.rejected(rel.current, rel.quarantine, options)} GROUP BY 1`,
       ];
@@ -183,7 +200,7 @@ export class DuckRowStage implements RowStage {
       const ingest = quoteLiteral(options.ingestTime);
       const origin = quoteLiteral(options.origin);
       try {
-        await sql.run(c, `CREATE OR REPLACE TEMP TABLE ${chg} AS SELECT * FROM ${this.joined(rel, options)} WHERE category IN ('insert', 'update', 'delete')`);
+        await sql.run(c, `CREATE OR REPLACE TEMP TABLE ${chg} AS SELECT * FROM ${await this.joined(c, rel, options)} WHERE category IN ('insert', 'update', 'delete')`);
         const snapshot = options.mode === 'snapshot' && options.snapshotVersion !== undefined;
         await sql.run(
           c,

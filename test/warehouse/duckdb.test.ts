@@ -257,20 +257,27 @@ Suite('DuckDB type text parses with quoted names, nesting and lists', () => {
   assert.equal(parseDuckType('TIMESTAMP WITH TIME ZONE'), { kind: 'scalar', name: 'TIMESTAMP WITH TIME ZONE', args: [] });
 });
 
+// An Order mapping with one INT64 column, its three tables, and records staged as a snapshot at `now`.
+const orderMapping = {
+  kind: 'Order',
+  fields: [{ name: 'total', from: ['total'], type: 'INT64', mode: 'NULLABLE' }],
+  scoring: { quarantine: 0.5, ingest: 0.8, weights: { freshness: 0, completeness: 1, anomaly: 0 }, freshness: { halfLifeSeconds: 900, maxLagSeconds: 86400 } },
+} as unknown as MappingSpec;
+const mapping = orderMapping;
+const now = new Date('2026-11-01T00:00:00Z');
+const tables = { kind: 'Order', dataset: 'ds', current: 'order', raw: 'order_raw', quarantine: 'order_quarantine' };
+async function createOrderTables(w: Warehouse): Promise<void> {
+  await w.createDataset({ name: 'ds', labels: owned });
+  await w.createTable(tableOf('order', [...currentSystemColumns(), c('total', 'INT64')]));
+  await w.createTable(tableOf('order_raw', rawColumns()));
+  await w.createTable(tableOf('order_quarantine', quarantineColumns()));
+}
+const mergeSnapshot = { mode: 'snapshot', snapshotVersion: '9', kind: 'Order', origin: 'export', ingestTime: '2026-11-01T00:00:00Z' } as const;
+
 Suite('a batch staged only to plan diffs like a whole one, and a merge of it is refused', async () => {
-  const mapping = {
-    kind: 'Order',
-    fields: [{ name: 'total', from: ['total'], type: 'INT64', mode: 'NULLABLE' }],
-    scoring: { quarantine: 0.5, ingest: 0.8, weights: { freshness: 0, completeness: 1, anomaly: 0 }, freshness: { halfLifeSeconds: 900, maxLagSeconds: 86400 } },
-  } as unknown as MappingSpec;
-  const now = new Date('2026-11-01T00:00:00Z');
   const record = (id: string, total: unknown) => ({ entityKey: `Order:${id}`, kind: 'Order', operation: 'UPSERT' as const, data: { total }, eventTime: now });
   await use(false, async (w) => {
-    await w.createDataset({ name: 'ds', labels: owned });
-    await w.createTable(tableOf('order', [...currentSystemColumns(), c('total', 'INT64')]));
-    await w.createTable(tableOf('order_raw', rawColumns()));
-    await w.createTable(tableOf('order_quarantine', quarantineColumns()));
-    const tables = { kind: 'Order', dataset: 'ds', current: 'order', raw: 'order_raw', quarantine: 'order_quarantine' };
+    await createOrderTables(w);
     const staged = (withRow: boolean) => [record('a', 1), record('b', 'many')].map((r) => stageRecord(r, { mapping, now, withRow }));
     const [accepted, drifted] = staged(false);
     // Planning: the accepted record carries no raw-log fields; the quarantined one is whole.
@@ -292,6 +299,23 @@ Suite('a batch staged only to plan diffs like a whole one, and a merge of it is 
     } finally {
       await plan.close();
       await full.close();
+    }
+  });
+});
+
+Suite('a snapshot that stages a key twice keeps only its latest row', async () => {
+  const staged = (version: number, total: number) =>
+    stageRecord({ entityKey: 'Order:a', kind: 'Order', operation: 'UPSERT', data: { total }, eventTime: now, version }, { mapping, now, withRow: true });
+  await use(false, async (w) => {
+    await createOrderTables(w);
+    const stage = await w.openStage(tables);
+    try {
+      await stage.appendColumns(toColumns('Order', [staged(2, 20), staged(1, 10)]));
+      assert.equal((await stage.diff({ mode: 'snapshot', snapshotVersion: '9' })).counts, { insert: 1, update: 0, delete: 0, quarantine: 0, unchanged: 0 });
+      assert.equal((await stage.merge(mergeSnapshot)).inserted, 1);
+      assert.equal((await rows(w, 'order')).map((r) => [r._key, r._version, r.total]), [['Order:a', '2', '20']]);
+    } finally {
+      await stage.close();
     }
   });
 });
