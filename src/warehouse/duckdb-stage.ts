@@ -22,6 +22,7 @@ import { orphanEventIdSql, orphanSql, collectDiff, joinedSql, rejectedSql, type 
 import { duckType, qualified, quoteIdent, quoteLiteral } from './sql-duckdb.js';
 import type { ColumnSchema } from '../model/schema.js';
 import { toColumns, type StagedColumns } from '../model/staged-columns.js';
+import { STAGED_FILE_FIELDS, type StagedFile } from '../model/staged-file.js';
 import type { RowStage } from './warehouse.js';
 
 /** What the stage needs from DuckDbWarehouse: its serialised connection and catalog. */
@@ -76,6 +77,31 @@ export class DuckRowStage implements RowStage {
 
   append(records: StagedRecord[]): Promise<void> {
     return this.appendColumns(toColumns(this.tables.kind, records));
+  }
+
+  /**
+   * Loads a file of staged rows (model/staged-file.ts) with read_json: DuckDB parses it in its
+   * own threads, so staging workers' batches cost this thread one statement each.
+   */
+  appendFile(file: StagedFile): Promise<void> {
+    if (file.rows === 0) return Promise.resolve();
+    if (file.planOnly) this.planOnly = true;
+    this.unique = undefined;
+    return this.host.use(async (c) => {
+      await this.ensure(c);
+      const fields = Object.entries(STAGED_FILE_FIELDS);
+      const columns = `{${fields.map(([f, [, type]]) => `${quoteLiteral(f)}: ${quoteLiteral(type)}`).join(', ')}}`;
+      const select = fields.map(([f, [column]]) => (column === '_version' ? `CAST(${f} AS BIGINT)` : f)).join(', ');
+      const targets = fields.map(([, [column]]) => quoteIdent(column)).join(', ');
+      // read_json's default 16 MiB line limit holds any staged record: Datastore caps an entity
+      // at 1 MiB, and its row and data, JSON-escaped, stay below it (a larger limit makes
+      // read_json reserve buffers of twice its size, against the stage's memory limit).
+      await this.host.sql.run(
+        c,
+        `INSERT INTO ${this.q} (${targets}) SELECT ${select} FROM read_json(${quoteLiteral(file.path)}, format = 'newline_delimited', records = true, columns = ${columns})`,
+      );
+      this.count += file.rows;
+    });
   }
 
   /** Straight from the columns into the appender: no object per record on this thread. */

@@ -13,6 +13,7 @@ import type {
 } from '../model/schema.js';
 import type { RowDiffOptions, RowDiffResult, RowMergeOptions, RowMergeResult, StageTables, StagedRecord } from '../model/staged.js';
 import type { StagedColumns } from '../model/staged-columns.js';
+import type { StagedFile } from '../model/staged-file.js';
 
 /** One in-place change to an existing table. `path` addresses nested RECORD fields. */
 export type TableOp =
@@ -72,6 +73,11 @@ export interface RowStage {
   append(records: StagedRecord[]): Promise<void>;
   /** Appends a batch in columns (staging workers send these): the same rows as append(). */
   appendColumns(columns: StagedColumns): Promise<void>;
+  /**
+   * Where the target loads files itself: appends the rows of a staged file (NDJSON, see
+   * model/staged-file.ts). Staging workers then write files instead of sending batches.
+   */
+  appendFile?(file: StagedFile): Promise<void>;
   /** Records appended so far. */
   readonly staged: number;
   /** Counts and sample keys per category; changes nothing. */

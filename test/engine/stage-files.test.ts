@@ -3,7 +3,7 @@
 // fails the plan naming the file, with nothing left behind.
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
-import { existsSync, mkdtempSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { apply, createPlan } from '../../src/engine/index.js';
@@ -26,7 +26,8 @@ function* entities(changed: boolean): Generator<Entity> {
       key: { partitionId: { projectId: 'p', ...(i % 3 === 0 ? { namespaceId: 'eu' } : {}) }, path: [{ kind: i % 2 ? 'Item' : 'Note', id: String(i) }] },
       properties: {
         n: i === 4001 ? { stringValue: 'lots' } : { integerValue: String(changed && i % 700 === 0 ? i + 1 : i) },
-        label: { stringValue: `label ${i % 17}` },
+        // Some labels hold what a staged file must escape: tabs, newlines, quotes, backslashes, non-ASCII.
+        label: { stringValue: i % 17 === 5 ? `tab\there "quoted" back\\slash\nnew line ünï 😀 ${i % 17}` : `label ${i % 17}` },
         price: { doubleValue: i / 8 },
       },
     };
@@ -125,6 +126,34 @@ Workers('apply on workers writes every row once and quarantines the bad one; a d
     // Notes are the ids divisible by 6: 3000·k deleted (8), 2100·k changed (11, one of them deleted).
     ['rows.Note', { insert: 0, update: 10, delete: 8, quarantine: 0, unchanged: 3_982 }],
   ]);
+});
+
+Workers('rows applied through staged files equal the rows applied in one thread, value for value, and the files are gone', async () => {
+  const applyInto = async (file: string, jobs: number) => {
+    const wh = new DuckDbWarehouse(join(dir, file), false);
+    try {
+      await apply({ ...spec, target: { ...spec.target, path: join(dir, file) } } as Spec, { warehouse: wh, source: await openSnapshotSource(spec.source!) }, { jobs });
+      const out: Record<string, unknown>[] = [];
+      for await (const r of wh.readRows('w', 'note')) out.push(r);
+      return out.map(({ _synced_at, ...r }) => r).sort((a, b) => String(a._key).localeCompare(String(b._key)));
+    } finally {
+      await wh.close();
+    }
+  };
+  const staging = join(dir, 'tmp');
+  rmSync(staging, { recursive: true, force: true });
+  mkdirSync(staging);
+  const before = process.env.TMPDIR;
+  process.env.TMPDIR = staging;
+  try {
+    const viaFiles = await applyInto('files.duckdb', 3);
+    assert.equal(viaFiles, await applyInto('one.duckdb', 1));
+    assert.ok(viaFiles.some((r) => String(r.label).startsWith('tab\there "quoted" back\\slash\nnew line ünï 😀')));
+    assert.equal(readdirSync(staging), []);
+  } finally {
+    if (before === undefined) delete process.env.TMPDIR;
+    else process.env.TMPDIR = before;
+  }
 });
 
 Workers('workers read a gs:// export through the storage client, with the environment the source was opened with', async () => {

@@ -4,6 +4,9 @@
 // categories in SQL (warehouse/row-rules.ts). Execute merges what was staged — apply never
 // reads the source a second time — and refreshes the learned profile from the same rows.
 
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { addressMatches, rowsAddress } from '../../model/address.js';
 import { warningDiag, type Diagnostic } from '../../model/diagnostic.js';
 import { MlbridgeError } from '../../model/errors.js';
@@ -109,31 +112,43 @@ export async function planRows(ctx: RowsPlanContext): Promise<RowsPlan> {
     const select = ctx.mappings.map((m) => ({ kind: m.kind, ...(mappingNamespaces(m) ? { namespaces: mappingNamespaces(m)! } : {}) }));
     const jobs = source.files ? (ctx.jobs !== undefined ? Math.max(1, Math.min(ctx.jobs, source.files.tasks.length)) : stagingJobs(source.files, source.expectedCount(kinds))) : 1;
     if (source.files && jobs > 1) {
-      // The CPU-bound part (decode, coerce, hash, score) on every core; appends here.
-      await stageFilesInWorkers(
-        source.files,
-        jobs,
-        {
-          location: source.files.location,
-          env: source.files.env,
-          mappings: ctx.mappings,
-          profiles: [...profiles],
-          snapshotTimeMs: now.getTime(),
-          version: source.snapshotVersion,
-          origin,
-          withRows: ctx.withRows,
-        },
-        {
-          append: (columns) => {
-            stopIfInterrupted(ctx.signal, ctx.onEvent, 0);
-            return stages.get(columns.kind)!.stage.appendColumns(columns);
+      // The CPU-bound part (decode, coerce, hash, score) on every core; appends here. Where
+      // the stages load files themselves, workers write staged files to a folder of this run.
+      const loadsFiles = [...stages.values()].every((s) => s.stage.appendFile !== undefined);
+      const fileDir = loadsFiles ? await mkdtemp(join(tmpdir(), 'mlbridge-stage-')) : undefined;
+      try {
+        await stageFilesInWorkers(
+          source.files,
+          jobs,
+          {
+            location: source.files.location,
+            env: source.files.env,
+            mappings: ctx.mappings,
+            profiles: [...profiles],
+            snapshotTimeMs: now.getTime(),
+            version: source.snapshotVersion,
+            origin,
+            withRows: ctx.withRows,
+            ...(fileDir !== undefined ? { fileDir } : {}),
           },
-          progress: (n) => meter.add(n),
-          learned: (perFile) => {
-            for (const states of perFile) for (const [kind, state] of states) learners.get(kind)?.merge(state);
+          {
+            append: (columns) => {
+              stopIfInterrupted(ctx.signal, ctx.onEvent, 0);
+              return stages.get(columns.kind)!.stage.appendColumns(columns);
+            },
+            appendFile: (kind, file) => {
+              stopIfInterrupted(ctx.signal, ctx.onEvent, 0);
+              return stages.get(kind)!.stage.appendFile!(file);
+            },
+            progress: (n) => meter.add(n),
+            learned: (perFile) => {
+              for (const states of perFile) for (const [kind, state] of states) learners.get(kind)?.merge(state);
+            },
           },
-        },
-      );
+        );
+      } finally {
+        if (fileDir !== undefined) await rm(fileDir, { recursive: true, force: true });
+      }
     }
     for await (const batch of jobs > 1 ? [] : source.read(select)) {
       for (const item of batch) {

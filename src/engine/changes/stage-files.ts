@@ -9,6 +9,8 @@ import { availableParallelism } from 'node:os';
 import { Worker } from 'node:worker_threads';
 import { MlbridgeError, errorMessage, type ErrorCode } from '../../model/errors.js';
 import type { StagedColumns } from '../../model/staged-columns.js';
+import type { StagedFile } from '../../model/staged-file.js';
+import { rm } from 'node:fs/promises';
 import type { KindProfile, LearnerState } from '../../record/profile.js';
 import type { ExportFiles } from '../../source/snapshot-source.js';
 import type { MappingSpec } from '../../spec/types.js';
@@ -27,10 +29,13 @@ export interface StageWorkerSetup {
   version: string;
   origin: 'export' | 'datastore';
   withRows: boolean;
+  /** Set when the stages load files themselves: workers write their batches there (staged-file.ts). */
+  fileDir?: string;
 }
 
 export type WorkerReply =
   | { type: 'batch'; task: number; columns: StagedColumns }
+  | { type: 'staged-file'; task: number; kind: string; file: StagedFile }
   | { type: 'file'; task: number; records: number; learned: [string, LearnerState][] }
   | { type: 'error'; task: number; error: { code?: ErrorCode; message: string; resource?: string } };
 
@@ -43,6 +48,8 @@ export function stagingJobs(files: ExportFiles, expected: number | undefined): n
 export interface StageFilesHandlers {
   /** Appends a batch of one kind's staged records to its stage (awaited before the worker is let on). */
   append(columns: StagedColumns): Promise<void>;
+  /** Appends a file of one kind's staged records (workers write these when setup.fileDir is set). */
+  appendFile(kind: string, file: StagedFile): Promise<void>;
   /** Each file's learned profile states, in file order, once all files are read. */
   learned(states: [string, LearnerState][][]): void;
   /** Entities read so far (progress). */
@@ -88,11 +95,12 @@ export async function stageFilesInWorkers(files: ExportFiles, jobs: number, setu
         };
         worker.on('message', (m: WorkerReply) => {
           if (failure) return;
-          if (m.type === 'batch') {
+          if (m.type === 'batch' || m.type === 'staged-file') {
+            const rows = m.type === 'batch' ? m.columns.key.length : m.file.rows;
             appending = appending
-              .then(() => handlers.append(m.columns))
+              .then(() => (m.type === 'batch' ? handlers.append(m.columns) : handlers.appendFile(m.kind, m.file).finally(() => rm(m.file.path, { force: true }))))
               .then(() => {
-                handlers.progress(m.columns.key.length);
+                handlers.progress(rows);
                 worker.postMessage({ ack: true });
               })
               .catch((e: unknown) => fail(e instanceof MlbridgeError ? e : new MlbridgeError('TARGET_ERROR', errorMessage(e), { cause: e })));

@@ -4,7 +4,9 @@
 // never more than WINDOW batches ahead. After each file: its record count and the profile
 // states learned from its accepted rows.
 
-import { parentPort, workerData } from 'node:worker_threads';
+import { writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { parentPort, threadId, workerData } from 'node:worker_threads';
 import { MlbridgeError, errorMessage } from '../../model/errors.js';
 import { ProfileLearner } from '../../record/profile.js';
 import { stageRecord } from '../../record/stage-record.js';
@@ -16,9 +18,13 @@ import { readOutputFile, type FileTally } from '../../source/export/read-export.
 import type { Row } from '../../warehouse/warehouse.js';
 import { mappingNamespaces } from './rows.js';
 import { emptyColumns, pushRecord, type StagedColumns } from '../../model/staged-columns.js';
+import { stagedFileLine } from '../../model/staged-file.js';
+import type { StagedRecord } from '../../model/staged.js';
 import { WINDOW, type StageWorkerSetup, type WorkerReply } from './stage-files.js';
 
 const BATCH = 2048;
+/** Records per staged file: one read_json statement each, a few MB. */
+const FILE_BATCH = 16_384;
 const setup = workerData as StageWorkerSetup;
 const port = parentPort!;
 const { store } = await openStore(setup.location, setup.env);
@@ -38,10 +44,61 @@ async function flush(task: number, columns: StagedColumns): Promise<void> {
   send({ type: 'batch', task, columns });
 }
 
+/** One kind's records as lines of a staged file, when the stages load files themselves. */
+interface FileBuffer {
+  lines: string[];
+  planOnly: boolean;
+}
+let files = 0;
+
+async function flushFile(task: number, kind: string, b: FileBuffer): Promise<void> {
+  if (b.lines.length === 0) return;
+  while (unacked >= WINDOW) await new Promise<void>((r) => (wake = r));
+  unacked++;
+  const path = join(setup.fileDir!, `${threadId}-${++files}.ndjson`);
+  await writeFile(path, `${b.lines.join('\n')}\n`);
+  send({ type: 'staged-file', task, kind, file: { path, rows: b.lines.length, planOnly: b.planOnly } });
+}
+
+/** Where a file's staged records collect per kind: column batches, or staged-file lines. */
+class KindBuffers {
+  private readonly columns = new Map<string, StagedColumns>();
+  private readonly lines = new Map<string, FileBuffer>();
+  constructor(private readonly task: number) {}
+
+  async push(kind: string, staged: StagedRecord): Promise<void> {
+    if (setup.fileDir !== undefined) {
+      let b = this.lines.get(kind);
+      if (!b) this.lines.set(kind, (b = { lines: [], planOnly: false }));
+      b.lines.push(stagedFileLine(staged));
+      if (staged.eventId === '') b.planOnly = true;
+      if (b.lines.length >= FILE_BATCH) {
+        this.lines.delete(kind);
+        await flushFile(this.task, kind, b);
+      }
+      return;
+    }
+    let columns = this.columns.get(kind);
+    if (!columns) this.columns.set(kind, (columns = emptyColumns(kind)));
+    pushRecord(columns, staged);
+    if (columns.key.length >= BATCH) {
+      this.columns.delete(kind);
+      await flush(this.task, columns);
+    }
+  }
+
+  async flushAll(): Promise<void> {
+    for (const columns of this.columns.values()) await flush(this.task, columns);
+    for (const [kind, b] of this.lines) await flushFile(this.task, kind, b);
+    this.columns.clear();
+    this.lines.clear();
+  }
+}
+
 async function stageFile(task: number, path: string): Promise<void> {
   const tally: FileTally = { records: 0, damaged: false };
   const learners = new Map<string, ProfileLearner>();
-  const buffers = new Map<string, StagedColumns>();
+  const buffers = new KindBuffers(task);
   for await (const batch of readOutputFile(store, path, { decoder: new EntityDecoder(), tally })) {
     for (const entity of batch.entities) {
       const kind = entity.key.path[entity.key.path.length - 1]!.kind;
@@ -57,16 +114,10 @@ async function stageFile(task: number, path: string): Promise<void> {
         { mapping, now, profile: profiles.get(kind) ?? null, withRow: setup.withRows, ...(learner ? { onAccepted: (row: Row) => learner.add(row) } : {}) },
         canonicalKey(entity.key),
       );
-      let columns = buffers.get(kind);
-      if (!columns) buffers.set(kind, (columns = emptyColumns(kind)));
-      pushRecord(columns, staged);
-      if (columns.key.length >= BATCH) {
-        buffers.set(kind, emptyColumns(kind));
-        await flush(task, columns);
-      }
+      await buffers.push(kind, staged);
     }
   }
-  for (const columns of buffers.values()) await flush(task, columns);
+  await buffers.flushAll();
   send({ type: 'file', task, records: tally.records, learned: [...learners].map(([k, l]) => [k, l.state()]) });
 }
 

@@ -1,0 +1,48 @@
+// A file of staged rows, for a stage that loads files itself (DuckDB's read_json, in its own
+// threads): staging workers write their batches as such files instead of handing every
+// value to this process's single appender thread. Newline-delimited JSON, one staged
+// record per line, with short field names; the column types are the stage's own.
+
+import type { StagedRecord } from './staged.js';
+
+/** The JSON field of each stage column, and its type as read_json takes it. */
+export const STAGED_FILE_FIELDS = {
+  k: ['_key', 'VARCHAR'],
+  v: ['_version', 'VARCHAR'],
+  h: ['_hash', 'VARCHAR'],
+  o: ['operation', 'VARCHAR'],
+  e: ['event_id', 'VARCHAR'],
+  t: ['event_time', 'VARCHAR'],
+  s: ['_score', 'DOUBLE'],
+  f: ['flags', 'VARCHAR'],
+  r: ['row', 'VARCHAR'],
+  d: ['data', 'VARCHAR'],
+  x: ['reason', 'VARCHAR'],
+} as const;
+
+export interface StagedFile {
+  path: string;
+  /** Records in the file. */
+  rows: number;
+  /** Some record was staged only to plan (no event id): the stage can be diffed, not merged. */
+  planOnly: boolean;
+}
+
+const NO_FLAGS = '[]';
+
+/** One line of a staged file (no newline). An empty event id is written as null. */
+export function stagedFileLine(r: StagedRecord): string {
+  return JSON.stringify({
+    k: r.key,
+    v: r.version,
+    h: r.hash,
+    o: r.operation,
+    e: r.eventId === '' ? null : r.eventId,
+    t: r.eventTime,
+    s: r.score,
+    f: r.flags.length === 0 ? NO_FLAGS : JSON.stringify(r.flags),
+    r: r.row,
+    d: r.data,
+    x: r.reason,
+  });
+}
