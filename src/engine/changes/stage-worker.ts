@@ -1,5 +1,5 @@
-// A worker thread of stageFilesInWorkers: reads the output files (or block ranges) it is handed, stages each
-// entity of a mapped kind (record/stage-record.ts, the same code as a one-thread reconcile),
+// A worker thread of stageFilesInWorkers: reads the output files (or block ranges of them)
+// it is handed, stages each entity of a mapped kind (record/stage-record.ts, the same code as a one-thread reconcile),
 // and sends them in column batches, waiting for the main thread's acknowledgements so it is
 // never more than WINDOW batches ahead. After each task: its record count, the profile
 // states learned from its accepted rows, and a range's block fingerprints.
