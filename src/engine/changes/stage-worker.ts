@@ -1,8 +1,9 @@
 // A worker thread of stageFilesInWorkers: reads the output files (or block ranges of them)
-// it is handed, stages each entity of a mapped kind (record/stage-record.ts, the same code as a one-thread reconcile),
-// and sends them in column batches, waiting for the main thread's acknowledgements so it is
-// never more than WINDOW batches ahead. After each task: its record count, the profile
-// states learned from its accepted rows, and a range's block fingerprints.
+// it is handed, stages each entity of a mapped kind (record/stage-record.ts, the same code
+// as a one-thread reconcile), and sends them in column batches, waiting for the main
+// thread's acknowledgements so it is never more than WINDOW batches ahead. After each task:
+// its record count, the profile states learned from its accepted rows, and a range's block
+// fingerprints.
 
 import { parentPort, workerData } from 'node:worker_threads';
 import { MlbridgeError, errorMessage } from '../../model/errors.js';
