@@ -13,6 +13,7 @@
 
 import type { SourceSpec } from '../spec/types.js';
 import type { Entity } from './entity.js';
+import type { ExportTask } from './export/file-tasks.js';
 import { MlbridgeError } from '../model/errors.js';
 
 export type SourceIdentity =
@@ -37,7 +38,8 @@ export interface SnapshotSource {
   read(select: KindSelection[]): AsyncIterable<SourceEntity[]>;
   /**
    * An export's output files, for readers in worker threads (each opens the store from
-   * `location` and reads whole files); checkPart compares a part's records with its metadata.
+   * `location` and reads whole files or block ranges of them); checkPart compares a part's
+   * records with its metadata.
    */
   files?: ExportFiles;
 }
@@ -46,9 +48,20 @@ export interface ExportFiles {
   location: string;
   /** The environment the export was located with (gs:// credentials, STORAGE_EMULATOR_HOST). */
   env: NodeJS.ProcessEnv;
-  tasks: { path: string; part: number; display: string }[];
+  /** One task per output file, in part order. */
+  tasks: ExportTask[];
+  /**
+   * The tasks for `jobs` threads, in file order: `tasks`, with large files split in block
+   * ranges when there are too few files to keep every thread busy (file-tasks.ts).
+   */
+  split(jobs: number): Promise<ExportTask[]>;
   /** Throws EXPORT_CORRUPT when the part's files held another number of records than listed. */
   checkPart(part: number, records: number): void;
+  /**
+   * Throws EXPORT_CORRUPT when a block occurs in two ranges of a file (copied data), given
+   * each task's block fingerprints from its ranged read, in task order.
+   */
+  checkRanges(tasks: readonly ExportTask[], blocks: readonly (readonly number[] | undefined)[]): void;
 }
 
 export interface KindSelection {
@@ -108,13 +121,17 @@ async function openExportSource(location: string, options: OpenSourceOptions): P
   const start = new Date(Math.floor(startMicros / 1000));
   const version = String(BigInt(startMicros));
   const { checkPartCount } = await import('./export/read-export.js');
+  const { checkRangeRepeats, splitTasks } = await import('./export/file-tasks.js');
+  const tasks = located.parts.flatMap((p, part) => p.outputs.map((path) => ({ path, part, display: located.store.display(path) })));
   const files: ExportFiles = {
     location,
     env,
-    tasks: located.parts.flatMap((p, part) => p.outputs.map((path) => ({ path, part, display: located.store.display(path) }))),
+    tasks,
+    split: (jobs) => splitTasks(located.store, tasks, jobs),
     checkPart(part, records) {
       checkPartCount(located.store, located.parts[part]!, { records, damaged: false }, { skipCorrupt: false });
     },
+    checkRanges: checkRangeRepeats,
   };
   return {
     files,

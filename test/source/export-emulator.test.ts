@@ -4,6 +4,10 @@ import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import type { Entity } from '../../src/source/entity.js';
 import { readExport } from '../../src/source/export/index.js';
+import { EntityDecoder } from '../../src/source/export/entity-proto.js';
+import { locateExport } from '../../src/source/export/locate.js';
+import { BLOCK_SIZE, type ByteRange } from '../../src/source/export/log-reader.js';
+import { readOutputFile } from '../../src/source/export/read-export.js';
 import { entityJson } from '../../src/source/export/lookup-json.js';
 import { run as dump } from '../../src/cli/commands/export-dump.js';
 import { keyString, seededEmulator, withGeoDefaults, type EmulatorExport } from './emulator-fixture.js';
@@ -50,6 +54,26 @@ RoundTrip('readExport equals lookup value for value for every entity', async () 
     // lookup omits an empty property map; readExport always has one.
     assert.equal(e, withGeoDefaults({ key: l.key, properties: l.properties ?? {} }), keyString(e.key));
   }
+});
+
+RoundTrip('the output files the emulator wrote, read in two block ranges, split at any block, give the entities of one whole read', async () => {
+  const located = await locateExport(ctx.full!);
+  const read = async (path: string, ranges: (ByteRange | undefined)[]) => {
+    const out: Entity[] = [];
+    const tally = { records: 0, damaged: false };
+    for (const range of ranges) for await (const b of readOutputFile(located.store, path, { decoder: new EntityDecoder(), tally, range })) out.push(...b.entities);
+    return out;
+  };
+  let splits = 0;
+  for (const path of located.parts.flatMap((p) => p.outputs)) {
+    const whole = await read(path, [undefined]);
+    const blocks = Math.ceil((await located.store.size(path)) / BLOCK_SIZE);
+    for (let s = 1; s < blocks; s++, splits++) {
+      const at = s * BLOCK_SIZE;
+      assert.equal(await read(path, [{ start: 0, end: at }, { start: at, end: Infinity }]), whole, `${path} split at block ${s}`);
+    }
+  }
+  assert.ok(splits >= 3, `${splits} split points`);
 });
 
 RoundTrip('export dump prints each entity exactly as lookup renders it, key order included', async () => {

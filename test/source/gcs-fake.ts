@@ -1,5 +1,5 @@
 // A minimal Cloud Storage JSON API over a local folder, enough for @google-cloud/storage's
-// getFiles (with prefixes), getMetadata/exists and media downloads.
+// getFiles (with prefixes), getMetadata/exists and media downloads (whole, or a byte range).
 import { createServer, type Server } from 'node:http';
 import { createReadStream } from 'node:fs';
 import { readdir, stat } from 'node:fs/promises';
@@ -19,12 +19,15 @@ export interface GcsFake {
   /** http://127.0.0.1:PORT */
   endpoint: string;
   requests: string[];
+  /** The Range headers of ranged downloads, in arrival order. */
+  ranged: string[];
   close(): Promise<void>;
 }
 
 /** Serves bucket `bucket` from folder `root` (object names = paths relative to root). */
 export async function startGcsFake(bucket: string, root: string): Promise<GcsFake> {
   const requests: string[] = [];
+  const ranged: string[] = [];
   const server: Server = createServer((req, res) => {
     void (async () => {
       const url = new URL(req.url ?? '/', 'http://x');
@@ -64,6 +67,26 @@ export async function startGcsFake(bucket: string, root: string): Promise<GcsFak
         }
         if (url.searchParams.get('alt') === 'media') {
           res.setHeader('content-type', 'application/octet-stream');
+          const range = req.headers.range;
+          if (range !== undefined) {
+            // What Cloud Storage does with `Range: bytes=START-[END]`: END clamped to the
+            // object, 206 with Content-Range; a START at or past its end is refused (416).
+            const m = /^bytes=(\d+)-(\d*)$/.exec(range);
+            const start = m ? Number(m[1]) : NaN;
+            const end = m && m[2] ? Math.min(Number(m[2]), size - 1) : size - 1;
+            ranged.push(range);
+            if (!(start < size) || end < start) {
+              res.statusCode = 416;
+              res.setHeader('content-type', 'application/json');
+              res.end(JSON.stringify({ error: { code: 416, message: 'The requested range cannot be satisfied.' } }));
+              return;
+            }
+            res.statusCode = 206;
+            res.setHeader('content-range', `bytes ${start}-${end}/${size}`);
+            res.setHeader('content-length', String(end - start + 1));
+            createReadStream(file, { start, end }).pipe(res);
+            return;
+          }
           res.setHeader('content-length', String(size));
           createReadStream(file).pipe(res);
           return;
@@ -85,6 +108,7 @@ export async function startGcsFake(bucket: string, root: string): Promise<GcsFak
   return {
     endpoint: `http://127.0.0.1:${port}`,
     requests,
+    ranged,
     close: () =>
       new Promise((r) => {
         server.closeAllConnections();

@@ -110,7 +110,9 @@ export async function planRows(ctx: RowsPlanContext): Promise<RowsPlan> {
       await stages.get(kind)!.stage.appendColumns(buf);
     };
     const select = ctx.mappings.map((m) => ({ kind: m.kind, ...(mappingNamespaces(m) ? { namespaces: mappingNamespaces(m)! } : {}) }));
-    const jobs = source.files ? (ctx.jobs !== undefined ? Math.max(1, Math.min(ctx.jobs, source.files.tasks.length)) : stagingJobs(source.files, source.expectedCount(kinds))) : 1;
+    const threads = source.files ? Math.max(1, ctx.jobs ?? stagingJobs(source.expectedCount(kinds))) : 1;
+    const tasks = source.files && threads > 1 ? await source.files.split(threads) : [];
+    const jobs = Math.min(threads, tasks.length);
     if (source.files && jobs > 1) {
       // The CPU-bound part (decode, coerce, hash, score) on every core; appends here. Where
       // the stages load files themselves, workers write staged files to a folder of this run.
@@ -119,6 +121,7 @@ export async function planRows(ctx: RowsPlanContext): Promise<RowsPlan> {
       try {
         await stageFilesInWorkers(
           source.files,
+          tasks,
           jobs,
           {
             location: source.files.location,

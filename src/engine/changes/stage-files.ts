@@ -1,9 +1,9 @@
-// Staging an export on every core: worker threads each read whole output files, turn their
-// entities into staged records (decode, coerce, hash, score: the CPU-bound part) and send
+// Staging an export on every core: worker threads each read whole output files (or block
+// ranges of large ones, when there are too few files for every thread), turn their entities into staged records (decode, coerce, hash, score: the CPU-bound part) and send
 // them back in column batches; this thread only appends them to the warehouse stage. Files
 // go to workers one at a time; a worker may be at most WINDOW batches ahead of the appends,
-// so memory stays bounded whatever the export's size. Profiles are learned per file in the
-// workers and merged here in file order (deterministic for the same export).
+// so memory stays bounded whatever the export's size. Profiles are learned per task in the
+// workers and merged here in task order (deterministic for the same export and threads).
 
 import { availableParallelism } from 'node:os';
 import { Worker } from 'node:worker_threads';
@@ -12,6 +12,7 @@ import type { StagedColumns } from '../../model/staged-columns.js';
 import type { StagedFile } from '../../model/staged-file.js';
 import { rm } from 'node:fs/promises';
 import type { KindProfile, LearnerState } from '../../record/profile.js';
+import type { ExportTask } from '../../source/export/file-tasks.js';
 import type { ExportFiles } from '../../source/snapshot-source.js';
 import type { MappingSpec } from '../../spec/types.js';
 
@@ -36,13 +37,16 @@ export interface StageWorkerSetup {
 export type WorkerReply =
   | { type: 'batch'; task: number; columns: StagedColumns }
   | { type: 'staged-file'; task: number; kind: string; file: StagedFile }
-  | { type: 'file'; task: number; records: number; learned: [string, LearnerState][] }
+  | { type: 'file'; task: number; records: number; learned: [string, LearnerState][]; blocks?: number[] }
   | { type: 'error'; task: number; error: { code?: ErrorCode; message: string; resource?: string } };
 
-/** Threads to use: one per core (at most 8), at most one per file; 1 means "read here". */
-export function stagingJobs(files: ExportFiles, expected: number | undefined): number {
+/**
+ * Threads to use: one per core (at most 8), at most one per task (of files.split); 1 means
+ * "read here".
+ */
+export function stagingJobs(expected: number | undefined): number {
   if (expected !== undefined && expected < PARALLEL_MIN_ENTITIES) return 1;
-  return Math.max(1, Math.min(availableParallelism(), 8, files.tasks.length));
+  return Math.max(1, Math.min(availableParallelism(), 8));
 }
 
 export interface StageFilesHandlers {
@@ -50,22 +54,28 @@ export interface StageFilesHandlers {
   append(columns: StagedColumns): Promise<void>;
   /** Appends a file of one kind's staged records (workers write these when setup.fileDir is set). */
   appendFile(kind: string, file: StagedFile): Promise<void>;
-  /** Each file's learned profile states, in file order, once all files are read. */
+  /** Each task's learned profile states, in task order, once all are read. */
   learned(states: [string, LearnerState][][]): void;
   /** Entities read so far (progress). */
   progress(records: number): void;
 }
 
 /**
- * Reads every file of the export in `jobs` workers and appends what they stage. The first
+ * Reads the tasks (files.split) in `jobs` workers and appends what they stage. The first
  * failure (in file order among those seen) stops every worker and is thrown; the caller
  * drops the stages, so a failed read leaves nothing behind.
  */
-export async function stageFilesInWorkers(files: ExportFiles, jobs: number, setup: StageWorkerSetup, handlers: StageFilesHandlers): Promise<void> {
+export async function stageFilesInWorkers(
+  files: ExportFiles,
+  tasks: ExportTask[],
+  jobs: number,
+  setup: StageWorkerSetup,
+  handlers: StageFilesHandlers,
+): Promise<void> {
   const url = new URL('./stage-worker.js', import.meta.url);
-  const tasks = files.tasks;
   const perFile: number[] = new Array(tasks.length).fill(-1);
   const learned: [string, LearnerState][][] = new Array(tasks.length);
+  const blocks: (number[] | undefined)[] = new Array(tasks.length);
   const workers: Worker[] = [];
   let next = 0;
   let failure: MlbridgeError | undefined;
@@ -87,7 +97,8 @@ export async function stageFilesInWorkers(files: ExportFiles, jobs: number, setu
           if (failure) return;
           if (next < tasks.length) {
             const task = next++;
-            worker.postMessage({ task, path: tasks[task]!.path });
+            const { path, range } = tasks[task]!;
+            worker.postMessage({ task, path, ...(range ? { range } : {}) });
           } else {
             done = true;
             worker.postMessage({ done: true });
@@ -107,6 +118,7 @@ export async function stageFilesInWorkers(files: ExportFiles, jobs: number, setu
           } else if (m.type === 'file') {
             perFile[m.task] = m.records;
             learned[m.task] = m.learned;
+            blocks[m.task] = m.blocks;
             appending = appending.then(feed);
           } else {
             fail(new MlbridgeError(m.error.code ?? 'SOURCE_ERROR', m.error.message, m.error.resource !== undefined ? { resource: m.error.resource } : {}));
@@ -123,7 +135,9 @@ export async function stageFilesInWorkers(files: ExportFiles, jobs: number, setu
   } finally {
     await Promise.all(workers.map((w) => w.terminate()));
   }
-  // Each part's records against its metadata, as a sequential read checks them.
+  // Blocks copied between a file's ranges, then each part's records against its metadata
+  // (the ranges of a file add up to it), as a sequential read checks them.
+  files.checkRanges(tasks, blocks);
   const byPart = new Map<number, number>();
   tasks.forEach((t, i) => byPart.set(t.part, (byPart.get(t.part) ?? 0) + perFile[i]!));
   for (const [part, n] of byPart) files.checkPart(part, n);

@@ -1,8 +1,9 @@
-// A worker thread of stageFilesInWorkers: reads the output files it is handed, stages each
-// entity of a mapped kind (record/stage-record.ts, the same code as a one-thread reconcile),
-// and sends them in column batches, waiting for the main thread's acknowledgements so it is
-// never more than WINDOW batches ahead. After each file: its record count and the profile
-// states learned from its accepted rows.
+// A worker thread of stageFilesInWorkers: reads the output files (or block ranges of them)
+// it is handed, stages each entity of a mapped kind (record/stage-record.ts, the same code
+// as a one-thread reconcile), and sends them in column batches, waiting for the main
+// thread's acknowledgements so it is never more than WINDOW batches ahead. After each task:
+// its record count, the profile states learned from its accepted rows, and a range's block
+// fingerprints.
 
 import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -14,6 +15,7 @@ import { entityToSyncRecord } from '../../record/sync-record.js';
 import { canonicalKey } from '../../source/entity.js';
 import { EntityDecoder } from '../../source/export/entity-proto.js';
 import { openStore } from '../../source/export/locate.js';
+import type { ByteRange } from '../../source/export/log-reader.js';
 import { readOutputFile, type FileTally } from '../../source/export/read-export.js';
 import type { Row } from '../../warehouse/warehouse.js';
 import { mappingNamespaces } from './rows.js';
@@ -95,11 +97,12 @@ class KindBuffers {
   }
 }
 
-async function stageFile(task: number, path: string): Promise<void> {
+async function stageFile(task: number, path: string, range: ByteRange | undefined): Promise<void> {
   const tally: FileTally = { records: 0, damaged: false };
+  const blocks: number[] = [];
   const learners = new Map<string, ProfileLearner>();
   const buffers = new KindBuffers(task);
-  for await (const batch of readOutputFile(store, path, { decoder: new EntityDecoder(), tally })) {
+  for await (const batch of readOutputFile(store, path, { decoder: new EntityDecoder(), tally, range, blocks })) {
     for (const entity of batch.entities) {
       const kind = entity.key.path[entity.key.path.length - 1]!.kind;
       const mapping = mappings.get(kind);
@@ -118,10 +121,10 @@ async function stageFile(task: number, path: string): Promise<void> {
     }
   }
   await buffers.flushAll();
-  send({ type: 'file', task, records: tally.records, learned: [...learners].map(([k, l]) => [k, l.state()]) });
+  send({ type: 'file', task, records: tally.records, learned: [...learners].map(([k, l]) => [k, l.state()]), ...(range ? { blocks } : {}) });
 }
 
-port.on('message', (m: { task: number; path: string } | { ack: true } | { done: true }) => {
+port.on('message', (m: { task: number; path: string; range?: ByteRange } | { ack: true } | { done: true }) => {
   if ('ack' in m) {
     unacked--;
     wake?.();
@@ -132,7 +135,7 @@ port.on('message', (m: { task: number; path: string } | { ack: true } | { done: 
     port.close();
     return;
   }
-  void stageFile(m.task, m.path).catch((e: unknown) =>
+  void stageFile(m.task, m.path, m.range).catch((e: unknown) =>
     send({
       type: 'error',
       task: m.task,

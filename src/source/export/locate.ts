@@ -8,6 +8,7 @@ import { createReadStream } from 'node:fs';
 import { readdir, readFile, stat } from 'node:fs/promises';
 import { join, posix } from 'node:path';
 import { MlbridgeError, errorMessage } from '../../model/errors.js';
+import type { ByteRange } from './log-reader.js';
 import { parseExportMetadata, parseOverallMetadata } from './metadata.js';
 
 /** Where export bytes come from. Paths are store-specific (local paths, or object names). */
@@ -20,7 +21,8 @@ export interface ExportStore {
   list(dir: string): Promise<{ name: string; dir: boolean }[]>;
   isFile(path: string): Promise<boolean>;
   readAll(path: string, maxBytes: number): Promise<Uint8Array>;
-  stream(path: string): AsyncIterable<Uint8Array>;
+  /** The file's bytes; of a range, those in [start, end) (end Infinity: to the file's end). */
+  stream(path: string, range?: ByteRange): AsyncIterable<Uint8Array>;
   size(path: string): Promise<number>;
 }
 
@@ -69,8 +71,9 @@ class LocalStore implements ExportStore {
     if (size > maxBytes) throw new MlbridgeError('EXPORT_CORRUPT', `${p}: byte offset 0: metadata file is ${size} bytes, more than ${maxBytes}`);
     return readFile(p);
   }
-  async *stream(p: string): AsyncIterable<Uint8Array> {
-    yield* createReadStream(p, { highWaterMark: READ_CHUNK }) as AsyncIterable<Buffer>;
+  async *stream(p: string, range?: ByteRange): AsyncIterable<Uint8Array> {
+    const bounds = range ? { start: range.start, ...(range.end !== Infinity ? { end: range.end - 1 } : {}) } : {};
+    yield* createReadStream(p, { highWaterMark: READ_CHUNK, ...bounds }) as AsyncIterable<Buffer>;
   }
   async size(p: string): Promise<number> {
     return (await stat(p)).size;
@@ -81,7 +84,7 @@ interface GcsBucketLike {
   getFiles(q: { prefix: string; delimiter?: string; autoPaginate?: boolean; pageToken?: string }): Promise<unknown[]>;
   file(name: string): {
     download(): Promise<[Buffer]>;
-    createReadStream(): NodeJS.ReadableStream;
+    createReadStream(options?: { start?: number; end?: number }): NodeJS.ReadableStream;
     getMetadata(): Promise<[{ size?: string | number }]>;
     exists(): Promise<[boolean]>;
   };
@@ -129,8 +132,11 @@ class GcsStore implements ExportStore {
     if (size > maxBytes) throw new MlbridgeError('EXPORT_CORRUPT', `${this.display(p)}: byte offset 0: metadata file is ${size} bytes, more than ${maxBytes}`);
     return (await this.bucket.file(p).download())[0];
   }
-  async *stream(p: string): AsyncIterable<Uint8Array> {
-    yield* this.bucket.file(p).createReadStream() as unknown as AsyncIterable<Buffer>;
+  async *stream(p: string, range?: ByteRange): AsyncIterable<Uint8Array> {
+    // A ranged download (HTTP Range; `end` inclusive) carries no checksum to validate; the
+    // records' own CRC32Cs still cover every byte decoded.
+    const bounds = range ? { start: range.start, ...(range.end !== Infinity ? { end: range.end - 1 } : {}) } : undefined;
+    yield* this.bucket.file(p).createReadStream(bounds) as unknown as AsyncIterable<Buffer>;
   }
   async size(p: string): Promise<number> {
     return Number((await this.bucket.file(p).getMetadata())[0].size ?? 0);

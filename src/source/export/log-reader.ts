@@ -13,6 +13,17 @@
 // first): a reader that skips damage first scans the file's fingerprints (scanRepeatedBlocks)
 // and skips every occurrence of a repeated block, each time with the record it would have
 // finished, so no record is ever assembled across a copied block.
+//
+// A ranged reader (option `range`) reads the blocks [start, end) of a file, so several
+// threads can decode one large file: a record belongs to the range holding its FULL or FIRST
+// fragment. The reader skips the leading MIDDLE…LAST fragments of a record begun before
+// `start`, and reads past `end` only to finish a record begun inside. Damage is reported by
+// the range owning the block it lies in (damage met past `end` just stops the reader), except
+// two things only the previous range can see: a fragment at `end` that continues no record
+// (the range before it peeks at the next block's first record) and an unfinished record's own
+// failures (reported at its FIRST fragment). Repeated blocks are fingerprinted per range;
+// blocks repeated across ranges are found by merging the ranges' fingerprints
+// (firstRepeatedBlock).
 import { crc32c } from '@node-rs/crc32';
 import { MlbridgeError } from '../../model/errors.js';
 
@@ -65,6 +76,18 @@ export interface LogReaderOptions {
   /** Only fingerprint blocks (for scanRepeatedBlocks): no record is parsed or checked. */
   scanOnly?: boolean;
   maxRecordBytes?: number;
+  /**
+   * Read only the records whose FULL or FIRST fragment lies in bytes [start, end) of the file
+   * (both multiples of BLOCK_SIZE; end may be Infinity); the input begins at byte start.
+   * Once `done`, the reader needs no more input.
+   */
+  range?: ByteRange;
+}
+
+/** Byte offsets [start, end) of a file, multiples of BLOCK_SIZE (end: Infinity for the file's end). */
+export interface ByteRange {
+  start: number;
+  end: number;
 }
 
 export class LogReader {
@@ -89,6 +112,11 @@ export class LogReader {
   private readonly blocks = new Map<number, number[]>();
   private readonly repeats: ReadonlyMap<number, number[]> | undefined;
   private readonly scanOnly: boolean;
+  /** First byte past the blocks this reader owns. */
+  private readonly rangeEnd: number;
+  /** At the start of a range: dropping the MIDDLE…LAST fragments of a record begun before it. */
+  private leading: boolean;
+  private finished = false;
 
   constructor(options: LogReaderOptions) {
     this.file = options.file;
@@ -98,9 +126,22 @@ export class LogReader {
     this.maxRecord = options.maxRecordBytes ?? DEFAULT_MAX_RECORD;
     this.repeats = options.repeats;
     this.scanOnly = Boolean(options.scanOnly);
+    const range = options.range ?? { start: 0, end: Infinity };
+    if (range.start % BLOCK_SIZE !== 0 || (range.end !== Infinity && range.end % BLOCK_SIZE !== 0) || range.end <= range.start) {
+      throw new RangeError(`bad block range [${range.start}, ${range.end}): offsets must be ascending multiples of ${BLOCK_SIZE}`);
+    }
+    this.blockOffset = range.start;
+    this.rangeEnd = range.end;
+    this.leading = range.start > 0;
+  }
+
+  /** A ranged reader has read every record it owns: further input is ignored. */
+  get done(): boolean {
+    return this.finished;
   }
 
   push(input: Uint8Array): void {
+    if (this.finished) return;
     const chunk = Buffer.isBuffer(input) ? input : Buffer.from(input.buffer, input.byteOffset, input.byteLength);
     let pos = 0;
     const n = chunk.length;
@@ -112,13 +153,14 @@ export class LogReader {
       if (this.pendingLen < BLOCK_SIZE) return;
       this.parseBlock(this.pending, BLOCK_SIZE, false);
       this.pendingLen = 0;
+      if (this.finished) return;
     }
     // Whole blocks straight from the chunk, no copy.
-    while (n - pos >= BLOCK_SIZE) {
+    while (n - pos >= BLOCK_SIZE && !this.finished) {
       this.parseBlock(pos === 0 && n === BLOCK_SIZE ? chunk : chunk.subarray(pos, pos + BLOCK_SIZE), BLOCK_SIZE, false);
       pos += BLOCK_SIZE;
     }
-    if (pos < n) {
+    if (pos < n && !this.finished) {
       this.pending.set(chunk.subarray(pos), 0);
       this.pendingLen = n - pos;
     }
@@ -126,6 +168,7 @@ export class LogReader {
 
   /** Call at end of input; reports a record left unfinished. */
   end(): void {
+    if (this.finished) return;
     if (this.pendingLen > 0) {
       this.parseBlock(this.pending, this.pendingLen, true);
       this.pendingLen = 0;
@@ -137,7 +180,18 @@ export class LogReader {
     }
   }
 
-  private damage(offset: number, reason: string): void {
+  /**
+   * Reports damage at a byte offset, or (past the range's end, in a block another range
+   * owns and reports) stops: the record in flight is lost, as it is in a whole read.
+   */
+  private damage(offset: number, reason: string, owned = offset < this.rangeEnd): void {
+    if (!owned) {
+      this.dropFragment();
+      this.finished = true;
+      return;
+    }
+    // Past the end, nothing after the damage belongs to this range.
+    if (this.blockOffset > this.rangeEnd) this.finished = true;
     if (this.onCorrupt) {
       this.onCorrupt({ file: this.file, offset, reason });
       this.resyncing = true;
@@ -210,6 +264,16 @@ export class LogReader {
     return true;
   }
 
+  /**
+   * The fingerprints of the blocks read (of a ranged reader: the blocks it owns) as
+   * [fingerprint, byte offset] pairs, for firstRepeatedBlock across the ranges of a file.
+   */
+  blockFingerprints(): number[] {
+    const out: number[] = [];
+    for (const [sig, offsets] of this.blocks) for (const o of offsets) out.push(sig, o);
+    return out;
+  }
+
   /** Fingerprints that occur more than once, with their offsets (after scanOnly reading). */
   repeatedBlocks(): Map<number, number[]> {
     return new Map([...this.blocks].filter(([, offsets]) => offsets.length > 1));
@@ -217,10 +281,16 @@ export class LogReader {
 
   /** Parses one block (len < BLOCK_SIZE only for the final partial block). */
   private parseBlock(block: Buffer, len: number, last: boolean): void {
-    if (this.failed) return;
+    if (this.failed || this.finished) return;
     const base = this.blockOffset;
     this.blockOffset += len;
-    if (len === BLOCK_SIZE) {
+    const past = base >= this.rangeEnd;
+    if (past && this.fragStart < 0) {
+      this.peekOrphan(block, len, base);
+      this.finished = true;
+      return;
+    }
+    if (len === BLOCK_SIZE && !past) {
       const sig = blockFingerprint(block);
       if (this.scanOnly) {
         const offsets = sig === undefined ? undefined : this.blocks.get(sig);
@@ -231,8 +301,15 @@ export class LogReader {
       if (sig !== undefined && this.repeatedBlock(sig, base)) return;
     }
     if (this.scanOnly) return;
+    this.parseRecords(block, len, last, base, past);
+    // At the end of the range with no record in flight: done, unless the next block's first
+    // record must be looked at (peekOrphan).
+    if (this.blockOffset >= this.rangeEnd && this.fragStart < 0 && (this.leading || this.resyncing)) this.finished = true;
+  }
+
+  private parseRecords(block: Buffer, len: number, last: boolean, base: number, past: boolean): void {
     let p = 0;
-    while (p < len) {
+    while (p < len && !this.finished) {
       const left = len - p;
       if (left < HEADER_SIZE) {
         // A block trailer is zeros; in the last (partial) block a short tail is a truncated header
@@ -285,9 +362,10 @@ export class LogReader {
             const s = this.fragStart;
             this.dropFragment();
             this.damage(s, 'bad framing: record not finished before a new FULL record');
-            if (!this.onCorrupt) return;
+            if (!this.onCorrupt || past) return;
           }
           this.resyncing = false;
+          this.leading = false;
           this.emit(block, start, start + length, offset);
           break;
         case FIRST:
@@ -295,9 +373,10 @@ export class LogReader {
             const s = this.fragStart;
             this.dropFragment();
             this.damage(s, 'bad framing: record not finished before a new FIRST fragment');
-            if (!this.onCorrupt) return;
+            if (!this.onCorrupt || past) return;
           }
           this.resyncing = false;
+          this.leading = false;
           this.fragStart = offset;
           this.fragLen = 0;
           if (!this.appendFragment(block, start, length)) return;
@@ -306,6 +385,11 @@ export class LogReader {
         case LAST:
           if (this.fragStart < 0) {
             if (this.resyncing) break; // tail of a record already reported as damaged
+            if (this.leading) {
+              // The tail of a record begun before the range: its own range reads it.
+              if (type === LAST) this.leading = false;
+              break;
+            }
             this.damage(offset, `bad framing: ${type === MIDDLE ? 'MIDDLE' : 'LAST'} fragment without a FIRST`);
             if (!this.onCorrupt) return;
             break;
@@ -316,11 +400,46 @@ export class LogReader {
             const n = this.fragLen;
             this.dropFragment();
             this.emit(this.frag, 0, n, s);
+            // Past the end: the rest of the block belongs to the next range.
+            if (past) this.finished = true;
           }
           break;
       }
     }
   }
+
+  /**
+   * Past the range's end with no record in flight: only the previous range knows that a
+   * MIDDLE or LAST fragment opening the next block continues no record (the next range skips
+   * leading fragments), so that damage is reported here. Anything else wrong with the block
+   * is for its own range to report.
+   */
+  private peekOrphan(block: Buffer, len: number, base: number): void {
+    if (this.leading || this.resyncing || len < HEADER_SIZE) return;
+    const length = block[4]! | (block[5]! << 8);
+    const type = block[6]!;
+    if ((type !== MIDDLE && type !== LAST) || HEADER_SIZE + length > len) return;
+    const expected = unmaskCrc((block[0]! | (block[1]! << 8) | (block[2]! << 16) | (block[3]! << 24)) >>> 0);
+    if (crc32c(new Uint8Array(block.buffer, block.byteOffset + 6, length + 1)) >>> 0 !== expected) return;
+    this.damage(base, `bad framing: ${type === MIDDLE ? 'MIDDLE' : 'LAST'} fragment without a FIRST`, true);
+  }
+}
+
+/**
+ * The first block (in file order) whose fingerprint an earlier block of the file has, from
+ * the blockFingerprints() of the ranges of one file: the error a whole read would throw.
+ */
+export function firstRepeatedBlock(file: string, ranges: readonly (readonly number[])[]): MlbridgeError | undefined {
+  const all: [number, number][] = [];
+  for (const pairs of ranges) for (let i = 0; i + 1 < pairs.length; i += 2) all.push([pairs[i + 1]!, pairs[i]!]);
+  all.sort((a, b) => a[0] - b[0]);
+  const seen = new Map<number, number>();
+  for (const [offset, sig] of all) {
+    const first = seen.get(sig);
+    if (first !== undefined) return corruptError(file, offset, `block repeats the block at byte offset ${first} (copied data)`);
+    seen.set(sig, offset);
+  }
+  return undefined;
 }
 
 /**

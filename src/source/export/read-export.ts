@@ -12,7 +12,7 @@
 import type { Entity, Key } from '../entity.js';
 import { MlbridgeError, errorMessage } from '../../model/errors.js';
 import { EntityDecoder } from './entity-proto.js';
-import { LogReader, corruptError, scanRepeatedBlocks, type CorruptRecord } from './log-reader.js';
+import { LogReader, corruptError, scanRepeatedBlocks, type ByteRange, type CorruptRecord } from './log-reader.js';
 import { locateExport, type ExportPart, type ExportStore, type LocatedExport } from './locate.js';
 import { ProtoError } from './proto.js';
 
@@ -240,6 +240,14 @@ export interface OutputFileOptions {
   tally: FileTally;
   skipCorrupt?: boolean | undefined;
   onCorrupt?: ((c: CorruptRecord) => void) | undefined;
+  /**
+   * Only the records whose FULL or FIRST fragment lies in these bytes of the file (see
+   * LogReader's range). Not with skipCorrupt: skipping a copied block wherever it occurs takes
+   * a scan of the whole file.
+   */
+  range?: ByteRange | undefined;
+  /** Receives a ranged read's block fingerprints, for firstRepeatedBlock across the file's ranges. */
+  blocks?: number[] | undefined;
 }
 
 /** The entities of one output file, in batches; damage throws, or with skipCorrupt is reported and skipped. */
@@ -252,6 +260,8 @@ export async function* readOutputFile(store: ExportStore, path: string, options:
     options.onCorrupt?.(c);
   };
   const file = store.display(path);
+  const { range } = options;
+  if (range && skip) throw new RangeError(`${file}: a ranged read cannot skip damage`);
   // Skipping damage, the file is read twice: first its blocks' fingerprints (no checksums, no
   // decoding), so a copied block is skipped wherever it occurs, even before its original.
   let repeats: Map<number, number[]> | undefined;
@@ -266,6 +276,7 @@ export async function* readOutputFile(store: ExportStore, path: string, options:
   const reader = new LogReader({
     file,
     ...(skip ? { onCorrupt: report, repeats } : {}),
+    ...(range ? { range } : {}),
     onRecordAt: (buf, start, end, offset) => {
       let entity: Entity;
       try {
@@ -285,12 +296,7 @@ export async function* readOutputFile(store: ExportStore, path: string, options:
       batch.sizes.push(end - start);
     },
   });
-  let stream: AsyncIterable<Uint8Array>;
-  try {
-    stream = store.stream(path);
-  } catch (e) {
-    throw new MlbridgeError('EXPORT_NOT_FOUND', `${file}: cannot read output file: ${errorMessage(e)}`, { cause: e });
-  }
+  const stream = range ? rangeChunks(store, path, range, reader) : store.stream(path);
   // Damage met here fails the read after the entities decoded before it came out: reached
   // only with skipCorrupt off and verify 'file' across files, when a file changes after its
   // check, or for a record whose checksum holds but whose protobuf does not decode.
@@ -311,6 +317,7 @@ export async function* readOutputFile(store: ExportStore, path: string, options:
         }
         if (failure !== undefined) throw failure;
       }
+      if (reader.done) break;
     }
     try {
       reader.end();
@@ -323,4 +330,20 @@ export async function* readOutputFile(store: ExportStore, path: string, options:
   }
   if (batch.entities.length) yield batch;
   if (failure !== undefined) throw failure;
+  if (range) options.blocks?.push(...reader.blockFingerprints());
+}
+
+/**
+ * A range's bytes, then (unless the reader is done by then) the rest of the file, for the
+ * record begun in the range and finished after it; the caller stops reading once done.
+ */
+async function* rangeChunks(store: ExportStore, path: string, range: ByteRange, reader: LogReader): AsyncIterable<Uint8Array> {
+  let read = 0;
+  for await (const chunk of store.stream(path, range)) {
+    read += chunk.length;
+    yield chunk;
+  }
+  // A short range is the end of the file.
+  if (range.end === Infinity || reader.done || read < range.end - range.start) return;
+  yield* store.stream(path, { start: range.end, end: Infinity });
 }
