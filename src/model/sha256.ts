@@ -6,6 +6,10 @@ import * as crypto from 'node:crypto';
 
 const oneShot = (crypto as { hash?: (algorithm: string, data: string) => string }).hash;
 
-export const sha256Hex: (text: string) => string = oneShot
-  ? (text) => oneShot('sha256', text)
-  : (text) => crypto.createHash('sha256').update(text).digest('hex');
+function hexDigest(algorithm: string): (text: string) => string {
+  return oneShot ? (text) => oneShot(algorithm, text) : (text) => crypto.createHash(algorithm).update(text).digest('hex');
+}
+
+export const sha256Hex = hexDigest('sha256');
+/** md5 as lowercase hex: fingerprints only (model/content-fingerprint.ts), never for integrity. */
+export const md5Hex = hexDigest('md5');

@@ -24,8 +24,6 @@ export interface StagedFile {
   path: string;
   /** Records in the file. */
   rows: number;
-  /** Some record was staged only to plan (no event id): the stage can be diffed, not merged. */
-  planOnly: boolean;
 }
 
 const NO_FLAGS = '[]';

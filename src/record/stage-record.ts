@@ -37,6 +37,12 @@ export interface StageRecordContext {
    * event id is '', event time null and flags empty). A quarantined record is always whole.
    */
   withRow: boolean;
+  /**
+   * Whether current already holds this key with this content (model/content-fingerprint.ts):
+   * such an accepted record is staged as a plan stages it, without its row and raw-log
+   * fields, since no write will need them.
+   */
+  unchanged?: (key: string, hash: string) => boolean;
   /** Told the coerced columns of each accepted record (profile learning), without a re-parse. */
   onAccepted?: (columns: Record<string, RowValue>) => void;
 }
@@ -131,7 +137,7 @@ export function stageRecord(record: SyncRecord, ctx: StageRecordContext, key: st
   if (!quarantined) ctx.onAccepted?.(columns);
   // Planning compares an accepted record by key, hash and version only: its raw-log fields
   // (event id, event time, flags) are worked out when it is staged to be written.
-  const planOnly = !ctx.withRow && !quarantined;
+  const planOnly = !quarantined && (!ctx.withRow || ctx.unchanged?.(key, hash) === true);
   return {
     key,
     version,
@@ -143,7 +149,7 @@ export function stageRecord(record: SyncRecord, ctx: StageRecordContext, key: st
     eventTime: planOnly ? null : eventTimeText,
     score: score.confidence,
     flags: planOnly ? [] : score.flags,
-    row: ctx.withRow ? JSON.stringify(columns) : null,
+    row: planOnly ? null : JSON.stringify(columns),
     data: quarantined ? dataJson(record) : null,
     reason: quarantined
       ? `score ${score.confidence} below the quarantine threshold ${mapping.scoring.quarantine}${score.flags.length ? ` (${score.flags.join(', ')})` : ''}`

@@ -41,13 +41,15 @@ const EMPTY_LOG = `(SELECT CAST(NULL AS VARCHAR) AS event_id WHERE false)`;
 
 let counter = 0;
 
+/** A changed UPSERT staged without what writing it needs (its row or its event id). */
+const INCOMPLETE = `operation = 'UPSERT' AND ("row" IS NULL OR event_id IS NULL)`;
+
 const DUCK: StageDialect = { int64: 'BIGINT', deletedVersion: (col) => `TRY_CAST(json_extract_string(${col}, '$._version') AS BIGINT)` };
 
 export class DuckRowStage implements RowStage {
   private readonly name: string;
   private created = false;
   private count = 0;
-  private planOnly = false;
   /** No key staged twice among the accepted rows; undefined until asked, reset by an append. */
   private unique: boolean | undefined;
 
@@ -85,7 +87,6 @@ export class DuckRowStage implements RowStage {
    */
   appendFile(file: StagedFile): Promise<void> {
     if (file.rows === 0) return Promise.resolve();
-    if (file.planOnly) this.planOnly = true;
     this.unique = undefined;
     return this.host.use(async (c) => {
       await this.ensure(c);
@@ -108,8 +109,6 @@ export class DuckRowStage implements RowStage {
   appendColumns(b: StagedColumns): Promise<void> {
     const n = b.key.length;
     if (n === 0) return Promise.resolve();
-    // A record staged only for planning carries no event id: such a stage can be diffed, never merged.
-    if (b.eventId.includes('')) this.planOnly = true;
     this.unique = undefined;
     return this.host.use(async (c) => {
       await this.ensure(c);
@@ -178,6 +177,35 @@ export class DuckRowStage implements RowStage {
     return this.unique;
   }
 
+  /**
+   * The content fingerprints of current's rows, sorted (model/content-fingerprint.ts computes
+   * the same value in JavaScript), or null when current does not exist yet.
+   */
+  currentFingerprints(): Promise<BigInt64Array | null> {
+    return this.host.use(async (c) => {
+      const [cur] = await this.host.observe(c, this.tables.dataset, [this.tables.current]);
+      if (!cur) return null;
+      const result = await c.run(
+        `SELECT ('0x' || substr(md5(_key || chr(10) || _hash), 1, 15))::BIGINT AS fp FROM ${qualified(cur.dataset, cur.name)} ORDER BY fp`,
+      );
+      const parts: BigInt64Array[] = [];
+      let total = 0;
+      for (let chunk = await result.fetchChunk(); chunk && chunk.rowCount > 0; chunk = await result.fetchChunk()) {
+        const part = BigInt64Array.from(chunk.getColumnValues(0) as bigint[]);
+        parts.push(part);
+        total += part.length;
+      }
+      // Shared memory: staging workers search it without a copy each.
+      const out = new BigInt64Array(new SharedArrayBuffer(total * 8));
+      let at = 0;
+      for (const p of parts) {
+        out.set(p, at);
+        at += p.length;
+      }
+      return out;
+    });
+  }
+
   /** `j` and the rejected rows: the shared relations of row-rules.ts, in this dialect. */
   private async joined(c: DuckDBConnection, rel: { current: string; raw: string }, options: RowDiffOptions): Promise<string> {
     return joinedSql(this.q, { current: rel.current, raw: rel.raw.startsWith('(') ? null : rel.raw }, options.mode, DUCK, await this.keysUnique(c, options.mode));
@@ -208,9 +236,6 @@ export class DuckRowStage implements RowStage {
   merge(options: RowMergeOptions): Promise<RowMergeResult> {
     const { dataset } = this.tables;
     const resource = tableAddress('duckdb', dataset, this.tables.current);
-    if (this.planOnly) {
-      return Promise.reject(new MlbridgeError('APPLY_FAILED', `${resource}: the staged rows were read only to plan; stage them again to apply`, { resource }));
-    }
     return this.host.tx(resource, async (c) => {
       const rel = await this.relations(c);
       const need = (t: string, rel: string) => {
@@ -242,9 +267,20 @@ export class DuckRowStage implements RowStage {
           c,
           `SELECT count(*) FILTER (WHERE category = 'insert')::BIGINT AS ins, count(*) FILTER (WHERE category = 'update')::BIGINT AS upd,
              count(*) FILTER (WHERE category = 'delete')::BIGINT AS del, (SELECT count(*) FROM ${orph})::BIGINT AS orphans,
-             ${options.mode === 'events' ? `count(*) FILTER (WHERE event_id NOT IN (${logged}))::BIGINT` : '0::BIGINT'} AS applied_new
+             ${options.mode === 'events' ? `count(*) FILTER (WHERE event_id NOT IN (${logged}))::BIGINT` : '0::BIGINT'} AS applied_new,
+             count(*) FILTER (WHERE ${INCOMPLETE})::BIGINT AS incomplete, min(_key) FILTER (WHERE ${INCOMPLETE}) AS incomplete_key
            FROM ${chg}`,
         );
+        // A change staged without its content (staged only to plan, or a fingerprint collision,
+        // see model/content-fingerprint.ts) cannot be written: refuse, before anything is.
+        const incomplete = Number(n?.incomplete ?? 0);
+        if (incomplete > 0) {
+          throw new MlbridgeError(
+            'APPLY_FAILED',
+            `${resource}: ${incomplete} changed row${incomplete === 1 ? ' was' : 's were'} staged without ${incomplete === 1 ? 'its' : 'their'} content (first: ${String(n?.incomplete_key)}); stage them again to apply`,
+            { resource, details: { incomplete, key: String(n?.incomplete_key) } },
+          );
+        }
         const appliedNew = Number(n?.applied_new ?? 0);
         const result: RowMergeResult = {
           inserted: Number(n?.ins ?? 0),

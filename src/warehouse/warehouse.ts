@@ -78,6 +78,12 @@ export interface RowStage {
    * model/staged-file.ts). Staging workers then write files instead of sending batches.
    */
   appendFile?(file: StagedFile): Promise<void>;
+  /**
+   * Where the target can list them cheaply: the content fingerprints of the current table's
+   * rows, sorted (model/content-fingerprint.ts), or null when it does not exist. Staging for
+   * an apply leaves the content out of records current already holds.
+   */
+  currentFingerprints?(): Promise<BigInt64Array | null>;
   /** Records appended so far. */
   readonly staged: number;
   /** Counts and sample keys per category; changes nothing. */

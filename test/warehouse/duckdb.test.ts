@@ -11,6 +11,8 @@ import { rejects } from '../support/rejects.js';
 import { currentSystemColumns, quarantineColumns, rawColumns } from '../../src/engine/desired.js';
 import { stageRecord } from '../../src/record/stage-record.js';
 import { toColumns } from '../../src/model/staged-columns.js';
+import { contentFingerprint } from '../../src/model/content-fingerprint.js';
+import { unchangedTest } from '../../src/engine/changes/rows.js';
 import type { MappingSpec } from '../../src/spec/types.js';
 
 const Suite = suite('DuckDB warehouse');
@@ -292,7 +294,7 @@ Suite('a batch staged only to plan diffs like a whole one, and a merge of it is 
       assert.equal((await plan.diff({ mode: 'snapshot', snapshotVersion: '1' })).counts, expected);
       assert.equal((await full.diff({ mode: 'snapshot', snapshotVersion: '1' })).counts, expected);
       const refused = await rejects(plan.merge({ mode: 'snapshot', snapshotVersion: '1', kind: 'Order', origin: 'export', ingestTime: '2026-11-01T00:00:00Z' }));
-      assert.equal([refused.code, refused.message], ['APPLY_FAILED', 'duckdb_table.ds.order: the staged rows were read only to plan; stage them again to apply']);
+      assert.equal([refused.code, refused.message], ['APPLY_FAILED', 'duckdb_table.ds.order: 1 changed row was staged without its content (first: Order:a); stage them again to apply']);
       assert.equal(await rows(w, 'order'), []);
       const merged = await full.merge({ mode: 'snapshot', snapshotVersion: '1', kind: 'Order', origin: 'export', ingestTime: '2026-11-01T00:00:00Z' });
       assert.equal([merged.inserted, merged.quarantined, merged.logged], [1, 1, 1]);
@@ -316,6 +318,35 @@ Suite('a snapshot that stages a key twice keeps only its latest row', async () =
       assert.equal((await rows(w, 'order')).map((r) => [r._key, r._version, r.total]), [['Order:a', '2', '20']]);
     } finally {
       await stage.close();
+    }
+  });
+});
+
+Suite('current rows fingerprint alike in SQL and in JavaScript, so a record current holds is staged without its content', async () => {
+  const keys = ['Order:a', 'eu|Order:b', 'Order:tab\there "q" \\ ünï 😀', "Order:it's"];
+  await use(false, async (w) => {
+    await createOrderTables(w);
+    const first = await w.openStage(tables);
+    try {
+      assert.is(await first.currentFingerprints!().then((f) => f?.length ?? 0), 0);
+      const staged = keys.map((k, i) => stageRecord({ entityKey: k, kind: 'Order', operation: 'UPSERT', data: { total: i }, eventTime: now }, { mapping, now, withRow: true }));
+      await first.appendColumns(toColumns('Order', staged));
+      assert.is((await first.merge(mergeSnapshot)).inserted, 4);
+    } finally {
+      await first.close();
+    }
+    const second = await w.openStage(tables);
+    try {
+      const fps = (await second.currentFingerprints!())!;
+      const current = await rows(w, 'order');
+      assert.equal([...fps], current.map((r) => contentFingerprint(String(r._key), String(r._hash))).sort((a, b) => (a < b ? -1 : a > b ? 1 : 0)));
+      const unchanged = unchangedTest(fps);
+      const again = (total: number) => stageRecord({ entityKey: keys[2]!, kind: 'Order', operation: 'UPSERT', data: { total }, eventTime: now }, { mapping, now, withRow: true, unchanged });
+      // The same content: staged as a plan stages it; changed content: whole.
+      assert.equal([again(2).row, again(2).eventId], [null, '']);
+      assert.equal([JSON.parse(again(3).row!).total, again(3).eventId.length], ['3', 32]);
+    } finally {
+      await second.close();
     }
   });
 });

@@ -12,6 +12,7 @@ import { warningDiag, type Diagnostic } from '../../model/diagnostic.js';
 import { MlbridgeError } from '../../model/errors.js';
 import type { RowDiffResult } from '../../model/staged.js';
 import { emptyColumns, pushRecord, type StagedColumns } from '../../model/staged-columns.js';
+import { contentFingerprint, hasFingerprint } from '../../model/content-fingerprint.js';
 import { formatTimestampUs } from '../../record/coerce.js';
 import { ProfileLearner, type KindProfile } from '../../record/profile.js';
 import { stageRecord } from '../../record/stage-record.js';
@@ -101,6 +102,16 @@ export async function planRows(ctx: RowsPlanContext): Promise<RowsPlan> {
       buffers.set(m.kind, emptyColumns(m.kind));
       if (ctx.withRows) learners.set(m.kind, new ProfileLearner(m));
     }
+    // An apply stages the content of changed records only: current's fingerprints tell
+    // staging which records it already holds (where the target can list them).
+    const fingerprints = new Map<string, BigInt64Array>();
+    if (ctx.withRows) {
+      for (const [kind, sm] of stages) {
+        const fps = await sm.stage.currentFingerprints?.();
+        if (fps && fps.length > 0) fingerprints.set(kind, fps);
+      }
+    }
+    const unchangedIn = (kind: string) => unchangedTest(fingerprints.get(kind));
     const kinds = ctx.mappings.map((m) => m.kind);
     const meter = new ProgressMeter(ctx.onEvent, { address: kinds.length === 1 ? rowsAddress(kinds[0]!) : 'rows', phase: 'read', total: source.expectedCount(kinds) });
     const flush = async (kind: string) => {
@@ -132,6 +143,7 @@ export async function planRows(ctx: RowsPlanContext): Promise<RowsPlan> {
             version: source.snapshotVersion,
             origin,
             withRows: ctx.withRows,
+            fingerprints: [...fingerprints],
             ...(fileDir !== undefined ? { fileDir } : {}),
           },
           {
@@ -162,7 +174,14 @@ export async function planRows(ctx: RowsPlanContext): Promise<RowsPlan> {
         const learner = learners.get(kind);
         const staged = stageRecord(
           record,
-          { mapping: sm.mapping, now, profile: profiles.get(kind) ?? null, withRow: ctx.withRows, ...(learner ? { onAccepted: (row: Row) => learner.add(row) } : {}) },
+          {
+            mapping: sm.mapping,
+            now,
+            profile: profiles.get(kind) ?? null,
+            withRow: ctx.withRows,
+            unchanged: unchangedIn(kind),
+            ...(learner ? { onAccepted: (row: Row) => learner.add(row) } : {}),
+          },
           canonicalKey(item.entity.key),
         );
         const buf = buffers.get(kind)!;
@@ -188,6 +207,12 @@ export async function planRows(ctx: RowsPlanContext): Promise<RowsPlan> {
     await closeStages(stages);
     throw e;
   }
+}
+
+/** stageRecord's `unchanged` test over a kind's sorted current fingerprints (none: never). */
+export function unchangedTest(fingerprints: BigInt64Array | undefined): (key: string, hash: string) => boolean {
+  if (!fingerprints) return () => false;
+  return (key, hash) => hasFingerprint(fingerprints, contentFingerprint(key, hash));
 }
 
 function kindOf(item: SourceEntity): string {

@@ -30,6 +30,8 @@ export interface StageWorkerSetup {
   version: string;
   origin: 'export' | 'datastore';
   withRows: boolean;
+  /** Per kind, current's sorted content fingerprints (shared memory): records they hold are staged without content. */
+  fingerprints: [string, BigInt64Array][];
   /** Set when the stages load files themselves: workers write their batches there (staged-file.ts). */
   fileDir?: string;
 }

@@ -18,7 +18,7 @@ import { openStore } from '../../source/export/locate.js';
 import type { ByteRange } from '../../source/export/log-reader.js';
 import { readOutputFile, type FileTally } from '../../source/export/read-export.js';
 import type { Row } from '../../warehouse/warehouse.js';
-import { mappingNamespaces } from './rows.js';
+import { mappingNamespaces, unchangedTest } from './rows.js';
 import { emptyColumns, pushRecord, type StagedColumns } from '../../model/staged-columns.js';
 import { stagedFileLine } from '../../model/staged-file.js';
 import type { StagedRecord } from '../../model/staged.js';
@@ -33,6 +33,7 @@ const { store } = await openStore(setup.location, setup.env);
 const mappings = new Map(setup.mappings.map((m) => [m.kind, m]));
 const namespaces = new Map(setup.mappings.map((m) => [m.kind, mappingNamespaces(m) ? new Set(mappingNamespaces(m)) : undefined]));
 const profiles = new Map(setup.profiles);
+const unchanged = new Map(setup.fingerprints.map(([kind, fps]) => [kind, unchangedTest(fps)]));
 const now = new Date(setup.snapshotTimeMs);
 
 let unacked = 0;
@@ -49,7 +50,6 @@ async function flush(task: number, columns: StagedColumns): Promise<void> {
 /** One kind's records as lines of a staged file, when the stages load files themselves. */
 interface FileBuffer {
   lines: string[];
-  planOnly: boolean;
 }
 let files = 0;
 
@@ -59,7 +59,7 @@ async function flushFile(task: number, kind: string, b: FileBuffer): Promise<voi
   unacked++;
   const path = join(setup.fileDir!, `${threadId}-${++files}.ndjson`);
   await writeFile(path, `${b.lines.join('\n')}\n`);
-  send({ type: 'staged-file', task, kind, file: { path, rows: b.lines.length, planOnly: b.planOnly } });
+  send({ type: 'staged-file', task, kind, file: { path, rows: b.lines.length } });
 }
 
 /** Where a file's staged records collect per kind: column batches, or staged-file lines. */
@@ -71,9 +71,8 @@ class KindBuffers {
   async push(kind: string, staged: StagedRecord): Promise<void> {
     if (setup.fileDir !== undefined) {
       let b = this.lines.get(kind);
-      if (!b) this.lines.set(kind, (b = { lines: [], planOnly: false }));
+      if (!b) this.lines.set(kind, (b = { lines: [] }));
       b.lines.push(stagedFileLine(staged));
-      if (staged.eventId === '') b.planOnly = true;
       if (b.lines.length >= FILE_BATCH) {
         this.lines.delete(kind);
         await flushFile(this.task, kind, b);
@@ -114,7 +113,14 @@ async function stageFile(task: number, path: string, range: ByteRange | undefine
       const record = entityToSyncRecord(entity, { origin: setup.origin, version: setup.version, eventTime: now });
       const staged = stageRecord(
         record,
-        { mapping, now, profile: profiles.get(kind) ?? null, withRow: setup.withRows, ...(learner ? { onAccepted: (row: Row) => learner.add(row) } : {}) },
+        {
+          mapping,
+          now,
+          profile: profiles.get(kind) ?? null,
+          withRow: setup.withRows,
+          ...(unchanged.has(kind) ? { unchanged: unchanged.get(kind)! } : {}),
+          ...(learner ? { onAccepted: (row: Row) => learner.add(row) } : {}),
+        },
         canonicalKey(entity.key),
       );
       await buffers.push(kind, staged);
