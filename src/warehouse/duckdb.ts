@@ -69,7 +69,7 @@ export class DuckDbWarehouse implements Warehouse {
           throw folderError(dirname(this.path), e);
         });
       }
-      this.instance = await this.mod.DuckDBInstance.create(this.path, { access_mode: this.readOnly ? 'READ_ONLY' : 'READ_WRITE', ...memorySettings(`${this.path}.tmp`) });
+      this.instance = await this.mod.DuckDBInstance.create(this.path, { access_mode: this.readOnly ? 'READ_ONLY' : 'READ_WRITE', ...memorySettings(`${this.path}.tmp`, this.readOnly) });
       this.conn = await this.instance.connect();
       await this.conn.run(`SET TimeZone='UTC'`);
       return this.conn;
@@ -377,7 +377,7 @@ export class DuckDbWarehouse implements Warehouse {
     if (c) return c;
     if (!this.scratch) {
       this.mod ??= await import('@duckdb/node-api');
-      const instance = await this.mod.DuckDBInstance.create(':memory:', memorySettings(join(tmpdir(), `mlbridge-duckdb-${process.pid}`)));
+      const instance = await this.mod.DuckDBInstance.create(':memory:', memorySettings(join(tmpdir(), `mlbridge-duckdb-${process.pid}`), this.readOnly));
       const conn = await instance.connect();
       await conn.run(`SET TimeZone='UTC'`);
       this.scratch = { instance, conn };
@@ -453,12 +453,15 @@ export class DuckDbWarehouse implements Warehouse {
 /**
  * DuckDB's buffer limit, so staging a large source spills to disk instead of growing the
  * process (DuckDB's default is 80% of RAM): MLBRIDGE_DUCKDB_MEMORY_LIMIT (a DuckDB size such
- * as "1GB"), default 256MB. Spill files go to `spillDir` and are removed when DuckDB closes.
- * Insertion order is not kept: nothing mlbridge reads depends on it, and keeping it costs memory.
+ * as "1GB"), default 256MB for a target opened to write (apply, serve: the merge of a large
+ * snapshot spills less) and 128MB read-only (plan: it stages and diffs, a join and counts
+ * that spill at no great cost; the plan of 1M entities peaks under 400 MB of RSS). Spill
+ * files go to `spillDir` and are removed when DuckDB closes. Insertion order is not kept:
+ * nothing mlbridge reads depends on it, and keeping it costs memory.
  */
-function memorySettings(spillDir: string): Record<string, string> {
+function memorySettings(spillDir: string, readOnly: boolean): Record<string, string> {
   return {
-    memory_limit: process.env.MLBRIDGE_DUCKDB_MEMORY_LIMIT ?? '256MB',
+    memory_limit: process.env.MLBRIDGE_DUCKDB_MEMORY_LIMIT ?? (readOnly ? '128MB' : '256MB'),
     temp_directory: spillDir,
     preserve_insertion_order: 'false',
   };

