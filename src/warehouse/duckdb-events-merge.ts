@@ -143,13 +143,13 @@ async function merge(host: DuckStageHost, c: DuckDBConnection, st: EventsStage, 
   // Current's changes: the rules of row-rules.ts over the latest accepted row per key. DISTINCT
   // ON, not a window partitioned by key: DuckDB's partitioned window costs ~4 ms on 50 rows.
   const latest = `(SELECT DISTINCT ON (_key) * FROM ${st.stage} WHERE reason IS NULL ORDER BY _key, ${LATEST_FIRST})`;
-  await changed(
+  const changes = await rows(
     host,
     c,
-    `INSERT INTO ${st.changes} BY NAME SELECT * FROM ${joinedSql(st.stage, { current, raw: deletes }, 'events', DUCK, latest)} WHERE category IN ('insert', 'update', 'delete')`,
+    `INSERT INTO ${st.changes} BY NAME SELECT * FROM ${joinedSql(st.stage, { current, raw: deletes }, 'events', DUCK, latest)} WHERE category IN ('insert', 'update', 'delete')
+     RETURNING category, event_id, operation`,
     deleteKeys && deleteKeys.length > 0 ? [JSON.stringify(deleteKeys)] : [],
   );
-  const changes = await rows(host, c, `SELECT category, event_id, operation FROM ${st.changes}`);
   const count = (category: string) => changes.filter((r) => r.category === category).length;
   const result: RowMergeResult = { inserted: count('insert'), updated: count('update'), deleted: count('delete'), quarantined: 0, logged: 0, superseded: 0 };
 
