@@ -180,5 +180,7 @@ async function merge(host: DuckStageHost, c: DuckDBConnection, st: EventsStage, 
     await changed(host, c, `DELETE FROM ${current} WHERE _key IN (SELECT _key FROM ${st.changes})`);
     if (changes.some((r) => r.operation === 'UPSERT')) await changed(host, c, currentInsertSql(current, cur!, st.changes, INGEST.replace('$2', '$1')), [options.ingestTime]);
   }
+  // Emptied here, in the transaction, so a stage kept for reuse needs no statement to clear it.
+  await host.sql.run(c, `DELETE FROM ${st.stage}; DELETE FROM ${st.changes}`);
   return result;
 }

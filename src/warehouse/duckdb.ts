@@ -52,6 +52,8 @@ export class DuckDbWarehouse implements Warehouse {
   readonly stageCaches = new StageCaches();
   /** Emptied stage tables of closed stages, reused by the next openStage (temp tables: this connection's). */
   private stagePool: PooledStage[] = [];
+  /** DuckDB runs on one thread since serve's last events merge (see DuckStageHost.threadsFor). */
+  private fewThreads = false;
 
   constructor(
     readonly path: string,
@@ -421,6 +423,11 @@ export class DuckDbWarehouse implements Warehouse {
         tx: (res, fn) => this.tx(res, fn),
         observe: (c, dataset, tables) => this.catalog.observeNamed(c, dataset, tables),
         caches: this.stageCaches,
+        threadsFor: async (c, work) => {
+          if ((work === 'events') === this.fewThreads) return;
+          await this.run(c, work === 'events' ? 'SET threads = 1' : 'RESET threads');
+          this.fewThreads = work === 'events';
+        },
         release: (stage) => {
           if (this.stagePool.length >= STAGE_POOL_SIZE || this.stagePool.some((p) => p.name === stage.name)) return false;
           this.stagePool.push(stage);
@@ -463,6 +470,7 @@ export class DuckDbWarehouse implements Warehouse {
     // Once closed, another process may change the file: nothing remembered about it holds.
     this.stageCaches.clear();
     this.stagePool = [];
+    this.fewThreads = false;
     this.conn?.closeSync();
     this.instance?.closeSync();
     this.scratch?.conn.closeSync();
