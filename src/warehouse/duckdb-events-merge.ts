@@ -23,7 +23,7 @@ import { LATEST_FIRST, joinedSql, rejectedSql } from './row-rules.js';
 import { emptyRawLogSummary, type RawLogSummary } from './seen-filter.js';
 import { qualified } from './sql-duckdb.js';
 
-/** Above this many raw rows no summary is kept (about 3 bytes a row); ids are looked up in raw. */
+/** Above this many raw rows no summary is kept (memory: 3.5–7 bytes a row); every batch looks its ids up in raw. */
 export const SUMMARY_MAX_ROWS = 5_000_000;
 
 /** What events merges remember between batches. */

@@ -6,9 +6,9 @@
 //
 // Scalable (Almeida et al.): when a filter holds its capacity, a new one of twice the size
 // is added and queried too, so the false-positive rate stays near TARGET_FP without
-// re-reading the table, and memory grows by about 2.5 bytes per logged row.
+// re-reading the table; memory is 3.5 bytes per logged row, up to twice that while a new filter fills.
 
-/** False-positive rate of each filter: one batch of 500 new events in ~10,000 needs a raw check. */
+/** False-positive rate of each filter: a batch of 50 new events looks into raw about once in 10,000 batches. */
 const TARGET_FP = 2e-6;
 const BITS_PER_ITEM = Math.ceil(-Math.log(TARGET_FP) / Math.LN2 ** 2); // ≈ 28
 const HASHES = Math.round(BITS_PER_ITEM * Math.LN2); // ≈ 19
