@@ -177,7 +177,8 @@ async function merge(host: DuckStageHost, c: DuckDBConnection, st: EventsStage, 
 
   // Current: replace changed keys, drop deleted ones, in this same transaction.
   if (changes.length > 0) {
-    await changed(host, c, `DELETE FROM ${current} WHERE _key IN (SELECT _key FROM ${st.changes})`);
+    // An insert is a key current does not hold (rule new-key): only updates and deletes have a row to remove.
+    if (changes.some((r) => r.category !== 'insert')) await changed(host, c, `DELETE FROM ${current} WHERE _key IN (SELECT _key FROM ${st.changes})`);
     if (changes.some((r) => r.operation === 'UPSERT')) await changed(host, c, currentInsertSql(current, cur!, st.changes, INGEST.replace('$2', '$1')), [options.ingestTime]);
   }
   // Emptied here, in the transaction, so a stage kept for reuse needs no statement to clear it.
