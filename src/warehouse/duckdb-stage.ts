@@ -18,9 +18,10 @@ import type {
 } from '../model/staged.js';
 import type { DuckSql } from './duckdb-catalog.js';
 
-import { orphanEventIdSql, orphanSql, collectDiff, joinedSql, rejectedSql, type StageDialect } from './row-rules.js';
-import { duckType, qualified, quoteIdent, quoteLiteral } from './sql-duckdb.js';
-import type { ColumnSchema } from '../model/schema.js';
+import { acceptedStagedSql, orphanEventIdSql, orphanSql, collectDiff, joinedSql, rejectedSql } from './row-rules.js';
+import { qualified, quoteIdent, quoteLiteral } from './sql-duckdb.js';
+import { DUCK, RAW_COLUMNS, currentInsertSql, deletedData, missingTable, quarantineInsertSql, rawInsertSql } from './duckdb-merge-sql.js';
+import { mergeEvents, type StageCaches } from './duckdb-events-merge.js';
 import { toColumns, type StagedColumns } from '../model/staged-columns.js';
 import { STAGED_FILE_FIELDS, type StagedFile } from '../model/staged-file.js';
 import type { RowStage } from './warehouse.js';
@@ -34,7 +35,29 @@ export interface DuckStageHost {
   tx<T>(resource: string, fn: (c: DuckDBConnection) => Promise<T>): Promise<T>;
   /** These tables of the dataset (null where missing), in one catalog round. */
   observe(c: DuckDBConnection, dataset: string, tables: string[]): Promise<(ObservedTable | null)[]>;
+  /** What the events merge remembers between batches; the warehouse clears it on DDL and close. */
+  caches: StageCaches;
+  /**
+   * Takes back a closed stage's (emptied) tables for the next openStage, so serve's batches
+   * reuse one stage instead of creating and dropping tables each time; false: drop them.
+   */
+  release(stage: PooledStage): boolean;
+  /**
+   * DuckDB's worker threads for what comes next: 'events' (serve's small batches: one thread,
+   * which spends ~20% less CPU on them than a pool) or 'bulk' (diffs and snapshot merges: the
+   * default). A SET runs only when the kind of work changes.
+   */
+  threadsFor(c: DuckDBConnection, work: 'events' | 'bulk'): Promise<void>;
 }
+
+/** A stage's temp tables kept for reuse: the stage table and, once an events merge ran, its `_ev` table. */
+export interface PooledStage {
+  name: string;
+  events: boolean;
+}
+
+/** A stage that held more rows than this is dropped at close, not kept for reuse (its space goes back). */
+export const POOLED_STAGE_MAX_ROWS = 10_000;
 
 const EMPTY_CURRENT = `(SELECT CAST(NULL AS VARCHAR) AS _key, CAST(NULL AS VARCHAR) AS _hash, CAST(NULL AS BIGINT) AS _version WHERE false)`;
 const EMPTY_LOG = `(SELECT CAST(NULL AS VARCHAR) AS event_id WHERE false)`;
@@ -44,20 +67,26 @@ let counter = 0;
 /** A changed UPSERT staged without what writing it needs (its row or its event id). */
 const INCOMPLETE = `operation = 'UPSERT' AND ("row" IS NULL OR event_id IS NULL)`;
 
-const DUCK: StageDialect = { int64: 'BIGINT', deletedVersion: (col) => `TRY_CAST(json_extract_string(${col}, '$._version') AS BIGINT)` };
-
 export class DuckRowStage implements RowStage {
   private readonly name: string;
   private created = false;
+  /** The events merge's table of changes (`<name>_ev`) exists. */
+  private events = false;
   private count = 0;
   /** No key staged twice among the accepted rows; undefined until asked, reset by an append. */
   private unique: boolean | undefined;
+  /** `count` when a committed events merge left the tables empty (-1: not since). */
+  private emptiedAt = -1;
 
   constructor(
     private readonly host: DuckStageHost,
     private readonly tables: StageTables,
+    /** Empty tables of a closed stage to reuse. */
+    pooled?: PooledStage,
   ) {
-    this.name = `_mlbridge_stage_${process.pid}_${++counter}`;
+    this.name = pooled?.name ?? `_mlbridge_stage_${process.pid}_${++counter}`;
+    this.created = pooled !== undefined;
+    this.events = pooled?.events ?? false;
   }
 
   get staged(): number {
@@ -90,6 +119,7 @@ export class DuckRowStage implements RowStage {
     this.unique = undefined;
     return this.host.use(async (c) => {
       await this.ensure(c);
+      await this.host.threadsFor(c, 'bulk');
       const fields = Object.entries(STAGED_FILE_FIELDS);
       const columns = `{${fields.map(([f, [, type]]) => `${quoteLiteral(f)}: ${quoteLiteral(type)}`).join(', ')}}`;
       const select = fields.map(([f, [column]]) => (column === '_version' ? `CAST(${f} AS BIGINT)` : f)).join(', ');
@@ -208,7 +238,9 @@ export class DuckRowStage implements RowStage {
 
   /** `j` and the rejected rows: the shared relations of row-rules.ts, in this dialect. */
   private async joined(c: DuckDBConnection, rel: { current: string; raw: string }, options: RowDiffOptions): Promise<string> {
-    return joinedSql(this.q, { current: rel.current, raw: rel.raw.startsWith('(') ? null : rel.raw }, options.mode, DUCK, await this.keysUnique(c, options.mode));
+    const rawRel = { current: rel.current, raw: rel.raw.startsWith('(') ? null : rel.raw };
+    if (await this.keysUnique(c, options.mode)) return joinedSql(this.q, rawRel, options.mode, DUCK, acceptedStagedSql(this.q));
+    return joinedSql(this.q, rawRel, options.mode, DUCK);
   }
 
   private rejected(current: string, quarantine: string, options: RowDiffOptions): string {
@@ -218,6 +250,7 @@ export class DuckRowStage implements RowStage {
   diff(options: RowDiffOptions): Promise<RowDiffResult> {
     const n = Math.max(0, Math.floor(options.samples ?? 5));
     return this.host.use(async (c) => {
+      await this.host.threadsFor(c, 'bulk');
       const rel = await this.relations(c);
       const sample = (col: string) => (n > 0 ? `min(${col}, ${n})` : `[]::VARCHAR[]`);
       const parts = [
@@ -236,10 +269,31 @@ export class DuckRowStage implements RowStage {
   merge(options: RowMergeOptions): Promise<RowMergeResult> {
     const { dataset } = this.tables;
     const resource = tableAddress('duckdb', dataset, this.tables.current);
+    if (options.mode === 'events') {
+      const events = quoteIdent(`${this.name}_ev`);
+      return this.host
+        .use(async (c) => {
+          await this.host.threadsFor(c, 'events');
+          // Outside the transaction, so a rolled-back merge does not take the tables with it.
+          await this.ensure(c);
+          if (this.events) return;
+          await this.host.sql.run(
+            c,
+            `CREATE OR REPLACE TEMP TABLE ${events} AS SELECT *, CAST(NULL AS VARCHAR) AS c_key, CAST(NULL AS VARCHAR) AS c_hash, CAST(NULL AS BIGINT) AS c_version, CAST(NULL AS BIGINT) AS d_version, CAST(NULL AS VARCHAR) AS category FROM ${this.q} WHERE false`,
+          );
+          this.events = true;
+        })
+        .then(() => this.host.tx(resource, (c) => mergeEvents(this.host, c, { stage: this.q, changes: `temp.main.${events}`, tables: this.tables }, options)))
+        .then((result) => {
+          this.emptiedAt = this.count; // the merge committed with the stage's tables emptied
+          return result;
+        });
+    }
     return this.host.tx(resource, async (c) => {
+      await this.host.threadsFor(c, 'bulk');
       const rel = await this.relations(c);
       const need = (t: string, rel: string) => {
-        if (rel.startsWith('(')) throw new MlbridgeError('TARGET_ERROR', `${tableAddress('duckdb', dataset, t)} does not exist; apply the tables first`, { resource: tableAddress('duckdb', dataset, t) });
+        if (rel.startsWith('(')) throw missingTable(dataset, t);
       };
       need(this.tables.current, rel.current);
       need(this.tables.raw, rel.raw);
@@ -252,22 +306,19 @@ export class DuckRowStage implements RowStage {
       const origin = quoteLiteral(options.origin);
       try {
         await sql.run(c, `CREATE OR REPLACE TEMP TABLE ${chg} AS SELECT * FROM ${await this.joined(c, rel, options)} WHERE category IN ('insert', 'update', 'delete')`);
-        const snapshot = options.mode === 'snapshot' && options.snapshotVersion !== undefined;
+        const snapshot = options.snapshotVersion !== undefined;
         await sql.run(
           c,
           snapshot
             ? `CREATE OR REPLACE TEMP TABLE ${orph} AS SELECT c._key FROM ${rel.current} c WHERE ${orphanSql(this.q, options.snapshotVersion!)}`
             : `CREATE OR REPLACE TEMP TABLE ${orph} AS SELECT CAST(NULL AS VARCHAR) AS _key WHERE false`,
         );
-        // Raw: one row per change (snapshot) or per distinct event (events), never twice.
+        // Raw: one row per change, never twice.
         const logged = `SELECT event_id FROM ${rel.raw}`;
-        const rawCols = `(event_id, _key, operation, origin, event_time, ingest_time, data, score, flags)`;
-        // Every count in one statement: the per-batch cost matters to serve's small batches.
         const [n] = await sql.rows(
           c,
           `SELECT count(*) FILTER (WHERE category = 'insert')::BIGINT AS ins, count(*) FILTER (WHERE category = 'update')::BIGINT AS upd,
              count(*) FILTER (WHERE category = 'delete')::BIGINT AS del, (SELECT count(*) FROM ${orph})::BIGINT AS orphans,
-             ${options.mode === 'events' ? `count(*) FILTER (WHERE event_id NOT IN (${logged}))::BIGINT` : '0::BIGINT'} AS applied_new,
              count(*) FILTER (WHERE ${INCOMPLETE})::BIGINT AS incomplete, min(_key) FILTER (WHERE ${INCOMPLETE}) AS incomplete_key
            FROM ${chg}`,
         );
@@ -281,7 +332,6 @@ export class DuckRowStage implements RowStage {
             { resource, details: { incomplete, key: String(n?.incomplete_key) } },
           );
         }
-        const appliedNew = Number(n?.applied_new ?? 0);
         const result: RowMergeResult = {
           inserted: Number(n?.ins ?? 0),
           updated: Number(n?.upd ?? 0),
@@ -291,48 +341,21 @@ export class DuckRowStage implements RowStage {
           superseded: 0,
         };
         const changed = async (statement: string) => ((await sql.run(c, statement)) as { rowsChanged: number }).rowsChanged;
-        // A DELETE's raw data holds its version: the guard against older events arriving later.
-        const deleted = (version: string) => `json_object('_version', ${version})`;
-        const changes =
-          options.mode === 'snapshot'
-            ? `SELECT * FROM ${chg}`
-            : `SELECT * FROM ${this.q} WHERE reason IS NULL QUALIFY row_number() OVER (PARTITION BY event_id ORDER BY _key) = 1`;
-        result.logged = await changed(
-          `INSERT INTO ${rel.raw} ${rawCols} SELECT event_id, _key, operation, ${origin}, CAST(event_time AS TIMESTAMP), CAST(${ingest} AS TIMESTAMP), CASE WHEN operation = 'DELETE' THEN ${deleted('CAST(_version AS VARCHAR)')} ELSE CAST("row" AS JSON) END, CASE WHEN operation = 'DELETE' THEN NULL ELSE _score END, CAST(flags AS VARCHAR[]) FROM (${changes}) x WHERE event_id NOT IN (${logged})`,
-        );
+        result.logged = await changed(rawInsertSql(rel.raw, `SELECT * FROM ${chg}`, origin, ingest, `event_id NOT IN (${logged})`));
         if (snapshot) {
           const id = orphanEventIdSql(encodeURIComponent(options.kind), 'o._key', options.snapshotVersion!, quoteLiteral, (e) => `sha256(${e})`);
           const at = options.snapshotTime ? `CAST(${quoteLiteral(options.snapshotTime)} AS TIMESTAMP)` : 'NULL';
           result.logged += await changed(
-            `INSERT INTO ${rel.raw} ${rawCols} SELECT id, _key, 'DELETE', ${origin}, ${at}, CAST(${ingest} AS TIMESTAMP), ${deleted(quoteLiteral(options.snapshotVersion!))}, NULL, []::VARCHAR[] FROM (SELECT ${id} AS id, o._key FROM ${orph} o) x WHERE id NOT IN (${logged})`,
+            `INSERT INTO ${rel.raw} ${RAW_COLUMNS} SELECT id, _key, 'DELETE', ${origin}, ${at}, CAST(${ingest} AS TIMESTAMP), ${deletedData(quoteLiteral(options.snapshotVersion!))}, NULL, []::VARCHAR[] FROM (SELECT ${id} AS id, o._key FROM ${orph} o) x WHERE id NOT IN (${logged})`,
           );
         }
-        if (options.mode === 'events') result.superseded = result.logged - appliedNew;
 
         // Quarantine: nothing dropped silently, nothing twice.
-        result.quarantined = await changed(
-          `INSERT INTO ${rel.quarantine} (event_id, _key, operation, origin, event_time, ingest_time, data, score, flags, reason)
-           SELECT event_id, _key, operation, ${origin}, CAST(event_time AS TIMESTAMP), CAST(${ingest} AS TIMESTAMP), CAST(data AS JSON), _score, CAST(flags AS VARCHAR[]), reason
-           FROM ${this.rejected(rel.current, rel.quarantine, options)} x WHERE fresh`,
-        );
+        result.quarantined = await changed(quarantineInsertSql(rel.quarantine, this.rejected(rel.current, rel.quarantine, options), origin, ingest));
 
         // Current: replace changed keys, drop deleted ones, in this same transaction.
         await sql.run(c, `DELETE FROM ${rel.current} WHERE _key IN (SELECT _key FROM ${chg} UNION ALL SELECT _key FROM ${orph})`);
-        const system: Record<string, string> = {
-          _key: '_key',
-          _version: '_version',
-          _hash: '_hash',
-          _synced_at: `CAST(${ingest} AS TIMESTAMP)`,
-          _score: '_score',
-        };
-        const cols = t.columns.map((col) => quoteIdent(col.name)).join(', ');
-        const mapped = t.columns.filter((col) => system[col.name] === undefined);
-        const exprs = t.columns.map((col) => system[col.name] ?? fromStagedRow(col, 'm')).join(', ');
-        // One JSON parse per row (json_transform into a struct), not one per column.
-        await sql.run(
-          c,
-          `INSERT INTO ${rel.current} (${cols}) SELECT ${exprs} FROM (SELECT *, json_transform("row", ${quoteLiteral(rowStructure(mapped))}) AS m FROM ${chg} WHERE operation = 'UPSERT') x`,
-        );
+        await sql.run(c, currentInsertSql(rel.current, t, chg, ingest));
         return result;
       } finally {
         await sql.run(c, `DROP TABLE IF EXISTS ${chg}`).catch(() => undefined);
@@ -343,31 +366,16 @@ export class DuckRowStage implements RowStage {
 
   close(): Promise<void> {
     if (!this.created) return Promise.resolve();
+    const events = `temp.main.${quoteIdent(`${this.name}_ev`)}`;
     return this.host
       .use(async (c) => {
-        await this.host.sql.run(c, `DROP TABLE IF EXISTS ${this.q}`);
         this.created = false;
+        if (this.count <= POOLED_STAGE_MAX_ROWS) {
+          if (this.emptiedAt !== this.count) await this.host.sql.run(c, this.events ? `DELETE FROM ${this.q}; DELETE FROM ${events}` : `DELETE FROM ${this.q}`);
+          if (this.host.release({ name: this.name, events: this.events })) return;
+        }
+        await this.host.sql.run(c, `DROP TABLE IF EXISTS ${this.q}; DROP TABLE IF EXISTS ${events}`);
       })
       .catch(() => undefined);
   }
-}
-
-
-/**
- * The json_transform structure of a staged row: scalars as text (cast per column below,
- * with DuckDB's own parsers), RECORD, REPEATED and JSON columns as JSON.
- */
-function rowStructure(columns: ColumnSchema[]): string {
-  const o: Record<string, string> = {};
-  for (const c of columns) o[c.name] = c.mode === 'REPEATED' || c.type === 'RECORD' || c.type === 'JSON' ? 'JSON' : 'VARCHAR';
-  return JSON.stringify(o);
-}
-
-/** One column of the transformed row `m`, cast to its DuckDB type. */
-function fromStagedRow(col: ColumnSchema, m: string): string {
-  const v = `${m}.${quoteIdent(col.name)}`;
-  if (col.type === 'JSON' && col.mode !== 'REPEATED') return `CASE WHEN ${v} IS NULL OR json_type(${v}) = 'NULL' THEN NULL ELSE ${v} END`;
-  if (col.mode === 'REPEATED' || col.type === 'RECORD') return `CASE WHEN ${v} IS NULL OR json_type(${v}) = 'NULL' THEN NULL ELSE CAST(${v} AS ${duckType(col)}) END`;
-  if (col.type === 'BYTES') return `from_base64(${v})`;
-  return `CAST(${v} AS ${duckType(col)})`;
 }

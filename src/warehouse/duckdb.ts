@@ -21,13 +21,17 @@ import type { DuckSql, Json } from './duckdb-catalog.js';
 import { duckMessage, folderError, replaceFailure } from './duckdb-errors.js';
 import { FileLock } from './duckdb-lock.js';
 import { convertRow, mergeByKey } from './duckdb-rows.js';
-import { DuckRowStage } from './duckdb-stage.js';
+import { DuckRowStage, type PooledStage } from './duckdb-stage.js';
+import { StageCaches } from './duckdb-events-merge.js';
 import type { StageTables } from '../model/staged.js';
 import { columnDefinition, duckType, qualified, quoteIdent, quoteLiteral } from './sql-duckdb.js';
 
 export { FileLock, UNREADABLE_LOCK_ID } from './duckdb-lock.js';
 
 type DuckModule = typeof import('@duckdb/node-api');
+
+/** Closed stages kept for reuse (serve merges one mapping and origin at a time: one is used). */
+const STAGE_POOL_SIZE = 4;
 
 export class DuckDbWarehouse implements Warehouse {
   readonly kind = 'duckdb' as const;
@@ -44,6 +48,12 @@ export class DuckDbWarehouse implements Warehouse {
     rows: (conn, sql, values) => this.rows(conn, sql, values),
   };
   private readonly catalog = new DuckDbCatalog(this.sql);
+  /** What events merges remember between batches: valid while this process alone changed the schema. */
+  readonly stageCaches = new StageCaches();
+  /** Emptied stage tables of closed stages, reused by the next openStage (temp tables: this connection's). */
+  private stagePool: PooledStage[] = [];
+  /** DuckDB runs on one thread since serve's last events merge (see DuckStageHost.threadsFor). */
+  private fewThreads = false;
 
   constructor(
     readonly path: string,
@@ -129,6 +139,12 @@ export class DuckDbWarehouse implements Warehouse {
     return next;
   }
 
+  /** A transaction that changes the catalog: what stages remember about tables is forgotten. */
+  private ddl<T>(resource: string, fn: (conn: DuckDBConnection) => Promise<T>): Promise<T> {
+    this.stageCaches.clear();
+    return this.tx(resource, fn).finally(() => this.stageCaches.clear());
+  }
+
   private read<T>(resource: string, fn: (conn: DuckDBConnection) => Promise<T>, empty: T): Promise<T> {
     const next = this.queue.then(async () => {
       const conn = await this.db();
@@ -151,7 +167,7 @@ export class DuckDbWarehouse implements Warehouse {
   }
 
   createDataset(dataset: DatasetSchema): Promise<void> {
-    return this.tx(datasetAddress('duckdb', dataset.name), async (c) => {
+    return this.ddl(datasetAddress('duckdb', dataset.name), async (c) => {
       await this.run(c, `CREATE SCHEMA IF NOT EXISTS ${quoteIdent(dataset.name)}`);
       await this.run(c, `CREATE TABLE IF NOT EXISTS main.${quoteIdent(DATASETS_TABLE)} (name VARCHAR PRIMARY KEY, labels JSON NOT NULL, description VARCHAR)`);
       await this.run(c, `INSERT OR REPLACE INTO main.${quoteIdent(DATASETS_TABLE)} VALUES (?, ?, ?)`, [
@@ -164,7 +180,7 @@ export class DuckDbWarehouse implements Warehouse {
 
   deleteDataset(name: string): Promise<void> {
     const resource = datasetAddress('duckdb', name);
-    return this.tx(resource, async (c) => {
+    return this.ddl(resource, async (c) => {
       const tables = await this.catalog.tableNames(c, name);
       if (tables.length > 0) throw new MlbridgeError('TARGET_ERROR', `${resource} is not empty (${tables.join(', ')}); not deleting it`, { resource });
       await this.run(c, `DROP SCHEMA IF EXISTS ${quoteIdent(name)}`);
@@ -190,7 +206,7 @@ export class DuckDbWarehouse implements Warehouse {
 
   createTable(table: TableSchema): Promise<void> {
     const resource = tableAddress('duckdb', table.dataset, table.name);
-    return this.tx(resource, async (c) => {
+    return this.ddl(resource, async (c) => {
       const q = qualified(table.dataset, table.name);
       await this.run(c, `CREATE TABLE ${q} (${table.columns.map((col) => columnDefinition(col)).join(', ')})`);
       await this.run(c, `COMMENT ON TABLE ${q} IS ${quoteLiteral(metaComment(table))}`);
@@ -199,7 +215,7 @@ export class DuckDbWarehouse implements Warehouse {
 
   updateTable(dataset: string, name: string, ops: TableOp[], expectedEtag?: string): Promise<void> {
     const resource = tableAddress('duckdb', dataset, name);
-    return this.tx(resource, async (c) => {
+    return this.ddl(resource, async (c) => {
       const o = await this.catalog.expectTable(c, dataset, name, expectedEtag);
       const { etag: _e, owned: _o, numRows: _n, ...schema } = structuredClone(o);
       const q = qualified(o.dataset, o.name);
@@ -289,7 +305,7 @@ export class DuckDbWarehouse implements Warehouse {
 
   replaceTable(desired: TableSchema, replace: ReplaceSpec, expectedEtag?: string): Promise<void> {
     const resource = tableAddress('duckdb', desired.dataset, desired.name);
-    return this.tx(resource, async (c) => {
+    return this.ddl(resource, async (c) => {
       const o = await this.catalog.expectTable(c, desired.dataset, desired.name, expectedEtag);
       if (o.deletionProtection && desired.deletionProtection) {
         throw new MlbridgeError('TARGET_ERROR', `${resource} has deletion protection; it cannot be replaced`, { resource });
@@ -325,7 +341,7 @@ export class DuckDbWarehouse implements Warehouse {
 
   deleteTable(dataset: string, name: string, expectedEtag?: string): Promise<void> {
     const resource = tableAddress('duckdb', dataset, name);
-    return this.tx(resource, async (c) => {
+    return this.ddl(resource, async (c) => {
       const o = await this.catalog.observeTable(c, dataset, name);
       if (!o) return; // already gone: a re-run converges
       await this.catalog.expectTable(c, dataset, name, expectedEtag);
@@ -406,8 +422,20 @@ export class DuckDbWarehouse implements Warehouse {
         use,
         tx: (res, fn) => this.tx(res, fn),
         observe: (c, dataset, tables) => this.catalog.observeNamed(c, dataset, tables),
+        caches: this.stageCaches,
+        threadsFor: async (c, work) => {
+          if ((work === 'events') === this.fewThreads) return;
+          await this.run(c, work === 'events' ? 'SET threads = 1' : 'RESET threads');
+          this.fewThreads = work === 'events';
+        },
+        release: (stage) => {
+          if (this.stagePool.length >= STAGE_POOL_SIZE || this.stagePool.some((p) => p.name === stage.name)) return false;
+          this.stagePool.push(stage);
+          return true;
+        },
       },
       tables,
+      this.stagePool.pop(),
     );
   }
 
@@ -439,6 +467,10 @@ export class DuckDbWarehouse implements Warehouse {
 
   async close(): Promise<void> {
     await this.queue;
+    // Once closed, another process may change the file: nothing remembered about it holds.
+    this.stageCaches.clear();
+    this.stagePool = [];
+    this.fewThreads = false;
     this.conn?.closeSync();
     this.instance?.closeSync();
     this.scratch?.conn.closeSync();

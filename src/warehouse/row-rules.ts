@@ -133,12 +133,9 @@ export interface StageDialect {
  * `j`: the latest accepted staged row per key (a DELETE wins a version tie, as the rules
  * say) with its current row (c_key, c_hash, c_version), in events mode the highest version
  * of a DELETE raw logged for it (d_version), and its category. Both targets' diff and merge
- * read exactly this relation. `keysUnique`: the caller has checked that no key is staged
- * twice among the accepted rows (a snapshot holds each entity once), so every row is its
- * key's latest and the window that picks it is left out: over a whole snapshot with its
- * rows, that window (a sort of every staged column) costs more than the rest of the merge.
+ * read exactly this relation.
  */
-export function joinedSql(stage: string, rel: { current: string; raw: string | null }, mode: StageMode, d: StageDialect, keysUnique = false): string {
+export function joinedSql(stage: string, rel: { current: string; raw: string | null }, mode: StageMode, d: StageDialect, latest: string = latestStagedSql(stage)): string {
   const deletes =
     mode === 'events' && rel.raw !== null
       ? `LEFT JOIN (SELECT _key AS d_key, MAX(${d.deletedVersion('data')}) AS d_version FROM ${rel.raw}
@@ -146,9 +143,30 @@ export function joinedSql(stage: string, rel: { current: string; raw: string | n
       : '';
   return `(SELECT j.*, ${categorySql(mode)} AS category FROM (
     SELECT s.*, c._key AS c_key, c._hash AS c_hash, c._version AS c_version, ${deletes ? 'd.d_version' : `CAST(NULL AS ${d.int64}) AS d_version`}
-    FROM (SELECT * FROM ${stage} WHERE reason IS NULL${keysUnique ? '' : `
-          QUALIFY ROW_NUMBER() OVER (PARTITION BY _key ORDER BY _version DESC, CASE WHEN operation = 'DELETE' THEN 1 ELSE 0 END DESC, event_id DESC) = 1`}) s
+    FROM ${latest} s
     LEFT JOIN ${rel.current} c ON c._key = s._key ${deletes}) j)`;
+}
+
+/** The order that makes a staged row the latest of its key: highest version, a DELETE on a tie, then highest event_id. */
+export const LATEST_FIRST = `_version DESC, CASE WHEN operation = 'DELETE' THEN 1 ELSE 0 END DESC, event_id DESC`;
+
+/**
+ * The latest accepted staged row per key, in standard SQL. A dialect may pass `joinedSql`
+ * an equivalent relation that is cheaper for its engine (same rows, same order rule).
+ */
+export function latestStagedSql(stage: string): string {
+  return `(SELECT * FROM ${stage} WHERE reason IS NULL
+          QUALIFY ROW_NUMBER() OVER (PARTITION BY _key ORDER BY ${LATEST_FIRST}) = 1)`;
+}
+
+/**
+ * Every accepted staged row: the latest of its key when the caller has checked that no key is
+ * staged twice among them (a snapshot holds each entity once). Over a whole snapshot with its
+ * rows, the window latestStagedSql needs (a sort of every staged column) costs more than the
+ * rest of the merge.
+ */
+export function acceptedStagedSql(stage: string): string {
+  return `(SELECT * FROM ${stage} WHERE reason IS NULL)`;
 }
 
 /** Rejected staged rows (one per event_id) with `fresh`: to be quarantined now (quarantineSql). */
