@@ -27,6 +27,11 @@ export function emptyColumns(kind: string): StagedColumns {
 
 const NO_FLAGS = '[]';
 
+/** A record's flags as the JSON array every stage stores (the common empty one not re-serialised). */
+export function flagsJson(flags: readonly string[]): string {
+  return flags.length === 0 ? NO_FLAGS : JSON.stringify(flags);
+}
+
 export function pushRecord(c: StagedColumns, r: StagedRecord): void {
   c.key.push(r.key);
   c.version.push(r.version);
@@ -35,7 +40,7 @@ export function pushRecord(c: StagedColumns, r: StagedRecord): void {
   c.eventId.push(r.eventId);
   c.eventTime.push(r.eventTime);
   c.score.push(r.score);
-  c.flags.push(r.flags.length === 0 ? NO_FLAGS : JSON.stringify(r.flags));
+  c.flags.push(flagsJson(r.flags));
   c.row.push(r.row);
   c.data.push(r.data);
   c.reason.push(r.reason);

@@ -4,6 +4,7 @@
 // record per line, with short field names; the column types are the stage's own.
 
 import type { StagedRecord } from './staged.js';
+import { flagsJson } from './staged-columns.js';
 
 /** The JSON field of each stage column, and its type as read_json takes it. */
 export const STAGED_FILE_FIELDS = {
@@ -26,8 +27,6 @@ export interface StagedFile {
   rows: number;
 }
 
-const NO_FLAGS = '[]';
-
 /** One line of a staged file (no newline). An empty event id is written as null. */
 export function stagedFileLine(r: StagedRecord): string {
   return JSON.stringify({
@@ -38,7 +37,7 @@ export function stagedFileLine(r: StagedRecord): string {
     e: r.eventId === '' ? null : r.eventId,
     t: r.eventTime,
     s: r.score,
-    f: r.flags.length === 0 ? NO_FLAGS : JSON.stringify(r.flags),
+    f: flagsJson(r.flags),
     r: r.row,
     d: r.data,
     x: r.reason,

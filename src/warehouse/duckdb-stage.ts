@@ -1,6 +1,7 @@
-// Staging in DuckDB: staged rows go into a TEMP table through the appender (connection-
-// local, spills to disk under the memory limit, gone when the connection closes: `plan`
-// leaves nothing behind), and the diff and the merge are SQL over it (row-rules.ts).
+// Staging in DuckDB: staged rows go into a TEMP table (connection-local, spills to disk under
+// the memory limit, gone when the connection closes: `plan` leaves nothing behind), loaded
+// from staging workers' files by read_json or, for batches made on this thread, through the
+// appender, and the diff and the merge are SQL over it (row-rules.ts).
 // A merge is one transaction: current, raw and quarantine change together or not at all,
 // so a kill at any point leaves either the old state or the new one.
 
@@ -64,6 +65,12 @@ const EMPTY_LOG = `(SELECT CAST(NULL AS VARCHAR) AS event_id WHERE false)`;
 
 let counter = 0;
 
+/** A staged file's fields as read_json reads them, and the stage columns they fill. */
+const FILE_FIELDS = Object.entries(STAGED_FILE_FIELDS);
+const FILE_COLUMNS = `{${FILE_FIELDS.map(([f, [, type]]) => `${quoteLiteral(f)}: ${quoteLiteral(type)}`).join(', ')}}`;
+const FILE_SELECT = FILE_FIELDS.map(([f, [column]]) => (column === '_version' ? `CAST(${f} AS BIGINT)` : f)).join(', ');
+const FILE_TARGETS = FILE_FIELDS.map(([, [column]]) => quoteIdent(column)).join(', ');
+
 /** A changed UPSERT staged without what writing it needs (its row or its event id). */
 const INCOMPLETE = `operation = 'UPSERT' AND ("row" IS NULL OR event_id IS NULL)`;
 
@@ -120,16 +127,12 @@ export class DuckRowStage implements RowStage {
     return this.host.use(async (c) => {
       await this.ensure(c);
       await this.host.threadsFor(c, 'bulk');
-      const fields = Object.entries(STAGED_FILE_FIELDS);
-      const columns = `{${fields.map(([f, [, type]]) => `${quoteLiteral(f)}: ${quoteLiteral(type)}`).join(', ')}}`;
-      const select = fields.map(([f, [column]]) => (column === '_version' ? `CAST(${f} AS BIGINT)` : f)).join(', ');
-      const targets = fields.map(([, [column]]) => quoteIdent(column)).join(', ');
       // read_json's default 16 MiB line limit holds any staged record: Datastore caps an entity
       // at 1 MiB, and its row and data, JSON-escaped, stay below it (a larger limit makes
       // read_json reserve buffers of twice its size, against the stage's memory limit).
       await this.host.sql.run(
         c,
-        `INSERT INTO ${this.q} (${targets}) SELECT ${select} FROM read_json(${quoteLiteral(file.path)}, format = 'newline_delimited', records = true, columns = ${columns})`,
+        `INSERT INTO ${this.q} (${FILE_TARGETS}) SELECT ${FILE_SELECT} FROM read_json(${quoteLiteral(file.path)}, format = 'newline_delimited', records = true, columns = ${FILE_COLUMNS})`,
       );
       this.count += file.rows;
     });

@@ -1,6 +1,8 @@
 // Staging an export on every core: worker threads each read whole output files (or block
-// ranges of large ones, when there are too few files for every thread), turn their entities into staged records (decode, coerce, hash, score: the CPU-bound part) and send
-// them back in column batches; this thread only appends them to the warehouse stage. Files
+// ranges of large ones, when there are too few files for every thread), turn their entities
+// into staged records (decode, coerce, hash, score: the CPU-bound part) and hand them back as
+// staged files (a stage that loads files itself) or column batches; this thread only adds
+// each batch to the warehouse stage, one statement per staged file. Files
 // go to workers one at a time; a worker may be at most WINDOW batches ahead of the appends,
 // so memory stays bounded whatever the export's size. Profiles are learned per task in the
 // workers and merged here in task order (deterministic for the same export and threads).

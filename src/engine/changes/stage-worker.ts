@@ -1,7 +1,8 @@
 // A worker thread of stageFilesInWorkers: reads the output files (or block ranges of them)
 // it is handed, stages each entity of a mapped kind (record/stage-record.ts, the same code
-// as a one-thread reconcile), and sends them in column batches, waiting for the main
-// thread's acknowledgements so it is never more than WINDOW batches ahead. After each task:
+// as a one-thread reconcile), and hands them over in batches — staged files when the stage
+// loads files itself (DuckDB), else column batches — waiting for the main thread's
+// acknowledgements so it is never more than WINDOW batches ahead. After each task:
 // its record count, the profile states learned from its accepted rows, and a range's block
 // fingerprints.
 
