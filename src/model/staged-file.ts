@@ -19,6 +19,7 @@ export const STAGED_FILE_FIELDS = {
   r: ['row', 'VARCHAR'],
   d: ['data', 'VARCHAR'],
   x: ['reason', 'VARCHAR'],
+  p: ['src_print', 'VARCHAR'],
 } as const;
 
 export interface StagedFile {
@@ -41,5 +42,6 @@ export function stagedFileLine(r: StagedRecord): string {
     r: r.row,
     d: r.data,
     x: r.reason,
+    p: r.sourcePrint ?? null,
   });
 }

@@ -25,6 +25,11 @@ export interface StagedRecord {
   data: string | null;
   /** Why the record goes to quarantine; null when it is accepted. */
   reason: string | null;
+  /**
+   * The print of the export record it came from (signed decimal INT64), when an apply
+   * stages records for the source memo (record/source-memo.ts).
+   */
+  sourcePrint?: string;
 }
 
 /**
@@ -50,6 +55,11 @@ export interface RowDiffResult {
   counts: RowCountsByCategory;
   /** Up to `samples` keys per category, smallest first. */
   samples: Record<RowCategory, string[]>;
+  /**
+   * Inserts and updates staged without the content a merge writes (a plan stages none; an
+   * apply none of what it took from the source memo), where the target counts them.
+   */
+  incomplete?: number;
 }
 
 export interface RowDiffOptions {
@@ -67,6 +77,8 @@ export interface RowMergeOptions extends RowDiffOptions {
   ingestTime: string;
   /** snapshot mode: event_time of the DELETE raw rows of orphans (the snapshot's time). */
   snapshotTime?: string;
+  /** snapshot mode: keep the source memo in step, under this mapping's salt (record/source-memo.ts). */
+  memoSalt?: string;
 }
 
 export interface RowMergeResult {
@@ -91,4 +103,20 @@ export interface StageTables {
   current: string;
   raw: string;
   quarantine: string;
+}
+
+/** A column of a mapping's current table, as a learned profile sees it (record/profile.ts). */
+export interface ProfileColumn {
+  name: string;
+  repeated: boolean;
+  /** Its values count as numbers (median and MAD). */
+  numeric: boolean;
+  /** Its distinct values are kept while few (not repeated, STRING or BOOL). */
+  categorical: boolean;
+}
+
+/** A profile learner's state (record/profile.ts LearnerState), as a target computes it over a table. */
+export interface ProfileState {
+  rows: number;
+  fields: Record<string, { count: number; nulls: number; numCount: number; sample: number[]; distinct?: string[] }>;
 }

@@ -129,7 +129,7 @@ export class ProfileLearner {
 
   constructor(
     private readonly mapping: Pick<MappingSpec, 'kind' | 'fields' | 'scoring'>,
-    private readonly maxCardinality = mapping.scoring?.anomaly.maxCardinality ?? 50,
+    readonly maxCardinality = mapping.scoring?.anomaly.maxCardinality ?? 50,
   ) {
     for (const f of mapping.fields) {
       const acc: FieldAcc = {

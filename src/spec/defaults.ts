@@ -29,3 +29,5 @@ export const SYSTEM_COLUMNS: Readonly<Record<string, 'STRING' | 'INT64' | 'TIMES
 
 /** The shared table the scoring code keeps profiles in. */
 export const PROFILES_TABLE = '_mlbridge_profiles';
+/** The DuckDB schema of the source memo (record/source-memo.ts): no dataset may take its name. */
+export const MEMO_SCHEMA = '_mlbridge_memo';

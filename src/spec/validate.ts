@@ -6,7 +6,7 @@ import { basename, isAbsolute, resolve } from 'node:path';
 import { hasErrors, type Diagnostic, type SourceRange } from '../model/diagnostic.js';
 import {
   DEFAULT_ATTEMPT_DEADLINE_SECONDS, DEFAULT_BIGQUERY_LOCATION, DEFAULT_JOB_NAME, DEFAULT_RETRY,
-  DEFAULT_SCORING, DEFAULT_TIME_ZONE, PROFILES_TABLE,
+  DEFAULT_SCORING, DEFAULT_TIME_ZONE, MEMO_SCHEMA, PROFILES_TABLE,
 } from './defaults.js';
 import { readMapping, type ReadMapping } from './mapping.js';
 import { datasetNameProblem, suggest } from './names.js';
@@ -178,6 +178,10 @@ function checkReservedDataset(r: Reader, target: 'duckdb' | 'bigquery', name: st
     return false;
   }
   if (target !== 'duckdb') return true;
+  if (lower === MEMO_SCHEMA) {
+    r.error(`${pathLabel(path)}: dataset name \`${name}\` is reserved: mlbridge keeps its source memo in a schema of that name; choose another`, e.value.pos);
+    return false;
+  }
   if (DUCKDB_RESERVED_SCHEMAS.includes(lower)) {
     r.error(`${pathLabel(path)}: dataset name \`${name}\` is reserved: DuckDB has a built-in ${lower === 'pg_catalog' ? 'schema' : 'catalog'} of that name; choose another`, e.value.pos);
     return false;

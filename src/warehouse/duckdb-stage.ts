@@ -19,13 +19,16 @@ import type {
 } from '../model/staged.js';
 import type { DuckSql } from './duckdb-catalog.js';
 
-import { acceptedStagedSql, orphanEventIdSql, orphanSql, collectDiff, joinedSql, rejectedSql } from './row-rules.js';
+import { acceptedStagedSql, fullJoinedSql, orphanEventIdSql, orphanSql, collectDiff, joinedSql, rejectedSql } from './row-rules.js';
 import { qualified, quoteIdent, quoteLiteral } from './sql-duckdb.js';
 import { DUCK, RAW_COLUMNS, currentInsertSql, deletedData, missingTable, quarantineInsertSql, rawInsertSql } from './duckdb-merge-sql.js';
 import { mergeEvents, type StageCaches } from './duckdb-events-merge.js';
 import { toColumns, type StagedColumns } from '../model/staged-columns.js';
 import { STAGED_FILE_FIELDS, type StagedFile } from '../model/staged-file.js';
 import type { RowStage } from './warehouse.js';
+import type { PrintSet } from '../model/print-set.js';
+import type { ProfileColumn, ProfileState } from '../model/staged.js';
+import { memoExists, memoStageRows, memoTable, profileState, storeMemo, takeMemo } from './duckdb-memo.js';
 
 /** What the stage needs from DuckDbWarehouse: its serialised connection and catalog. */
 export interface DuckStageHost {
@@ -68,11 +71,13 @@ let counter = 0;
 /** A staged file's fields as read_json reads them, and the stage columns they fill. */
 const FILE_FIELDS = Object.entries(STAGED_FILE_FIELDS);
 const FILE_COLUMNS = `{${FILE_FIELDS.map(([f, [, type]]) => `${quoteLiteral(f)}: ${quoteLiteral(type)}`).join(', ')}}`;
-const FILE_SELECT = FILE_FIELDS.map(([f, [column]]) => (column === '_version' ? `CAST(${f} AS BIGINT)` : f)).join(', ');
+const FILE_SELECT = FILE_FIELDS.map(([f, [column]]) => (column === '_version' || column === 'src_print' ? `CAST(${f} AS BIGINT)` : f)).join(', ');
 const FILE_TARGETS = FILE_FIELDS.map(([, [column]]) => quoteIdent(column)).join(', ');
 
 /** A changed UPSERT staged without what writing it needs (its row or its event id). */
 const INCOMPLETE = `operation = 'UPSERT' AND ("row" IS NULL OR event_id IS NULL)`;
+/** Of a diff's rows grouped by category: the inserts and updates merge would refuse (INCOMPLETE). */
+const INCOMPLETE_COUNT = `count(*) FILTER (WHERE category IN ('insert', 'update') AND ${INCOMPLETE})::BIGINT AS incomplete`;
 
 export class DuckRowStage implements RowStage {
   private readonly name: string;
@@ -84,6 +89,12 @@ export class DuckRowStage implements RowStage {
   private unique: boolean | undefined;
   /** `count` when a committed events merge left the tables empty (-1: not since). */
   private emptiedAt = -1;
+  /** The entries memoPrints took (their relation and count), until appendMemoHits stages them. */
+  private memoTaken: { from: string; size: number } | undefined;
+  /** The memo's rows the stage holds (see appendMemoHits), in the stage table's columns. */
+  private memoRows: string | undefined;
+  /** The snapshot version whose changes a diff left in the chg table (undefined: none valid). */
+  private changesFor: string | undefined;
 
   constructor(
     private readonly host: DuckStageHost,
@@ -108,7 +119,7 @@ export class DuckRowStage implements RowStage {
     if (this.created) return;
     await this.host.sql.run(
       c,
-      `CREATE OR REPLACE TEMP TABLE ${quoteIdent(this.name)} (_key VARCHAR, _version BIGINT, _hash VARCHAR, operation VARCHAR, event_id VARCHAR, event_time VARCHAR, _score DOUBLE, flags VARCHAR, "row" VARCHAR, data VARCHAR, reason VARCHAR)`,
+      `CREATE OR REPLACE TEMP TABLE ${quoteIdent(this.name)} (_key VARCHAR, _version BIGINT, _hash VARCHAR, operation VARCHAR, event_id VARCHAR, event_time VARCHAR, _score DOUBLE, flags VARCHAR, "row" VARCHAR, data VARCHAR, reason VARCHAR, src_print BIGINT)`,
     );
     this.created = true;
   }
@@ -124,6 +135,7 @@ export class DuckRowStage implements RowStage {
   appendFile(file: StagedFile): Promise<void> {
     if (file.rows === 0) return Promise.resolve();
     this.unique = undefined;
+    this.changesFor = undefined;
     return this.host.use(async (c) => {
       await this.ensure(c);
       await this.host.threadsFor(c, 'bulk');
@@ -143,6 +155,7 @@ export class DuckRowStage implements RowStage {
     const n = b.key.length;
     if (n === 0) return Promise.resolve();
     this.unique = undefined;
+    this.changesFor = undefined;
     return this.host.use(async (c) => {
       await this.ensure(c);
       const a = await c.createAppender(this.name, 'main', 'temp');
@@ -173,6 +186,7 @@ export class DuckRowStage implements RowStage {
           const reason = b.reason[i]!;
           if (reason === null) a.appendNull();
           else a.appendVarchar(reason);
+          a.appendNull(); // src_print: only staging workers print records
           a.endRow();
         }
         a.flushSync();
@@ -206,6 +220,13 @@ export class DuckRowStage implements RowStage {
     if (this.unique === undefined) {
       const [r] = await this.host.sql.rows(c, `SELECT count(*) = count(DISTINCT _key) AS uniq FROM ${this.q} WHERE reason IS NULL`);
       this.unique = r?.uniq === true;
+      if (this.unique && this.memoRows !== undefined) {
+        // The memo holds a key once per salt (storeMemo); what is left is a key both staged and
+        // taken from the memo. Checked by a join on the staged keys, not a grouping of every
+        // row: over millions of memo rows that ran DuckDB out of memory at the plan's limit.
+        const [o] = await this.host.sql.rows(c, `SELECT EXISTS (SELECT 1 FROM ${this.q} s JOIN (${this.memoRows}) m ON m._key = s._key WHERE s.reason IS NULL) AS overlap`);
+        this.unique = o?.overlap === false;
+      }
     }
     return this.unique;
   }
@@ -218,7 +239,8 @@ export class DuckRowStage implements RowStage {
     return this.host.use(async (c) => {
       const [cur] = await this.host.observe(c, this.tables.dataset, [this.tables.current]);
       if (!cur) return null;
-      const result = await c.run(
+      // Streamed, not materialized (see duckdb-memo.ts takeMemo).
+      const result = await c.stream(
         `SELECT ('0x' || substr(md5(_key || chr(10) || _hash), 1, 15))::BIGINT AS fp FROM ${qualified(cur.dataset, cur.name)} ORDER BY fp`,
       );
       const parts: BigInt64Array[] = [];
@@ -239,15 +261,68 @@ export class DuckRowStage implements RowStage {
     });
   }
 
+  memoPrints(salt: string): Promise<PrintSet | null> {
+    return this.host.use(async (c) => {
+      const [cur] = await this.host.observe(c, this.tables.dataset, [this.tables.current]);
+      if (!cur || !(await memoExists(this.host.sql, c, this.tables))) return null;
+      await this.host.threadsFor(c, 'bulk');
+      const { set, from } = await takeMemo(c, memoTable(this.tables), salt);
+      this.memoTaken = { from, size: set.hits.length };
+      return set.hits.length > 0 ? set : null;
+    });
+  }
+
+  /**
+   * The memo's rows are not copied into the stage (over millions of rows, the copy cost more
+   * time and memory than any statement that reads it): the stage's rows become the staged
+   * table's plus the memo's entries but the missed prints, which wait in a temp table.
+   */
+  appendMemoHits(missed: BigInt64Array, version: string): Promise<number> {
+    const taken = this.memoTaken;
+    if (taken === undefined) return Promise.resolve(0);
+    this.unique = undefined;
+    this.changesFor = undefined;
+    return this.host.use(async (c) => {
+      await this.ensure(c);
+      this.memoRows = await memoStageRows(this.host.sql, c, this.missedName, taken.from, missed, version);
+      const n = taken.size - missed.length;
+      this.count += n;
+      this.memoTaken = undefined;
+      return n;
+    });
+  }
+
+  /** The changes of a snapshot (insert, update and orphan delete rows of fullJoinedSql), kept from a diff for the merge. */
+  private get chg(): string {
+    return `temp.main.${quoteIdent(`${this.name}_chg`)}`;
+  }
+
+  /** Every staged row: the stage table's, and the memo's when records were taken from it (appendMemoHits). */
+  private get rows(): string {
+    return this.memoRows === undefined ? this.q : `(SELECT * FROM ${this.q} UNION ALL ${this.memoRows})`;
+  }
+
+  /** The temp table of appendMemoHits' missed prints (dropped with the stage). */
+  private get missedName(): string {
+    return `${this.name}_missed`;
+  }
+
+  profileState(columns: ProfileColumn[], maxCardinality: number): Promise<ProfileState> {
+    return this.host.use(async (c) => {
+      await this.host.threadsFor(c, 'bulk');
+      return profileState(this.host.sql, c, this.tables, columns, maxCardinality);
+    });
+  }
+
   /** `j` and the rejected rows: the shared relations of row-rules.ts, in this dialect. */
   private async joined(c: DuckDBConnection, rel: { current: string; raw: string }, options: RowDiffOptions): Promise<string> {
     const rawRel = { current: rel.current, raw: rel.raw.startsWith('(') ? null : rel.raw };
-    if (await this.keysUnique(c, options.mode)) return joinedSql(this.q, rawRel, options.mode, DUCK, acceptedStagedSql(this.q));
-    return joinedSql(this.q, rawRel, options.mode, DUCK);
+    if (await this.keysUnique(c, options.mode)) return joinedSql(this.rows, rawRel, options.mode, DUCK, acceptedStagedSql(this.rows));
+    return joinedSql(this.rows, rawRel, options.mode, DUCK);
   }
 
   private rejected(current: string, quarantine: string, options: RowDiffOptions): string {
-    return rejectedSql(this.q, current, quarantine, options.mode);
+    return rejectedSql(this.rows, current, quarantine, options.mode);
   }
 
   diff(options: RowDiffOptions): Promise<RowDiffResult> {
@@ -256,17 +331,44 @@ export class DuckRowStage implements RowStage {
       await this.host.threadsFor(c, 'bulk');
       const rel = await this.relations(c);
       const sample = (col: string) => (n > 0 ? `min(${col}, ${n})` : `[]::VARCHAR[]`);
-      const parts = [
-        `SELECT category, count(*)::BIGINT AS n, ${sample('_key')} AS keys FROM ${await this.joined(c, rel, options)} GROUP BY category`,
-        // A rejected record already quarantined (or whose content current already holds) is unchanged.
-        `SELECT CASE WHEN fresh THEN 'quarantine' ELSE 'unchanged' END AS category, count(*)::BIGINT AS n, ${sample('_key')} AS keys FROM ${this.rejected(rel.current, rel.quarantine, options)} GROUP BY 1`,
-      ];
-      if (options.mode === 'snapshot' && options.snapshotVersion !== undefined && rel.currentTable) {
-        parts.push(`SELECT 'delete' AS category, count(*)::BIGINT AS n, ${sample('c._key')} AS keys FROM ${rel.current} c WHERE ${orphanSql(this.q, options.snapshotVersion)}`);
+      // A rejected record already quarantined (or whose content current already holds) is unchanged.
+      const rejected = `SELECT CASE WHEN fresh THEN 'quarantine' ELSE 'unchanged' END AS category, count(*)::BIGINT AS n, ${sample('_key')} AS keys, 0::BIGINT AS incomplete FROM ${this.rejected(rel.current, rel.quarantine, options)} GROUP BY 1`;
+      const full = await this.fullJoined(c, rel, options);
+      if (full !== undefined) {
+        // The changes (a few) are kept for the merge, which would otherwise join again: the
+        // unchanged rows are the accepted ones that are not among them.
+        await this.host.sql.run(c, `CREATE OR REPLACE TEMP TABLE ${this.chg} AS SELECT * FROM ${full} WHERE category IN ('insert', 'update', 'delete')`);
+        this.changesFor = options.snapshotVersion;
+      }
+      const parts =
+        full !== undefined
+          ? [
+              `SELECT category, count(*)::BIGINT AS n, ${sample('coalesce(_key, c_key)')} AS keys, ${INCOMPLETE_COUNT} FROM ${this.chg} GROUP BY category`,
+              `SELECT 'unchanged' AS category, (SELECT count(*) FROM ${this.rows} WHERE reason IS NULL) - (SELECT count(*) FROM ${this.chg} WHERE _key IS NOT NULL) AS n, []::VARCHAR[] AS keys, 0::BIGINT AS incomplete`,
+              rejected,
+            ]
+          : [`SELECT category, count(*)::BIGINT AS n, ${sample('_key')} AS keys, ${INCOMPLETE_COUNT} FROM ${await this.joined(c, rel, options)} GROUP BY category`, rejected];
+      if (full === undefined && options.mode === 'snapshot' && options.snapshotVersion !== undefined && rel.currentTable) {
+        parts.push(`SELECT 'delete' AS category, count(*)::BIGINT AS n, ${sample('c._key')} AS keys, 0::BIGINT AS incomplete FROM ${rel.current} c WHERE ${orphanSql(this.rows, options.snapshotVersion)}`);
       }
       const rows = await this.host.sql.rows(c, parts.join(' UNION ALL '));
-      return collectDiff(rows, n);
+      const incomplete = rows.reduce((sum, r) => sum + Number(r.incomplete ?? 0), 0);
+      return { ...collectDiff(rows, n), incomplete };
     });
+  }
+
+  /**
+   * A snapshot's changes and orphans in one relation (row-rules.ts fullJoinedSql), where it
+   * applies: records were taken from the source memo, current exists and no accepted key is
+   * staged twice. Else undefined.
+   */
+  private async fullJoined(c: DuckDBConnection, rel: { currentTable: ObservedTable | null; current: string }, options: RowDiffOptions): Promise<string | undefined> {
+    // Over a stage table of millions of rows (no memo), the full join needs more memory than
+    // the plan's limit allows (5M rows: out of memory at 96MB, 430 MB peak RSS at 128MB), where
+    // the two statements it replaces stay within it; the memo's rows are read from its table.
+    if (this.memoRows === undefined || options.mode !== 'snapshot' || options.snapshotVersion === undefined || !rel.currentTable) return undefined;
+    if (!(await this.keysUnique(c, options.mode))) return undefined;
+    return fullJoinedSql(this.rows, rel.current, options.snapshotVersion, DUCK);
   }
 
   merge(options: RowMergeOptions): Promise<RowMergeResult> {
@@ -303,19 +405,31 @@ export class DuckRowStage implements RowStage {
       need(this.tables.quarantine, rel.quarantine);
       const t = rel.currentTable!;
       const sql = this.host.sql;
-      const chg = quoteIdent(`${this.name}_chg`);
+      const chg = this.chg;
       const orph = quoteIdent(`${this.name}_orph`);
       const ingest = quoteLiteral(options.ingestTime);
       const origin = quoteLiteral(options.origin);
       try {
-        await sql.run(c, `CREATE OR REPLACE TEMP TABLE ${chg} AS SELECT * FROM ${await this.joined(c, rel, options)} WHERE category IN ('insert', 'update', 'delete')`);
         const snapshot = options.snapshotVersion !== undefined;
-        await sql.run(
-          c,
-          snapshot
-            ? `CREATE OR REPLACE TEMP TABLE ${orph} AS SELECT c._key FROM ${rel.current} c WHERE ${orphanSql(this.q, options.snapshotVersion!)}`
-            : `CREATE OR REPLACE TEMP TABLE ${orph} AS SELECT CAST(NULL AS VARCHAR) AS _key WHERE false`,
-        );
+        const full = await this.fullJoined(c, rel, options);
+        if (full !== undefined) {
+          // One join finds changes and orphans (a diff of this same stage may have kept them);
+          // the orphans (no staged key) move to their own table.
+          if (this.changesFor !== options.snapshotVersion) {
+            await sql.run(c, `CREATE OR REPLACE TEMP TABLE ${chg} AS SELECT * FROM ${full} WHERE category IN ('insert', 'update', 'delete')`);
+          }
+          this.changesFor = undefined;
+          await sql.run(c, `CREATE OR REPLACE TEMP TABLE ${orph} AS SELECT c_key AS _key FROM ${chg} WHERE _key IS NULL`);
+          await sql.run(c, `DELETE FROM ${chg} WHERE _key IS NULL`);
+        } else {
+          await sql.run(c, `CREATE OR REPLACE TEMP TABLE ${chg} AS SELECT * FROM ${await this.joined(c, rel, options)} WHERE category IN ('insert', 'update', 'delete')`);
+          await sql.run(
+            c,
+            snapshot
+              ? `CREATE OR REPLACE TEMP TABLE ${orph} AS SELECT c._key FROM ${rel.current} c WHERE ${orphanSql(this.rows, options.snapshotVersion!)}`
+              : `CREATE OR REPLACE TEMP TABLE ${orph} AS SELECT CAST(NULL AS VARCHAR) AS _key WHERE false`,
+          );
+        }
         // Raw: one row per change, never twice.
         const logged = `SELECT event_id FROM ${rel.raw}`;
         const [n] = await sql.rows(
@@ -359,6 +473,7 @@ export class DuckRowStage implements RowStage {
         // Current: replace changed keys, drop deleted ones, in this same transaction.
         await sql.run(c, `DELETE FROM ${rel.current} WHERE _key IN (SELECT _key FROM ${chg} UNION ALL SELECT _key FROM ${orph})`);
         await sql.run(c, currentInsertSql(rel.current, t, chg, ingest));
+        if (options.memoSalt !== undefined) await storeMemo(sql, c, this.tables, this.q, orph, options.memoSalt, this.unique === true);
         return result;
       } finally {
         await sql.run(c, `DROP TABLE IF EXISTS ${chg}`).catch(() => undefined);
@@ -377,7 +492,7 @@ export class DuckRowStage implements RowStage {
           if (this.emptiedAt !== this.count) await this.host.sql.run(c, this.events ? `DELETE FROM ${this.q}; DELETE FROM ${events}` : `DELETE FROM ${this.q}`);
           if (this.host.release({ name: this.name, events: this.events })) return;
         }
-        await this.host.sql.run(c, `DROP TABLE IF EXISTS ${this.q}; DROP TABLE IF EXISTS ${events}`);
+        await this.host.sql.run(c, `DROP TABLE IF EXISTS ${this.q}; DROP TABLE IF EXISTS ${events}; DROP TABLE IF EXISTS temp.main.${quoteIdent(this.missedName)}; DROP TABLE IF EXISTS ${this.chg}`);
       })
       .catch(() => undefined);
   }

@@ -23,6 +23,7 @@ import { FileLock } from './duckdb-lock.js';
 import { convertRow, mergeByKey } from './duckdb-rows.js';
 import { DuckRowStage, type PooledStage } from './duckdb-stage.js';
 import { StageCaches } from './duckdb-events-merge.js';
+import { dropMemos } from './duckdb-memo.js';
 import type { StageTables } from '../model/staged.js';
 import { columnDefinition, duckType, qualified, quoteIdent, quoteLiteral } from './sql-duckdb.js';
 
@@ -184,6 +185,7 @@ export class DuckDbWarehouse implements Warehouse {
       const tables = await this.catalog.tableNames(c, name);
       if (tables.length > 0) throw new MlbridgeError('TARGET_ERROR', `${resource} is not empty (${tables.join(', ')}); not deleting it`, { resource });
       await this.run(c, `DROP SCHEMA IF EXISTS ${quoteIdent(name)}`);
+      await dropMemos(this.sql, c, name);
       if (await this.catalog.datasetsTableExists(c)) await this.run(c, `DELETE FROM main.${quoteIdent(DATASETS_TABLE)} WHERE lower(name) = lower(?)`, [name]);
     });
   }
@@ -347,6 +349,7 @@ export class DuckDbWarehouse implements Warehouse {
       await this.catalog.expectTable(c, dataset, name, expectedEtag);
       if (o.deletionProtection) throw new MlbridgeError('TARGET_ERROR', `${resource} has deletion protection; it cannot be deleted`, { resource });
       await this.run(c, `DROP TABLE ${qualified(o.dataset, o.name)}`);
+      await dropMemos(this.sql, c, o.dataset, o.name);
     });
   }
 

@@ -147,6 +147,23 @@ export function joinedSql(stage: string, rel: { current: string; raw: string | n
     LEFT JOIN ${rel.current} c ON c._key = s._key ${deletes}) j)`;
 }
 
+/**
+ * Snapshot mode, over a stage where no accepted key is staged twice: `j` and the orphans in
+ * one relation, from a full join of stage and current. Orphans (orphanSql: a current row
+ * whose key the snapshot lacks, not newer than it) come out with category 'delete', _key NULL
+ * and c_key set; rejected staged rows are left out, though their keys still keep current rows
+ * from being orphans. One join instead of joinedSql's plus orphanSql's NOT EXISTS: over a
+ * million rows, some 0.4 s instead of 0.7 s in DuckDB (which uses it where the staged rows
+ * come mostly from the source memo's table, see duckdb-stage.ts).
+ */
+export function fullJoinedSql(stage: string, current: string, snapshotVersion: string, d: StageDialect): string {
+  if (!/^\d+$/.test(snapshotVersion)) throw new Error(`snapshot version must be an integer, got ${snapshotVersion}`);
+  return `(SELECT j.*, CASE WHEN j._key IS NULL THEN 'delete' ELSE ${categorySql('snapshot')} END AS category FROM (
+    SELECT s.*, c._key AS c_key, c._hash AS c_hash, c._version AS c_version, CAST(NULL AS ${d.int64}) AS d_version
+    FROM ${stage} s FULL JOIN ${current} c ON c._key = s._key) j
+    WHERE (j._key IS NULL AND j.c_version <= ${snapshotVersion}) OR (j._key IS NOT NULL AND j.reason IS NULL))`;
+}
+
 /** The order that makes a staged row the latest of its key: highest version, a DELETE on a tie, then highest event_id. */
 export const LATEST_FIRST = `_version DESC, CASE WHEN operation = 'DELETE' THEN 1 ELSE 0 END DESC, event_id DESC`;
 

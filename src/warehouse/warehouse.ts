@@ -11,7 +11,8 @@ import type {
   ObservedTable,
   TableSchema,
 } from '../model/schema.js';
-import type { RowDiffOptions, RowDiffResult, RowMergeOptions, RowMergeResult, StageTables, StagedRecord } from '../model/staged.js';
+import type { ProfileColumn, ProfileState, RowDiffOptions, RowDiffResult, RowMergeOptions, RowMergeResult, StageTables, StagedRecord } from '../model/staged.js';
+import type { PrintSet } from '../model/print-set.js';
 import type { StagedColumns } from '../model/staged-columns.js';
 import type { StagedFile } from '../model/staged-file.js';
 
@@ -84,6 +85,18 @@ export interface RowStage {
    * an apply leaves the content out of records current already holds.
    */
   currentFingerprints?(): Promise<BigInt64Array | null>;
+  /**
+   * Where the target keeps a source memo (record/source-memo.ts): takes the prints of its
+   * entries under `salt`, or null when there are none.
+   */
+  memoPrints?(salt: string): Promise<PrintSet | null>;
+  /**
+   * Stages, at `version`, the rows of the entries memoPrints took except the `missed` prints
+   * (what staging met there and skipped); returns how many.
+   */
+  appendMemoHits?(missed: BigInt64Array, version: string): Promise<number>;
+  /** The profile learner's state over the whole current table (after a merge), in the target. */
+  profileState?(columns: ProfileColumn[], maxCardinality: number): Promise<ProfileState>;
   /** Records appended so far. */
   readonly staged: number;
   /** Counts and sample keys per category; changes nothing. */

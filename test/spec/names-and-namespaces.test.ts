@@ -53,7 +53,7 @@ Kinds('a lone surrogate written as a YAML escape, and a kind over 1,500 bytes, a
 const Datasets = suite('dataset names the target reserves');
 Datasets.after(cleanup);
 
-Datasets('information_schema, pg_catalog, temp and system fail validate for DuckDB, in any case', async () => {
+Datasets('information_schema, pg_catalog, temp, system and _mlbridge_memo fail validate for DuckDB, in any case', async () => {
   const duck = (name: string) => `target:\n  duckdb: { path: ./w.duckdb, dataset: ${name} }\n`;
   assert.equal(await problems(duck('information_schema')), [
     'spec.yaml:2:40: `target.duckdb.dataset`: dataset name `information_schema` is reserved: DuckDB keeps its metadata views under INFORMATION_SCHEMA',
@@ -63,6 +63,9 @@ Datasets('information_schema, pg_catalog, temp and system fail validate for Duck
   assert.equal(await problems(duck('system')), ['spec.yaml:2:40: `target.duckdb.dataset`: dataset name `system` is reserved: DuckDB has a built-in catalog of that name; choose another']);
   assert.equal(await problems('target:\n  duckdb: { path: ./data/wh.v2.duckdb, dataset: WH }\n'), [
     'spec.yaml:2:49: `target.duckdb.dataset`: dataset name `WH` is also the name DuckDB gives the database file `wh.v2.duckdb`, so every reference to it would be ambiguous; rename the file or choose another dataset',
+  ]);
+  assert.equal(await problems(duck('_MLBRIDGE_memo')), [
+    'spec.yaml:2:40: `target.duckdb.dataset`: dataset name `_MLBRIDGE_memo` is reserved: mlbridge keeps its source memo in a schema of that name; choose another',
   ]);
   assert.equal(await problems(duck('main')), []);
 });

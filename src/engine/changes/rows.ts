@@ -1,6 +1,7 @@
 // rows.<Kind>: the data of each mapping. Plan streams the source snapshot once for every
 // selected mapping, turns each entity into a staged record (record/stage-record.ts) and
-// appends it to that mapping's stage in the warehouse; the warehouse computes the
+// appends it to that mapping's stage in the warehouse (records the source memo knows, by
+// the memo's key and hash: record/source-memo.ts); the warehouse computes the
 // categories in SQL (warehouse/row-rules.ts). Execute merges what was staged — apply never
 // reads the source a second time — and refreshes the learned profile from the same rows.
 
@@ -14,7 +15,9 @@ import type { RowDiffResult } from '../../model/staged.js';
 import { emptyColumns, pushRecord, type StagedColumns } from '../../model/staged-columns.js';
 import { contentFingerprint, hasFingerprint } from '../../model/content-fingerprint.js';
 import { formatTimestampUs } from '../../record/coerce.js';
-import { ProfileLearner, type KindProfile } from '../../record/profile.js';
+import { ProfileLearner, isCategoricalType, isNumericType, type KindProfile } from '../../record/profile.js';
+import { memoSalt } from '../../record/source-memo.js';
+import { missedPrints, printSet, type PrintSet } from '../../model/print-set.js';
 import { stageRecord } from '../../record/stage-record.js';
 import { entityToSyncRecord } from '../../record/sync-record.js';
 import { canonicalKey } from '../../source/entity.js';
@@ -27,7 +30,7 @@ import { storedProfiles, storeProfile } from '../profiles.js';
 import type { RowsChange } from '../plan.js';
 import { ProgressMeter } from '../progress.js';
 import { stopIfInterrupted } from '../interrupt.js';
-import { stageFilesInWorkers, stagingJobs } from './stage-files.js';
+import { stageFilesInWorkers, stagingJobs, type StageWorkerSets } from './stage-files.js';
 
 /** A mapping's stage, kept from plan to execute within one apply. */
 export interface StagedMapping {
@@ -35,6 +38,11 @@ export interface StagedMapping {
   stage: RowStage;
   /** Learned from the accepted rows while staging (apply only). */
   profile?: KindProfile;
+  /**
+   * Records were taken from the source memo, not decoded (record/source-memo.ts): the profile
+   * is learned from current after the merge instead (apply only).
+   */
+  profileFromCurrent?: boolean;
 }
 
 export interface RowsPlanContext {
@@ -51,6 +59,8 @@ export interface RowsPlanContext {
   jobs?: number;
   /** Aborted on interrupt: staging stops between batches (INTERRUPTED) and its stages are dropped. */
   signal?: AbortSignal;
+  /** false: decode every record, the source memo notwithstanding (default: use it where the target keeps one). */
+  memo?: boolean;
 }
 
 export interface RowsPlan {
@@ -61,6 +71,7 @@ export interface RowsPlan {
 }
 
 const APPEND_BATCH = 4096;
+const EMPTY_SET = printSet(new BigInt64Array(0));
 const SAMPLES = 5;
 
 /** The namespaces a mapping reads; undefined means every namespace. */
@@ -102,17 +113,36 @@ export async function planRows(ctx: RowsPlanContext): Promise<RowsPlan> {
       buffers.set(m.kind, emptyColumns(m.kind));
       if (ctx.withRows) learners.set(m.kind, new ProfileLearner(m));
     }
-    // An apply stages the content of changed records only: current's fingerprints tell
-    // staging which records it already holds (where the target can list them).
-    const fingerprints = new Map<string, BigInt64Array>();
-    if (ctx.withRows) {
-      for (const [kind, sm] of stages) {
-        const fps = await sm.stage.currentFingerprints?.();
-        if (fps && fps.length > 0) fingerprints.set(kind, fps);
-      }
-    }
-    const unchangedIn = (kind: string) => unchangedTest(fingerprints.get(kind));
     const kinds = ctx.mappings.map((m) => m.kind);
+    const select = ctx.mappings.map((m) => ({ kind: m.kind, ...(mappingNamespaces(m) ? { namespaces: mappingNamespaces(m)! } : {}) }));
+    const threads = source.files ? Math.max(1, ctx.jobs ?? stagingJobs(source.expectedCount(kinds))) : 1;
+    const tasks = source.files && threads > 1 ? await source.files.split(threads) : [];
+    const jobs = Math.min(threads, tasks.length);
+    // Staging workers skip the export records the source memo knows (where the target keeps
+    // one): a record seen before is not decoded; the stage takes its key and hash from the memo.
+    // An apply stages the content of changed records only: current's fingerprints tell
+    // staging which records it already holds (where the target can list them, and where the
+    // memo does not already tell it of nearly every one). Workers start while these are read.
+    const memo = new Map<string, { salt: string; set: PrintSet }>();
+    const fingerprints = new Map<string, BigInt64Array>();
+    const readSets = async (): Promise<StageWorkerSets> => {
+      if (source.files && jobs > 1) {
+        for (const [kind, sm] of stages) {
+          const salt = memoSalt(sm.mapping);
+          const set = ctx.memo === false ? null : await sm.stage.memoPrints?.(salt);
+          if (set) memo.set(kind, { salt, set });
+        }
+      }
+      if (ctx.withRows) {
+        for (const [kind, sm] of stages) {
+          if (memo.has(kind)) continue;
+          const fps = await sm.stage.currentFingerprints?.();
+          if (fps && fps.length > 0) fingerprints.set(kind, fps);
+        }
+      }
+      return { fingerprints: [...fingerprints], memo: [...memo].map(([kind, m]) => [kind, m.set]) };
+    };
+    const unchangedIn = (kind: string) => unchangedTest(fingerprints.get(kind));
     const meter = new ProgressMeter(ctx.onEvent, { address: kinds.length === 1 ? rowsAddress(kinds[0]!) : 'rows', phase: 'read', total: source.expectedCount(kinds) });
     const flush = async (kind: string) => {
       const buf = buffers.get(kind)!;
@@ -120,10 +150,6 @@ export async function planRows(ctx: RowsPlanContext): Promise<RowsPlan> {
       buffers.set(kind, emptyColumns(kind));
       await stages.get(kind)!.stage.appendColumns(buf);
     };
-    const select = ctx.mappings.map((m) => ({ kind: m.kind, ...(mappingNamespaces(m) ? { namespaces: mappingNamespaces(m)! } : {}) }));
-    const threads = source.files ? Math.max(1, ctx.jobs ?? stagingJobs(source.expectedCount(kinds))) : 1;
-    const tasks = source.files && threads > 1 ? await source.files.split(threads) : [];
-    const jobs = Math.min(threads, tasks.length);
     if (source.files && jobs > 1) {
       // The CPU-bound part (decode, coerce, hash, score) on every core; appends here. Where
       // the stages load files themselves, workers write staged files to a folder of this run.
@@ -143,9 +169,10 @@ export async function planRows(ctx: RowsPlanContext): Promise<RowsPlan> {
             version: source.snapshotVersion,
             origin,
             withRows: ctx.withRows,
-            fingerprints: [...fingerprints],
+            printRecords: ctx.withRows && [...stages.values()].every((s) => s.stage.memoPrints !== undefined),
             ...(fileDir !== undefined ? { fileDir } : {}),
           },
+          readSets(),
           {
             append: (columns) => {
               stopIfInterrupted(ctx.signal, ctx.onEvent, 0);
@@ -164,7 +191,16 @@ export async function planRows(ctx: RowsPlanContext): Promise<RowsPlan> {
       } finally {
         if (fileDir !== undefined) await rm(fileDir, { recursive: true, force: true });
       }
+      for (const [kind, entry] of memo) {
+        const sm = stages.get(kind)!;
+        const missed = missedPrints(entry.set);
+        // The set (9 bytes per entry, shared with the workers, now gone) is not needed past here.
+        entry.set = EMPTY_SET;
+        const staged = await sm.stage.appendMemoHits!(missed, source.snapshotVersion);
+        if (staged > 0 && ctx.withRows) sm.profileFromCurrent = true;
+      }
     }
+    if (!(source.files && jobs > 1)) await readSets();
     for await (const batch of jobs > 1 ? [] : source.read(select)) {
       for (const item of batch) {
         const kind = kindOf(item);
@@ -193,14 +229,22 @@ export async function planRows(ctx: RowsPlanContext): Promise<RowsPlan> {
     }
     for (const kind of kinds) await flush(kind);
     meter.done();
-
     const changes: RowsChange[] = [];
+    let incomplete = 0;
     for (const m of ctx.mappings) {
       const sm = stages.get(m.kind)!;
       const learner = learners.get(m.kind);
       if (learner) sm.profile = learner.finish();
       const diff = await sm.stage.diff({ mode: 'snapshot', snapshotVersion: source.snapshotVersion, samples: SAMPLES });
       changes.push(rowsChange(m, diff, source));
+      incomplete += diff.incomplete ?? 0;
+    }
+    if (ctx.withRows && memo.size > 0 && incomplete > 0) {
+      // Records taken from the memo whose content current no longer holds (serve wrote their
+      // keys since, at a version the snapshot beats) must be written, and only decoding gives
+      // their content: stage again without the memo. Rare, and the merge then refreshes it.
+      await closeStages(stages);
+      return planRows({ ...ctx, memo: false });
     }
     return { changes, diagnostics, stages };
   } catch (e) {
@@ -266,12 +310,30 @@ export async function executeRows(change: RowsChange, ctx: RowsExecuteContext): 
     snapshotVersion: change.snapshotVersion,
     origin: change.source.kind === 'export' ? 'export' : 'datastore',
     ingestTime,
+    ...(sm.stage.memoPrints ? { memoSalt: memoSalt(sm.mapping) } : {}),
     snapshotTime:
       change.source.kind === 'export' ? formatTimestampUs(BigInt(Date.parse(change.source.startTime)) * 1000n) : formatTimestampUs(BigInt(Date.parse(change.source.readTime)) * 1000n),
   });
   meter?.add(sm.stage.staged);
   meter?.done();
-  if (sm.profile) await storeProfile(ctx.warehouse, ctx.spec.target.dataset, sm.profile, ingestTime);
+  const profile = sm.profileFromCurrent ? await profileOfCurrent(sm) : sm.profile;
+  if (profile) await storeProfile(ctx.warehouse, ctx.spec.target.dataset, profile, ingestTime);
+}
+
+/**
+ * The profile of a mapping's current table, learned in the target: after a merge whose stage
+ * took records from the source memo, the rows staging saw are only the changed ones.
+ */
+async function profileOfCurrent(sm: StagedMapping): Promise<KindProfile> {
+  const learner = new ProfileLearner(sm.mapping);
+  const columns = sm.mapping.fields.map((f) => ({
+    name: f.name,
+    repeated: f.mode === 'REPEATED',
+    numeric: f.mode !== 'REPEATED' && isNumericType(f.type),
+    categorical: f.mode !== 'REPEATED' && isCategoricalType(f.type),
+  }));
+  learner.merge(await sm.stage.profileState!(columns, learner.maxCardinality));
+  return learner.finish();
 }
 
 // ---- the rows module: planRows and executeRows as one change type of the engine's list ----

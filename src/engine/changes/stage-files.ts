@@ -17,6 +17,7 @@ import type { KindProfile, LearnerState } from '../../record/profile.js';
 import type { ExportTask } from '../../source/export/file-tasks.js';
 import type { ExportFiles } from '../../source/snapshot-source.js';
 import type { MappingSpec } from '../../spec/types.js';
+import type { PrintSet } from '../../model/print-set.js';
 
 /** Below this many entities (by the metadata's counts) threads cost more than they save. */
 export const PARALLEL_MIN_ENTITIES = 20_000;
@@ -38,16 +39,30 @@ export interface StageWorkerSetup {
   version: string;
   origin: 'export' | 'datastore';
   withRows: boolean;
-  /** Per kind, current's sorted content fingerprints (shared memory): records they hold are staged without content. */
-  fingerprints: [string, BigInt64Array][];
   /** Set when the stages load files themselves: workers write their batches there (staged-file.ts). */
   fileDir?: string;
+  /** Stage each decoded record's print too (an apply: the merge stores them in the memo). */
+  printRecords: boolean;
+}
+
+/**
+ * What workers look records up in, read from the target while they start (sent before the
+ * first task; shared memory, not copied).
+ */
+export interface StageWorkerSets {
+  /** Per kind, current's sorted content fingerprints: records they hold are staged without content. */
+  fingerprints: [string, BigInt64Array][];
+  /**
+   * Per kind, the source memo's prints (record/source-memo.ts): a record met there is counted
+   * and marked in the set's hits, not decoded or staged (the stage takes it from the memo).
+   */
+  memo: [string, PrintSet][];
 }
 
 export type WorkerReply =
   | { type: 'batch'; task: number; columns: StagedColumns }
   | { type: 'staged-file'; task: number; kind: string; file: StagedFile }
-  | { type: 'file'; task: number; records: number; learned: [string, LearnerState][]; blocks?: number[] }
+  | { type: 'file'; task: number; records: number; known: number; learned: [string, LearnerState][]; blocks?: number[] }
   | { type: 'error'; task: number; error: { code?: ErrorCode; message: string; resource?: string } };
 
 /**
@@ -71,7 +86,8 @@ export interface StageFilesHandlers {
 }
 
 /**
- * Reads the tasks (files.split) in `jobs` workers and appends what they stage. The first
+ * Reads the tasks (files.split) in `jobs` workers and appends what they stage; the workers
+ * start (load their modules) while `sets` is read, and get their first task after it. The first
  * failure (in file order among those seen) stops every worker and is thrown; the caller
  * drops the stages, so a failed read leaves nothing behind.
  */
@@ -80,6 +96,7 @@ export async function stageFilesInWorkers(
   tasks: ExportTask[],
   jobs: number,
   setup: StageWorkerSetup,
+  sets: Promise<StageWorkerSets>,
   handlers: StageFilesHandlers,
 ): Promise<void> {
   const url = new URL('./stage-worker.js', import.meta.url);
@@ -129,7 +146,10 @@ export async function stageFilesInWorkers(
             perFile[m.task] = m.records;
             learned[m.task] = m.learned;
             blocks[m.task] = m.blocks;
-            appending = appending.then(feed);
+            appending = appending.then(() => {
+              if (m.known > 0) handlers.progress(m.known);
+              feed();
+            });
           } else {
             fail(new MlbridgeError(m.error.code ?? 'SOURCE_ERROR', m.error.message, m.error.resource !== undefined ? { resource: m.error.resource } : {}));
           }
@@ -139,7 +159,14 @@ export async function stageFilesInWorkers(
           if (!failure && (!done || code !== 0)) fail(new MlbridgeError('SOURCE_ERROR', `a worker thread staging the export stopped (exit code ${code}) before it finished`));
           if (--open === 0) void appending.then(() => resolve(), reject);
         });
-        feed();
+        sets.then(
+          (s) => {
+            if (failure) return;
+            worker.postMessage({ sets: s });
+            feed();
+          },
+          (e: unknown) => fail(e instanceof MlbridgeError ? e : new MlbridgeError('TARGET_ERROR', errorMessage(e), { cause: e })),
+        );
       }
     });
   } finally {

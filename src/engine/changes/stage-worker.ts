@@ -1,10 +1,12 @@
 // A worker thread of stageFilesInWorkers: reads the output files (or block ranges of them)
-// it is handed, stages each entity of a mapped kind (record/stage-record.ts, the same code
-// as a one-thread reconcile), and hands them over in batches — staged files when the stage
+// it is handed, skips the records the source memo knows (marking them met: the main thread
+// stages those from the memo, see record/source-memo.ts), stages each other entity of a
+// mapped kind (record/stage-record.ts, the same code as a one-thread reconcile; with its
+// record's print for an apply), and hands them over in batches — staged files when the stage
 // loads files itself (DuckDB), else column batches — waiting for the main thread's
 // acknowledgements so it is never more than WINDOW batches ahead. After each task:
-// its record count, the profile states learned from its accepted rows, and a range's block
-// fingerprints.
+// its record count (and how many the memo knew), the profile states learned from its
+// accepted rows, and a range's block fingerprints.
 
 import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -18,12 +20,14 @@ import { EntityDecoder } from '../../source/export/entity-proto.js';
 import { openStore } from '../../source/export/locate.js';
 import type { ByteRange } from '../../source/export/log-reader.js';
 import { readOutputFile, type FileTally } from '../../source/export/read-export.js';
+import { recordPrinter } from '../../source/export/record-print.js';
+import { findPrint, printHalves } from '../../model/print-set.js';
 import type { Row } from '../../warehouse/warehouse.js';
 import { mappingNamespaces, unchangedTest } from './rows.js';
 import { emptyColumns, pushRecord, type StagedColumns } from '../../model/staged-columns.js';
 import { stagedFileLine } from '../../model/staged-file.js';
 import type { StagedRecord } from '../../model/staged.js';
-import { WINDOW, type StageWorkerSetup, type WorkerReply } from './stage-files.js';
+import { WINDOW, type StageWorkerSetup, type StageWorkerSets, type WorkerReply } from './stage-files.js';
 
 const BATCH = 2048;
 /** Records per staged file: one read_json statement each, a few MB. */
@@ -34,8 +38,38 @@ const { store } = await openStore(setup.location, setup.env);
 const mappings = new Map(setup.mappings.map((m) => [m.kind, m]));
 const namespaces = new Map(setup.mappings.map((m) => [m.kind, mappingNamespaces(m) ? new Set(mappingNamespaces(m)) : undefined]));
 const profiles = new Map(setup.profiles);
-const unchanged = new Map(setup.fingerprints.map(([kind, fps]) => [kind, unchangedTest(fps)]));
 const now = new Date(setup.snapshotTimeMs);
+/** Loaded whether or not the memo has entries: an apply prints every record it stages. */
+const printer = await recordPrinter();
+/** Records of the current task found in the memo. */
+let known = 0;
+/** Set from the main thread's first message (StageWorkerSets), before the first task. */
+let unchanged = new Map<string, (key: string, hash: string) => boolean>();
+let screen: ((bytes: Uint8Array) => bigint | null) | undefined;
+
+function configure(sets: StageWorkerSets): void {
+  unchanged = new Map(sets.fingerprints.map(([kind, fps]) => [kind, unchangedTest(fps)]));
+  const memoSets = sets.memo.map(([, set]) => set);
+  // readOutputFile's screen: a record the memo holds is marked there and skipped; any other is printed.
+  screen =
+    memoSets.length > 0 || setup.printRecords
+      ? (bytes) => {
+          const print = printer(bytes);
+          if (memoSets.length > 0) {
+            const [high, low] = printHalves(print);
+            for (const set of memoSets) {
+              const at = findPrint(set, high, low);
+              if (at >= 0) {
+                set.hits[at] = 1;
+                known++;
+                return null;
+              }
+            }
+          }
+          return print;
+        }
+      : undefined;
+}
 
 let unacked = 0;
 let wake: (() => void) | undefined;
@@ -102,8 +136,10 @@ async function stageFile(task: number, path: string, range: ByteRange | undefine
   const blocks: number[] = [];
   const learners = new Map<string, ProfileLearner>();
   const buffers = new KindBuffers(task);
-  for await (const batch of readOutputFile(store, path, { decoder: new EntityDecoder(), tally, range, blocks })) {
-    for (const entity of batch.entities) {
+  known = 0;
+  for await (const batch of readOutputFile(store, path, { decoder: new EntityDecoder(), tally, range, blocks, screen })) {
+    for (let i = 0; i < batch.entities.length; i++) {
+      const entity = batch.entities[i]!;
       const kind = entity.key.path[entity.key.path.length - 1]!.kind;
       const mapping = mappings.get(kind);
       if (!mapping) continue;
@@ -124,14 +160,19 @@ async function stageFile(task: number, path: string, range: ByteRange | undefine
         },
         canonicalKey(entity.key),
       );
+      if (setup.printRecords) staged.sourcePrint = BigInt.asIntN(64, batch.prints![i]!).toString();
       await buffers.push(kind, staged);
     }
   }
   await buffers.flushAll();
-  send({ type: 'file', task, records: tally.records, learned: [...learners].map(([k, l]) => [k, l.state()]), ...(range ? { blocks } : {}) });
+  send({ type: 'file', task, records: tally.records, known, learned: [...learners].map(([k, l]) => [k, l.state()]), ...(range ? { blocks } : {}) });
 }
 
-port.on('message', (m: { task: number; path: string; range?: ByteRange } | { ack: true } | { done: true }) => {
+port.on('message', (m: { task: number; path: string; range?: ByteRange } | { sets: StageWorkerSets } | { ack: true } | { done: true }) => {
+  if ('sets' in m) {
+    configure(m.sets);
+    return;
+  }
   if ('ack' in m) {
     unacked--;
     wake?.();

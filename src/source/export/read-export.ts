@@ -63,6 +63,8 @@ export interface ShortPart {
 export interface EntityBatch {
   entities: Entity[];
   sizes: number[];
+  /** With a screen: what it returned for each entity's record. */
+  prints?: bigint[];
 }
 
 const SLICE = 2 * 32768;
@@ -248,6 +250,12 @@ export interface OutputFileOptions {
   range?: ByteRange | undefined;
   /** Receives a ranged read's block fingerprints, for firstRepeatedBlock across the file's ranges. */
   blocks?: number[] | undefined;
+  /**
+   * Sees each whole, checked record's bytes before they are decoded. null: the record is
+   * counted but not decoded (the caller knows what it holds, see record/source-memo.ts);
+   * a value: it is decoded, and the value kept for it in the batch's prints.
+   */
+  screen?: ((bytes: Uint8Array) => bigint | null) | undefined;
 }
 
 /** The entities of one output file, in batches; damage throws, or with skipCorrupt is reported and skipped. */
@@ -272,12 +280,22 @@ export async function* readOutputFile(store: ExportStore, path: string, options:
       throw new MlbridgeError('EXPORT_NOT_FOUND', `${file}: cannot read output file: ${errorMessage(e)}`, { cause: e });
     }
   }
-  let batch: EntityBatch = { entities: [], sizes: [] };
+  const { screen } = options;
+  const fresh = (): EntityBatch => (screen ? { entities: [], sizes: [], prints: [] } : { entities: [], sizes: [] });
+  let batch = fresh();
   const reader = new LogReader({
     file,
     ...(skip ? { onCorrupt: report, repeats } : {}),
     ...(range ? { range } : {}),
     onRecordAt: (buf, start, end, offset) => {
+      let print: bigint | null = null;
+      if (screen) {
+        print = screen(buf.subarray(start, end));
+        if (print === null) {
+          tally.records++;
+          return;
+        }
+      }
       let entity: Entity;
       try {
         entity = decoder.decodeAt(buf, start, end);
@@ -294,6 +312,7 @@ export async function* readOutputFile(store: ExportStore, path: string, options:
       if (accept && !accept(entity.key)) return;
       batch.entities.push(entity);
       batch.sizes.push(end - start);
+      if (print !== null) batch.prints!.push(print);
     },
   });
   const stream = range ? rangeChunks(store, path, range, reader) : store.stream(path);
@@ -313,7 +332,7 @@ export async function* readOutputFile(store: ExportStore, path: string, options:
         }
         if (batch.entities.length) {
           yield batch;
-          batch = { entities: [], sizes: [] };
+          batch = fresh();
         }
         if (failure !== undefined) throw failure;
       }
