@@ -1,10 +1,10 @@
 // The source memo in DuckDB (record/source-memo.ts says what it is and why it holds): one
 // table per current table, in the `_mlbridge_memo` schema, of (salt, print, _key, _hash).
-// A plan reads the prints still worth knowing (their mapping's salt, and current holding
-// their key and hash); staging workers skip the records they meet there; the stage then
-// takes those records' (_key, _hash) from the memo in one statement. A snapshot merge keeps
-// the memo in step in its own transaction: entries of another salt go, and so do those of
-// every key staged with a print or deleted as an orphan, before the new prints go in.
+// A plan or apply reads the prints of its mapping's salt; staging workers skip the records
+// they meet there; the stage then reads those records' (_key, _hash) from the memo table in
+// place (memoStageRows), never copying them. A snapshot merge keeps the memo in step in its
+// own transaction: entries of another salt go, and so do those of every key staged with a
+// print or deleted as an orphan, before the new prints go in.
 // Also here: a mapping's profile state learned from its current table in SQL, for an apply
 // that did not decode the records it already held (engine/changes/rows.ts).
 
@@ -36,9 +36,9 @@ export async function memoExists(sql: DuckSql, c: DuckDBConnection, tables: Stag
 
 /**
  * The prints of the memo's entries under `salt` as a PrintSet (read as halves in SQL: no
- * BigInt per entry), and the relation of (print, _key, _hash) stageMemo stages from. Nothing
- * else writes the memo meanwhile: a DuckDB file has one writing process, and within it the
- * stage reads between a plan's staging and its merge.
+ * BigInt per entry), and the relation of (print, _key, _hash) memoStageRows reads. Nothing
+ * else writes the memo meanwhile: a DuckDB file has one writing process, and in it only the
+ * merge that ends the stage's use writes the memo.
  */
 export async function takeMemo(c: DuckDBConnection, memo: string, salt: string): Promise<{ set: PrintSet; from: string }> {
   const from = `(SELECT print, _key, _hash FROM ${memo} WHERE salt = ${quoteLiteral(salt)})`;
