@@ -14,12 +14,13 @@ import type { ProfileColumn, ProfileState, StageTables } from '../model/staged.j
 import type { DuckSql } from './duckdb-catalog.js';
 import { LATEST_FIRST } from './row-rules.js';
 import { MEMO_SCHEMA } from '../spec/defaults.js';
+import { NUMERIC_SAMPLE_LIMIT } from '../record/profile.js';
 import { qualified, quoteIdent, quoteLiteral } from './sql-duckdb.js';
 
 export { MEMO_SCHEMA };
 
-/** Numeric values a profile keeps per column (record/profile.ts NUMERIC_SAMPLE_LIMIT). */
-export const PROFILE_SAMPLE = 10_000;
+/** Numeric values a profile keeps per column. */
+const PROFILE_SAMPLE = NUMERIC_SAMPLE_LIMIT;
 
 function memoName(tables: StageTables): string {
   return `${tables.dataset}.${tables.current}`;

@@ -17,7 +17,7 @@ import { contentFingerprint, hasFingerprint } from '../../model/content-fingerpr
 import { formatTimestampUs } from '../../record/coerce.js';
 import { ProfileLearner, isCategoricalType, isNumericType, type KindProfile } from '../../record/profile.js';
 import { memoSalt } from '../../record/source-memo.js';
-import { missedPrints, printSet, type PrintSet } from '../../model/print-set.js';
+import { missedPrints, type PrintSet } from '../../model/print-set.js';
 import { stageRecord } from '../../record/stage-record.js';
 import { entityToSyncRecord } from '../../record/sync-record.js';
 import { canonicalKey } from '../../source/entity.js';
@@ -71,7 +71,6 @@ export interface RowsPlan {
 }
 
 const APPEND_BATCH = 4096;
-const EMPTY_SET = printSet(new BigInt64Array(0));
 const SAMPLES = 5;
 
 /** The namespaces a mapping reads; undefined means every namespace. */
@@ -123,14 +122,14 @@ export async function planRows(ctx: RowsPlanContext): Promise<RowsPlan> {
     // An apply stages the content of changed records only: current's fingerprints tell
     // staging which records it already holds (where the target can list them, and where the
     // memo does not already tell it of nearly every one). Workers start while these are read.
-    const memo = new Map<string, { salt: string; set: PrintSet }>();
+    const memo = new Map<string, PrintSet>();
+    let tookMemo = false;
     const fingerprints = new Map<string, BigInt64Array>();
     const readSets = async (): Promise<StageWorkerSets> => {
       if (source.files && jobs > 1) {
         for (const [kind, sm] of stages) {
-          const salt = memoSalt(sm.mapping);
-          const set = ctx.memo === false ? null : await sm.stage.memoPrints?.(salt);
-          if (set) memo.set(kind, { salt, set });
+          const set = ctx.memo === false ? null : await sm.stage.memoPrints?.(memoSalt(sm.mapping));
+          if (set) memo.set(kind, set);
         }
       }
       if (ctx.withRows) {
@@ -140,7 +139,7 @@ export async function planRows(ctx: RowsPlanContext): Promise<RowsPlan> {
           if (fps && fps.length > 0) fingerprints.set(kind, fps);
         }
       }
-      return { fingerprints: [...fingerprints], memo: [...memo].map(([kind, m]) => [kind, m.set]) };
+      return { fingerprints: [...fingerprints], memo: [...memo] };
     };
     const unchangedIn = (kind: string) => unchangedTest(fingerprints.get(kind));
     const meter = new ProgressMeter(ctx.onEvent, { address: kinds.length === 1 ? rowsAddress(kinds[0]!) : 'rows', phase: 'read', total: source.expectedCount(kinds) });
@@ -191,12 +190,13 @@ export async function planRows(ctx: RowsPlanContext): Promise<RowsPlan> {
       } finally {
         if (fileDir !== undefined) await rm(fileDir, { recursive: true, force: true });
       }
-      for (const [kind, entry] of memo) {
+      const missed = [...memo].map(([kind, set]) => [kind, missedPrints(set)] as const);
+      // The sets (9 bytes per entry, shared with the workers, now gone) are not needed past here.
+      tookMemo = memo.size > 0;
+      memo.clear();
+      for (const [kind, prints] of missed) {
         const sm = stages.get(kind)!;
-        const missed = missedPrints(entry.set);
-        // The set (9 bytes per entry, shared with the workers, now gone) is not needed past here.
-        entry.set = EMPTY_SET;
-        const staged = await sm.stage.appendMemoHits!(missed, source.snapshotVersion);
+        const staged = await sm.stage.appendMemoHits!(prints, source.snapshotVersion);
         if (staged > 0 && ctx.withRows) sm.profileFromCurrent = true;
       }
     }
@@ -239,7 +239,7 @@ export async function planRows(ctx: RowsPlanContext): Promise<RowsPlan> {
       changes.push(rowsChange(m, diff, source));
       incomplete += diff.incomplete ?? 0;
     }
-    if (ctx.withRows && memo.size > 0 && incomplete > 0) {
+    if (ctx.withRows && tookMemo && incomplete > 0) {
       // Records taken from the memo whose content current no longer holds (serve wrote their
       // keys since, at a version the snapshot beats) must be written, and only decoding gives
       // their content: stage again without the memo. Rare, and the merge then refreshes it.
