@@ -1,7 +1,9 @@
 // Data reconciliation on DuckDB, end to end through the CLI (child processes, as a user
 // runs it). Generates (once, reused) two managed exports of N entities of ten properties:
 // A, and B = A with 1% drift (0.4% updated, 0.3% deleted, 0.3% new). Measures in one run:
-//   - backfill: `apply` of A into an empty warehouse (rows/s end to end)
+//   - backfill: `apply` of A into an empty warehouse (rows/s end to end), and its floor
+//     (backfill-floor.ts: decoding, serializing and hashing every row spread over every core,
+//     plus DuckDB writing current's and raw's rows without parsing)
 //   - drift plan: `plan --json` of B against the warehouse holding A (and its source memo)
 //   - the same plan without the memo (as after a mapping change: every record decoded)
 //   - floor: `export stats --jobs 1` on B (reading and decoding every entity once)
@@ -14,7 +16,7 @@
 // Usage: node dist/bench/reconcile.bench.js
 import { spawnSync } from 'node:child_process';
 import { closeSync, copyFileSync, existsSync, mkdirSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { availableParallelism, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { Entity } from '../src/source/entity.js';
@@ -28,6 +30,7 @@ const LARGE = process.env.BENCH_LARGE === '0' ? 0 : N * 5;
 const root = fileURLToPath(new URL('../..', import.meta.url));
 const bin = join(root, 'bin', 'mlbridge.js');
 const hasGnuTime = existsSync('/usr/bin/time');
+const cores = availableParallelism();
 
 /** 1% drift for B: every 250th updated, every 333rd deleted, and N/333 new ones at the end. */
 function* entities(n: number, drift: boolean): Generator<Entity> {
@@ -139,6 +142,19 @@ const backfill = times(RUNS, () => {
   return run(dir, [bin, 'apply', '--auto-approve', '--no-color'], { BENCH_EXPORT: 'a' });
 });
 copyFileSync(wh, backfilled);
+// The backfill's floor (backfill-floor.ts): decoding A once, serializing and hashing every
+// row once, and DuckDB writing current's and raw's rows with no parsing, as if the decoding
+// and hashing were spread perfectly over every core.
+const decodeA = times(RUNS, () => run(dir, [bin, 'export', 'stats', join(dir, 'a'), '--jobs', '1', '--json']));
+const floorParts = times(RUNS, () => run(dir, [join(root, 'dist', 'bench', 'backfill-floor.js'), backfilled, 'bench', 'item']));
+const parts = floorParts.map((r) => JSON.parse(r.stdout) as { serializeAndHashCpuSeconds: number; write: Record<string, { seconds: number }> });
+const backfillFloor = {
+  decode: median(decodeA.map((r) => r.seconds)),
+  serializeAndHash: median(parts.map((p) => p.serializeAndHashCpuSeconds)),
+  writeCurrentAndRaw: median(parts.map((p) => p.write.current!.seconds + p.write.raw!.seconds + p.write.commit!.seconds)),
+  writeMemo: median(parts.map((p) => p.write.memo!.seconds)),
+};
+const floorSeconds = (backfillFloor.decode + backfillFloor.serializeAndHash) / cores + backfillFloor.writeCurrentAndRaw;
 
 // The drift plan, and its floor and the naive pipeline on the same export.
 const plan = times(RUNS, () => run(dir, [bin, 'plan', '--json'], { BENCH_EXPORT: 'b' }));
@@ -227,6 +243,13 @@ const result = {
   naiveCounts: JSON.parse(naive[0]!.stdout),
   seconds: m,
   backfillRowsPerSecond: Math.round(N / m.backfill),
+  backfillFloor: {
+    cores,
+    seconds: +floorSeconds.toFixed(2),
+    rowsPerSecond: Math.round(N / floorSeconds),
+    parts: Object.fromEntries(Object.entries(backfillFloor).map(([k, v]) => [k, +v.toFixed(2)])),
+  },
+  backfillOverFloor: +(m.backfill / floorSeconds).toFixed(2),
   planOverFloor: +(m.plan / m.floor).toFixed(2),
   naiveOverPlan: +(m.naive / m.plan).toFixed(2),
   planWithoutMemoOverFloor: +(m.planWithoutMemo / m.floor).toFixed(2),
