@@ -29,6 +29,7 @@ import type { RowStage } from './warehouse.js';
 import type { PrintSet } from '../model/print-set.js';
 import type { ProfileColumn, ProfileState } from '../model/staged.js';
 import { memoExists, memoStageRows, memoTable, profileState, storeMemo, takeMemo } from './duckdb-memo.js';
+import { keyPart, keyPartitions } from './key-partitions.js';
 
 /** What the stage needs from DuckDbWarehouse: its serialised connection and catalog. */
 export interface DuckStageHost {
@@ -41,6 +42,17 @@ export interface DuckStageHost {
   observe(c: DuckDBConnection, dataset: string, tables: string[]): Promise<(ObservedTable | null)[]>;
   /** What the events merge remembers between batches; the warehouse clears it on DDL and close. */
   caches: StageCaches;
+  /** The target was opened read-only (plan): no merge can follow a diff. */
+  readOnly: boolean;
+  /** DuckDB's memory limit in bytes: what a snapshot's key joins are sized for (key-partitions.ts). */
+  memoryLimitBytes: number;
+  /** Rows a pass of a snapshot's key joins may hold, when the user set it. */
+  rowsPerPass?: number;
+  /**
+   * Raises the default memory limit by what DuckDB holds for the deletion info of `rows` rows
+   * of tables the reconcile scans (current, the memo), which it does not evict.
+   */
+  retainFor(c: DuckDBConnection, rows: number): Promise<void>;
   /**
    * Takes back a closed stage's (emptied) tables for the next openStage, so serve's batches
    * reuse one stage instead of creating and dropping tables each time; false: drop them.
@@ -95,6 +107,8 @@ export class DuckRowStage implements RowStage {
   private memoRows: string | undefined;
   /** The snapshot version whose changes a diff left in the chg table (undefined: none valid). */
   private changesFor: string | undefined;
+  /** Passes of this stage's snapshot key joins (key-partitions.ts); undefined until asked, reset by an append. */
+  private passes: number | undefined;
 
   constructor(
     private readonly host: DuckStageHost,
@@ -135,6 +149,7 @@ export class DuckRowStage implements RowStage {
   appendFile(file: StagedFile): Promise<void> {
     if (file.rows === 0) return Promise.resolve();
     this.unique = undefined;
+    this.passes = undefined;
     this.changesFor = undefined;
     return this.host.use(async (c) => {
       await this.ensure(c);
@@ -155,6 +170,7 @@ export class DuckRowStage implements RowStage {
     const n = b.key.length;
     if (n === 0) return Promise.resolve();
     this.unique = undefined;
+    this.passes = undefined;
     this.changesFor = undefined;
     return this.host.use(async (c) => {
       await this.ensure(c);
@@ -212,23 +228,58 @@ export class DuckRowStage implements RowStage {
 
   /**
    * Whether no key is staged twice among the accepted rows (asked once per stage: a hash
-   * aggregate over the keys, far cheaper than the window it spares). Events stage one row
-   * per change, so a key often repeats there: not asked.
+   * aggregate over the keys, far cheaper than the window it spares), pass by pass of the
+   * snapshot's key joins (a key is in one pass only). Events stage one row per change, so a
+   * key often repeats there: not asked.
    */
-  private async keysUnique(c: DuckDBConnection, mode: RowDiffOptions['mode']): Promise<boolean> {
+  private async keysUnique(c: DuckDBConnection, mode: RowDiffOptions['mode'], passes: number): Promise<boolean> {
     if (mode !== 'snapshot') return false;
     if (this.unique === undefined) {
-      const [r] = await this.host.sql.rows(c, `SELECT count(*) = count(DISTINCT _key) AS uniq FROM ${this.q} WHERE reason IS NULL`);
-      this.unique = r?.uniq === true;
-      if (this.unique && this.memoRows !== undefined) {
-        // The memo holds a key once per salt (storeMemo); what is left is a key both staged and
-        // taken from the memo. Checked by a join on the staged keys, not a grouping of every
-        // row: over millions of memo rows that ran DuckDB out of memory at the plan's limit.
-        const [o] = await this.host.sql.rows(c, `SELECT EXISTS (SELECT 1 FROM ${this.q} s JOIN (${this.memoRows}) m ON m._key = s._key WHERE s.reason IS NULL) AS overlap`);
-        this.unique = o?.overlap === false;
+      let unique = true;
+      for (let pass = 0; pass < passes && unique; pass++) {
+        const staged = keyPart(this.q, passes, pass);
+        const [r] = await this.host.sql.rows(c, `SELECT count(*) = count(DISTINCT _key) AS uniq FROM ${staged} WHERE reason IS NULL`);
+        unique = r?.uniq === true;
+        if (unique && this.memoRows !== undefined) {
+          // The memo holds a key once per salt (storeMemo); what is left is a key both staged and
+          // taken from the memo. Checked by a join on the staged keys, not a grouping of every
+          // row: over millions of memo rows that ran DuckDB out of memory at the plan's limit.
+          const memo = keyPart(`(${this.memoRows})`, passes, pass);
+          const [o] = await this.host.sql.rows(c, `SELECT EXISTS (SELECT 1 FROM ${staged} s JOIN ${memo} m ON m._key = s._key WHERE s.reason IS NULL) AS overlap`);
+          unique = o?.overlap === false;
+        }
       }
+      this.unique = unique;
     }
     return this.unique;
+  }
+
+  /**
+   * How many passes this stage's snapshot key joins take (key-partitions.ts): from the larger
+   * side's rows and the mean key length of a sample. Worked out once per stage content.
+   */
+  private async passCount(c: DuckDBConnection, current: string): Promise<number> {
+    if (this.passes === undefined) {
+      const [r] = await this.host.sql.rows(
+        c,
+        `SELECT (SELECT count(*) FROM ${current})::BIGINT AS current_rows,
+           (SELECT avg(strlen(_key)) FROM ((SELECT _key FROM ${current} LIMIT 10000) UNION ALL (SELECT _key FROM ${this.q} LIMIT 10000))) AS key_bytes`,
+      );
+      await this.host.retainFor(c, Number(r?.current_rows ?? 0) + this.count);
+      this.passes = keyPartitions({
+        staged: this.count,
+        current: Number(r?.current_rows ?? 0),
+        meanKeyBytes: Number(r?.key_bytes ?? 0),
+        memoryLimitBytes: this.host.memoryLimitBytes,
+        ...(this.host.rowsPerPass !== undefined ? { rowsPerPass: this.host.rowsPerPass } : {}),
+      });
+    }
+    return this.passes;
+  }
+
+  /** The staged rows and current rows of one pass of the snapshot key joins. */
+  private pass(current: string, passes: number, pass: number): { rows: string; current: string } {
+    return { rows: keyPart(this.rows, passes, pass), current: keyPart(current, passes, pass) };
   }
 
   /**
@@ -266,6 +317,9 @@ export class DuckRowStage implements RowStage {
       const [cur] = await this.host.observe(c, this.tables.dataset, [this.tables.current]);
       if (!cur || !(await memoExists(this.host.sql, c, this.tables))) return null;
       await this.host.threadsFor(c, 'bulk');
+      // The memo and current are about to be scanned: room for their deletion info first.
+      const [r] = await this.host.sql.rows(c, `SELECT (SELECT count(*) FROM ${qualified(cur.dataset, cur.name)})::BIGINT AS n`);
+      await this.host.retainFor(c, 2 * Number(r?.n ?? 0));
       const { set, from } = await takeMemo(c, memoTable(this.tables), salt);
       this.memoTaken = { from, size: set.hits.length };
       return set.hits.length > 0 ? set : null;
@@ -281,6 +335,7 @@ export class DuckRowStage implements RowStage {
     const taken = this.memoTaken;
     if (taken === undefined) return Promise.resolve(0);
     this.unique = undefined;
+    this.passes = undefined;
     this.changesFor = undefined;
     return this.host.use(async (c) => {
       await this.ensure(c);
@@ -314,15 +369,16 @@ export class DuckRowStage implements RowStage {
     });
   }
 
-  /** `j` and the rejected rows: the shared relations of row-rules.ts, in this dialect. */
-  private async joined(c: DuckDBConnection, rel: { current: string; raw: string }, options: RowDiffOptions): Promise<string> {
-    const rawRel = { current: rel.current, raw: rel.raw.startsWith('(') ? null : rel.raw };
-    if (await this.keysUnique(c, options.mode)) return joinedSql(this.rows, rawRel, options.mode, DUCK, acceptedStagedSql(this.rows));
-    return joinedSql(this.rows, rawRel, options.mode, DUCK);
+  /** `j` over one pass's staged and current rows: the shared relation of row-rules.ts, in this dialect. */
+  private async joined(c: DuckDBConnection, rel: { raw: string }, part: { rows: string; current: string }, options: RowDiffOptions, passes: number): Promise<string> {
+    const rawRel = { current: part.current, raw: rel.raw.startsWith('(') ? null : rel.raw };
+    if (await this.keysUnique(c, options.mode, passes)) return joinedSql(part.rows, rawRel, options.mode, DUCK, acceptedStagedSql(part.rows));
+    return joinedSql(part.rows, rawRel, options.mode, DUCK);
   }
 
-  private rejected(current: string, quarantine: string, options: RowDiffOptions): string {
-    return rejectedSql(this.rows, current, quarantine, options.mode);
+  /** How many passes the key joins of this diff or merge take: one but for a snapshot. */
+  private async passesFor(c: DuckDBConnection, current: string, options: RowDiffOptions): Promise<number> {
+    return options.mode === 'snapshot' ? this.passCount(c, current) : 1;
   }
 
   diff(options: RowDiffOptions): Promise<RowDiffResult> {
@@ -331,27 +387,43 @@ export class DuckRowStage implements RowStage {
       await this.host.threadsFor(c, 'bulk');
       const rel = await this.relations(c);
       const sample = (col: string) => (n > 0 ? `min(${col}, ${n})` : `[]::VARCHAR[]`);
-      // A rejected record already quarantined (or whose content current already holds) is unchanged.
-      const rejected = `SELECT CASE WHEN fresh THEN 'quarantine' ELSE 'unchanged' END AS category, count(*)::BIGINT AS n, ${sample('_key')} AS keys, 0::BIGINT AS incomplete FROM ${this.rejected(rel.current, rel.quarantine, options)} GROUP BY 1`;
-      const full = await this.fullJoined(c, rel, options);
-      if (full !== undefined) {
-        // The changes (a few) are kept for the merge, which would otherwise join again: the
-        // unchanged rows are the accepted ones that are not among them.
-        await this.host.sql.run(c, `CREATE OR REPLACE TEMP TABLE ${this.chg} AS SELECT * FROM ${full} WHERE category IN ('insert', 'update', 'delete')`);
+      const passes = await this.passesFor(c, rel.current, options);
+      const full = await this.fullJoined(c, rel, options, passes);
+      // The changes (a few) are kept for the merge, which would otherwise join again; the
+      // unchanged rows are the accepted ones that are not among them. A read-only target
+      // (plan) has no merge to come: it counts over the join instead, which carries only
+      // what the counts need through it, not every staged column.
+      const keep = full !== undefined && !this.host.readOnly;
+      const rows: Record<string, unknown>[] = [];
+      for (let pass = 0; pass < passes; pass++) {
+        const part = this.pass(rel.current, passes, pass);
+        // A rejected record already quarantined (or whose content current already holds) is unchanged.
+        const parts = [
+          `SELECT CASE WHEN fresh THEN 'quarantine' ELSE 'unchanged' END AS category, count(*)::BIGINT AS n, ${sample('_key')} AS keys, 0::BIGINT AS incomplete FROM ${rejectedSql(part.rows, part.current, rel.quarantine, options.mode)} GROUP BY 1`,
+        ];
+        if (keep) {
+          const changes = `SELECT * FROM ${full(part)} WHERE category IN ('insert', 'update', 'delete')`;
+          await this.host.sql.run(c, pass === 0 ? `CREATE OR REPLACE TEMP TABLE ${this.chg} AS ${changes}` : `INSERT INTO ${this.chg} ${changes}`);
+        } else if (full !== undefined) {
+          parts.push(`SELECT category, count(*)::BIGINT AS n, ${sample('coalesce(_key, c_key)')} AS keys, ${INCOMPLETE_COUNT} FROM ${full(part)} GROUP BY category`);
+        } else {
+          parts.push(`SELECT category, count(*)::BIGINT AS n, ${sample('_key')} AS keys, ${INCOMPLETE_COUNT} FROM ${await this.joined(c, rel, part, options, passes)} GROUP BY category`);
+          if (options.mode === 'snapshot' && options.snapshotVersion !== undefined && rel.currentTable) {
+            parts.push(`SELECT 'delete' AS category, count(*)::BIGINT AS n, ${sample('c._key')} AS keys, 0::BIGINT AS incomplete FROM ${part.current} c WHERE ${orphanSql(part.rows, options.snapshotVersion)}`);
+          }
+        }
+        rows.push(...(await this.host.sql.rows(c, parts.join(' UNION ALL '))));
+      }
+      if (keep) {
         this.changesFor = options.snapshotVersion;
+        rows.push(
+          ...(await this.host.sql.rows(
+            c,
+            `SELECT category, count(*)::BIGINT AS n, ${sample('coalesce(_key, c_key)')} AS keys, ${INCOMPLETE_COUNT} FROM ${this.chg} GROUP BY category
+             UNION ALL SELECT 'unchanged' AS category, (SELECT count(*) FROM ${this.rows} WHERE reason IS NULL) - (SELECT count(*) FROM ${this.chg} WHERE _key IS NOT NULL) AS n, []::VARCHAR[] AS keys, 0::BIGINT AS incomplete`,
+          )),
+        );
       }
-      const parts =
-        full !== undefined
-          ? [
-              `SELECT category, count(*)::BIGINT AS n, ${sample('coalesce(_key, c_key)')} AS keys, ${INCOMPLETE_COUNT} FROM ${this.chg} GROUP BY category`,
-              `SELECT 'unchanged' AS category, (SELECT count(*) FROM ${this.rows} WHERE reason IS NULL) - (SELECT count(*) FROM ${this.chg} WHERE _key IS NOT NULL) AS n, []::VARCHAR[] AS keys, 0::BIGINT AS incomplete`,
-              rejected,
-            ]
-          : [`SELECT category, count(*)::BIGINT AS n, ${sample('_key')} AS keys, ${INCOMPLETE_COUNT} FROM ${await this.joined(c, rel, options)} GROUP BY category`, rejected];
-      if (full === undefined && options.mode === 'snapshot' && options.snapshotVersion !== undefined && rel.currentTable) {
-        parts.push(`SELECT 'delete' AS category, count(*)::BIGINT AS n, ${sample('c._key')} AS keys, 0::BIGINT AS incomplete FROM ${rel.current} c WHERE ${orphanSql(this.rows, options.snapshotVersion)}`);
-      }
-      const rows = await this.host.sql.rows(c, parts.join(' UNION ALL '));
       const incomplete = rows.reduce((sum, r) => sum + Number(r.incomplete ?? 0), 0);
       return { ...collectDiff(rows, n), incomplete };
     });
@@ -362,13 +434,19 @@ export class DuckRowStage implements RowStage {
    * applies: records were taken from the source memo, current exists and no accepted key is
    * staged twice. Else undefined.
    */
-  private async fullJoined(c: DuckDBConnection, rel: { currentTable: ObservedTable | null; current: string }, options: RowDiffOptions): Promise<string | undefined> {
+  private async fullJoined(
+    c: DuckDBConnection,
+    rel: { currentTable: ObservedTable | null },
+    options: RowDiffOptions,
+    passes: number,
+  ): Promise<((part: { rows: string; current: string }) => string) | undefined> {
     // Over a stage table of millions of rows (no memo), the full join needs more memory than
     // the plan's limit allows (5M rows: out of memory at 96MB, 430 MB peak RSS at 128MB), where
     // the two statements it replaces stay within it; the memo's rows are read from its table.
-    if (this.memoRows === undefined || options.mode !== 'snapshot' || options.snapshotVersion === undefined || !rel.currentTable) return undefined;
-    if (!(await this.keysUnique(c, options.mode))) return undefined;
-    return fullJoinedSql(this.rows, rel.current, options.snapshotVersion, DUCK);
+    const version = options.snapshotVersion;
+    if (this.memoRows === undefined || options.mode !== 'snapshot' || version === undefined || !rel.currentTable) return undefined;
+    if (!(await this.keysUnique(c, options.mode, passes))) return undefined;
+    return (part) => fullJoinedSql(part.rows, part.current, version, DUCK);
   }
 
   merge(options: RowMergeOptions): Promise<RowMergeResult> {
@@ -411,24 +489,26 @@ export class DuckRowStage implements RowStage {
       const origin = quoteLiteral(options.origin);
       try {
         const snapshot = options.snapshotVersion !== undefined;
-        const full = await this.fullJoined(c, rel, options);
+        const passes = await this.passesFor(c, rel.current, options);
+        const full = await this.fullJoined(c, rel, options, passes);
+        /** Fills `table` with `select(part)` of every pass of the key joins. */
+        const fill = async (table: string, select: (part: { rows: string; current: string }) => Promise<string> | string) => {
+          for (let pass = 0; pass < passes; pass++) {
+            const body = await select(this.pass(rel.current, passes, pass));
+            await sql.run(c, pass === 0 ? `CREATE OR REPLACE TEMP TABLE ${table} AS ${body}` : `INSERT INTO ${table} ${body}`);
+          }
+        };
         if (full !== undefined) {
           // One join finds changes and orphans (a diff of this same stage may have kept them);
           // the orphans (no staged key) move to their own table.
-          if (this.changesFor !== options.snapshotVersion) {
-            await sql.run(c, `CREATE OR REPLACE TEMP TABLE ${chg} AS SELECT * FROM ${full} WHERE category IN ('insert', 'update', 'delete')`);
-          }
+          if (this.changesFor !== options.snapshotVersion) await fill(chg, (part) => `SELECT * FROM ${full(part)} WHERE category IN ('insert', 'update', 'delete')`);
           this.changesFor = undefined;
           await sql.run(c, `CREATE OR REPLACE TEMP TABLE ${orph} AS SELECT c_key AS _key FROM ${chg} WHERE _key IS NULL`);
           await sql.run(c, `DELETE FROM ${chg} WHERE _key IS NULL`);
         } else {
-          await sql.run(c, `CREATE OR REPLACE TEMP TABLE ${chg} AS SELECT * FROM ${await this.joined(c, rel, options)} WHERE category IN ('insert', 'update', 'delete')`);
-          await sql.run(
-            c,
-            snapshot
-              ? `CREATE OR REPLACE TEMP TABLE ${orph} AS SELECT c._key FROM ${rel.current} c WHERE ${orphanSql(this.rows, options.snapshotVersion!)}`
-              : `CREATE OR REPLACE TEMP TABLE ${orph} AS SELECT CAST(NULL AS VARCHAR) AS _key WHERE false`,
-          );
+          await fill(chg, async (part) => `SELECT * FROM ${await this.joined(c, rel, part, options, passes)} WHERE category IN ('insert', 'update', 'delete')`);
+          if (snapshot) await fill(orph, (part) => `SELECT c._key FROM ${part.current} c WHERE ${orphanSql(part.rows, options.snapshotVersion!)}`);
+          else await sql.run(c, `CREATE OR REPLACE TEMP TABLE ${orph} AS SELECT CAST(NULL AS VARCHAR) AS _key WHERE false`);
         }
         // Raw: one row per change, never twice.
         const logged = `SELECT event_id FROM ${rel.raw}`;
@@ -468,7 +548,10 @@ export class DuckRowStage implements RowStage {
         }
 
         // Quarantine: nothing dropped silently, nothing twice.
-        result.quarantined = await changed(quarantineInsertSql(rel.quarantine, this.rejected(rel.current, rel.quarantine, options), origin, ingest));
+        for (let pass = 0; pass < passes; pass++) {
+          const part = this.pass(rel.current, passes, pass);
+          result.quarantined += await changed(quarantineInsertSql(rel.quarantine, rejectedSql(part.rows, part.current, rel.quarantine, options.mode), origin, ingest));
+        }
 
         // Current: replace changed keys, drop deleted ones, in this same transaction.
         await sql.run(c, `DELETE FROM ${rel.current} WHERE _key IN (SELECT _key FROM ${chg} UNION ALL SELECT _key FROM ${orph})`);

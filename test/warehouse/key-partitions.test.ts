@@ -1,0 +1,59 @@
+// How many passes a snapshot's key joins take in DuckDB (warehouse/key-partitions.ts), and
+// how a relation is cut into them.
+import { suite } from 'uvu';
+import * as assert from 'uvu/assert';
+import { DuckDBInstance } from '@duckdb/node-api';
+import { JOIN_ROW_BYTES, MAX_PASSES, duckSizeBytes, keyPart, keyPartitions } from '../../src/warehouse/key-partitions.js';
+
+const sized = (staged: number, current: number, meanKeyBytes = 12, memoryLimitBytes = 128e6) => keyPartitions({ staged, current, meanKeyBytes, memoryLimitBytes });
+
+const Passes = suite('key partitions');
+
+Passes('a DuckDB size setting reads as DuckDB reads it: MB are 10^6 bytes, MiB 2^20', () => {
+  assert.is(duckSizeBytes('128MB'), 128e6);
+  assert.is(duckSizeBytes('1.5 GiB'), 1.5 * 2 ** 30);
+  assert.is(duckSizeBytes('512kb'), 512e3);
+  assert.is(duckSizeBytes('4096'), 4096);
+  for (const bad of ['', 'lots', '12 parsecs', '-1GB', '0MB']) assert.is(duckSizeBytes(bad), undefined, bad);
+});
+
+Passes('a million short keys take one pass at the plan limit; five million take five', () => {
+  const perPass = Math.floor(128e6 / (12 + JOIN_ROW_BYTES));
+  assert.is(sized(1_000_000, 1_000_000), 1);
+  assert.is(sized(5_000_000, 5_000_000), Math.ceil(5_000_000 / perPass));
+  assert.is(sized(5_000_000, 5_000_000), 5);
+  assert.is(sized(0, 5_000_000), 5, 'the larger side decides');
+  assert.is(sized(5_000_000, 5_000_000, 12, 256e6), 3, "the apply's larger limit takes fewer");
+  assert.is(sized(1_000_000, 1_000_000, 300), 4, 'long keys take more');
+});
+
+Passes('an empty stage and table take one pass, and no count takes more than the cap', () => {
+  assert.is(sized(0, 0), 1);
+  assert.is(sized(10 ** 12, 0), MAX_PASSES);
+  assert.is(keyPartitions({ staged: 12_000, current: 12_000, meanKeyBytes: 8, memoryLimitBytes: 128e6, rowsPerPass: 2_500 }), 5);
+  assert.is(keyPartitions({ staged: 12_000, current: 12_000, meanKeyBytes: 8, memoryLimitBytes: 128e6, rowsPerPass: 1 }), MAX_PASSES);
+});
+
+Passes('the passes of a relation hold each of its rows exactly once, and one pass is the relation itself', async () => {
+  assert.is(keyPart('t', 1, 0), 't');
+  const db = await DuckDBInstance.create(':memory:');
+  const c = await db.connect();
+  try {
+    await c.run(`CREATE TABLE t AS SELECT 'Item#' || i AS _key FROM range(10000) r(i)`);
+    const counts: number[] = [];
+    const keys = new Set<string>();
+    for (let pass = 0; pass < 4; pass++) {
+      const rows = (await c.runAndReadAll(`SELECT _key FROM ${keyPart('t', 4, pass)}`)).getRowObjectsJson();
+      counts.push(rows.length);
+      for (const r of rows) keys.add(String(r._key));
+    }
+    assert.is(counts.reduce((a, b) => a + b, 0), 10_000);
+    assert.is(keys.size, 10_000);
+    assert.ok(counts.every((n) => n > 2_000 && n < 3_000), `even passes: ${counts.join(', ')}`);
+  } finally {
+    c.closeSync();
+    db.closeSync();
+  }
+});
+
+Passes.run();
