@@ -183,10 +183,35 @@ function staleReason(saved: Plan, fresh: Plan): string | undefined {
   }
   if (saved.spec.hash !== fresh.spec.hash) return 'the spec changed since the plan was made';
   const addresses = new Set([...Object.keys(saved.fingerprints), ...Object.keys(fresh.fingerprints)]);
+  const rowsAt = (plan: Plan, a: string) => plan.changes.find((c): c is RowsChange => c.type === 'rows' && c.address === a);
   for (const a of [...addresses].sort()) {
-    if ((saved.fingerprints[a] ?? 'absent') !== (fresh.fingerprints[a] ?? 'absent')) return `${a} changed since the plan was made`;
+    if ((saved.fingerprints[a] ?? 'absent') === (fresh.fingerprints[a] ?? 'absent')) continue;
+    const was = rowsAt(saved, a)?.source;
+    const now = rowsAt(fresh, a)?.source;
+    // A rows fingerprint is the source's identity: say which export each side read, and how
+    // to apply the reviewed one (a folder's newest export is read unless --export-id names one).
+    if (was?.kind === 'export' && now?.kind === 'export' && was.exportId !== now.exportId) {
+      return `${a} changed since the plan was made: it was planned from export ${was.exportId}, and this apply reads export ${now.exportId}; run plan again, or apply this plan with --export-id ${was.exportId}`;
+    }
+    return `${a} changed since the plan was made`;
+  }
+  // The target's rows are not fingerprinted (a live table moves with every event), so rows
+  // that moved show as another action: the plan was applied already, or events wrote since.
+  for (const s of saved.changes) {
+    if (s.type !== 'rows') continue;
+    const f = rowsAt(fresh, s.address);
+    if (f && f.action !== s.action) {
+      return `${s.address} changed since the plan was made: the plan file has ${rowCountsText(s.after)}, and the target now needs ${rowCountsText(f.after)} (this plan, another apply or serve wrote rows since); run plan again`;
+    }
   }
   return undefined;
+}
+
+/** "2 to update, 1 to delete", or "no change". */
+function rowCountsText(counts: RowsChange['after']): string {
+  if (!counts) return 'no change';
+  const parts = (['insert', 'update', 'delete', 'quarantine'] as const).filter((k) => counts[k] > 0).map((k) => `${counts[k]} to ${k}`);
+  return parts.length > 0 ? parts.join(', ') : 'no change';
 }
 
 /** Creates and updates parents first (the change list's order); deletes last and in reverse (children before parents). */
