@@ -224,6 +224,27 @@ Journeys('apply --json that is refused still ends stdout with an apply-result li
   assert.match(r.err, /^Error: /);
 });
 
+Journeys('apply --json whose export cannot be read ends stdout with an apply-result line naming the error, and writes nothing', async () => {
+  write(`${spec('./wh.duckdb', ['Customer'])}source:\n  export: { path: ./exports }\n`);
+  const r = await run('apply', '--json', '--auto-approve');
+  assert.is(r.code, 1);
+  const message = `${join(dir, 'exports')}: no export found: no such file or folder`;
+  assert.equal(JSON.parse(r.out), { type: 'apply-result', applied: false, error: { code: 'EXPORT_NOT_FOUND', message } });
+  assert.is(r.err, `Error: ${message}\n`);
+  assert.not.ok(existsSync(join(dir, 'wh.duckdb')), 'the target was not created');
+});
+
+Journeys('apply --json without --auto-approve ends stdout with an apply-result line too', async () => {
+  write(spec('./wh.duckdb', ['Customer']));
+  const r = await run('apply', '--json');
+  assert.is(r.code, 1);
+  assert.equal(JSON.parse(r.out), {
+    type: 'apply-result',
+    applied: false,
+    error: { code: 'APPROVAL_REQUIRED', message: 'apply needs confirmation: run with --auto-approve when there is no terminal' },
+  });
+});
+
 Journeys('plan in a folder without a spec says so as an error, with the way out', async () => {
   const r = await run('plan');
   assert.is(r.code, 1);
