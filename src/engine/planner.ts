@@ -9,9 +9,10 @@ import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { dirname, isAbsolute, relative, sep } from 'node:path';
-import { addressMatches, tableAddress } from '../model/address.js';
+import { addressMatches, rowsAddress, tableAddress } from '../model/address.js';
 import { hasErrors, warningDiag, type Diagnostic } from '../model/diagnostic.js';
 import { MlbridgeError, errorMessage } from '../model/errors.js';
+import { suggest } from '../spec/names.js';
 import type { Spec } from '../spec/types.js';
 import { CHANGE_MODULES, executorFor, typeRank } from './changes/index.js';
 import { closeStages, type StagedMapping } from './changes/rows.js';
@@ -127,7 +128,7 @@ async function buildPlan(spec: Spec, deps: EngineDeps, options: BuildOptions, wi
       Object.assign(fingerprints, planned.fingerprints);
       diagnostics.push(...planned.diagnostics);
     }
-    selected = targets.length === 0 ? changes : selectTargets(changes, targets, Object.keys(fingerprints), spec);
+    selected = targets.length === 0 ? changes : selectTargets(changes, targets, Object.keys(fingerprints), spec, source !== undefined);
   } catch (e) {
     await closeStages(ctx.stages);
     throw e;
@@ -149,18 +150,25 @@ async function buildPlan(spec: Spec, deps: EngineDeps, options: BuildOptions, wi
 }
 
 /** --target: the matching changes, plus the dataset they need when it is still to be created. */
-function selectTargets(changes: Change[], targets: string[], observed: string[], spec: Spec): Change[] {
+function selectTargets(changes: Change[], targets: string[], observed: string[], spec: Spec, withData: boolean): Change[] {
   // `duckdb_table.analytics.` (a prefix typed with its dot) means the same as without it.
   const wanted = targets.map((t) => t.replace(/\.$/, ''));
   // A target that names nothing is almost always a typo: say so rather than print "No changes."
-  // Known: every planned address plus every one observed (an unowned table has no change, only a diagnostic).
-  const known = [...new Set([...changes.map((c) => c.address), ...observed])];
+  // Known: every planned address plus every one observed (an unowned table has no change, only
+  // a diagnostic), and every mapping's rows.<Kind> (only the selected kinds' data is planned).
+  const rows = withData ? spec.mappings.map((m) => rowsAddress(m.kind)) : [];
+  const known = [...new Set([...changes.map((c) => c.address), ...observed, ...rows])];
   const unmatched = wanted.filter((t) => !known.some((a) => addressMatches(a, t)));
   if (unmatched.length > 0) {
-    const shown = known.slice(0, 8).map((a) => `  ${a}`).join('\n');
+    // Addresses of the type the user typed first (`rows.` …), then the others.
+    const typeOf = (a: string) => a.split('.')[0];
+    const listed = [...known.filter((a) => typeOf(a) === typeOf(unmatched[0]!)), ...known.filter((a) => typeOf(a) !== typeOf(unmatched[0]!))];
+    const shown = listed.slice(0, 8).map((a) => `  ${a}`).join('\n');
+    const hints = unmatched.map((t) => closestAddress(t, known)).filter((h): h is string => h !== undefined);
     throw new MlbridgeError(
       'INVALID_ARGUMENT',
-      `--target ${unmatched.join(', ')} matches no resource of this spec or target. Resources:\n${shown}${known.length > 8 ? `\n  … and ${known.length - 8} more` : ''}`,
+      `--target ${unmatched.join(', ')} matches no resource of this spec or target. Resources:\n${shown}${known.length > 8 ? `\n  … and ${known.length - 8} more` : ''}` +
+        (hints.length > 0 ? `\nDid you mean ${hints.join(', ')}?` : ''),
     );
   }
   const direct = (c: Change) => wanted.some((t) => addressMatches(c.address, t));
@@ -177,16 +185,52 @@ function selectTargets(changes: Change[], targets: string[], observed: string[],
   return changes.filter((c) => hit(c) || (needsDataset && c.type === 'dataset' && c.action === 'create'));
 }
 
+/** A known address the target is a plausible typo of: the same but for case, or a close last segment under the same parent. */
+function closestAddress(target: string, known: readonly string[]): string | undefined {
+  const same = known.find((a) => a.toLowerCase() === target.toLowerCase());
+  if (same) return same;
+  const parentOf = (a: string) => a.slice(0, a.lastIndexOf('.') + 1).toLowerCase();
+  const siblings = known.filter((a) => parentOf(a) === parentOf(target));
+  const lastOf = (a: string) => a.slice(a.lastIndexOf('.') + 1);
+  const hint = suggest(lastOf(target), siblings.map(lastOf));
+  return siblings.find((a) => lastOf(a) === hint);
+}
+
 function staleReason(saved: Plan, fresh: Plan): string | undefined {
   if (saved.target.kind !== fresh.target.kind || saved.target.location !== fresh.target.location) {
     return `it was made for ${saved.target.location}, not ${fresh.target.location}`;
   }
   if (saved.spec.hash !== fresh.spec.hash) return 'the spec changed since the plan was made';
   const addresses = new Set([...Object.keys(saved.fingerprints), ...Object.keys(fresh.fingerprints)]);
+  const rowsAt = (plan: Plan, a: string) => plan.changes.find((c): c is RowsChange => c.type === 'rows' && c.address === a);
   for (const a of [...addresses].sort()) {
-    if ((saved.fingerprints[a] ?? 'absent') !== (fresh.fingerprints[a] ?? 'absent')) return `${a} changed since the plan was made`;
+    if ((saved.fingerprints[a] ?? 'absent') === (fresh.fingerprints[a] ?? 'absent')) continue;
+    const was = rowsAt(saved, a)?.source;
+    const now = rowsAt(fresh, a)?.source;
+    // A rows fingerprint is the source's identity: say which export each side read, and how
+    // to apply the reviewed one (a folder's newest export is read unless --export-id names one).
+    if (was?.kind === 'export' && now?.kind === 'export' && was.exportId !== now.exportId) {
+      return `${a} changed since the plan was made: it was planned from export ${was.exportId}, and this apply reads export ${now.exportId}; run plan again, or apply this plan with --export-id ${was.exportId}`;
+    }
+    return `${a} changed since the plan was made`;
+  }
+  // The target's rows are not fingerprinted (a live table moves with every event), so rows
+  // that moved show as another action: the plan was applied already, or events wrote since.
+  for (const s of saved.changes) {
+    if (s.type !== 'rows') continue;
+    const f = rowsAt(fresh, s.address);
+    if (f && f.action !== s.action) {
+      return `${s.address} changed since the plan was made: the plan file has ${rowCountsText(s.after)}, and the target now needs ${rowCountsText(f.after)} (this plan, another apply or serve wrote rows since); run plan again`;
+    }
   }
   return undefined;
+}
+
+/** "2 to update, 1 to delete", or "no change". */
+function rowCountsText(counts: RowsChange['after']): string {
+  if (!counts) return 'no change';
+  const parts = (['insert', 'update', 'delete', 'quarantine'] as const).filter((k) => counts[k] > 0).map((k) => `${counts[k]} to ${k}`);
+  return parts.length > 0 ? parts.join(', ') : 'no change';
 }
 
 /** Creates and updates parents first (the change list's order); deletes last and in reverse (children before parents). */

@@ -6,6 +6,7 @@ import * as assert from 'uvu/assert';
 import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { main } from '../../src/cli/main.js';
 import { processIO } from '../../src/cli/io.js';
 import { fakeIO } from './fake-io.js';
@@ -46,7 +47,23 @@ Journeys('a --target that names no resource is an error listing the addresses, n
   const r = await run('plan', '--target', 'duckdb_table.analytics.custmer');
   assert.is(r.code, 1);
   assert.is(r.out, '');
-  assert.match(r.err, 'Error: --target duckdb_table.analytics.custmer matches no resource of this spec or target. Resources:\n  duckdb_dataset.analytics\n  duckdb_table.analytics.customer\n');
+  assert.match(r.err, 'Error: --target duckdb_table.analytics.custmer matches no resource of this spec or target. Resources:\n  duckdb_table.analytics.customer\n');
+  assert.ok(r.err.endsWith('  duckdb_dataset.analytics\nDid you mean duckdb_table.analytics.customer?\n'), r.err);
+  assert.not.ok(existsSync(join(dir, 'wh.duckdb')), 'plan created nothing');
+});
+
+Journeys('a rows --target in the wrong case lists the rows addresses first and suggests the right one', async () => {
+  const exportDir = fileURLToPath(new URL('../../../examples/quickstart/export', import.meta.url));
+  write(`${spec('./wh.duckdb', ['Order'])}source:\n  export: { path: ${JSON.stringify(exportDir)} }\n`);
+  const r = await run('plan', '--target', 'rows.order');
+  assert.is(r.code, 1);
+  assert.is(r.out, '');
+  assert.is(
+    r.err,
+    'Error: --target rows.order matches no resource of this spec or target. Resources:\n  rows.Order\n  duckdb_dataset.analytics\n' +
+      '  duckdb_table.analytics.order\n  duckdb_table.analytics.order_raw\n  duckdb_table.analytics.order_quarantine\n' +
+      '  duckdb_table.analytics._mlbridge_profiles\n  duckdb_table.analytics._mlbridge_rejected\nDid you mean rows.Order?\n',
+  );
   assert.not.ok(existsSync(join(dir, 'wh.duckdb')), 'plan created nothing');
 });
 
@@ -205,6 +222,27 @@ Journeys('apply --json that is refused still ends stdout with an apply-result li
   assert.is(last.error?.code, 'DESTRUCTIVE_REFUSED');
   assert.match(last.error?.message ?? '', '- duckdb_table.analytics.customer (replace): STRING → INT64 is not a widening BigQuery allows in place');
   assert.match(r.err, /^Error: /);
+});
+
+Journeys('apply --json whose export cannot be read ends stdout with an apply-result line naming the error, and writes nothing', async () => {
+  write(`${spec('./wh.duckdb', ['Customer'])}source:\n  export: { path: ./exports }\n`);
+  const r = await run('apply', '--json', '--auto-approve');
+  assert.is(r.code, 1);
+  const message = `${join(dir, 'exports')}: no export found: no such file or folder`;
+  assert.equal(JSON.parse(r.out), { type: 'apply-result', applied: false, error: { code: 'EXPORT_NOT_FOUND', message } });
+  assert.is(r.err, `Error: ${message}\n`);
+  assert.not.ok(existsSync(join(dir, 'wh.duckdb')), 'the target was not created');
+});
+
+Journeys('apply --json without --auto-approve ends stdout with an apply-result line too', async () => {
+  write(spec('./wh.duckdb', ['Customer']));
+  const r = await run('apply', '--json');
+  assert.is(r.code, 1);
+  assert.equal(JSON.parse(r.out), {
+    type: 'apply-result',
+    applied: false,
+    error: { code: 'APPROVAL_REQUIRED', message: 'apply needs confirmation: run with --auto-approve when there is no terminal' },
+  });
 });
 
 Journeys('plan in a folder without a spec says so as an error, with the way out', async () => {

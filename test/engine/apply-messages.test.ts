@@ -41,8 +41,9 @@ Suite('a --target that matches no resource is INVALID_ARGUMENT naming it and the
   assert.is(
     err.message,
     '--target duckdb_table.analytics.nope matches no resource of this spec or target. Resources:\n' +
-      '  duckdb_dataset.analytics\n  duckdb_table.analytics.customer\n  duckdb_table.analytics.customer_raw\n' +
-      '  duckdb_table.analytics.customer_quarantine\n  duckdb_table.analytics._mlbridge_profiles\n  duckdb_table.analytics._mlbridge_rejected',
+      '  duckdb_table.analytics.customer\n  duckdb_table.analytics.customer_raw\n' +
+      '  duckdb_table.analytics.customer_quarantine\n  duckdb_table.analytics._mlbridge_profiles\n  duckdb_table.analytics._mlbridge_rejected\n' +
+      '  duckdb_dataset.analytics',
   );
   assert.not.ok(existsSync(ctx.db));
 });

@@ -124,6 +124,19 @@ Files('files zero-padded to 32 KiB multiples and 0-byte files listed in the meta
   assert.equal(short, []);
 });
 
+Files('a part metadata file the overall metadata lists but the folder lacks is named, with the overall file, as a missing part', async () => {
+  const { path } = await writeExport(join(ctx.dir, 'partial'), many('Order', 3), { exportId: 'M1' });
+  await rm(join(path, 'all_namespaces', 'all_kinds', 'all_namespaces_all_kinds.export_metadata'));
+  const t = fakeIO({ cwd: ctx.dir });
+  assert.is(await stats({ location: join(ctx.dir, 'partial'), json: false, skipCorrupt: false }, t), 1);
+  assert.is(t.out(), '');
+  assert.is(
+    t.err(),
+    `Error: ${join(path, 'all_namespaces', 'all_kinds', 'all_namespaces_all_kinds.export_metadata')}: missing, though ${join(path, 'M1.overall_export_metadata')} ` +
+      'lists it (the export was copied in part, or is still being written)\n',
+  );
+});
+
 KindFolder.run();
 Named.run();
 Files.run();

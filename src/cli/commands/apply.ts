@@ -107,11 +107,34 @@ async function applyCommand(
   }
   if (!json) printDiagnostics(io, diagnostics); // warnings
 
+  const format = { unlockCommand: (id: string) => forceUnlockCommand(id, options.config) };
+  /** Warnings (a lock that could not be released) for the --json result line. */
+  const warnings: string[] = [];
+  /** The error to throw; with --json, first the last line a script reads to learn how apply ended. */
+  const failure = (err: unknown): unknown => {
+    const e = withUnlockHint(err, format.unlockCommand);
+    if (json) {
+      const code = isMlbridgeError(e) ? e.code : 'INTERNAL';
+      const details = isMlbridgeError(e, 'INTERRUPTED') ? e.details : undefined;
+      emit({
+        type: 'apply-result',
+        applied: false,
+        error: { code, message: e instanceof Error ? e.message : String(e), ...(details ? { details } : {}) },
+        ...(warnings.length > 0 ? { warnings } : {}),
+      });
+    }
+    return e;
+  };
+
   const reviewed = options.planFile !== undefined;
   if (!options.autoApprove && !reviewed && (!io.stdin.isTTY || json)) {
-    throw new MlbridgeError('APPROVAL_REQUIRED', NEEDS_CONFIRMATION);
+    throw failure(new MlbridgeError('APPROVAL_REQUIRED', NEEDS_CONFIRMATION));
   }
-  const savedPlan = options.planFile ? await readPlanFile(resolve(io.cwd, options.planFile), { sensitive: spec.sensitive ?? [] }) : undefined;
+  const savedPlan = options.planFile
+    ? await readPlanFile(resolve(io.cwd, options.planFile), { sensitive: spec.sensitive ?? [] }).catch((e: unknown) => {
+        throw failure(e);
+      })
+    : undefined;
 
   const interactive = !json && options.color && io.interactive;
   const color = options.color && io.color;
@@ -120,12 +143,9 @@ async function applyCommand(
     ? (await import('../views/PlanView.js')).startPlanView(io)
     : null;
   let progress: Live | null = null;
-  const format = { unlockCommand: (id: string) => forceUnlockCommand(id, options.config) };
   const plain = applyLogSink((line) => println(io.stdout, line), { observe: false, ...format });
   let shown = false;
   let completed = false;
-  /** Warnings (a lock that could not be released) for the --json result line. */
-  const warnings: string[] = [];
   /** Lines for events the observing spinner does not show, printed once it is gone. */
   const held: EngineEvent[] = [];
 
@@ -171,7 +191,11 @@ async function applyCommand(
   hooks.setStopLive(stopLive);
   let result: ApplyResult;
   try {
-    const opened = await runtime.openDeps(spec, io, { readOnly: false, onEvent, data: !options.skipData, ...(options.exportId !== undefined ? { exportId: options.exportId } : {}) });
+    const opened = await runtime
+      .openDeps(spec, io, { readOnly: false, onEvent, data: !options.skipData, ...(options.exportId !== undefined ? { exportId: options.exportId } : {}) })
+      .catch((e: unknown) => {
+        throw failure(e);
+      });
     try {
       result = await apply(spec, opened.deps, {
         ...(savedPlan ? { savedPlan } : {}),
@@ -183,19 +207,7 @@ async function applyCommand(
         onEvent,
         signal,
       }).catch((err: unknown) => {
-        const e = withUnlockHint(err, format.unlockCommand);
-        // A script reading --json output always gets a last line that says how it ended.
-        if (json) {
-          const code = isMlbridgeError(e) ? e.code : 'INTERNAL';
-          const details = isMlbridgeError(e, 'INTERRUPTED') ? e.details : undefined;
-          emit({
-            type: 'apply-result',
-            applied: false,
-            error: { code, message: e instanceof Error ? e.message : String(e), ...(details ? { details } : {}) },
-            ...(warnings.length > 0 ? { warnings } : {}),
-          });
-        }
-        throw e;
+        throw failure(err);
       });
     } finally {
       await opened.close();

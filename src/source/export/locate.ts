@@ -184,7 +184,13 @@ async function fromExportFolder(store: ExportStore, dir: string, overallName: st
     if (e.entityCount !== undefined) extra.entityCount = e.entityCount;
     let metaPath = dir;
     for (const seg of e.path.split('/')) metaPath = store.join(metaPath, seg);
-    parts.push((await partFromExportMetadata(store, metaPath, extra)).part);
+    // A part the overall metadata lists but the folder lacks: an export copied in part (or
+    // still being written). Say so naming both files, not with the file system's errno text.
+    const read = await partFromExportMetadata(store, metaPath, extra).catch(async (e: unknown) => {
+      if (e instanceof MlbridgeError || (await store.isFile(metaPath))) throw e;
+      throw notFound(`${store.display(metaPath)}: missing, though ${store.display(overallPath)} lists it (the export was copied in part, or is still being written)`);
+    });
+    parts.push(read.part);
   }
   return { store, exportId: overallName.replace(/\.overall_export_metadata$/, ''), parts };
 }
