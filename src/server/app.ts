@@ -106,7 +106,7 @@ export function createServer(options: ServerOptions): MlbridgeServer {
       result = await auth.verifier.verify(req.headers.authorization);
     } catch (e) {
       log({ severity: 'ERROR', message: `cannot verify tokens: ${errorMessage(e)}`, path: req.url });
-      await reply.code(503).send({ error: 'unavailable', reason: 'cannot verify tokens right now' });
+      await reply.code(503).send({ error: 'unavailable', reason: `cannot verify tokens right now (${errorMessage(e)})` });
       return;
     }
     if (!result.ok) {
