@@ -6,14 +6,17 @@
 // Every POST is authenticated before its body is read. The answer to a push is the
 // acknowledgement: 200 only once sink.write has resolved for the batch holding the message
 // (a message that can never succeed is rejected, recorded and also acknowledged with 200),
-// 401 without a valid token, 503 when the sink failed (the platform redelivers).
+// 401 without a valid token, 503 when the sink failed or the server is shutting down (the
+// platform redelivers). Every answer that is not a 2xx says why in `{error, reason}`, never
+// with a stack; a decoder that throws on a body would throw again on its redelivery, so such
+// a message is rejected (recorded, 200) instead of being redelivered forever.
 
 import { randomUUID } from 'node:crypto';
 import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
 import { errorMessage } from '../model/errors.js';
 import type { TokenVerifier } from './auth.js';
 import { BatcherClosedError, MicroBatcher, type BatcherOptions } from './batcher.js';
-import type { Decoded } from './decoded.js';
+import { reject, type Decoded, type Origin } from './decoded.js';
 import { decodeEventarc } from './eventarc.js';
 import { decodePubsub } from './pubsub.js';
 import type { ChangeSink, Reconciler, ReconcileSummary } from './ports.js';
@@ -69,7 +72,21 @@ export function createServer(options: ServerOptions): MlbridgeServer {
       else log({ severity: 'DEBUG', message: `wrote a batch of ${size}`, size, durationMs, ...outcome });
     },
   });
-  const app = Fastify({ logger: false, bodyLimit: options.bodyLimit ?? 16 * 1024 * 1024 });
+  // return503OnClosing off: requests arriving while serve drains get the hook's 503, which says why.
+  const app = Fastify({ logger: false, bodyLimit: options.bodyLimit ?? 16 * 1024 * 1024, return503OnClosing: false });
+  let closing = false;
+  app.addHook('onRequest', async (_req, reply) => {
+    if (closing) await reply.code(503).header('connection', 'close').send({ error: 'unavailable', reason: 'the server is shutting down; retry the request' });
+  });
+  app.setNotFoundHandler(async (req, reply) =>
+    reply.code(404).send({ error: 'not found', reason: `no route ${req.method} ${req.url.split('?')[0]}; serve answers POST /eventarc, POST /, POST /pubsub, POST /reconcile and GET /healthz` }),
+  );
+  app.setErrorHandler(async (error: { statusCode?: number; message?: string }, req, reply) => {
+    const status = typeof error.statusCode === 'number' && error.statusCode >= 400 && error.statusCode < 500 ? error.statusCode : 500;
+    const reason = errorMessage(error);
+    log({ severity: status >= 500 ? 'ERROR' : 'WARNING', message: `${req.method} ${req.url} answered ${status}: ${reason}`, path: req.url, status });
+    return reply.code(status).send({ error: status >= 500 ? 'internal error' : 'bad request', reason });
+  });
 
   // Bodies stay raw: the decoders need the exact bytes (protobuf, and the sha256 that
   // identifies a rejected message across redeliveries).
@@ -89,7 +106,7 @@ export function createServer(options: ServerOptions): MlbridgeServer {
       result = await auth.verifier.verify(req.headers.authorization);
     } catch (e) {
       log({ severity: 'ERROR', message: `cannot verify tokens: ${errorMessage(e)}`, path: req.url });
-      await reply.code(503).send({ error: 'unavailable', reason: 'cannot verify tokens right now' });
+      await reply.code(503).send({ error: 'unavailable', reason: `cannot verify tokens right now (${errorMessage(e)})` });
       return;
     }
     if (!result.ok) {
@@ -98,26 +115,32 @@ export function createServer(options: ServerOptions): MlbridgeServer {
     }
   };
 
-  const ingest = (decode: (body: Buffer, req: FastifyRequest, receivedAt: Date) => Decoded) =>
+  const ingest = (origin: Origin, decode: (body: Buffer, req: FastifyRequest, receivedAt: Date) => Decoded) =>
     async (req: FastifyRequest, reply: FastifyReply) => {
       const receivedAt = new Date();
       const body = Buffer.isBuffer(req.body) ? req.body : Buffer.alloc(0);
-      const decoded = decode(body, req, receivedAt);
+      let decoded: Decoded;
+      try {
+        decoded = decode(body, req, receivedAt);
+      } catch (e) {
+        // Decoding reads only the body and headers: the same delivery would fail the same way.
+        decoded = reject({ origin, body, receivedAt }, `the message could not be decoded (${errorMessage(e)})`);
+      }
       if ('rejected' in decoded) {
         log({ severity: 'WARNING', message: `rejected ${decoded.rejected.origin} message ${decoded.rejected.id.slice(0, 12)}: ${decoded.rejected.reason}`, ...(decoded.rejected.kind ? { kind: decoded.rejected.kind } : {}) });
       }
       try {
         await batcher.submit(decoded);
       } catch (e) {
-        const reason = e instanceof BatcherClosedError ? e.message : 'the change could not be written; it will be redelivered';
+        const reason = e instanceof BatcherClosedError ? `${e.message}; retry the request` : `the change could not be written (${errorMessage(e)}); it will be redelivered`;
         return reply.code(503).send({ error: 'unavailable', reason });
       }
       if ('rejected' in decoded) return reply.code(200).send({ status: 'rejected', id: decoded.rejected.id, reason: decoded.rejected.reason });
       return reply.code(200).send({ status: 'accepted' });
     };
 
-  const eventarc = ingest((body, req, receivedAt) => decodeEventarc(req.headers, { body, receivedAt }, kinds));
-  const pubsub = ingest((body, _req, receivedAt) => decodePubsub({ body, receivedAt }, kinds));
+  const eventarc = ingest('eventarc', (body, req, receivedAt) => decodeEventarc(req.headers, { body, receivedAt }, kinds));
+  const pubsub = ingest('pubsub', (body, _req, receivedAt) => decodePubsub({ body, receivedAt }, kinds));
 
   let running: { id: string; startedAt: Date } | undefined;
   const reconcile = async (req: FastifyRequest, reply: FastifyReply) => {
@@ -161,6 +184,7 @@ export function createServer(options: ServerOptions): MlbridgeServer {
     },
     queued: () => batcher.queued,
     close() {
+      closing = true;
       closed ??= (async () => {
         // Close the listener and flush the queue together: in-flight requests wait on the flush.
         await Promise.all([app.close(), batcher.close()]);

@@ -10,7 +10,7 @@
 
 import { decodeEntityEvent, type EntityEvent, type EventEntityResult } from './entity-event-proto.js';
 import { changeRecord, entityKind, isRfc3339, reject, type Decoded, type RawMessage } from './decoded.js';
-import { canonicalTimestamp, checkEntity, InvalidEvent, isObject } from './rest-entity.js';
+import { canonicalTimestamp, checkEntity, checkKey, InvalidEvent, isObject } from './rest-entity.js';
 
 export const DATASTORE_EVENT_TYPES = ['created', 'updated', 'deleted', 'written'].map((t) => `google.cloud.datastore.entity.v1.${t}`);
 
@@ -35,6 +35,8 @@ function mediaType(contentType: string | undefined): string {
 }
 
 const isJsonMedia = (m: string): boolean => m === 'application/json' || m.endsWith('+json');
+
+const INT64_MAX = (1n << 63n) - 1n;
 
 /** `google.cloud.datastore.entity.v1.written.withAuthContext` → `written`; undefined for other types. */
 function eventVerb(type: string | undefined): string | undefined {
@@ -75,6 +77,8 @@ export function decodeEventarc(headers: Headers, raw: Omit<RawMessage, 'origin'>
   const media = mediaType(header(headers, 'content-type'));
   let attrs: CloudEventAttributes = {};
   let event: EntityEvent;
+  /** The data being decoded is protobuf (binary mode, or structured mode's data_base64). */
+  let protobufData = false;
   try {
     if (media === 'application/cloudevents+json') {
       let ce: unknown;
@@ -85,6 +89,7 @@ export function decodeEventarc(headers: Headers, raw: Omit<RawMessage, 'origin'>
       }
       if (!isObject(ce)) return reject(msg, 'structured CloudEvent: expected a JSON object');
       attrs = ce as CloudEventAttributes;
+      protobufData = typeof ce.data_base64 === 'string';
       if (typeof ce.data_base64 === 'string') event = decodeEntityEvent(Buffer.from(ce.data_base64, 'base64'));
       else if (ce.data !== undefined) event = eventFromJson(ce.data);
       else return reject(msg, 'structured CloudEvent: no `data` or `data_base64`');
@@ -103,11 +108,15 @@ export function decodeEventarc(headers: Headers, raw: Omit<RawMessage, 'origin'>
           return reject(msg, `${attrs.type}: the body is not JSON (content-type ${media})`);
         }
         event = eventFromJson(data);
-      } else event = decodeEntityEvent(msg.body);
+      } else {
+        protobufData = true;
+        event = decodeEntityEvent(msg.body);
+      }
     }
   } catch (e) {
-    const what = e instanceof InvalidEvent ? e.message : `undecodable protobuf EntityEventData (${e instanceof Error ? e.message : String(e)})`;
-    return reject(msg, `${attrs.type ? `${attrs.type}: ` : ''}${what}`);
+    const detail = e instanceof Error ? e.message : String(e);
+    const what = e instanceof InvalidEvent ? e.message : protobufData ? `undecodable protobuf EntityEventData (${detail})` : `the event data could not be decoded (${detail})`;
+    return reject(msg, `${typeof attrs.type === 'string' ? `${attrs.type}: ` : ''}${what}`);
   }
 
   const verb = eventVerb(attrs.type);
@@ -115,7 +124,18 @@ export function decodeEventarc(headers: Headers, raw: Omit<RawMessage, 'origin'>
   const isDelete = verb === 'deleted' || (verb === 'written' && !event.value?.entity);
   const side = isDelete ? event.oldValue : event.value;
   const entity = side?.entity;
-  if (!entity) return reject(msg, `${attrs.type}: no ${isDelete ? 'old_value' : 'value'}.entity in the event data`);
+  const sideName = isDelete ? 'old_value' : 'value';
+  if (!entity) return reject(msg, `${attrs.type}: no ${sideName}.entity in the event data`);
+  try {
+    // The JSON form was checked while parsed; protobuf may carry a key without path, kind or id.
+    checkKey(entity.key, `${sideName}.entity.key`);
+  } catch (e) {
+    if (e instanceof InvalidEvent) return reject(msg, `${attrs.type}: ${e.message}`);
+    throw e;
+  }
+  if (side.version !== undefined && !(/^\d{1,19}$/.test(side.version) && BigInt(side.version) <= INT64_MAX)) {
+    return reject(msg, `${attrs.type}: ${sideName}.version: expected a positive 64-bit integer, got ${side.version}`, entityKind(entity));
+  }
   const kind = entityKind(entity);
   if (!kinds.has(kind)) return reject(msg, `kind \`${kind}\` is not mapped in the spec`, kind);
   const ceTime = isRfc3339(attrs.time) ? attrs.time : undefined;

@@ -25,11 +25,12 @@ export function decodePubsub(raw: Omit<RawMessage, 'origin'>, kinds: ReadonlySet
   if (!isObject(envelope) || !isObject(envelope.message)) return reject(msg, 'not a Pub/Sub push envelope: no `message` object');
   const message = envelope.message;
   if (typeof message.data !== 'string' || message.data === '') return reject(msg, 'message.data: missing (the change event, base64-encoded JSON)');
+  if (!/^[A-Za-z0-9+/_-]*={0,2}$/.test(message.data.replace(/\s+/g, ''))) return reject(msg, 'message.data: not base64 (Pub/Sub push sends the message data base64-encoded)');
   let event: unknown;
   try {
     event = JSON.parse(Buffer.from(message.data, 'base64').toString('utf8'));
   } catch {
-    return reject(msg, 'message.data: not base64-encoded JSON');
+    return reject(msg, 'message.data: the base64-decoded data is not JSON; expected a change event {operation, entity, version?, eventTime?}');
   }
   try {
     if (!isObject(event)) throw new InvalidEvent('event: expected a JSON object {operation, entity, version?, eventTime?}');
@@ -44,7 +45,10 @@ export function decodePubsub(raw: Omit<RawMessage, 'origin'>, kinds: ReadonlySet
 
     let eventTime: string;
     if (event.eventTime !== undefined) {
-      if (!isRfc3339(event.eventTime)) throw new InvalidEvent(`eventTime: expected an RFC 3339 timestamp, got ${JSON.stringify(event.eventTime)}`);
+      if (!isRfc3339(event.eventTime)) {
+        const why = typeof event.eventTime === 'string' && /^\d{4}-/.test(event.eventTime) && event.eventTime < '1970' ? 'an RFC 3339 timestamp from 1970 on' : 'an RFC 3339 timestamp';
+        throw new InvalidEvent(`eventTime: expected ${why}, got ${JSON.stringify(event.eventTime)}`);
+      }
       eventTime = event.eventTime;
     } else eventTime = isRfc3339(message.publishTime) ? message.publishTime : msg.receivedAt.toISOString();
 

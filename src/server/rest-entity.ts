@@ -32,7 +32,8 @@ export function isObject(x: unknown): x is Record<string, unknown> {
   return typeof x === 'object' && x !== null && !Array.isArray(x);
 }
 
-const typeName = (x: unknown): string => (x === null ? 'null' : Array.isArray(x) ? 'an array' : typeof x === 'object' ? 'an object' : `a ${typeof x}`);
+const typeName = (x: unknown): string =>
+  x === undefined ? 'nothing' : x === null ? 'null' : Array.isArray(x) ? 'an array' : typeof x === 'object' ? 'an object' : `a ${typeof x}`;
 
 export function checkKey(x: unknown, path: string): Key {
   if (!isObject(x)) throw bad(path, `expected a key object, got ${typeName(x)}`);

@@ -3,7 +3,8 @@
 import { generateKeyPairSync } from 'node:crypto';
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
-import { bearer, customer, eventarcBinary, manualReconciler, pubsubEnvelope, signToken, testServer } from './fakes.js';
+import { createTokenVerifier } from '../../src/server/auth.js';
+import { AUDIENCE, PUSH_SA, bearer, customer, eventarcBinary, manualReconciler, pubsubEnvelope, signToken, testServer } from './fakes.js';
 
 const now = () => Math.floor(Date.now() / 1000);
 const upsert = { operation: 'UPSERT', entity: customer('c1') };
@@ -64,6 +65,16 @@ Tokens('a token signed by another key is 401 and the reason does not quote the t
   const r = await pushWith(`Bearer ${token}`);
   assert.equal([r.status, r.body.reason, r.writes], [401, 'Invalid token signature', 0]);
   assert.not.ok(JSON.stringify(r.body).includes(token.split('.')[2]!));
+});
+
+Tokens('when Google\'s certificates cannot be fetched the push gets 503 saying so, and nothing is written', async () => {
+  const verifier = createTokenVerifier({ audiences: [AUDIENCE], serviceAccounts: [PUSH_SA] }, {
+    certs: async () => {
+      throw new Error('Failed to retrieve verification certificates: getaddrinfo ENOTFOUND www.googleapis.com');
+    },
+  });
+  const r = await pushWith(bearer(), { auth: { mode: 'verify', verifier } });
+  assert.equal([r.status, r.body.reason, r.writes], [503, 'cannot verify tokens right now (Failed to retrieve verification certificates: getaddrinfo ENOTFOUND www.googleapis.com)', 0]);
 });
 
 Tokens('Eventarc and /reconcile need a token too', async () => {

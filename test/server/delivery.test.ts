@@ -25,7 +25,7 @@ Ack('a sink failure answers 503; the redelivered message is then written once', 
   const { server, sink } = testServer();
   sink.failNext(1);
   const first = await server.app.inject(push(1));
-  assert.equal([first.statusCode, first.json().error], [503, 'unavailable']);
+  assert.equal([first.statusCode, first.json()], [503, { error: 'unavailable', reason: 'the change could not be written (warehouse unavailable (injected)); it will be redelivered' }]);
   assert.is(sink.writes.length, 0);
   const again = await server.app.inject(push(1));
   assert.is(again.statusCode, 200);
@@ -92,6 +92,36 @@ Ack('closing writes what is queued and answers the waiting requests', async () =
   const res = await pending;
   assert.equal(res.map((r) => r.statusCode), [200, 200]);
   assert.equal([sink.writes.length, sink.closed], [1, true]);
+});
+
+Ack('a push arriving while serve drains gets 503 saying it is shutting down; the queued one is written', async () => {
+  let release!: () => void;
+  const gate = new Promise<void>((r) => (release = r));
+  let entered = false;
+  const sink = recordingSink();
+  const write = sink.write.bind(sink);
+  sink.write = async (c, r) => {
+    entered = true;
+    await gate;
+    return write(c, r);
+  };
+  const server = createServer({ sink, reconciler: manualReconciler(), kinds: ['CustomerProfile'], auth: { mode: 'disabled' }, batch: { maxDelayMs: 0 } });
+  const first = server.app.inject(push(1));
+  while (!entered) await new Promise((r) => setImmediate(r));
+  const closing = server.close();
+  const late = await server.app.inject(push(2));
+  assert.equal([late.statusCode, late.json()], [503, { error: 'unavailable', reason: 'the server is shutting down; retry the request' }]);
+  release();
+  assert.is((await first).statusCode, 200);
+  await closing;
+  assert.equal(sink.changes().map((c) => c.record.entityKey), ['CustomerProfile:c1']);
+});
+
+Ack('an unknown route answers 404 naming the routes serve has', async () => {
+  const { server } = testServer();
+  const res = await server.app.inject({ method: 'GET', url: '/pubsub?x=1' });
+  assert.equal([res.statusCode, res.json()], [404, { error: 'not found', reason: 'no route GET /pubsub; serve answers POST /eventarc, POST /, POST /pubsub, POST /reconcile and GET /healthz' }]);
+  await server.close();
 });
 
 const Reconcile = suite('POST /reconcile');

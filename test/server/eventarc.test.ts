@@ -150,6 +150,50 @@ Rejected('another event type, a created event without value and a body without c
   await server.close();
 });
 
+Rejected('a protobuf entity without a key, or with a key element lacking name and id, is rejected naming the field', async () => {
+  const { server, sink } = testServer();
+  const keyless = eventarcBinary('created', { value: { entity: { properties: { email: { stringValue: 'a@example.com' } } } as never, version: '1' } });
+  const incomplete = customer('x');
+  incomplete.key.path = [{ kind: 'CustomerProfile' }];
+  const partial = eventarcBinary('deleted', { oldValue: { entity: incomplete, version: '1' } });
+  const answers = [];
+  for (const req of [keyless, partial]) {
+    const res = await server.app.inject({ method: 'POST', url: '/eventarc', headers: req.headers, payload: req.body });
+    answers.push([res.statusCode, res.json().status]);
+  }
+  assert.equal(answers, [[200, 'rejected'], [200, 'rejected']]);
+  assert.equal(sink.rejected().map((r) => r.reason), [
+    'google.cloud.datastore.entity.v1.created: value.entity.key.path: expected a non-empty list of {kind, name | id}',
+    'google.cloud.datastore.entity.v1.deleted: old_value.entity.key.path[0]: expected a non-empty `name` or an integer `id` (an event names a complete key)',
+  ]);
+  assert.is(sink.changes().length, 0);
+  await server.close();
+});
+
+Rejected('a negative protobuf version, or a JSON one beyond INT64, is rejected', async () => {
+  const { server, sink } = testServer();
+  const negative = eventarcBinary('created', { value: { entity: customer('n'), version: '-7' } });
+  await server.app.inject({ method: 'POST', url: '/eventarc', headers: negative.headers, payload: negative.body });
+  const json = { ...negative.headers, 'content-type': 'application/json' };
+  await server.app.inject({ method: 'POST', url: '/eventarc', headers: json, payload: JSON.stringify({ value: { entity: customer('h'), version: '9223372036854775808' } }) });
+  assert.equal(sink.rejected().map((r) => [r.kind, r.reason]), [
+    ['CustomerProfile', 'google.cloud.datastore.entity.v1.created: value.version: expected a positive 64-bit integer, got -7'],
+    ['CustomerProfile', 'google.cloud.datastore.entity.v1.created: value.version: expected a positive 64-bit integer, got 9223372036854775808'],
+  ]);
+  assert.is(sink.changes().length, 0);
+  await server.close();
+});
+
+Rejected('JSON event data nested too deeply to decode is rejected without blaming protobuf', async () => {
+  const { server, sink } = testServer();
+  const deep = `${'{"entityValue":{"properties":{"a":'.repeat(20_000)}{"nullValue":null}${'}}}'.repeat(20_000)}`;
+  const body = `{"specversion":"1.0","type":"google.cloud.datastore.entity.v1.created","data":{"value":{"entity":{"key":{"path":[{"kind":"CustomerProfile","name":"d"}]},"properties":{"email":${deep}}}}}}`;
+  const res = await server.app.inject({ method: 'POST', url: '/eventarc', headers: { 'content-type': 'application/cloudevents+json', authorization: bearer() }, payload: body });
+  assert.equal([res.statusCode, res.json().reason], [200, 'google.cloud.datastore.entity.v1.created: the event data could not be decoded (Maximum call stack size exceeded)']);
+  assert.is(sink.rejected().length, 1);
+  await server.close();
+});
+
 Binary.run();
 Structured.run();
 Rejected.run();

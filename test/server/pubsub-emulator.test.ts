@@ -80,7 +80,7 @@ Emulator('a message that can never succeed is acknowledged and recorded', async 
   const topic = await pushTopic();
   await topic.publishMessage({ data: Buffer.from('this is not a change event') });
   await eventually(() => sink.rejected().length > 0, 'the rejection');
-  assert.is(sink.rejected()[0]!.reason, 'message.data: not base64-encoded JSON');
+  assert.is(sink.rejected()[0]!.reason, 'message.data: the base64-decoded data is not JSON; expected a change event {operation, entity, version?, eventTime?}');
   assert.is(sink.rejected()[0]!.origin, 'pubsub');
 });
 

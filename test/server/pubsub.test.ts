@@ -53,7 +53,11 @@ const Rejects = suite('Pub/Sub messages that can never succeed');
 const cases: Array<[string, Buffer, string]> = [
   ['a body that is not JSON', Buffer.from('not json'), 'the push body is not JSON'],
   ['an envelope without message', Buffer.from('{"subscription":"s"}'), 'not a Pub/Sub push envelope: no `message` object'],
-  ['data that is not JSON', pubsubEnvelope(null, { raw: Buffer.from('{oops').toString('base64') }), 'message.data: not base64-encoded JSON'],
+  ['data that is not JSON', pubsubEnvelope(null, { raw: Buffer.from('{oops').toString('base64') }), 'message.data: the base64-decoded data is not JSON; expected a change event {operation, entity, version?, eventTime?}'],
+  ['data that is not base64', pubsubEnvelope(null, { raw: '{"operation":"UPSERT"}' }), 'message.data: not base64 (Pub/Sub push sends the message data base64-encoded)'],
+  ['an event without entity', pubsubEnvelope({ operation: 'UPSERT' }), 'entity: expected {"key": …, "properties": …}, got nothing'],
+  ['an eventTime before 1970 (its µs would be a negative version)', pubsubEnvelope({ operation: 'DELETE', entity: { key: customer('r').key }, eventTime: '1969-12-31T23:59:59Z' }), 'eventTime: expected an RFC 3339 timestamp from 1970 on, got "1969-12-31T23:59:59Z"'],
+  ['entity values nested too deeply to decode', pubsubEnvelope(null, { raw: Buffer.from(`{"operation":"UPSERT","entity":{"key":{"path":[{"kind":"CustomerProfile","name":"deep"}]},"properties":{"email":${'{"entityValue":{"properties":{"a":'.repeat(20_000)}{"nullValue":null}${'}}}'.repeat(20_000)}}}}`).toString('base64') }), 'the message could not be decoded (Maximum call stack size exceeded)'],
   ['an unknown operation', pubsubEnvelope({ operation: 'MERGE', entity: customer('r') }), 'operation: expected UPSERT, PATCH or DELETE, got "MERGE"'],
   ['an incomplete key', pubsubEnvelope({ operation: 'UPSERT', entity: { key: { path: [{ kind: 'CustomerProfile' }] }, properties: {} } }), 'entity.key.path[0]: expected a non-empty `name` or an integer `id` (an event names a complete key)'],
   ['a value of no known type', pubsubEnvelope({ operation: 'UPSERT', entity: { key: customer('r').key, properties: { email: 'plain' } } }), 'entity.properties.email: expected a Datastore value such as {"stringValue": "…"}, got a string'],
