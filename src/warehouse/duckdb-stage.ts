@@ -316,7 +316,7 @@ export class DuckRowStage implements RowStage {
 
   /** `j` and the rejected rows: the shared relations of row-rules.ts, in this dialect. */
   private async joined(c: DuckDBConnection, rel: { current: string; raw: string }, options: RowDiffOptions): Promise<string> {
-    const rawRel = { current: rel.current, raw: rel.raw.startsWith('(') ? null : rel.raw };
+    const rawRel = { current: rel.current, raw: rel.raw.startsWith('(') ? null : rel.raw, snapshotVersion: options.snapshotVersion };
     if (await this.keysUnique(c, options.mode)) return joinedSql(this.rows, rawRel, options.mode, DUCK, acceptedStagedSql(this.rows));
     return joinedSql(this.rows, rawRel, options.mode, DUCK);
   }
@@ -362,13 +362,13 @@ export class DuckRowStage implements RowStage {
    * applies: records were taken from the source memo, current exists and no accepted key is
    * staged twice. Else undefined.
    */
-  private async fullJoined(c: DuckDBConnection, rel: { currentTable: ObservedTable | null; current: string }, options: RowDiffOptions): Promise<string | undefined> {
+  private async fullJoined(c: DuckDBConnection, rel: { currentTable: ObservedTable | null; current: string; raw: string }, options: RowDiffOptions): Promise<string | undefined> {
     // Over a stage table of millions of rows (no memo), the full join needs more memory than
     // the plan's limit allows (5M rows: out of memory at 96MB, 430 MB peak RSS at 128MB), where
     // the two statements it replaces stay within it; the memo's rows are read from its table.
     if (this.memoRows === undefined || options.mode !== 'snapshot' || options.snapshotVersion === undefined || !rel.currentTable) return undefined;
     if (!(await this.keysUnique(c, options.mode))) return undefined;
-    return fullJoinedSql(this.rows, rel.current, options.snapshotVersion, DUCK);
+    return fullJoinedSql(this.rows, rel.current, options.snapshotVersion, DUCK, rel.raw.startsWith('(') ? null : rel.raw);
   }
 
   merge(options: RowMergeOptions): Promise<RowMergeResult> {
