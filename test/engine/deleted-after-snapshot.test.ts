@@ -4,7 +4,7 @@
 // CLI on the quickstart's two exports, and with the source memo (the stage's full join).
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
-import { cpSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { cpSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -13,7 +13,6 @@ import { main } from '../../src/cli/main.js';
 import { apply, createPlan } from '../../src/engine/index.js';
 import type { Plan } from '../../src/engine/plan.js';
 import type { Entity } from '../../src/source/entity.js';
-import { loadSpec } from '../../src/spec/load.js';
 import type { Spec } from '../../src/spec/types.js';
 import { openSnapshotSource } from '../../src/source/snapshot-source.js';
 import { DuckDbWarehouse } from '../../src/warehouse/duckdb.js';
@@ -120,26 +119,9 @@ function* items(without: Set<number>): Generator<Entity> {
 }
 
 let memoDir = '';
-const exportSpec = async (folder: string): Promise<Spec> => {
-  const file = join(memoDir, `${folder}.yaml`);
-  writeFileSync(
-    file,
-    `version: 1
-target:
-  duckdb: { path: ./wh.duckdb, dataset: w }
-source:
-  export: { path: ./${folder} }
-scoring:
-  freshness: { half_life: 15m, max_lag: 3650d }
-mappings:
-  - kind: Item
-    fields:
-      - { name: n, type: INT64 }
-      - { name: label, type: STRING }
-`,
-  );
-  return (await loadSpec(file)).spec!;
-};
+/** The Item mapping on the DuckDB file of memoDir, reading the export folder `folder` there. */
+const exportSpec = (folder: string): Spec =>
+  spec(join(memoDir, 'wh.duckdb'), [mapping('Item', [field('n', 'INT64'), field('label', 'STRING')])], { source: { kind: 'export', path: join(memoDir, folder) } });
 const onTarget = <T>(readOnly: boolean, fn: (warehouse: DuckDbWarehouse) => Promise<T>): Promise<T> => {
   const wh = new DuckDbWarehouse(join(memoDir, 'wh.duckdb'), readOnly);
   return fn(wh).finally(() => wh.close());
@@ -149,7 +131,7 @@ async function memoEntries(): Promise<number> {
   const db = await DuckDBInstance.create(join(memoDir, 'wh.duckdb'), { access_mode: 'READ_ONLY' });
   const c = await db.connect();
   try {
-    return Number((await c.runAndReadAll(`SELECT count(*)::INTEGER AS n FROM "_mlbridge_memo"."w.item"`)).getRows()[0]![0]);
+    return Number((await c.runAndReadAll(`SELECT count(*)::INTEGER AS n FROM "_mlbridge_memo"."analytics.item"`)).getRows()[0]![0]);
   } finally {
     c.closeSync();
     db.closeSync();
@@ -167,14 +149,14 @@ Memo.before(async () => {
 Memo.after(() => rmSync(memoDir, { recursive: true, force: true }));
 
 Memo('the older export after the newer one: plan and apply insert nothing, and the deleted items stay absent', async () => {
-  const first = await exportSpec('first');
-  const next = await exportSpec('next');
+  const first = exportSpec('first');
+  const next = exportSpec('next');
   await applyOn(first);
   assert.equal(countsOf((await applyOn(next)).plan, 'Item'), counts({ delete: 2 }, N - 2));
   assert.is(await memoEntries(), N - 2, 'the memo holds the items the newer apply staged');
   assert.equal(countsOf(await planOn(first), 'Item'), counts({}, N));
   await applyOn(first);
-  const keys = (await tableRows(join(memoDir, 'wh.duckdb'), 'w', 'item')).map((r) => r._key);
+  const keys = (await tableRows(join(memoDir, 'wh.duckdb'), 'analytics', 'item')).map((r) => r._key);
   assert.equal([keys.length, keys.includes('Item#7'), keys.includes('Item#8')], [N - 2, false, false]);
 });
 
