@@ -86,7 +86,11 @@ function stagedLine(r: StagedRecord): string {
   return JSON.stringify(o);
 }
 
-const GOOGLE_SQL: StageDialect = { int64: 'INT64', deletedVersion: (col) => `SAFE_CAST(JSON_VALUE(${col}, '$._version') AS INT64)` };
+const GOOGLE_SQL: StageDialect = {
+  int64: 'INT64',
+  deletedVersion: (col) => `SAFE_CAST(JSON_VALUE(${col}, '$._version') AS INT64)`,
+  timeMicros: (col) => `UNIX_MICROS(${col})`,
+};
 
 export class BigQueryRowStage implements RowStage {
   private readonly name: string;
@@ -229,7 +233,7 @@ export class BigQueryRowStage implements RowStage {
 
   /** `j` and the rejected rows: the shared relations of row-rules.ts, in this dialect. */
   private joined(rel: { current: string; raw: string }, options: RowDiffOptions): string {
-    return joinedSql(this.q, { current: rel.current, raw: rel.raw.startsWith('(') ? null : rel.raw }, options.mode, GOOGLE_SQL);
+    return joinedSql(this.q, { current: rel.current, raw: rel.raw.startsWith('(') ? null : rel.raw, snapshotVersion: options.snapshotVersion }, options.mode, GOOGLE_SQL);
   }
 
   private rejected(current: string, quarantine: string, options: RowDiffOptions): string {

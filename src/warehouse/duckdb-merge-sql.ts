@@ -8,7 +8,12 @@ import type { ColumnSchema, ObservedTable } from '../model/schema.js';
 import type { StageDialect } from './row-rules.js';
 import { duckType, quoteIdent, quoteLiteral } from './sql-duckdb.js';
 
-export const DUCK: StageDialect = { int64: 'BIGINT', deletedVersion: (col) => `TRY_CAST(json_extract_string(${col}, '$._version') AS BIGINT)` };
+export const DUCK: StageDialect = {
+  int64: 'BIGINT',
+  deletedVersion: (col) => `TRY_CAST(json_extract_string(${col}, '$._version') AS BIGINT)`,
+  // raw.event_time is a TIMESTAMP WITH TIME ZONE: epoch_us reads its instant, whatever the session's zone.
+  timeMicros: (col) => `epoch_us(${col})`,
+};
 
 export const RAW_COLUMNS = `(event_id, _key, operation, origin, event_time, ingest_time, data, score, flags)`;
 

@@ -371,7 +371,7 @@ export class DuckRowStage implements RowStage {
 
   /** `j` over one pass's staged and current rows: the shared relation of row-rules.ts, in this dialect. */
   private async joined(c: DuckDBConnection, rel: { raw: string }, part: { rows: string; current: string }, options: RowDiffOptions, passes: number): Promise<string> {
-    const rawRel = { current: part.current, raw: rel.raw.startsWith('(') ? null : rel.raw };
+    const rawRel = { current: part.current, raw: rel.raw.startsWith('(') ? null : rel.raw, snapshotVersion: options.snapshotVersion };
     if (await this.keysUnique(c, options.mode, passes)) return joinedSql(part.rows, rawRel, options.mode, DUCK, acceptedStagedSql(part.rows));
     return joinedSql(part.rows, rawRel, options.mode, DUCK);
   }
@@ -436,7 +436,7 @@ export class DuckRowStage implements RowStage {
    */
   private async fullJoined(
     c: DuckDBConnection,
-    rel: { currentTable: ObservedTable | null },
+    rel: { currentTable: ObservedTable | null; raw: string },
     options: RowDiffOptions,
     passes: number,
   ): Promise<((part: { rows: string; current: string }) => string) | undefined> {
@@ -446,7 +446,8 @@ export class DuckRowStage implements RowStage {
     const version = options.snapshotVersion;
     if (this.memoRows === undefined || options.mode !== 'snapshot' || version === undefined || !rel.currentTable) return undefined;
     if (!(await this.keysUnique(c, options.mode, passes))) return undefined;
-    return (part) => fullJoinedSql(part.rows, part.current, version, DUCK);
+    const raw = rel.raw.startsWith('(') ? null : rel.raw;
+    return (part) => fullJoinedSql(part.rows, part.current, version, DUCK, raw);
   }
 
   merge(options: RowMergeOptions): Promise<RowMergeResult> {

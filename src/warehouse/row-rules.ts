@@ -5,14 +5,18 @@
 //
 // The predicates read one row of `j`: the latest accepted staged row of a key (columns
 // _key, _version, _hash, operation, event_id, …) left-joined with the current row of that
-// key (c_key, c_hash, c_version; NULL when the key is not in current) and, in events mode,
-// d_version: the highest _version of a DELETE the raw table logged for the key (NULL when
-// none; the stage reads it from the DELETE raw rows' data `{"_version": "…"}`). Standard SQL only.
+// key (c_key, c_hash, c_version; NULL when the key is not in current) and d_version, from
+// the DELETE rows the raw table logged for the key (NULL when none):
+//   events    the highest _version such a DELETE records in its data `{"_version": "…"}`
+//   snapshot  the latest time such a DELETE happened, when after the snapshot (deletedAtSql)
+// Standard SQL only.
 //
 // Version guard: a staged row never replaces or deletes a current row with a higher
-// _version (a row written by a newer event survives a reconcile of an older snapshot), and
-// in events mode an UPSERT never brings back a key deleted at the same or a higher version
-// (a redelivered or late older event arriving after the delete; the delete wins a tie).
+// _version (a row written by a newer event survives a reconcile of an older snapshot); in
+// events mode an UPSERT never brings back a key deleted at the same or a higher version
+// (a redelivered or late older event arriving after the delete; the delete wins a tie); and
+// a snapshot never brings back a key deleted after it was taken (by serve, or as an orphan
+// of a newer snapshot): its absence from current is newer than the snapshot.
 
 import type { RowCategory, RowDiffResult, StageMode } from '../model/staged.js';
 
@@ -31,7 +35,12 @@ const UPSERT = `operation = 'UPSERT'`;
 export function rowRules(mode: StageMode): RowRule[] {
   const rules: RowRule[] = [
     mode === 'snapshot'
-      ? { name: 'new-key', category: 'insert', when: `${UPSERT} AND c_key IS NULL`, why: 'in the source, not in the current table' }
+      ? {
+          name: 'new-key',
+          category: 'insert',
+          when: `${UPSERT} AND c_key IS NULL AND (d_version IS NULL OR d_version <= _version)`,
+          why: 'in the source, not in the current table, and not deleted after the snapshot (by serve, or as an orphan of a newer snapshot)',
+        }
       : {
           name: 'new-key',
           category: 'insert',
@@ -78,7 +87,7 @@ export function categorySql(mode: StageMode): string {
  * naming the stage table (every staged key counts, quarantined ones too: their entity exists).
  */
 export function orphanSql(staged: string, snapshotVersion: string): string {
-  if (!/^\d+$/.test(snapshotVersion)) throw new Error(`snapshot version must be an integer, got ${snapshotVersion}`);
+  checkVersion(snapshotVersion);
   return `c._version <= ${snapshotVersion} AND NOT EXISTS (SELECT 1 FROM ${staged} s WHERE s._key = c._key)`;
 }
 
@@ -127,22 +136,69 @@ export interface StageDialect {
   int64: string;
   /** The version a DELETE raw row records in `data` ({"_version": "…"}), as an integer or NULL. */
   deletedVersion(dataColumn: string): string;
+  /** A TIMESTAMP column as an integer of µs since the epoch (NULL stays NULL). */
+  timeMicros(column: string): string;
+}
+
+/** The relations `j` is built from: current, and raw (null while it does not exist: nothing was deleted). */
+export interface JoinRelations {
+  current: string;
+  raw: string | null;
+  /** Snapshot mode: the snapshot's version (RowDiffOptions.snapshotVersion); DELETEs raw logged after it guard new keys. */
+  snapshotVersion?: string;
+}
+
+/**
+ * When a DELETE raw row happened, in µs: the later of the version its data records and its
+ * event_time. Either alone can be older than the delete: an Eventarc delete records the
+ * entity's last version (old_value.version) and the delete's own time as event_time; a
+ * Pub/Sub delete without a version has its publish time as both; a reconcile's orphan
+ * DELETE records the snapshot's version and time (its event_time is NULL without one).
+ */
+export function deletedAtSql(d: StageDialect): string {
+  const version = d.deletedVersion('data');
+  const time = d.timeMicros('event_time');
+  // GoogleSQL's GREATEST is NULL when an argument is: each side falls back on the other.
+  return `GREATEST(COALESCE(${version}, ${time}), COALESCE(${time}, ${version}))`;
+}
+
+function checkVersion(snapshotVersion: string): void {
+  if (!/^\d+$/.test(snapshotVersion)) throw new Error(`snapshot version must be an integer, got ${snapshotVersion}`);
+}
+
+/**
+ * The LEFT JOIN giving `j` its d_version (see the header), or '' when raw does not exist or,
+ * in snapshot mode, without a snapshot version. Snapshot mode: the DELETE raw rows are
+ * filtered to those after the snapshot before they are grouped by key, so the relation joined
+ * holds the keys deleted since the snapshot (a few), never all of raw.
+ */
+function deletesJoin(stage: string, rel: JoinRelations, mode: StageMode, d: StageDialect): string {
+  if (rel.raw === null) return '';
+  if (mode === 'events') {
+    return `LEFT JOIN (SELECT _key AS d_key, MAX(${d.deletedVersion('data')}) AS d_version FROM ${rel.raw}
+           WHERE operation = 'DELETE' AND _key IN (SELECT _key FROM ${stage}) GROUP BY _key) d ON d.d_key = s._key`;
+  }
+  if (rel.snapshotVersion === undefined) return '';
+  checkVersion(rel.snapshotVersion);
+  return `LEFT JOIN (SELECT _key AS d_key, MAX(deleted_at) AS d_version
+           FROM (SELECT _key, ${deletedAtSql(d)} AS deleted_at FROM ${rel.raw} WHERE operation = 'DELETE') x
+           WHERE deleted_at > ${rel.snapshotVersion} GROUP BY _key) d ON d.d_key = s._key`;
+}
+
+/** `j`'s d_version column: from the deletes joined, else NULL. */
+function dVersion(deletes: string, d: StageDialect): string {
+  return deletes ? 'd.d_version' : `CAST(NULL AS ${d.int64}) AS d_version`;
 }
 
 /**
  * `j`: the latest accepted staged row per key (a DELETE wins a version tie, as the rules
- * say) with its current row (c_key, c_hash, c_version), in events mode the highest version
- * of a DELETE raw logged for it (d_version), and its category. Both targets' diff and merge
- * read exactly this relation.
+ * say) with its current row (c_key, c_hash, c_version), d_version (see the header), and its
+ * category. Both targets' diff and merge read exactly this relation.
  */
-export function joinedSql(stage: string, rel: { current: string; raw: string | null }, mode: StageMode, d: StageDialect, latest: string = latestStagedSql(stage)): string {
-  const deletes =
-    mode === 'events' && rel.raw !== null
-      ? `LEFT JOIN (SELECT _key AS d_key, MAX(${d.deletedVersion('data')}) AS d_version FROM ${rel.raw}
-           WHERE operation = 'DELETE' AND _key IN (SELECT _key FROM ${stage}) GROUP BY _key) d ON d.d_key = s._key`
-      : '';
+export function joinedSql(stage: string, rel: JoinRelations, mode: StageMode, d: StageDialect, latest: string = latestStagedSql(stage)): string {
+  const deletes = deletesJoin(stage, rel, mode, d);
   return `(SELECT j.*, ${categorySql(mode)} AS category FROM (
-    SELECT s.*, c._key AS c_key, c._hash AS c_hash, c._version AS c_version, ${deletes ? 'd.d_version' : `CAST(NULL AS ${d.int64}) AS d_version`}
+    SELECT s.*, c._key AS c_key, c._hash AS c_hash, c._version AS c_version, ${dVersion(deletes, d)}
     FROM ${latest} s
     LEFT JOIN ${rel.current} c ON c._key = s._key ${deletes}) j)`;
 }
@@ -154,13 +210,14 @@ export function joinedSql(stage: string, rel: { current: string; raw: string | n
  * and c_key set; rejected staged rows are left out, though their keys still keep current rows
  * from being orphans. One join instead of joinedSql's plus orphanSql's NOT EXISTS: over a
  * million rows, some 0.4 s instead of 0.7 s in DuckDB (which uses it where the staged rows
- * come mostly from the source memo's table, see duckdb-stage.ts).
+ * come mostly from the source memo's table, see duckdb-stage.ts). `raw` as JoinRelations'.
  */
-export function fullJoinedSql(stage: string, current: string, snapshotVersion: string, d: StageDialect): string {
-  if (!/^\d+$/.test(snapshotVersion)) throw new Error(`snapshot version must be an integer, got ${snapshotVersion}`);
+export function fullJoinedSql(stage: string, current: string, snapshotVersion: string, d: StageDialect, raw: string | null): string {
+  checkVersion(snapshotVersion);
+  const deletes = deletesJoin(stage, { current, raw, snapshotVersion }, 'snapshot', d);
   return `(SELECT j.*, CASE WHEN j._key IS NULL THEN 'delete' ELSE ${categorySql('snapshot')} END AS category FROM (
-    SELECT s.*, c._key AS c_key, c._hash AS c_hash, c._version AS c_version, CAST(NULL AS ${d.int64}) AS d_version
-    FROM ${stage} s FULL JOIN ${current} c ON c._key = s._key) j
+    SELECT s.*, c._key AS c_key, c._hash AS c_hash, c._version AS c_version, ${dVersion(deletes, d)}
+    FROM ${stage} s FULL JOIN ${current} c ON c._key = s._key ${deletes}) j
     WHERE (j._key IS NULL AND j.c_version <= ${snapshotVersion}) OR (j._key IS NOT NULL AND j.reason IS NULL))`;
 }
 

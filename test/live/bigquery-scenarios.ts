@@ -13,7 +13,7 @@ import type { ColumnSchema } from '../../src/model/schema.js';
 import type { Spec } from '../../src/spec/types.js';
 import type { Row, Warehouse } from '../../src/warehouse/warehouse.js';
 import { field, mapping, spec } from '../engine/fixtures/factories.js';
-import type { Entity } from '../../src/source/entity.js';
+import { customerEntity, deletedAfterSnapshotScenario, snapshotOf as snapshot } from '../engine/fixtures/deleted-after-snapshot.js';
 import type { SnapshotSource } from '../../src/source/snapshot-source.js';
 
 export interface ScenarioTarget {
@@ -199,25 +199,6 @@ export function registerScenarios(Suite: Test, t: () => ScenarioTarget): void {
   });
 }
 
-/** A snapshot source holding these entities (what an export or a live read would yield). */
-function snapshot(entities: Entity[], at: string): SnapshotSource {
-  const version = String(BigInt(Date.parse(at)) * 1000n);
-  return {
-    identity: { kind: 'export', exportId: at, startTime: at },
-    snapshotVersion: version,
-    snapshotTime: new Date(at),
-    expectedCount: () => entities.length,
-    async *read() {
-      yield entities.map((entity) => ({ entity, version }));
-    },
-  };
-}
-
-const customerEntity = (name: string, email: string | { integerValue: string }, age?: number): Entity => ({
-  key: { partitionId: { projectId: 'live' }, path: [{ kind: 'Customer', name }] },
-  properties: { email: typeof email === 'string' ? { stringValue: email } : email, ...(age !== undefined ? { age: { integerValue: String(age) } } : {}) },
-});
-
 /**
  * The data path on BigQuery (issue #9): staging by load jobs into the scratch dataset, the
  * diff in GoogleSQL, the version-guarded MERGE, raw and quarantine appends.
@@ -259,6 +240,10 @@ export function registerDataScenarios(Suite: Test, t: () => ScenarioTarget): voi
     assert.is(new Set(raw.map((r) => r.event_id)).size, raw.length);
     assert.equal(counts(await planWith(s, second)), { insert: 0, update: 0, delete: 0, quarantine: 0, unchanged: 4 });
   });
+
+  Suite('rows: a snapshot does not bring back entities deleted after it (by serve, or as orphans of a newer one), and brings back those re-created', () =>
+    deletedAfterSnapshotScenario(bq([customers([field('email', 'STRING'), field('age', 'INT64')])]), withWarehouse),
+  );
 }
 
 /** The location that is not the target's, for a dataset mlbridge did not put there. */

@@ -2,7 +2,7 @@
 // BigQuery fake: named query parameters bound as literals, and a token rewrite into what
 // DuckDB runs, applied before translate() in bigquery-fake-sql.ts:
 //   JSON_VALUE / JSON_QUERY / JSON_VALUE_ARRAY / JSON_QUERY_ARRAY / PARSE_JSON on JSON text,
-//   TO_HEX(SHA256(...)) (SHA256 returns BYTES, as in BigQuery), ST_GEOGFROMTEXT/GEOJSON,
+//   TO_HEX(SHA256(...)) (SHA256 returns BYTES, as in BigQuery), ST_GEOGFROMTEXT/GEOJSON, UNIX_MICROS,
 //   STRUCT(expr AS name, ...), ARRAY_AGG(x ORDER BY x LIMIT n), x IN UNNEST(array),
 //   UNNEST(a) AS e WITH OFFSET AS o.
 // And it refuses what BigQuery refuses there: QUALIFY without WHERE, GROUP BY or HAVING;
@@ -21,6 +21,8 @@ const MACROS = [
   `CREATE MACRO bq_sha256(s) AS unhex(sha256(s))`,
   `CREATE MACRO bq_to_hex(b) AS lower(hex(b))`,
   `CREATE MACRO bq_geog(s) AS s`,
+  // UNIX_MICROS takes a TIMESTAMP only (stored here as TIMESTAMPTZ), not a DATETIME or DATE as epoch_us would.
+  `CREATE MACRO bq_unix_micros(t) AS CASE WHEN typeof(t) = 'TIMESTAMP WITH TIME ZONE' THEN epoch_us(t) ELSE error('No matching signature for function UNIX_MICROS for argument types: ' || CASE typeof(t) WHEN 'TIMESTAMP' THEN 'DATETIME' WHEN 'VARCHAR' THEN 'STRING' WHEN 'BIGINT' THEN 'INT64' ELSE typeof(t) END || '. Supported signature: UNIX_MICROS(TIMESTAMP)') END`,
 ];
 
 const RENAMES: Record<string, string> = {
@@ -33,6 +35,7 @@ const RENAMES: Record<string, string> = {
   TO_HEX: 'bq_to_hex',
   ST_GEOGFROMTEXT: 'bq_geog',
   ST_GEOGFROMGEOJSON: 'bq_geog',
+  UNIX_MICROS: 'bq_unix_micros',
 };
 
 export async function installGoogleSqlFunctions(conn: { run(sql: string): Promise<unknown> }): Promise<void> {

@@ -198,6 +198,15 @@ Suite('CAST between STRUCTs with different field counts and between different AR
   assert.match(String(array.message), 'Invalid cast from ARRAY<INT64> to ARRAY<FLOAT64>');
 });
 
+Suite('UNIX_MICROS reads a TIMESTAMP as µs since the epoch (NULL stays NULL) and refuses a DATETIME like BigQuery', async () => {
+  await bq.dataset('d').createTable('times', { schema: { fields: [{ name: 'at', type: 'TIMESTAMP' }, { name: 'local', type: 'DATETIME' }] } });
+  await bq.dataset('d').table('times').insert([{ at: '2026-11-30T02:03:52.715123Z', local: '2026-11-30T02:03:52' }, { at: null, local: null }]);
+  const [rows] = await bq.query('SELECT UNIX_MICROS(`at`) AS `us` FROM `proj-1.d.times` ORDER BY `us` NULLS FIRST');
+  assert.equal(rows.map((r: { us: unknown }) => (r.us === null ? null : String(r.us))), [null, '1796004232715123']);
+  const err = await apiError(bq.query('SELECT UNIX_MICROS(`local`) AS `us` FROM `proj-1.d.times`'));
+  assert.match(String(err.message), 'No matching signature for function UNIX_MICROS for argument types: DATETIME. Supported signature: UNIX_MICROS(TIMESTAMP)');
+});
+
 for (const echo of ['table', 'nested', 'both'] as const) {
   Suite(`requirePartitionFilter is kept at table level and echoed where BigQuery might (${echo})`, async () => {
     await fake.stop();
