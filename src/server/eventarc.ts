@@ -5,12 +5,16 @@
 //
 // The change: created/updated/written with a `value` → UPSERT of value.entity at
 // value.version, event time value.update_time (else ce-time); deleted, or written without a
-// `value` → DELETE of old_value's key at old_value.version (the last version the entity had;
-// the event itself carries no newer one), event time ce-time.
+// `value` → DELETE of old_value's key, event time ce-time, at the later of old_value.version
+// (the last version the entity had) and ce-time in µs: the event carries no version of the
+// delete itself, and Datastore's versions are commit times in µs, so the delete's own time
+// is its version. At old_value.version alone, a delete lost to every row a snapshot wrote
+// after the entity's last write (a snapshot's version is its start time): the row stayed.
 
 import { decodeEntityEvent, type EntityEvent, type EventEntityResult } from './entity-event-proto.js';
 import { changeRecord, entityKind, isRfc3339, reject, type Decoded, type RawMessage } from './decoded.js';
 import { canonicalTimestamp, checkEntity, checkKey, InvalidEvent, isObject } from './rest-entity.js';
+import { toTimestamp } from '../record/coerce.js';
 
 export const DATASTORE_EVENT_TYPES = ['created', 'updated', 'deleted', 'written'].map((t) => `google.cloud.datastore.entity.v1.${t}`);
 
@@ -140,12 +144,28 @@ export function decodeEventarc(headers: Headers, raw: Omit<RawMessage, 'origin'>
   if (!kinds.has(kind)) return reject(msg, `kind \`${kind}\` is not mapped in the spec`, kind);
   const ceTime = isRfc3339(attrs.time) ? attrs.time : undefined;
   const eventTime = (isDelete ? ceTime : side.updateTime ?? ceTime) ?? msg.receivedAt.toISOString();
+  const version = isDelete && ceTime !== undefined ? laterVersion(side.version, ceTime) : side.version;
   const record = changeRecord(entity, {
     origin: 'eventarc',
     operation: isDelete ? 'DELETE' : 'UPSERT',
     eventTime,
-    ...(side.version !== undefined ? { version: side.version } : {}),
+    ...(version !== undefined ? { version } : {}),
   });
   const payload = { type: attrs.type, id: attrs.id, source: attrs.source, subject: attrs.subject, time: attrs.time, data: event };
   return { change: { record, payload: JSON.parse(JSON.stringify(payload)) as unknown } };
+}
+
+/** The later of a version and a time in µs since the epoch (a time before 1970 counts as 0), as a decimal string. */
+function laterVersion(version: string | undefined, time: string): string {
+  const us = timestampMicros(time);
+  const v = version === undefined ? 0n : BigInt(version);
+  return (us > v ? us : v).toString();
+}
+
+/** An RFC 3339 time in µs since the epoch (0 before it), its sub-µs digits dropped. */
+function timestampMicros(time: string): bigint {
+  const canonical = toTimestamp(time, 'ce-time'); // YYYY-MM-DDTHH:MM:SS.ffffffZ
+  const ms = BigInt(Date.parse(`${canonical.slice(0, 23)}Z`));
+  const us = ms * 1000n + BigInt(canonical.slice(23, 26));
+  return us > 0n ? us : 0n;
 }

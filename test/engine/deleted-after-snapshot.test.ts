@@ -19,7 +19,9 @@ import { DuckDbWarehouse } from '../../src/warehouse/duckdb.js';
 import type { Row } from '../../src/warehouse/warehouse.js';
 import { fakeIO } from '../cli/fake-io.js';
 import { writeExport } from '../support/export-writer.js';
-import { deletedAfterSnapshotScenario } from './fixtures/deleted-after-snapshot.js';
+import { createIngestor } from '../../src/engine/ingest.js';
+import { decodeEventarc } from '../../src/server/eventarc.js';
+import { customerEntity, deletedAfterSnapshotScenario, snapshotOf } from './fixtures/deleted-after-snapshot.js';
 import { field, mapping, spec, tempDir, withWarehouse } from './fixtures/factories.js';
 
 // ---- fakes ----
@@ -55,6 +57,35 @@ Engine.after.each(() => ctx.cleanup());
 Engine('leaves deleted what serve or a newer snapshot deleted after it, and inserts what was re-created after its delete', async () => {
   const s = spec(ctx.db, [mapping('Customer', [field('email', 'STRING'), field('age', 'INT64')])]);
   await deletedAfterSnapshotScenario(s, (readOnly, fn) => withWarehouse(s, readOnly, fn));
+});
+
+Engine('an Eventarc delete after a snapshot deletes the row the snapshot wrote, though the entity last changed before it', async () => {
+  const s = spec(ctx.db, [mapping('Customer', [field('email', 'STRING'), field('age', 'INT64')])]);
+  await withWarehouse(s, false, (warehouse) => apply(s, { warehouse }, { skipData: true }));
+  // The snapshot (Nov 1) writes a and b at its own version; they last changed on Oct 1.
+  await withWarehouse(s, false, (warehouse) => apply(s, { warehouse, source: snapshotOf([customerEntity('a', 'a@x.io', 1), customerEntity('b', 'b@x.io', 2)], '2026-11-01T00:00:00.000Z') }));
+  // Nov 2: a is deleted. The event's old_value carries a's last version (Oct 1, before the snapshot).
+  const lastVersion = String(BigInt(Date.parse('2026-10-01T00:00:00.000Z')) * 1000n);
+  const event = {
+    specversion: '1.0',
+    type: 'google.cloud.datastore.entity.v1.deleted',
+    id: 'del-a',
+    source: '//datastore.googleapis.com/projects/live/databases/(default)',
+    time: '2026-11-02T00:00:00.000Z',
+    datacontenttype: 'application/json',
+    data: { oldValue: { entity: customerEntity('a', 'a@x.io', 1), version: lastVersion } },
+  };
+  const decoded = decodeEventarc({ 'content-type': 'application/cloudevents+json' }, { body: Buffer.from(JSON.stringify(event)), receivedAt: new Date('2026-11-02T00:00:01Z') }, new Set(['Customer']));
+  assert.ok('change' in decoded, JSON.stringify(decoded));
+  await withWarehouse(s, false, async (w) => {
+    const sink = createIngestor(s, w, { clock: () => new Date('2026-11-02T00:00:01Z') });
+    try {
+      await sink.write([decoded.change], []);
+    } finally {
+      await sink.close();
+    }
+  });
+  assert.equal((await tableRows(ctx.db, s.target.dataset, 'customer')).map((r) => r._key), ['Customer:b'], 'a is gone, b stays');
 });
 
 Engine.run();

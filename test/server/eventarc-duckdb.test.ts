@@ -56,9 +56,15 @@ interface Delivery {
 
 const CE_SOURCE = '//datastore.googleapis.com/projects/mlbridge-test/databases/(default)';
 
+/** Each event's ce-time, by its id without `-again`. */
+const eventTimes = new Map<string, string>();
+
 function post(url: string, d: Delivery): Promise<Response> {
   const type = `google.cloud.datastore.entity.v1.${d.type}`;
-  const time = new Date().toISOString();
+  // A redelivery is the same CloudEvent: the same ce-time as the first delivery.
+  const base = d.id.replace(/-again$/, '');
+  const time = eventTimes.get(base) ?? new Date().toISOString();
+  eventTimes.set(base, time);
   if (d.mode === 'binary') {
     return fetch(`${url}/eventarc`, {
       method: 'POST',
@@ -147,8 +153,9 @@ E2E('updates in both content modes, duplicated and shuffled, then deletes and la
   assert.ok(raw.every((r) => r.origin === 'eventarc'));
   assert.equal(
     raw.filter((r) => r.operation === 'DELETE').map((r) => [r._key, r.deleted_version]),
-    DELETED.map((k) => [`CustomerProfile:cust-${k}`, rounds[ROUNDS - 1]![k]!.version!]),
-    'a DELETE raw row per deleted key, keeping the deleted version',
+    // A delete's version is its own time (ce-time in µs), later than the entity's last version.
+    DELETED.map((k) => [`CustomerProfile:cust-${k}`, String(BigInt(Date.parse(eventTimes.get(`del-${k}`)!)) * 1000n)]),
+    'a DELETE raw row per deleted key, at the time of the delete',
   );
   for (let k = 0; k < KEYS; k++) assert.is(raw.filter((r) => r._key === `CustomerProfile:cust-${k}` && r.operation === 'UPSERT').length, ROUNDS, `cust-${k}: one raw row per version`);
 });

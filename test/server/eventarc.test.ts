@@ -46,8 +46,9 @@ Binary('an update in a namespace under an ancestor keeps the key path and namesp
   await server.close();
 });
 
-Binary('a deleted event becomes a DELETE of old_value at its version, timed by ce-time', async () => {
+Binary('a deleted event becomes a DELETE of old_value at the time of the delete (ce-time in µs), timed by ce-time', async () => {
   const { server, sink } = testServer();
+  // old_value.version is the entity's last version: the delete itself happened at ce-time.
   const req = eventarcBinary('deleted', { oldValue: { entity: customer('gone'), version: '99', updateTime: '2026-01-01T00:00:00Z' } });
   await server.app.inject({ method: 'POST', url: '/eventarc', headers: req.headers, payload: req.body });
   assert.equal(sink.changes()[0]!.record, {
@@ -56,9 +57,13 @@ Binary('a deleted event becomes a DELETE of old_value at its version, timed by c
     operation: 'DELETE',
     data: null,
     eventTime: '2026-03-01T10:00:00.123456Z',
-    version: '99',
+    version: String(Date.UTC(2026, 2, 1, 10) * 1000 + 123_456),
     origin: 'eventarc',
   });
+  // A last version later than ce-time (a clock behind the versions) is kept.
+  const later = eventarcBinary('deleted', { oldValue: { entity: customer('gone'), version: '9000000000000000' } });
+  await server.app.inject({ method: 'POST', url: '/eventarc', headers: later.headers, payload: later.body });
+  assert.is(sink.changes()[1]!.record.version, '9000000000000000');
   await server.close();
 });
 
