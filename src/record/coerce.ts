@@ -473,7 +473,8 @@ export function valueTypeName(v: unknown): string {
   if (typeof v === 'string') return 'STRING';
   if (typeof v === 'boolean') return 'BOOL';
   if (typeof v === 'bigint') return 'INT64';
-  if (typeof v === 'number') return Number.isInteger(v) ? 'INT64' : 'FLOAT64';
+  // An integral double beyond 2^53 (1e300) is no INT64: naming it one made "expected INT64, found INT64".
+  if (typeof v === 'number') return Number.isSafeInteger(v) ? 'INT64' : 'FLOAT64';
   if (v instanceof Date) return 'TIMESTAMP';
   if (v instanceof Uint8Array) return 'BYTES';
   if (Array.isArray(v)) return 'ARRAY';

@@ -150,6 +150,8 @@ export function createServer(options: ServerOptions): MlbridgeServer {
     const query = req.query as Record<string, string | string[] | undefined>;
     const kind = query.kind;
     const requested = kind === undefined ? undefined : (Array.isArray(kind) ? kind : [kind]).flatMap((k) => k.split(',')).filter(Boolean);
+    // `?kind=` with nothing in it is a mistake, not a request for every kind.
+    if (requested?.length === 0) return reply.code(400).send({ error: 'bad request', reason: '?kind= names no kind; name mapped kinds (kind=Order,Product), or leave kind out to reconcile every kind' });
     const unknown = (requested ?? []).filter((k) => !kinds.has(k));
     if (unknown.length) return reply.code(400).send({ error: 'bad request', reason: `kind ${unknown.map((k) => `\`${k}\``).join(', ')} is not mapped in the spec` });
     const id = randomUUID();

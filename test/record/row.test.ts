@@ -127,6 +127,19 @@ Coerce('nested RECORD, REPEATED RECORD and sub-field paths', () => {
   });
 });
 
+Coerce('a double beyond 2^53 in an INT64 column is refused as a FLOAT64 (its details say so), not as an INT64', () => {
+  const err = (() => {
+    try {
+      buildBigQueryRow(rec({ visits: 1e300 }), mapping([f('visits', 'INT64')]), { now: NOW });
+    } catch (e) {
+      return e as MlbridgeError;
+    }
+    return undefined;
+  })();
+  assert.ok(err instanceof MlbridgeError, 'refused');
+  assert.equal([err.code, err.details?.expected, err.details?.found], ['INVALID_ARGUMENT', 'INT64', 'FLOAT64']);
+});
+
 Coerce('__key__ paths read the record key', () => {
   const m = mapping([
     f('key_name', 'STRING', { from: ['__key__', 'name'] }),

@@ -155,6 +155,17 @@ Reconcile('an unmapped ?kind= is 400 and nothing runs', async () => {
   await server.close();
 });
 
+Reconcile('an empty ?kind= is 400, not a reconcile of every kind', async () => {
+  const reconciler = manualReconciler();
+  const { server } = testServer({ reconciler });
+  for (const url of ['/reconcile?kind=', '/reconcile?kind=,']) {
+    const res = await server.app.inject({ method: 'POST', url, headers: { authorization: bearer() } });
+    assert.equal([res.statusCode, res.json().reason], [400, '?kind= names no kind; name mapped kinds (kind=Order,Product), or leave kind out to reconcile every kind'], url);
+  }
+  assert.is(reconciler.calls.length, 0);
+  await server.close();
+});
+
 const Port = suite('mlbridge serve listens where Cloud Run says');
 
 async function freePort(): Promise<number> {
