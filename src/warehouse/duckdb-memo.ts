@@ -19,10 +19,13 @@ import { qualified, quoteIdent, quoteLiteral } from './sql-duckdb.js';
 
 export { MEMO_SCHEMA };
 
+/** Prints takeMemo sorts in one statement, about: their ranges number a power of two, at most 16. */
+const SORT_RANGE_PRINTS = 1_500_000;
+
 /** Numeric values a profile keeps per column. */
 const PROFILE_SAMPLE = NUMERIC_SAMPLE_LIMIT;
 
-function memoName(tables: StageTables): string {
+export function memoName(tables: StageTables): string {
   return `${tables.dataset}.${tables.current}`;
 }
 
@@ -41,7 +44,7 @@ export async function memoExists(sql: DuckSql, c: DuckDBConnection, tables: Stag
  * else writes the memo meanwhile: a DuckDB file has one writing process, and in it only the
  * merge that ends the stage's use writes the memo.
  */
-export async function takeMemo(c: DuckDBConnection, memo: string, salt: string): Promise<{ set: PrintSet; from: string }> {
+export async function takeMemo(c: DuckDBConnection, memo: string, salt: string, rangePrints = SORT_RANGE_PRINTS): Promise<{ set: PrintSet; from: string }> {
   const from = `(SELECT print, _key, _hash FROM ${memo} WHERE salt = ${quoteLiteral(salt)})`;
   // Counted first, then read chunk by chunk into shared memory: never a second copy of them all.
   const counted = await c.runAndReadAll(`SELECT count(*)::INTEGER AS n FROM ${from}`);
@@ -49,12 +52,16 @@ export async function takeMemo(c: DuckDBConnection, memo: string, salt: string):
   const pairs = new Uint32Array(new SharedArrayBuffer(total * 8));
   // Streamed: a materialized result of millions of rows would stay in DuckDB's memory (and
   // count against its limit) until the JavaScript object holding it is collected. Sorted in
-  // 16 ranges of the print (its top 4 bits, -8 to 7 in signed order), one after the other:
-  // one sort of the 5M prints of a memo that a drift apply had rewritten ran out of memory
-  // at the plan's 128MB limit.
+  // ranges of the print (its top bits, in signed order), one after the other, a million or
+  // so prints each: one sort of the 5M prints of a memo that a drift apply had rewritten ran
+  // out of memory at the plan's 128MB limit, where a million sort in one go.
+  const bits = Math.min(4, Math.ceil(Math.log2(Math.max(1, total / rangePrints))));
+  const ranges = 2 ** bits;
   let at = 0;
-  for (let top = -8; top < 8; top++) {
-    const result = await c.stream(`SELECT (print >> 32)::INTEGER AS hi, (print & 4294967295)::UINTEGER AS lo FROM ${from} WHERE (print >> 60) = ${top} ORDER BY print`);
+  for (let range = 0; range < ranges; range++) {
+    const top = range - ranges / 2;
+    const where = bits === 0 ? '' : `WHERE (print >> ${64 - bits}) = ${top}`;
+    const result = await c.stream(`SELECT (print >> 32)::INTEGER AS hi, (print & 4294967295)::UINTEGER AS lo FROM ${from} ${where} ORDER BY print`);
     for (let chunk = await result.fetchChunk(); chunk && chunk.rowCount > 0; chunk = await result.fetchChunk()) {
       const highs = chunk.getColumnValues(0) as number[];
       const lows = chunk.getColumnValues(1) as number[];

@@ -28,7 +28,7 @@ import { STAGED_FILE_FIELDS, type StagedFile } from '../model/staged-file.js';
 import type { RowStage } from './warehouse.js';
 import type { PrintSet } from '../model/print-set.js';
 import type { ProfileColumn, ProfileState } from '../model/staged.js';
-import { memoExists, memoStageRows, memoTable, profileState, storeMemo, takeMemo } from './duckdb-memo.js';
+import { MEMO_SCHEMA, memoExists, memoName, memoStageRows, memoTable, profileState, storeMemo, takeMemo } from './duckdb-memo.js';
 import { keyPart, keyPartitions } from './key-partitions.js';
 
 /** What the stage needs from DuckDbWarehouse: its serialised connection and catalog. */
@@ -109,6 +109,8 @@ export class DuckRowStage implements RowStage {
   private changesFor: string | undefined;
   /** Passes of this stage's snapshot key joins (key-partitions.ts); undefined until asked, reset by an append. */
   private passes: number | undefined;
+  /** retainDeletionInfo ran. */
+  private retained = false;
 
   constructor(
     private readonly host: DuckStageHost,
@@ -265,7 +267,7 @@ export class DuckRowStage implements RowStage {
         `SELECT (SELECT count(*) FROM ${current})::BIGINT AS current_rows,
            (SELECT avg(strlen(_key)) FROM ((SELECT _key FROM ${current} LIMIT 10000) UNION ALL (SELECT _key FROM ${this.q} LIMIT 10000))) AS key_bytes`,
       );
-      await this.host.retainFor(c, Number(r?.current_rows ?? 0) + this.count);
+      await this.retainDeletionInfo(c);
       this.passes = keyPartitions({
         staged: this.count,
         current: Number(r?.current_rows ?? 0),
@@ -275,6 +277,34 @@ export class DuckRowStage implements RowStage {
       });
     }
     return this.passes;
+  }
+
+  /**
+   * Raises the memory limit for the deletion info DuckDB will hold once current and the memo
+   * are scanned (see DuckStageHost.retainFor): the physical rows of each that has rows
+   * deleted (duckdb_tables' estimated_size counts deleted rows, count(*) does not). A
+   * freshly loaded table has none and costs nothing. Once per stage.
+   */
+  private async retainDeletionInfo(c: DuckDBConnection): Promise<void> {
+    if (this.retained) return;
+    this.retained = true;
+    const tables: [string, string][] = [
+      [this.tables.dataset, this.tables.current],
+      [MEMO_SCHEMA, memoName(this.tables)],
+    ];
+    let rows = 0;
+    for (const [schema, table] of tables) {
+      const [t] = await this.host.sql.rows(
+        c,
+        `SELECT estimated_size::BIGINT AS physical FROM duckdb_tables() WHERE database_name = current_database() AND schema_name = ? AND table_name = ?`,
+        [schema, table],
+      );
+      if (!t) continue;
+      const physical = Number(t.physical ?? 0);
+      const [n] = await this.host.sql.rows(c, `SELECT count(*)::BIGINT AS n FROM ${qualified(schema, table)}`);
+      if (physical > Number(n?.n ?? 0)) rows += physical;
+    }
+    if (rows > 0) await this.host.retainFor(c, rows);
   }
 
   /** The staged rows and current rows of one pass of the snapshot key joins. */
@@ -318,8 +348,7 @@ export class DuckRowStage implements RowStage {
       if (!cur || !(await memoExists(this.host.sql, c, this.tables))) return null;
       await this.host.threadsFor(c, 'bulk');
       // The memo and current are about to be scanned: room for their deletion info first.
-      const [r] = await this.host.sql.rows(c, `SELECT (SELECT count(*) FROM ${qualified(cur.dataset, cur.name)})::BIGINT AS n`);
-      await this.host.retainFor(c, 2 * Number(r?.n ?? 0));
+      await this.retainDeletionInfo(c);
       const { set, from } = await takeMemo(c, memoTable(this.tables), salt);
       this.memoTaken = { from, size: set.hits.length };
       return set.hits.length > 0 ? set : null;

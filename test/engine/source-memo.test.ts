@@ -17,6 +17,7 @@ import type { Spec } from '../../src/spec/types.js';
 import type { Entity } from '../../src/source/entity.js';
 import { openSnapshotSource } from '../../src/source/snapshot-source.js';
 import { DuckDbWarehouse } from '../../src/warehouse/duckdb.js';
+import { takeMemo } from '../../src/warehouse/duckdb-memo.js';
 import type { Row } from '../../src/warehouse/warehouse.js';
 import { writeExport } from '../support/export-writer.js';
 
@@ -136,6 +137,23 @@ Memo('an apply on workers remembers each accepted record under its mapping salt,
   assert.is(held!.n, 11_999, 'every entry names a key and hash current holds');
   assert.equal(await sql(`SELECT count(*)::INTEGER AS n FROM "_mlbridge_memo"."w.item" WHERE _key = 'Item#4001'`), [{ n: 0 }]);
   assert.equal(await sql(`SELECT count(*)::INTEGER AS n FROM "_mlbridge_memo"."w.note"`), [{ n: 12_000 }]);
+});
+
+Memo('the prints of the memo read in sixteen ranges are the prints read in one sort', async () => {
+  const db = await DuckDBInstance.create(join(dir, 'wh.duckdb'), { access_mode: 'READ_ONLY' });
+  const c = await db.connect();
+  try {
+    const memo = '"_mlbridge_memo"."w.note"';
+    const salt = memoSalt(spec.mappings[1]!);
+    const one = await takeMemo(c, memo, salt);
+    const ranged = await takeMemo(c, memo, salt, 500);
+    assert.is(one.set.hits.length, 12_000);
+    assert.equal(Array.from(ranged.set.pairs), Array.from(one.set.pairs));
+    assert.equal(Array.from(ranged.set.index), Array.from(one.set.index));
+  } finally {
+    c.closeSync();
+    db.closeSync();
+  }
 });
 
 Memo('a plan on workers takes the records it knows from the memo: what the memo says is what the plan shows', async () => {
