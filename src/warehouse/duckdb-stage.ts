@@ -421,7 +421,9 @@ export class DuckRowStage implements RowStage {
       // The changes (a few) are kept for the merge, which would otherwise join again; the
       // unchanged rows are the accepted ones that are not among them. A read-only target
       // (plan) has no merge to come: it counts over the join instead, which carries only
-      // what the counts need through it, not every staged column.
+      // what the counts need through it, not every staged column: a 5M plan after a drift
+      // apply that kept the changes ran out of memory even in passes, at 128MB plus the
+      // deletion info's allowance, and counting fits (the apply's larger limit keeps them).
       const keep = full !== undefined && !this.host.readOnly;
       const rows: Record<string, unknown>[] = [];
       for (let pass = 0; pass < passes; pass++) {
