@@ -422,7 +422,7 @@ export class DuckDbWarehouse implements Warehouse {
       return next;
     };
     await this.db();
-    const limitBytes = duckSizeBytes(memorySettings('', this.readOnly).memory_limit!) ?? DEFAULT_LIMIT_BYTES;
+    const limitBytes = duckSizeBytes(memoryLimit(this.readOnly)) ?? DEFAULT_LIMIT_BYTES;
     const passRows = rowsPerPass();
     return new DuckRowStage(
       {
@@ -513,10 +513,15 @@ export class DuckDbWarehouse implements Warehouse {
  */
 function memorySettings(spillDir: string, readOnly: boolean): Record<string, string> {
   return {
-    memory_limit: process.env.MLBRIDGE_DUCKDB_MEMORY_LIMIT ?? (readOnly ? '128MB' : '256MB'),
+    memory_limit: memoryLimit(readOnly),
     temp_directory: spillDir,
     preserve_insertion_order: 'false',
   };
+}
+
+/** The DuckDB memory limit (a DuckDB size) a target opened so starts with. */
+function memoryLimit(readOnly: boolean): string {
+  return process.env.MLBRIDGE_DUCKDB_MEMORY_LIMIT ?? (readOnly ? '128MB' : '256MB');
 }
 
 /** The plan's limit: what a snapshot join is sized for when the configured limit is no size. */
