@@ -28,6 +28,21 @@ function positiveInt(value: string): number {
   return n;
 }
 
+/**
+ * Terraform's single-dash spelling of long options (`-out=FILE`, `-auto-approve`, `-target X`),
+ * which its users type by habit: a token `-name` or `-name=value` whose `--name` is an option
+ * of mlbridge reads as `--name`. Commander has no short options of several letters, so no
+ * such token meant anything else; after `--` nothing is an option.
+ */
+export function terraformSpelling(argv: readonly string[], longs: ReadonlySet<string>): string[] {
+  let options = true;
+  return argv.map((a) => {
+    if (a === '--') options = false;
+    const m = options ? /^-([a-z][a-z0-9-]+)(=.*)?$/.exec(a) : null;
+    return m && longs.has(`--${m[1]}`) ? `-${a}` : a;
+  });
+}
+
 /** Prints an error the one way users see errors: `Error: …`, diagnostics as file:line:col lines. */
 export function reportError(err: unknown, io: CliIO): number {
   const diags = (err as { diagnostics?: unknown }).diagnostics;
@@ -368,8 +383,9 @@ export async function main(argv: string[], io: CliIO = processIO({ noColor: argv
     if (project) io.env = { ...io.env, GOOGLE_CLOUD_PROJECT: project };
   });
 
+  const longs = new Set([program, ...program.commands].flatMap((c) => c.options.map((o) => o.long).filter((l): l is string => l !== undefined)));
   try {
-    await program.parseAsync(argv, { from: 'user' });
+    await program.parseAsync(terraformSpelling(argv, longs), { from: 'user' });
     return exitCode;
   } catch (err) {
     if (err instanceof CommanderError) return err.exitCode === 0 ? EXIT.OK : EXIT.ERROR;

@@ -69,6 +69,20 @@ Quickstart('plan --out saves a plan that show prints as text and JSON', async ()
   assert.equal(json.summary, { add: 12, change: 0, destroy: 0, rows: { insert: 40, update: 0, delete: 0, quarantine: 0 } });
 });
 
+Quickstart("Terraform's single-dash spellings work: plan -out=FILE -target X -detailed-exitcode, show -json", async () => {
+  const saved = await run('plan', '-out=dash.plan', '-target', 'duckdb_table.analytics.order', '-detailed-exitcode');
+  assert.is(saved.code, 2, saved.err);
+  assert.match(saved.out, 'Saved the plan to: dash.plan');
+  assert.match(saved.out, '  # duckdb_table.analytics.order will be created');
+  assert.not.match(saved.out, 'customer_profile');
+  const json = JSON.parse((await run('show', '-json', 'dash.plan')).out);
+  assert.is(json.format_version, '1');
+  // A Terraform option mlbridge does not have stays an error.
+  const unknown = await run('plan', '-input=false');
+  assert.is(unknown.code, 1);
+  assert.match(unknown.err, "Error: unknown option '-input=false'");
+});
+
 Quickstart('apply --auto-approve creates the tables, then plan says "No changes." with exit 0', async () => {
   const applied = await run('apply', '--auto-approve');
   assert.is(applied.code, 0, applied.err);
