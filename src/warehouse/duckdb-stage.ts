@@ -36,8 +36,11 @@ export interface DuckStageHost {
   sql: DuckSql;
   /** Runs fn on the stage's connection, serialised with the warehouse's other work. */
   use<T>(fn: (c: DuckDBConnection) => Promise<T>): Promise<T>;
-  /** Runs fn in a transaction on the same connection (rolled back when it throws). */
-  tx<T>(resource: string, fn: (c: DuckDBConnection) => Promise<T>): Promise<T>;
+  /**
+   * Runs fn in a transaction on the same connection (rolled back when it throws), after
+   * `prepare`, which runs outside it but with nothing else between them.
+   */
+  tx<T>(resource: string, fn: (c: DuckDBConnection) => Promise<T>, prepare?: (c: DuckDBConnection) => Promise<void>): Promise<T>;
   /** These tables of the dataset (null where missing), in one catalog round. */
   observe(c: DuckDBConnection, dataset: string, tables: string[]): Promise<(ObservedTable | null)[]>;
   /** What the events merge remembers between batches; the warehouse clears it on DDL and close. */
@@ -64,6 +67,14 @@ export interface DuckStageHost {
    * default). A SET runs only when the kind of work changes.
    */
   threadsFor(c: DuckDBConnection, work: 'events' | 'bulk'): Promise<void>;
+}
+
+/** The mapping's tables as a stage's statements read them (an empty relation where one is missing). */
+interface StageRelations {
+  current: string;
+  raw: string;
+  quarantine: string;
+  currentTable: ObservedTable | null;
 }
 
 /** A stage's temp tables kept for reuse: the stage table and, once an events merge ran, its `_ev` table. */
@@ -216,7 +227,7 @@ export class DuckRowStage implements RowStage {
   }
 
   /** The SQL relations the rules read, given which target tables exist now. */
-  private async relations(c: DuckDBConnection): Promise<{ current: string; raw: string; quarantine: string; currentTable: ObservedTable | null }> {
+  private async relations(c: DuckDBConnection): Promise<StageRelations> {
     await this.ensure(c);
     const { dataset } = this.tables;
     const [cur, raw, qt] = await this.host.observe(c, dataset, [this.tables.current, this.tables.raw, this.tables.quarantine]);
@@ -381,6 +392,11 @@ export class DuckRowStage implements RowStage {
     return `temp.main.${quoteIdent(`${this.name}_chg`)}`;
   }
 
+  /** The orphans a snapshot merge deletes (current's keys the snapshot lacks). */
+  private get orph(): string {
+    return `temp.main.${quoteIdent(`${this.name}_orph`)}`;
+  }
+
   /** Every staged row: the stage table's, and the memo's when records were taken from it (appendMemoHits). */
   private get rows(): string {
     return this.memoRows === undefined ? this.q : `(SELECT * FROM ${this.q} UNION ALL ${this.memoRows})`;
@@ -504,24 +520,31 @@ export class DuckRowStage implements RowStage {
           return result;
         });
     }
-    return this.host.tx(resource, async (c) => {
+    const sql = this.host.sql;
+    const chg = this.chg;
+    const orph = this.orph;
+    const ingest = quoteLiteral(options.ingestTime);
+    const origin = quoteLiteral(options.origin);
+    const snapshot = options.snapshotVersion !== undefined;
+    const dropScratch = async (c: DuckDBConnection) => {
+      await sql.run(c, `DROP TABLE IF EXISTS ${chg}`).catch(() => undefined);
+      await sql.run(c, `DROP TABLE IF EXISTS ${orph}`).catch(() => undefined);
+    };
+    let rel!: StageRelations;
+    let passes = 1;
+    // The changes and orphans are found before the transaction (scratch tables, read by every
+    // statement in it; see DuckStageHost.tx), on the same turn of the connection.
+    const prepare = async (c: DuckDBConnection) => {
       await this.host.threadsFor(c, 'bulk');
-      const rel = await this.relations(c);
-      const need = (t: string, rel: string) => {
-        if (rel.startsWith('(')) throw missingTable(dataset, t);
+      rel = await this.relations(c);
+      const need = (t: string, r: string) => {
+        if (r.startsWith('(')) throw missingTable(dataset, t);
       };
       need(this.tables.current, rel.current);
       need(this.tables.raw, rel.raw);
       need(this.tables.quarantine, rel.quarantine);
-      const t = rel.currentTable!;
-      const sql = this.host.sql;
-      const chg = this.chg;
-      const orph = quoteIdent(`${this.name}_orph`);
-      const ingest = quoteLiteral(options.ingestTime);
-      const origin = quoteLiteral(options.origin);
       try {
-        const snapshot = options.snapshotVersion !== undefined;
-        const passes = await this.passesFor(c, rel.current, options);
+        passes = await this.passesFor(c, rel.current, options);
         const full = await this.fullJoined(c, rel, options, passes);
         /** Fills `table` with `select(part)` of every pass of the key joins. */
         const fill = async (table: string, select: (part: { rows: string; current: string }) => Promise<string> | string) => {
@@ -534,7 +557,6 @@ export class DuckRowStage implements RowStage {
           // One join finds changes and orphans (a diff of this same stage may have kept them);
           // the orphans (no staged key) move to their own table.
           if (this.changesFor !== options.snapshotVersion) await fill(chg, (part) => `SELECT * FROM ${full(part)} WHERE category IN ('insert', 'update', 'delete')`);
-          this.changesFor = undefined;
           await sql.run(c, `CREATE OR REPLACE TEMP TABLE ${orph} AS SELECT c_key AS _key FROM ${chg} WHERE _key IS NULL`);
           await sql.run(c, `DELETE FROM ${chg} WHERE _key IS NULL`);
         } else {
@@ -542,59 +564,73 @@ export class DuckRowStage implements RowStage {
           if (snapshot) await fill(orph, (part) => `SELECT c._key FROM ${part.current} c WHERE ${orphanSql(part.rows, options.snapshotVersion!)}`);
           else await sql.run(c, `CREATE OR REPLACE TEMP TABLE ${orph} AS SELECT CAST(NULL AS VARCHAR) AS _key WHERE false`);
         }
-        // Raw: one row per change, never twice.
-        const logged = `SELECT event_id FROM ${rel.raw}`;
-        const [n] = await sql.rows(
-          c,
-          `SELECT count(*) FILTER (WHERE category = 'insert')::BIGINT AS ins, count(*) FILTER (WHERE category = 'update')::BIGINT AS upd,
+      } catch (e) {
+        await dropScratch(c);
+        throw e;
+      } finally {
+        // Found again by the next merge: this one's scratch tables are dropped when it ends.
+        this.changesFor = undefined;
+      }
+    };
+    return this.host.tx(
+      resource,
+      async (c) => {
+        const t = rel.currentTable!;
+        try {
+          // Raw: one row per change, never twice.
+          const logged = `SELECT event_id FROM ${rel.raw}`;
+          const [n] = await sql.rows(
+            c,
+            `SELECT count(*) FILTER (WHERE category = 'insert')::BIGINT AS ins, count(*) FILTER (WHERE category = 'update')::BIGINT AS upd,
              count(*) FILTER (WHERE category = 'delete')::BIGINT AS del, (SELECT count(*) FROM ${orph})::BIGINT AS orphans,
              count(*) FILTER (WHERE ${INCOMPLETE})::BIGINT AS incomplete, min(_key) FILTER (WHERE ${INCOMPLETE}) AS incomplete_key
            FROM ${chg}`,
-        );
-        // A change staged without its content (staged only to plan, or a fingerprint collision,
-        // see model/content-fingerprint.ts) cannot be written: refuse, before anything is.
-        const incomplete = Number(n?.incomplete ?? 0);
-        if (incomplete > 0) {
-          throw new MlbridgeError(
-            'APPLY_FAILED',
-            `${resource}: ${incomplete} changed row${incomplete === 1 ? ' was' : 's were'} staged without ${incomplete === 1 ? 'its' : 'their'} content (first: ${String(n?.incomplete_key)}); stage them again to apply`,
-            { resource, details: { incomplete, key: String(n?.incomplete_key) } },
           );
-        }
-        const result: RowMergeResult = {
-          inserted: Number(n?.ins ?? 0),
-          updated: Number(n?.upd ?? 0),
-          deleted: Number(n?.del ?? 0) + Number(n?.orphans ?? 0),
-          quarantined: 0,
-          logged: 0,
-          superseded: 0,
-        };
-        const changed = async (statement: string) => ((await sql.run(c, statement)) as { rowsChanged: number }).rowsChanged;
-        result.logged = await changed(rawInsertSql(rel.raw, `SELECT * FROM ${chg}`, origin, ingest, `event_id NOT IN (${logged})`));
-        if (snapshot) {
-          const id = orphanEventIdSql(encodeURIComponent(options.kind), 'o._key', options.snapshotVersion!, quoteLiteral, (e) => `sha256(${e})`);
-          const at = options.snapshotTime ? `CAST(${quoteLiteral(options.snapshotTime)} AS TIMESTAMP)` : 'NULL';
-          result.logged += await changed(
-            `INSERT INTO ${rel.raw} ${RAW_COLUMNS} SELECT id, _key, 'DELETE', ${origin}, ${at}, CAST(${ingest} AS TIMESTAMP), ${deletedData(quoteLiteral(options.snapshotVersion!))}, NULL, []::VARCHAR[] FROM (SELECT ${id} AS id, o._key FROM ${orph} o) x WHERE id NOT IN (${logged})`,
-          );
-        }
+          // A change staged without its content (staged only to plan, or a fingerprint collision,
+          // see model/content-fingerprint.ts) cannot be written: refuse, before anything is.
+          const incomplete = Number(n?.incomplete ?? 0);
+          if (incomplete > 0) {
+            throw new MlbridgeError(
+              'APPLY_FAILED',
+              `${resource}: ${incomplete} changed row${incomplete === 1 ? ' was' : 's were'} staged without ${incomplete === 1 ? 'its' : 'their'} content (first: ${String(n?.incomplete_key)}); stage them again to apply`,
+              { resource, details: { incomplete, key: String(n?.incomplete_key) } },
+            );
+          }
+          const result: RowMergeResult = {
+            inserted: Number(n?.ins ?? 0),
+            updated: Number(n?.upd ?? 0),
+            deleted: Number(n?.del ?? 0) + Number(n?.orphans ?? 0),
+            quarantined: 0,
+            logged: 0,
+            superseded: 0,
+          };
+          const changed = async (statement: string) => ((await sql.run(c, statement)) as { rowsChanged: number }).rowsChanged;
+          result.logged = await changed(rawInsertSql(rel.raw, `SELECT * FROM ${chg}`, origin, ingest, `event_id NOT IN (${logged})`));
+          if (snapshot) {
+            const id = orphanEventIdSql(encodeURIComponent(options.kind), 'o._key', options.snapshotVersion!, quoteLiteral, (e) => `sha256(${e})`);
+            const at = options.snapshotTime ? `CAST(${quoteLiteral(options.snapshotTime)} AS TIMESTAMP)` : 'NULL';
+            result.logged += await changed(
+              `INSERT INTO ${rel.raw} ${RAW_COLUMNS} SELECT id, _key, 'DELETE', ${origin}, ${at}, CAST(${ingest} AS TIMESTAMP), ${deletedData(quoteLiteral(options.snapshotVersion!))}, NULL, []::VARCHAR[] FROM (SELECT ${id} AS id, o._key FROM ${orph} o) x WHERE id NOT IN (${logged})`,
+            );
+          }
 
-        // Quarantine: nothing dropped silently, nothing twice.
-        for (let pass = 0; pass < passes; pass++) {
-          const part = this.pass(rel.current, passes, pass);
-          result.quarantined += await changed(quarantineInsertSql(rel.quarantine, rejectedSql(part.rows, part.current, rel.quarantine, options.mode), origin, ingest));
-        }
+          // Quarantine: nothing dropped silently, nothing twice.
+          for (let pass = 0; pass < passes; pass++) {
+            const part = this.pass(rel.current, passes, pass);
+            result.quarantined += await changed(quarantineInsertSql(rel.quarantine, rejectedSql(part.rows, part.current, rel.quarantine, options.mode), origin, ingest));
+          }
 
-        // Current: replace changed keys, drop deleted ones, in this same transaction.
-        await sql.run(c, `DELETE FROM ${rel.current} WHERE _key IN (SELECT _key FROM ${chg} UNION ALL SELECT _key FROM ${orph})`);
-        await sql.run(c, currentInsertSql(rel.current, t, chg, ingest));
-        if (options.memoSalt !== undefined) await storeMemo(sql, c, this.tables, this.q, orph, options.memoSalt, this.unique === true);
-        return result;
-      } finally {
-        await sql.run(c, `DROP TABLE IF EXISTS ${chg}`).catch(() => undefined);
-        await sql.run(c, `DROP TABLE IF EXISTS ${orph}`).catch(() => undefined);
-      }
-    });
+          // Current: replace changed keys, drop deleted ones, in this same transaction.
+          await sql.run(c, `DELETE FROM ${rel.current} WHERE _key IN (SELECT _key FROM ${chg} UNION ALL SELECT _key FROM ${orph})`);
+          await sql.run(c, currentInsertSql(rel.current, t, chg, ingest));
+          if (options.memoSalt !== undefined) await storeMemo(sql, c, this.tables, this.q, orph, options.memoSalt, this.unique === true);
+          return result;
+        } finally {
+          await dropScratch(c);
+        }
+      },
+      prepare,
+    );
   }
 
   close(): Promise<void> {
@@ -607,7 +643,7 @@ export class DuckRowStage implements RowStage {
           if (this.emptiedAt !== this.count) await this.host.sql.run(c, this.events ? `DELETE FROM ${this.q}; DELETE FROM ${events}` : `DELETE FROM ${this.q}`);
           if (this.host.release({ name: this.name, events: this.events })) return;
         }
-        await this.host.sql.run(c, `DROP TABLE IF EXISTS ${this.q}; DROP TABLE IF EXISTS ${events}; DROP TABLE IF EXISTS temp.main.${quoteIdent(this.missedName)}; DROP TABLE IF EXISTS ${this.chg}`);
+        await this.host.sql.run(c, `DROP TABLE IF EXISTS ${this.q}; DROP TABLE IF EXISTS ${events}; DROP TABLE IF EXISTS temp.main.${quoteIdent(this.missedName)}; DROP TABLE IF EXISTS ${this.chg}; DROP TABLE IF EXISTS ${this.orph}`);
       })
       .catch(() => undefined);
   }

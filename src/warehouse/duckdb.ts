@@ -120,10 +120,22 @@ export class DuckDbWarehouse implements Warehouse {
     return r.getRowObjectsJson() as Record<string, Json>[];
   }
 
-  /** Serialises work on the one connection; DDL runs inside a transaction. */
-  private tx<T>(resource: string, fn: (conn: DuckDBConnection) => Promise<T>): Promise<T> {
+  /**
+   * Serialises work on the one connection; DDL runs inside a transaction. `prepare` runs
+   * first on the same connection, in the same turn (nothing else runs between it and the
+   * transaction), outside the transaction: for scratch tables the transaction reads, since
+   * DuckDB scans a table created inside an open transaction on one thread only (a 1M-row
+   * backfill's inserts into raw and current took 2.9 s and 3.1 s instead of 1.7 s and 1.8 s).
+   */
+  private tx<T>(resource: string, fn: (conn: DuckDBConnection) => Promise<T>, prepare?: (conn: DuckDBConnection) => Promise<void>): Promise<T> {
     const next = this.queue.then(async () => {
       const conn = await this.writable(resource);
+      try {
+        await prepare?.(conn);
+      } catch (e) {
+        if (isMlbridgeError(e)) throw e;
+        throw new MlbridgeError('TARGET_ERROR', `${resource}: ${duckMessage(e)}`, { resource, cause: e });
+      }
       await conn.run('BEGIN TRANSACTION');
       try {
         const r = await fn(conn);
@@ -428,7 +440,7 @@ export class DuckDbWarehouse implements Warehouse {
       {
         sql: this.sql,
         use,
-        tx: (res, fn) => this.tx(res, fn),
+        tx: (res, fn, prepare) => this.tx(res, fn, prepare),
         observe: (c, dataset, tables) => this.catalog.observeNamed(c, dataset, tables),
         caches: this.stageCaches,
         readOnly: this.readOnly,
