@@ -19,7 +19,7 @@ import type {
 } from '../model/staged.js';
 import type { DuckSql } from './duckdb-catalog.js';
 
-import { acceptedStagedSql, fullJoinedSql, orphanEventIdSql, orphanSql, collectDiff, joinedSql, rejectedSql } from './row-rules.js';
+import { acceptedStagedSql, deletedAtSql, fullJoinedSql, orphanEventIdSql, orphanSql, collectDiff, joinedSql, rejectedSql } from './row-rules.js';
 import { qualified, quoteIdent, quoteLiteral } from './sql-duckdb.js';
 import { DUCK, RAW_COLUMNS, currentInsertSql, deletedData, missingTable, quarantineInsertSql, rawInsertSql } from './duckdb-merge-sql.js';
 import { mergeEvents, type StageCaches } from './duckdb-events-merge.js';
@@ -421,6 +421,31 @@ export class DuckRowStage implements RowStage {
     return joinedSql(part.rows, rawRel, options.mode, DUCK);
   }
 
+  /** The raw DELETE rows a snapshot's key joins look at, when found once for several passes. */
+  private get deletes(): string {
+    return `temp.main.${quoteIdent(`${this.name}_del`)}`;
+  }
+
+  /**
+   * `rel` for the key joins: over several passes of a snapshot, raw becomes its DELETE rows
+   * after the snapshot (row-rules.ts deletesJoin reads no others), found once into a scratch
+   * table, instead of every pass scanning raw and reading the data of each DELETE row
+   * (about 0.3 s a pass over 5M raw rows holding 1M deletes).
+   */
+  private async withDeletes(c: DuckDBConnection, rel: StageRelations, options: RowDiffOptions, passes: number): Promise<StageRelations> {
+    const version = options.snapshotVersion;
+    if (passes <= 1 || options.mode !== 'snapshot' || version === undefined || !/^\d+$/.test(version) || rel.raw.startsWith('(')) return rel;
+    await this.host.sql.run(
+      c,
+      `CREATE OR REPLACE TEMP TABLE ${this.deletes} AS SELECT _key, operation, data, event_time FROM ${rel.raw} WHERE operation = 'DELETE' AND ${deletedAtSql(DUCK)} > ${version}`,
+    );
+    return { ...rel, raw: this.deletes };
+  }
+
+  private async dropDeletes(c: DuckDBConnection): Promise<void> {
+    await this.host.sql.run(c, `DROP TABLE IF EXISTS ${this.deletes}`);
+  }
+
   /** How many passes the key joins of this diff or merge take: one but for a snapshot. */
   private async passesFor(c: DuckDBConnection, current: string, options: RowDiffOptions): Promise<number> {
     return options.mode === 'snapshot' ? this.passCount(c, current) : 1;
@@ -433,7 +458,8 @@ export class DuckRowStage implements RowStage {
       const rel = await this.relations(c);
       const sample = (col: string) => (n > 0 ? `min(${col}, ${n})` : `[]::VARCHAR[]`);
       const passes = await this.passesFor(c, rel.current, options);
-      const full = await this.fullJoined(c, rel, options, passes);
+      const joinRel = await this.withDeletes(c, rel, options, passes);
+      const full = await this.fullJoined(c, joinRel, options, passes);
       // The changes (a few) are kept for the merge, which would otherwise join again; the
       // unchanged rows are the accepted ones that are not among them. A read-only target
       // (plan) has no merge to come: it counts over the join instead, which carries only
@@ -454,7 +480,7 @@ export class DuckRowStage implements RowStage {
         } else if (full !== undefined) {
           parts.push(`SELECT category, count(*)::BIGINT AS n, ${sample('coalesce(_key, c_key)')} AS keys, ${INCOMPLETE_COUNT} FROM ${full(part)} GROUP BY category`);
         } else {
-          parts.push(`SELECT category, count(*)::BIGINT AS n, ${sample('_key')} AS keys, ${INCOMPLETE_COUNT} FROM ${await this.joined(c, rel, part, options, passes)} GROUP BY category`);
+          parts.push(`SELECT category, count(*)::BIGINT AS n, ${sample('_key')} AS keys, ${INCOMPLETE_COUNT} FROM ${await this.joined(c, joinRel, part, options, passes)} GROUP BY category`);
           if (options.mode === 'snapshot' && options.snapshotVersion !== undefined && rel.currentTable) {
             parts.push(`SELECT 'delete' AS category, count(*)::BIGINT AS n, ${sample('c._key')} AS keys, 0::BIGINT AS incomplete FROM ${part.current} c WHERE ${orphanSql(part.rows, options.snapshotVersion)}`);
           }
@@ -471,6 +497,7 @@ export class DuckRowStage implements RowStage {
           )),
         );
       }
+      await this.dropDeletes(c);
       const incomplete = rows.reduce((sum, r) => sum + Number(r.incomplete ?? 0), 0);
       return { ...collectDiff(rows, n), incomplete };
     });
@@ -529,6 +556,7 @@ export class DuckRowStage implements RowStage {
     const dropScratch = async (c: DuckDBConnection) => {
       await sql.run(c, `DROP TABLE IF EXISTS ${chg}`).catch(() => undefined);
       await sql.run(c, `DROP TABLE IF EXISTS ${orph}`).catch(() => undefined);
+      await this.dropDeletes(c).catch(() => undefined);
     };
     let rel!: StageRelations;
     let passes = 1;
@@ -545,7 +573,8 @@ export class DuckRowStage implements RowStage {
       need(this.tables.quarantine, rel.quarantine);
       try {
         passes = await this.passesFor(c, rel.current, options);
-        const full = await this.fullJoined(c, rel, options, passes);
+        const joinRel = await this.withDeletes(c, rel, options, passes);
+        const full = await this.fullJoined(c, joinRel, options, passes);
         /** Fills `table` with `select(part)` of every pass of the key joins. */
         const fill = async (table: string, select: (part: { rows: string; current: string }) => Promise<string> | string) => {
           for (let pass = 0; pass < passes; pass++) {
@@ -560,7 +589,7 @@ export class DuckRowStage implements RowStage {
           await sql.run(c, `CREATE OR REPLACE TEMP TABLE ${orph} AS SELECT c_key AS _key FROM ${chg} WHERE _key IS NULL`);
           await sql.run(c, `DELETE FROM ${chg} WHERE _key IS NULL`);
         } else {
-          await fill(chg, async (part) => `SELECT * FROM ${await this.joined(c, rel, part, options, passes)} WHERE category IN ('insert', 'update', 'delete')`);
+          await fill(chg, async (part) => `SELECT * FROM ${await this.joined(c, joinRel, part, options, passes)} WHERE category IN ('insert', 'update', 'delete')`);
           if (snapshot) await fill(orph, (part) => `SELECT c._key FROM ${part.current} c WHERE ${orphanSql(part.rows, options.snapshotVersion!)}`);
           else await sql.run(c, `CREATE OR REPLACE TEMP TABLE ${orph} AS SELECT CAST(NULL AS VARCHAR) AS _key WHERE false`);
         }
@@ -645,7 +674,7 @@ export class DuckRowStage implements RowStage {
           if (this.emptiedAt !== this.count) await this.host.sql.run(c, this.events ? `DELETE FROM ${this.q}; DELETE FROM ${events}` : `DELETE FROM ${this.q}`);
           if (this.host.release({ name: this.name, events: this.events })) return;
         }
-        await this.host.sql.run(c, `DROP TABLE IF EXISTS ${this.q}; DROP TABLE IF EXISTS ${events}; DROP TABLE IF EXISTS temp.main.${quoteIdent(this.missedName)}; DROP TABLE IF EXISTS ${this.chg}; DROP TABLE IF EXISTS ${this.orph}`);
+        await this.host.sql.run(c, `DROP TABLE IF EXISTS ${this.q}; DROP TABLE IF EXISTS ${events}; DROP TABLE IF EXISTS temp.main.${quoteIdent(this.missedName)}; DROP TABLE IF EXISTS ${this.chg}; DROP TABLE IF EXISTS ${this.orph}; DROP TABLE IF EXISTS ${this.deletes}`);
       })
       .catch(() => undefined);
   }

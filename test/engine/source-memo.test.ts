@@ -20,6 +20,7 @@ import { DuckDbWarehouse } from '../../src/warehouse/duckdb.js';
 import { takeMemo } from '../../src/warehouse/duckdb-memo.js';
 import type { Row } from '../../src/warehouse/warehouse.js';
 import { writeExport } from '../support/export-writer.js';
+import { inPasses } from './fixtures/factories.js';
 
 const N = 24_000;
 
@@ -76,15 +77,6 @@ async function onTarget<T>(readOnly: boolean, fn: (wh: DuckDbWarehouse) => Promi
 
 const plan = (spec: Spec, jobs: number) => onTarget(true, async (warehouse) => createPlan(spec, { warehouse, source: await openSnapshotSource(spec.source!) }, { jobs }));
 const applyWith = (spec: Spec, jobs: number) => onTarget(false, async (warehouse) => apply(spec, { warehouse, source: await openSnapshotSource(spec.source!) }, { jobs }));
-/** Runs fn with the target's snapshot key joins split into passes of `rows` rows (key-partitions.ts). */
-async function inPasses<T>(rows: number, fn: () => Promise<T>): Promise<T> {
-  process.env.MLBRIDGE_DUCKDB_ROWS_PER_PASS = String(rows);
-  try {
-    return await fn();
-  } finally {
-    delete process.env.MLBRIDGE_DUCKDB_ROWS_PER_PASS;
-  }
-}
 const rowsOf = (p: Plan) => p.changes.filter((c) => c.type === 'rows').map((c) => ({ address: c.address, after: c.after, samples: (c as { sampleKeys: unknown }).sampleKeys }));
 
 /** Rows of a SQL query on the target file (read-only, closed after). */
