@@ -19,8 +19,14 @@ import { qualified, quoteIdent, quoteLiteral } from './sql-duckdb.js';
 
 export { MEMO_SCHEMA };
 
-/** Prints takeMemo sorts in one statement, about: their ranges number a power of two, at most 16. */
+/** Prints takeMemo sorts in one statement at the plan's default 128MB, about: their ranges number a power of two, at most 64. */
 const SORT_RANGE_PRINTS = 1_500_000;
+const SORT_RANGE_AT_BYTES = 128e6;
+
+/** Prints takeMemo may sort in one statement with `workBytes` of DuckDB memory free for it. */
+export function memoSortRange(workBytes: number): number {
+  return Math.max(100_000, Math.floor((SORT_RANGE_PRINTS * workBytes) / SORT_RANGE_AT_BYTES));
+}
 
 /** Numeric values a profile keeps per column. */
 const PROFILE_SAMPLE = NUMERIC_SAMPLE_LIMIT;
@@ -55,7 +61,7 @@ export async function takeMemo(c: DuckDBConnection, memo: string, salt: string, 
   // ranges of the print (its top bits, in signed order), one after the other, a million or
   // so prints each: one sort of the 5M prints of a memo that a drift apply had rewritten ran
   // out of memory at the plan's 128MB limit, where a million sort in one go.
-  const bits = Math.min(4, Math.ceil(Math.log2(Math.max(1, total / rangePrints))));
+  const bits = Math.min(6, Math.ceil(Math.log2(Math.max(1, total / rangePrints))));
   const ranges = 2 ** bits;
   let at = 0;
   for (let range = 0; range < ranges; range++) {

@@ -28,7 +28,7 @@ import { STAGED_FILE_FIELDS, type StagedFile } from '../model/staged-file.js';
 import type { RowStage } from './warehouse.js';
 import type { PrintSet } from '../model/print-set.js';
 import type { ProfileColumn, ProfileState } from '../model/staged.js';
-import { MEMO_SCHEMA, memoExists, memoName, memoStageRows, memoTable, profileState, storeMemo, takeMemo } from './duckdb-memo.js';
+import { MEMO_SCHEMA, memoExists, memoName, memoSortRange, memoStageRows, memoTable, profileState, storeMemo, takeMemo } from './duckdb-memo.js';
 import { keyPart, keyPartitions } from './key-partitions.js';
 
 /** What the stage needs from DuckDbWarehouse: its serialised connection and catalog. */
@@ -47,15 +47,19 @@ export interface DuckStageHost {
   caches: StageCaches;
   /** The target was opened read-only (plan): no merge can follow a diff. */
   readOnly: boolean;
-  /** DuckDB's memory limit in bytes: what a snapshot's key joins are sized for (key-partitions.ts). */
-  memoryLimitBytes: number;
+  /**
+   * The memory a snapshot's key joins and the memo's sort are sized for (key-partitions.ts):
+   * the limit the target started with, less the deletion info retainFor counted when the user
+   * set the limit (the default grows by it instead).
+   */
+  workMemoryBytes(): number;
   /** Rows a pass of a snapshot's key joins may hold, when the user set it. */
   rowsPerPass?: number;
   /**
    * Raises the default memory limit by what DuckDB holds for the deletion info of `rows` rows
    * of tables the reconcile scans (current, the memo), which it does not evict.
    */
-  retainFor(c: DuckDBConnection, rows: number): Promise<void>;
+  retainFor(c: DuckDBConnection, rows: number, resource: string): Promise<void>;
   /**
    * Takes back a closed stage's (emptied) tables for the next openStage, so serve's batches
    * reuse one stage instead of creating and dropping tables each time; false: drop them.
@@ -283,7 +287,7 @@ export class DuckRowStage implements RowStage {
         staged: this.count,
         current: Number(r?.current_rows ?? 0),
         meanKeyBytes: Number(r?.key_bytes ?? 0),
-        memoryLimitBytes: this.host.memoryLimitBytes,
+        memoryLimitBytes: this.host.workMemoryBytes(),
         ...(this.host.rowsPerPass !== undefined ? { rowsPerPass: this.host.rowsPerPass } : {}),
       });
     }
@@ -315,7 +319,7 @@ export class DuckRowStage implements RowStage {
       const [n] = await this.host.sql.rows(c, `SELECT count(*)::BIGINT AS n FROM ${qualified(schema, table)}`);
       if (physical > Number(n?.n ?? 0)) rows += physical;
     }
-    if (rows > 0) await this.host.retainFor(c, rows);
+    if (rows > 0) await this.host.retainFor(c, rows, tableAddress('duckdb', this.tables.dataset, this.tables.current));
   }
 
   /** The staged rows and current rows of one pass of the snapshot key joins. */
@@ -360,7 +364,7 @@ export class DuckRowStage implements RowStage {
       await this.host.threadsFor(c, 'bulk');
       // The memo and current are about to be scanned: room for their deletion info first.
       await this.retainDeletionInfo(c);
-      const { set, from } = await takeMemo(c, memoTable(this.tables), salt);
+      const { set, from } = await takeMemo(c, memoTable(this.tables), salt, memoSortRange(this.host.workMemoryBytes()));
       this.memoTaken = { from, size: set.hits.length };
       return set.hits.length > 0 ? set : null;
     });

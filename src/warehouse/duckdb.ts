@@ -26,7 +26,7 @@ import { StageCaches } from './duckdb-events-merge.js';
 import { dropMemos } from './duckdb-memo.js';
 import type { StageTables } from '../model/staged.js';
 import { columnDefinition, duckType, qualified, quoteIdent, quoteLiteral } from './sql-duckdb.js';
-import { duckSizeBytes } from './key-partitions.js';
+import { checkUserLimit, deletionInfoBytes, duckSizeBytes } from './key-partitions.js';
 
 export { FileLock, UNREADABLE_LOCK_ID } from './duckdb-lock.js';
 
@@ -56,7 +56,10 @@ export class DuckDbWarehouse implements Warehouse {
   private stagePool: PooledStage[] = [];
   /** DuckDB runs on one thread since serve's last events merge (see DuckStageHost.threadsFor). */
   private fewThreads = false;
-  /** Bytes the memory limit was raised by for deletion info (retainFor); 0: not raised. */
+  /**
+   * Bytes of deletion info DuckDB holds for the tables a reconcile scans (retainFor): the
+   * default memory limit was raised by them; a limit the user set has that much less room.
+   */
   private retained = 0;
 
   constructor(
@@ -444,16 +447,18 @@ export class DuckDbWarehouse implements Warehouse {
         observe: (c, dataset, tables) => this.catalog.observeNamed(c, dataset, tables),
         caches: this.stageCaches,
         readOnly: this.readOnly,
-        memoryLimitBytes: limitBytes,
         ...(passRows !== undefined ? { rowsPerPass: passRows } : {}),
-        retainFor: async (c, rows) => {
-          // Only the default limit grows: a limit the user set is theirs to size.
-          if (process.env.MLBRIDGE_DUCKDB_MEMORY_LIMIT !== undefined) return;
-          const bytes = Math.ceil(rows * DELETE_INFO_BYTES_PER_ROW);
+        retainFor: async (c, rows, resource) => {
+          const bytes = deletionInfoBytes(rows);
           if (bytes <= this.retained) return;
-          await this.run(c, `SET memory_limit = '${Math.ceil((limitBytes + bytes) / 1e6)}MB'`);
+          const userLimit = process.env.MLBRIDGE_DUCKDB_MEMORY_LIMIT;
+          // Only the default limit grows: a limit the user set is theirs to size, and the
+          // reconcile's work is sized for what the deletion info leaves of it.
+          if (userLimit === undefined) await this.run(c, `SET memory_limit = '${Math.ceil((limitBytes + bytes) / 1e6)}MB'`);
+          else checkUserLimit(resource, userLimit, limitBytes, rows);
           this.retained = bytes;
         },
+        workMemoryBytes: () => (process.env.MLBRIDGE_DUCKDB_MEMORY_LIMIT === undefined ? limitBytes : limitBytes - this.retained),
         threadsFor: async (c, work) => {
           if ((work === 'events') === this.fewThreads) return;
           await this.run(c, work === 'events' ? 'SET threads = 1' : 'RESET threads');
@@ -539,15 +544,9 @@ function memoryLimit(readOnly: boolean): string {
 /** The plan's limit: what a snapshot join is sized for when the configured limit is no size. */
 const DEFAULT_LIMIT_BYTES = 128e6;
 
-/**
- * What DuckDB keeps in memory per row of a table scanned after rows were deleted from it
- * here and there (as every drift apply does to current and to the source memo): the rows'
- * deletion info, loaded on the first scan and held, not evicted. Measured on 5M-row tables
- * after a 1% drift apply: 43 MB each, 8.6 bytes per row. The default limit grows by this
- * much per row of current and memo (DuckRowStage), so that what the limit was sized for
- * stays free for the reconcile's joins: at 5M rows the plan's 128MB becomes about 218MB.
- */
-const DELETE_INFO_BYTES_PER_ROW = 9;
+
+
+
 
 /**
  * MLBRIDGE_DUCKDB_ROWS_PER_PASS: rows each pass of a snapshot's key joins may hold

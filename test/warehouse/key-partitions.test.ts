@@ -3,7 +3,8 @@
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import { DuckDBInstance } from '@duckdb/node-api';
-import { JOIN_ROW_BYTES, MAX_PASSES, duckSizeBytes, keyPart, keyPartitions } from '../../src/warehouse/key-partitions.js';
+import { JOIN_ROW_BYTES, MAX_PASSES, checkUserLimit, deletionInfoBytes, duckSizeBytes, keyPart, keyPartitions } from '../../src/warehouse/key-partitions.js';
+import { MlbridgeError } from '../../src/model/errors.js';
 
 const sized = (staged: number, current: number, meanKeyBytes = 12, memoryLimitBytes = 128e6) => keyPartitions({ staged, current, meanKeyBytes, memoryLimitBytes });
 
@@ -54,6 +55,28 @@ Passes('the passes of a relation hold each of its rows exactly once, and one pas
     c.closeSync();
     db.closeSync();
   }
+});
+
+Passes('a memory limit the user set is refused, with the size to set, when the deletion info leaves too little of it', () => {
+  // The 5M bench after a drift apply: 10M rows of current and memo hold deletion info.
+  const rows = 10_069_910;
+  assert.is(deletionInfoBytes(rows), 90_629_190);
+  let refused: unknown;
+  try {
+    checkUserLimit('duckdb_table.bench.item', '128MB', 128e6, rows);
+  } catch (e) {
+    refused = e;
+  }
+  assert.instance(refused, MlbridgeError);
+  assert.is((refused as MlbridgeError).code, 'TARGET_ERROR');
+  assert.is(
+    (refused as MlbridgeError).message,
+    "duckdb_table.bench.item: MLBRIDGE_DUCKDB_MEMORY_LIMIT=128MB leaves 38 MB for this reconcile: DuckDB keeps about 91 MB of deletion info for the 10069910 rows of this mapping's current table and source memo (rows were deleted from them; 9 bytes per row, never evicted). Set it to at least 192MB, or unset it (the default limit grows by the deletion info)",
+  );
+  assert.equal((refused as MlbridgeError).details, { memoryLimitBytes: 128e6, deletionInfoBytes: 90_629_190, neededBytes: 191_328_290 });
+  // What it asks for is enough; a small table with deletes needs little beside them.
+  checkUserLimit('duckdb_table.bench.item', '192MB', 192e6, rows);
+  checkUserLimit('duckdb_table.bench.item', '64MB', 64e6, 5_000);
 });
 
 Passes.run();
