@@ -31,6 +31,7 @@ import type { RowsChange } from '../plan.js';
 import { ProgressMeter } from '../progress.js';
 import { stopIfInterrupted } from '../interrupt.js';
 import { stageFilesInWorkers, stagingJobs, type StageWorkerSets } from './stage-files.js';
+import { NamespacesMet, unmatchedNamespaceWarnings } from './namespace-check.js';
 
 /** A mapping's stage, kept from plan to execute within one apply. */
 export interface StagedMapping {
@@ -103,6 +104,7 @@ export async function planRows(ctx: RowsPlanContext): Promise<RowsPlan> {
   const origin = source.identity.kind === 'export' ? 'export' : 'datastore';
   const buffers = new Map<string, StagedColumns>();
   const learners = new Map<string, ProfileLearner>();
+  const met = new NamespacesMet();
   try {
     for (const m of ctx.mappings) {
       stages.set(m.kind, {
@@ -185,6 +187,7 @@ export async function planRows(ctx: RowsPlanContext): Promise<RowsPlan> {
             learned: (perFile) => {
               for (const states of perFile) for (const [kind, state] of states) learners.get(kind)?.merge(state);
             },
+            metNamespaces: (namespaces) => met.merge(namespaces),
           },
         );
       } finally {
@@ -201,11 +204,12 @@ export async function planRows(ctx: RowsPlanContext): Promise<RowsPlan> {
       }
     }
     if (!(source.files && jobs > 1)) await readSets();
-    for await (const batch of jobs > 1 ? [] : source.read(select)) {
+    for await (const batch of jobs > 1 ? [] : source.read(select, (kind, ns) => met.add(kind, ns))) {
       for (const item of batch) {
         const kind = kindOf(item);
         const sm = stages.get(kind);
         if (!sm) continue;
+        met.add(kind, item.entity.key.partitionId.namespaceId ?? '');
         const record = entityToSyncRecord(item.entity, { origin, version: item.version, eventTime: now });
         const learner = learners.get(kind);
         const staged = stageRecord(
@@ -246,6 +250,7 @@ export async function planRows(ctx: RowsPlanContext): Promise<RowsPlan> {
       await closeStages(stages);
       return planRows({ ...ctx, memo: false });
     }
+    diagnostics.push(...unmatchedNamespaceWarnings(ctx.mappings, met, source.identity));
     return { changes, diagnostics, stages };
   } catch (e) {
     await closeStages(stages);
