@@ -5,9 +5,7 @@
 // categories in SQL (warehouse/row-rules.ts). Execute merges what was staged — apply never
 // reads the source a second time — and refreshes the learned profile from the same rows.
 
-import { mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { rm } from 'node:fs/promises';
 import { addressMatches, rowsAddress } from '../../model/address.js';
 import { warningDiag, type Diagnostic } from '../../model/diagnostic.js';
 import { MlbridgeError } from '../../model/errors.js';
@@ -32,6 +30,7 @@ import { ProgressMeter } from '../progress.js';
 import { stopIfInterrupted } from '../interrupt.js';
 import { stageFilesInWorkers, stagingJobs, type StageWorkerSets } from './stage-files.js';
 import { NamespacesMet, unmatchedNamespaceWarnings } from './namespace-check.js';
+import { createStageDir } from './stage-dir.js';
 
 /** A mapping's stage, kept from plan to execute within one apply. */
 export interface StagedMapping {
@@ -155,7 +154,7 @@ export async function planRows(ctx: RowsPlanContext): Promise<RowsPlan> {
       // The CPU-bound part (decode, coerce, hash, score) on every core; appends here. Where
       // the stages load files themselves, workers write staged files to a folder of this run.
       const loadsFiles = [...stages.values()].every((s) => s.stage.appendFile !== undefined);
-      const fileDir = loadsFiles ? await mkdtemp(join(tmpdir(), 'mlbridge-stage-')) : undefined;
+      const fileDir = loadsFiles ? await createStageDir() : undefined;
       try {
         await stageFilesInWorkers(
           source.files,
