@@ -49,12 +49,23 @@ export interface StageRecordContext {
 
 const timeUs = (d: Date): bigint => BigInt(d.getTime()) * 1000n;
 
-/** The property a column is read from, for messages: `ltv`, `address.city`. */
+/**
+ * The property a column path is read from, for messages: `ltv`, `address.city`, and through
+ * REPEATED elements and RECORD sub-fields, `points[2]`, `lines[0].sku` (column names hold no
+ * `.` or `[`, so the path splits unambiguously).
+ */
 function propertyOf(mapping: Pick<MappingSpec, 'fields'>, column: string): string {
-  const [top, ...rest] = column.split('.');
-  const field: FieldSpec | undefined = mapping.fields.find((f) => f.name === top);
-  if (!field) return column;
-  return [...field.from, ...rest].join('.');
+  let fields: readonly FieldSpec[] | undefined = mapping.fields;
+  const out: string[] = [];
+  const steps = column.split('.');
+  for (let i = 0; i < steps.length; i++) {
+    const [, name, indexes] = /^(.*?)((?:\[\d+\])*)$/.exec(steps[i]!)!;
+    const field: FieldSpec | undefined = fields?.find((f) => f.name === name);
+    if (!field) return [...out, ...steps.slice(i)].join('.');
+    out.push(`${field.from.join('.')}${indexes}`);
+    fields = field.fields;
+  }
+  return out.join('.');
 }
 
 function dataJson(record: SyncRecord): string {

@@ -34,8 +34,12 @@ export interface SnapshotSource {
   snapshotTime: Date;
   /** Entities the snapshot holds for these kinds, when the source says so (export metadata). */
   expectedCount(kinds: string[]): number | undefined;
-  /** Entities of these kinds (and, per kind, these namespaces), in batches. */
-  read(select: KindSelection[]): AsyncIterable<SourceEntity[]>;
+  /**
+   * Entities of these kinds (and, per kind, these namespaces), in batches. `onOtherNamespace`
+   * hears of each entity of a selected kind left out for its namespace, where the source
+   * reads them anyway (an export; the live API is asked for the selected namespaces only).
+   */
+  read(select: KindSelection[], onOtherNamespace?: (kind: string, namespace: string) => void): AsyncIterable<SourceEntity[]>;
   /**
    * An export's output files, for readers in worker threads (each opens the store from
    * `location` and reads whole files or block ranges of them); checkPart compares a part's
@@ -80,13 +84,15 @@ export interface OpenSourceOptions {
 
 const us = (d: Date): bigint => BigInt(d.getTime()) * 1000n;
 
-function wants(select: KindSelection[]): (e: Entity) => boolean {
+function wants(select: KindSelection[], onOtherNamespace?: (kind: string, namespace: string) => void): (e: Entity) => boolean {
   const byKind = new Map(select.map((s) => [s.kind, s.namespaces && s.namespaces.length ? new Set(s.namespaces) : undefined]));
   return (e) => {
     const kind = e.key.path[e.key.path.length - 1]?.kind;
     if (kind === undefined || !byKind.has(kind)) return false;
     const ns = byKind.get(kind);
-    return ns === undefined || ns.has(e.key.partitionId.namespaceId ?? '');
+    if (ns === undefined || ns.has(e.key.partitionId.namespaceId ?? '')) return true;
+    onOtherNamespace?.(kind, e.key.partitionId.namespaceId ?? '');
+    return false;
   };
 }
 
@@ -147,8 +153,8 @@ async function openExportSource(location: string, options: OpenSourceOptions): P
       }
       return n;
     },
-    async *read(select) {
-      const accept = wants(select);
+    async *read(select, onOtherNamespace) {
+      const accept = wants(select, onOtherNamespace);
       const kinds = [...new Set(select.map((s) => s.kind))];
       // No separate framing pass: staging keeps nothing of a read that fails.
       for await (const batch of readLocatedBatches(located, { kinds, env, verify: 'none' })) {

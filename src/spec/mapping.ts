@@ -136,7 +136,10 @@ export function readMapping(
     scoring,
     source: node.pos,
   };
-  if (namespaces !== undefined) spec.namespaces = namespaces;
+  if (namespaces !== undefined) {
+    spec.namespaces = namespaces.names;
+    spec.namespaceSources = namespaces.sources;
+  }
   if (description !== undefined) spec.description = description;
   if (partitioning) spec.partitioning = partitioning;
   if (clustering) spec.clustering = clustering;
@@ -168,7 +171,7 @@ function checkKind(r: Reader, kind: string, path: string, pos: SourceRange): voi
  * `namespaces: [a, b]`, or the older `namespace: a` as a one-element list; absent means
  * every namespace. "" is the default namespace.
  */
-function readNamespaces(r: Reader, single: Entry | undefined, list: Entry | undefined, path: string): string[] | undefined {
+function readNamespaces(r: Reader, single: Entry | undefined, list: Entry | undefined, path: string): { names: string[]; sources: SourceRange[] } | undefined {
   if (single && list) {
     r.error(`${pathLabel(path)}: set \`namespaces\` or \`namespace\`, not both`, single.key.pos);
     return undefined;
@@ -176,7 +179,7 @@ function readNamespaces(r: Reader, single: Entry | undefined, list: Entry | unde
   if (single) {
     const ns = r.string(single, join(path, 'namespace'));
     if (ns === undefined) return undefined;
-    return checkNamespace(r, ns, join(path, 'namespace'), single.value.pos) ? [ns] : undefined;
+    return checkNamespace(r, ns, join(path, 'namespace'), single.value.pos) ? { names: [ns], sources: [single.value.pos] } : undefined;
   }
   if (!list) return undefined;
   const p = join(path, 'namespaces');
@@ -186,16 +189,18 @@ function readNamespaces(r: Reader, single: Entry | undefined, list: Entry | unde
     r.error(`${pathLabel(p)}: list at least one namespace (\`""\` is the default namespace), or leave \`namespaces\` out to read every namespace`, list.value.pos);
     return undefined;
   }
-  const out: string[] = [];
+  const names: string[] = [];
+  const sources: SourceRange[] = [];
   let ok = true;
   items.forEach((item, i) => {
     const ip = join(p, i);
     const ns = r.string({ key: list.key, value: item }, ip);
     if (ns === undefined || !checkNamespace(r, ns, ip, item.pos)) { ok = false; return; }
-    if (out.includes(ns)) { r.error(`${pathLabel(ip)}: namespace ${JSON.stringify(ns)} is listed twice`, item.pos); ok = false; return; }
-    out.push(ns);
+    if (names.includes(ns)) { r.error(`${pathLabel(ip)}: namespace ${JSON.stringify(ns)} is listed twice`, item.pos); ok = false; return; }
+    names.push(ns);
+    sources.push(item.pos);
   });
-  return ok ? out : undefined;
+  return ok ? { names, sources } : undefined;
 }
 
 /** Datastore namespace names: at most 100 of `A-Z a-z 0-9 . _ -`; `__…__` names are reserved. */

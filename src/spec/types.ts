@@ -81,6 +81,8 @@ export interface MappingSpec {
    * namespace. YAML `namespaces: [..]`, or `namespace: x` for one.
    */
   namespaces?: string[];
+  /** Where each of `namespaces` is written in the spec (same order), for diagnostics. */
+  namespaceSources?: SourceRange[];
   tables: { current: string; raw: string; quarantine: string };
   fields: FieldSpec[];
   partitioning?: PartitioningSpec;

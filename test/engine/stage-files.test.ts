@@ -156,6 +156,32 @@ Workers('rows applied through staged files equal the rows applied in one thread,
   }
 });
 
+Workers("a listed namespace that holds none of the kind is warned of on workers too, also once the source memo knows every record", async () => {
+  const path = join(dir, 'namespaces.duckdb');
+  const typo = {
+    ...spec,
+    target: { ...spec.target, path },
+    mappings: spec.mappings.map((m) => (m.kind === 'Note' ? { ...m, namespaces: ['eu', 'ue'] } : m)),
+  } as Spec;
+  const warnings = (p: Plan) => p.diagnostics.map((d) => [d.severity, d.summary, d.detail]);
+  const expected = [
+    [
+      'warning',
+      'rows.Note: namespace "ue" holds no Note entity in the source',
+      'Export 2026-11-02T00:00:00_000 holds Note entities in namespaces "" (the default namespace) and "eu". A misspelled namespace reads nothing: correct or remove it in the mapping\'s `namespaces`.',
+    ],
+  ];
+  const applied = await onTarget(path, false, async (warehouse) => apply(typo, { warehouse, source: await openSnapshotSource(typo.source!) }, { jobs: 3 }));
+  assert.equal(warnings(applied.plan), expected);
+  // Now every record of eu is in the memo: staging skips it undecoded, yet eu is not reported empty.
+  const again = await onTarget(path, true, async (warehouse) => createPlan(typo, { warehouse, source: await openSnapshotSource(typo.source!) }, { jobs: 3 }));
+  assert.equal(rowsOf(again).map((r) => [r.address, r.after]), [
+    ['rows.Item', { insert: 0, update: 0, delete: 0, quarantine: 0, unchanged: 12_000 }],
+    ['rows.Note', { insert: 0, update: 0, delete: 0, quarantine: 0, unchanged: 3_992 }],
+  ]);
+  assert.equal(warnings(again), expected);
+});
+
 Workers('workers read a gs:// export through the storage client, with the environment the source was opened with', async () => {
   const fake = await startGcsFake('exports-bucket', join(dir, 'exports'));
   try {

@@ -23,11 +23,11 @@ function fakeIO(cwd: string, env: NodeJS.ProcessEnv) {
 }
 
 
-/** Spec objects without their source positions (the two specs' comments differ in length). */
+/** Spec objects without their source positions (`source`, `namespaceSources`: the two specs' comments differ in length). */
 function withoutSource(v: unknown): unknown {
   if (Array.isArray(v)) return v.map(withoutSource);
   if (v === null || typeof v !== 'object') return v;
-  return Object.fromEntries(Object.entries(v).filter(([k]) => k !== 'source').map(([k, x]) => [k, withoutSource(x)]));
+  return Object.fromEntries(Object.entries(v).filter(([k]) => k !== 'source' && k !== 'namespaceSources').map(([k, x]) => [k, withoutSource(x)]));
 }
 
 const ctx: { emu?: EmulatorExport } = {};

@@ -5,9 +5,7 @@
 // categories in SQL (warehouse/row-rules.ts). Execute merges what was staged — apply never
 // reads the source a second time — and refreshes the learned profile from the same rows.
 
-import { mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { rm } from 'node:fs/promises';
 import { addressMatches, rowsAddress } from '../../model/address.js';
 import { warningDiag, type Diagnostic } from '../../model/diagnostic.js';
 import { MlbridgeError } from '../../model/errors.js';
@@ -31,6 +29,8 @@ import type { RowsChange } from '../plan.js';
 import { ProgressMeter } from '../progress.js';
 import { stopIfInterrupted } from '../interrupt.js';
 import { stageFilesInWorkers, stagingJobs, type StageWorkerSets } from './stage-files.js';
+import { NamespacesMet, unmatchedNamespaceWarnings } from './namespace-check.js';
+import { createStageDir } from './stage-dir.js';
 
 /** A mapping's stage, kept from plan to execute within one apply. */
 export interface StagedMapping {
@@ -103,6 +103,7 @@ export async function planRows(ctx: RowsPlanContext): Promise<RowsPlan> {
   const origin = source.identity.kind === 'export' ? 'export' : 'datastore';
   const buffers = new Map<string, StagedColumns>();
   const learners = new Map<string, ProfileLearner>();
+  const met = new NamespacesMet();
   try {
     for (const m of ctx.mappings) {
       stages.set(m.kind, {
@@ -153,7 +154,7 @@ export async function planRows(ctx: RowsPlanContext): Promise<RowsPlan> {
       // The CPU-bound part (decode, coerce, hash, score) on every core; appends here. Where
       // the stages load files themselves, workers write staged files to a folder of this run.
       const loadsFiles = [...stages.values()].every((s) => s.stage.appendFile !== undefined);
-      const fileDir = loadsFiles ? await mkdtemp(join(tmpdir(), 'mlbridge-stage-')) : undefined;
+      const fileDir = loadsFiles ? await createStageDir() : undefined;
       try {
         await stageFilesInWorkers(
           source.files,
@@ -185,6 +186,7 @@ export async function planRows(ctx: RowsPlanContext): Promise<RowsPlan> {
             learned: (perFile) => {
               for (const states of perFile) for (const [kind, state] of states) learners.get(kind)?.merge(state);
             },
+            metNamespaces: (namespaces) => met.merge(namespaces),
           },
         );
       } finally {
@@ -201,11 +203,12 @@ export async function planRows(ctx: RowsPlanContext): Promise<RowsPlan> {
       }
     }
     if (!(source.files && jobs > 1)) await readSets();
-    for await (const batch of jobs > 1 ? [] : source.read(select)) {
+    for await (const batch of jobs > 1 ? [] : source.read(select, (kind, ns) => met.add(kind, ns))) {
       for (const item of batch) {
         const kind = kindOf(item);
         const sm = stages.get(kind);
         if (!sm) continue;
+        met.add(kind, item.entity.key.partitionId.namespaceId ?? '');
         const record = entityToSyncRecord(item.entity, { origin, version: item.version, eventTime: now });
         const learner = learners.get(kind);
         const staged = stageRecord(
@@ -246,6 +249,7 @@ export async function planRows(ctx: RowsPlanContext): Promise<RowsPlan> {
       await closeStages(stages);
       return planRows({ ...ctx, memo: false });
     }
+    diagnostics.push(...unmatchedNamespaceWarnings(ctx.mappings, met, source.identity));
     return { changes, diagnostics, stages };
   } catch (e) {
     await closeStages(stages);

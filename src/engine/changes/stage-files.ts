@@ -64,7 +64,16 @@ export interface StageWorkerSets {
 export type WorkerReply =
   | { type: 'batch'; task: number; columns: StagedColumns }
   | { type: 'staged-file'; task: number; kind: string; file: StagedFile }
-  | { type: 'file'; task: number; records: number; known: number; learned: [string, LearnerState][]; blocks?: number[] }
+  | {
+      type: 'file';
+      task: number;
+      records: number;
+      known: number;
+      learned: [string, LearnerState][];
+      /** Per mapped kind, the namespaces the worker has met it in so far (namespace-check.ts). */
+      namespaces: [string, string[]][];
+      blocks?: number[];
+    }
   | { type: 'error'; task: number; error: { code?: ErrorCode; message: string; resource?: string } };
 
 /**
@@ -85,6 +94,8 @@ export interface StageFilesHandlers {
   learned(states: [string, LearnerState][][]): void;
   /** Entities read so far (progress). */
   progress(records: number): void;
+  /** Per mapped kind, namespaces a worker met it in (after each task; repeats what it sent before). */
+  metNamespaces(namespaces: [string, string[]][]): void;
 }
 
 /**
@@ -148,6 +159,7 @@ export async function stageFilesInWorkers(
             perFile[m.task] = m.records;
             learned[m.task] = m.learned;
             blocks[m.task] = m.blocks;
+            handlers.metNamespaces(m.namespaces);
             appending = appending.then(() => {
               if (m.known > 0) handlers.progress(m.known);
               feed();

@@ -17,6 +17,7 @@ import { stageRecord } from '../../record/stage-record.js';
 import { entityToSyncRecord } from '../../record/sync-record.js';
 import { canonicalKey } from '../../source/entity.js';
 import { EntityDecoder } from '../../source/export/entity-proto.js';
+import { recordNamespace } from '../../source/export/keys.js';
 import { openStore } from '../../source/export/locate.js';
 import type { ByteRange } from '../../source/export/log-reader.js';
 import { readOutputFile, type FileTally } from '../../source/export/read-export.js';
@@ -24,6 +25,7 @@ import { recordPrinter } from '../../source/export/record-print.js';
 import { findPrint, printHalves } from '../../model/print-set.js';
 import type { Row } from '../../warehouse/warehouse.js';
 import { mappingNamespaces, unchangedTest } from './rows.js';
+import { NamespacesMet } from './namespace-check.js';
 import { emptyColumns, pushRecord, type StagedColumns } from '../../model/staged-columns.js';
 import { stagedFileLine } from '../../model/staged-file.js';
 import type { StagedRecord } from '../../model/staged.js';
@@ -43,6 +45,19 @@ const now = new Date(setup.snapshotTimeMs);
 const printer = await recordPrinter();
 /** Records of the current task found in the memo. */
 let known = 0;
+/** Namespaces each mapped kind was met in (namespace-check.ts), over every task of this worker. */
+const met = new NamespacesMet();
+/**
+ * Per kind whose mapping lists namespaces, those this worker has not met it in yet: a memo hit
+ * of the kind has its key's namespace read while any are left (a hit is in a listed namespace,
+ * since the memo holds what the same mapping staged, but in which one only its key says).
+ * Once all are met, hits cost nothing more.
+ */
+const unmet = new Map([...namespaces].flatMap(([kind, set]) => (set ? [[kind, new Set(set)] as const] : [])));
+function meet(kind: string, namespace: string): void {
+  met.add(kind, namespace);
+  unmet.get(kind)?.delete(namespace);
+}
 /** Set from the main thread's first message (StageWorkerSets), before the first task. */
 let unchanged = new Map<string, (key: string, hash: string) => boolean>();
 let screen: ((bytes: Uint8Array) => bigint | null) | undefined;
@@ -50,6 +65,7 @@ let screen: ((bytes: Uint8Array) => bigint | null) | undefined;
 function configure(sets: StageWorkerSets): void {
   unchanged = new Map(sets.fingerprints.map(([kind, fps]) => [kind, unchangedTest(fps)]));
   const memoSets = sets.memo.map(([, set]) => set);
+  const memoKinds = sets.memo.map(([kind]) => kind);
   // readOutputFile's screen: a record the memo holds is marked there and skipped; any other is printed.
   screen =
     memoSets.length > 0 || setup.printRecords
@@ -57,11 +73,17 @@ function configure(sets: StageWorkerSets): void {
           const print = printer(bytes);
           if (memoSets.length > 0) {
             const [high, low] = printHalves(print);
-            for (const set of memoSets) {
+            for (let i = 0; i < memoSets.length; i++) {
+              const set = memoSets[i]!;
               const at = findPrint(set, high, low);
               if (at >= 0) {
                 set.hits[at] = 1;
                 known++;
+                const kind = memoKinds[i]!;
+                if (unmet.get(kind)?.size) {
+                  const ns = recordNamespace(bytes);
+                  if (ns !== undefined) meet(kind, ns);
+                }
                 return null;
               }
             }
@@ -144,6 +166,7 @@ async function stageFile(task: number, path: string, range: ByteRange | undefine
       const mapping = mappings.get(kind);
       if (!mapping) continue;
       const ns = namespaces.get(kind);
+      meet(kind, entity.key.partitionId.namespaceId ?? '');
       if (ns && !ns.has(entity.key.partitionId.namespaceId ?? '')) continue;
       let learner = learners.get(kind);
       if (!learner && setup.withRows) learners.set(kind, (learner = new ProfileLearner(mapping)));
@@ -165,7 +188,15 @@ async function stageFile(task: number, path: string, range: ByteRange | undefine
     }
   }
   await buffers.flushAll();
-  send({ type: 'file', task, records: tally.records, known, learned: [...learners].map(([k, l]) => [k, l.state()]), ...(range ? { blocks } : {}) });
+  send({
+    type: 'file',
+    task,
+    records: tally.records,
+    known,
+    learned: [...learners].map(([k, l]) => [k, l.state()]),
+    namespaces: met.entries(),
+    ...(range ? { blocks } : {}),
+  });
 }
 
 port.on('message', (m: { task: number; path: string; range?: ByteRange } | { sets: StageWorkerSets } | { ack: true } | { done: true }) => {

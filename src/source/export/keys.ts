@@ -1,7 +1,7 @@
 // Datastore keys in EntityProto: Reference messages (entity keys, with a length-delimited
 // Path of groups) and ReferenceValue groups (key properties) → v1 REST Key.
 import type { Key, PathElement } from '../entity.js';
-import { ProtoReader, int64String, WIRE_END_GROUP, WIRE_LEN, WIRE_VARINT } from './proto.js';
+import { ProtoError, ProtoReader, int64String, WIRE_END_GROUP, WIRE_LEN, WIRE_VARINT } from './proto.js';
 import { nameField, stringField } from './scalars.js';
 
 // Every key of an export names the same app: remember the last one's project.
@@ -130,3 +130,33 @@ export function readReferenceValue(r: ProtoReader, fallbackProject: string): Key
   return buildKey(app, ns, db, path, fallbackProject);
 }
 
+
+/**
+ * The namespace ('' = the default) of an EntityProto record's key, read without decoding its
+ * properties: for records staging counts but does not decode (source memo hits). Undefined
+ * when the record has no key or does not parse.
+ */
+export function recordNamespace(bytes: Uint8Array): string | undefined {
+  const r = new ProtoReader(bytes);
+  try {
+    while (r.pos < r.end) {
+      const tag = r.uint32();
+      if (tag !== 106) {
+        // 13 key: every other top-level field is skipped whole.
+        r.skip(tag & 7, tag >>> 3);
+        continue;
+      }
+      r.end = r.lenEnd();
+      while (r.pos < r.end) {
+        const t = r.uint32();
+        if (t === 162) return stringField(r); // 20 name_space
+        r.skip(t & 7, t >>> 3);
+      }
+      return '';
+    }
+    return undefined;
+  } catch (e) {
+    if (e instanceof ProtoError) return undefined;
+    throw e;
+  }
+}
