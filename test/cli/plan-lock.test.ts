@@ -10,6 +10,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { main } from '../../src/cli/main.js';
 import type { Entity } from '../../src/source/entity.js';
+import type { LockInfo } from '../../src/warehouse/warehouse.js';
 import { writeExport } from '../support/export-writer.js';
 import { startApply, type ApplyChild } from '../support/apply-child.js';
 import { fakeIO } from './fake-io.js';
@@ -33,15 +34,6 @@ mappings:
       - { name: n, type: INT64 }
       - { name: name, type: STRING }
 `;
-
-interface LockFile {
-  id: string;
-  pid: number;
-  host: string;
-  since: string;
-  operation: string;
-  who: string;
-}
 
 /** Runs `mlbridge ARGS` in `dir` as the CLI does; resolves with its exit code and output. */
 async function cli(dir: string, ...args: string[]) {
@@ -75,7 +67,7 @@ Locked.after.each(async () => {
 Locked.after(() => rmSync(dir, { recursive: true, force: true }));
 
 /** Starts the apply and stops it once it stages the source: it holds the lock and the open database. */
-async function stoppedApply(): Promise<{ child: ChildProcess; lock: LockFile }> {
+async function stoppedApply(): Promise<{ child: ChildProcess; lock: LockInfo }> {
   let stopped!: () => void;
   const reached = new Promise<void>((r) => (stopped = r));
   apply = startApply(dir, (e, child) => {
@@ -89,7 +81,7 @@ async function stoppedApply(): Promise<{ child: ChildProcess; lock: LockFile }> 
   });
   await Promise.race([reached, ended]);
   void ended.catch(() => undefined);
-  return { child: apply.child, lock: JSON.parse(readFileSync(join(dir, 'wh.duckdb.mlbridge.lock'), 'utf8')) as LockFile };
+  return { child: apply.child, lock: JSON.parse(readFileSync(join(dir, 'wh.duckdb.mlbridge.lock'), 'utf8')) as LockInfo };
 }
 
 /** Lets the stopped apply finish; resolves with its exit code. */
