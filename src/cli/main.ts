@@ -20,6 +20,12 @@ export function version(): string {
   }
 }
 
+/** `--lock=false` as Terraform spells it: true or false, nothing else. */
+function booleanValue(value: string): boolean {
+  if (value === 'true' || value === 'false') return value === 'true';
+  throw new InvalidArgumentError('expected true or false.');
+}
+
 const collect = (value: string, previous: string[] | undefined): string[] => [...(previous ?? []), value];
 
 function positiveInt(value: string): number {
@@ -100,11 +106,15 @@ export async function main(argv: string[], io: CliIO = processIO({ noColor: argv
     .option('--target <address>', 'limit the plan to a resource address (repeatable)', collect)
     .option('--skip-data', 'plan schemas and jobs only; do not read the source or compare rows')
     .option('--export-id <id>', 'with an export source: which export in a folder of exports (default: newest)')
+    .option('--lock <bool>', 'false: read the target even while an apply holds its lock (default true)', booleanValue, true)
+    .option('--lock-timeout <duration>', 'wait this long for a running apply to finish (e.g. 30s)', '0s')
     .option('--no-color', 'plain text, no colour or live view')
     .action(
       action(
         async (o: {
           config: string;
+          lock: boolean;
+          lockTimeout: string;
           out?: string;
           json?: boolean;
           format?: string;
@@ -121,6 +131,8 @@ export async function main(argv: string[], io: CliIO = processIO({ noColor: argv
               detailedExitcode: Boolean(o.detailedExitcode),
               target: o.target ?? [],
               skipData: Boolean(o.skipData),
+              lock: o.lock,
+              lockTimeout: o.lockTimeout,
               color: o.color,
               ...(o.exportId !== undefined ? { exportId: o.exportId } : {}),
               ...(o.out !== undefined ? { out: o.out } : {}),

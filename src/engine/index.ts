@@ -61,7 +61,7 @@ export interface ApplyResult {
 
 export { createPlan, apply } from './planner.js';
 export { writePlanFile, readPlanFile, redactPlan, sensitiveMarker, type PlanFileOptions } from './plan-file.js';
-export { forceUnlock, acquireLock, newLockInfo } from './lock.js';
+export { forceUnlock, acquireLock, awaitUnlocked, newLockInfo } from './lock.js';
 export { desiredState, type DesiredState } from './desired.js';
 export { diffTable, type TableDiff } from './schema-diff.js';
 export { CHANGE_MODULES, executorFor } from './changes/index.js';

@@ -101,18 +101,13 @@ export interface HeldLock {
 export async function acquireLock(warehouse: Warehouse, options: AcquireOptions): Promise<HeldLock> {
   const backend = warehouse.lock();
   const info = newLockInfo(options.operation);
-  const timeoutMs = Math.max(0, options.timeoutMs ?? 0);
-  const sleep = options.sleep ?? ((ms: number) => new Promise<void>((r) => setTimeout(r, ms)));
-  const now = options.now ?? Date.now;
   const onEvent = options.onEvent ?? (() => {});
-  const started = now();
   let takeovers = 0;
-  for (;;) {
-    if (options.signal?.aborted) throw interrupted(options.signal, onEvent, 0);
+  return untilFree<HeldLock>(warehouse, options, async () => {
     const r = await backend.tryAcquire(info);
     if (r.acquired) {
       onEvent({ type: 'lock-acquired', id: info.id });
-      return { info, release: () => release(backend, info.id, onEvent) };
+      return { free: { info, release: () => release(backend, info.id, onEvent) } };
     }
     const holder: LockRecord = r.holder;
     // A lock left by a process that died on this host (kill -9, OOM) blocks nobody: take it over.
@@ -120,8 +115,42 @@ export async function acquireLock(warehouse: Warehouse, options: AcquireOptions)
       takeovers++;
       // Not removed: someone else took it over first; the next try sees the new holder.
       if (await backend.removeStale(holder)) onEvent({ type: 'lock-takeover', holder: holderSummary(holder) });
-      continue;
+      return { again: true };
     }
+    return { holder };
+  });
+}
+
+/**
+ * For a read-only command (plan): returns once no live process holds the target's lock,
+ * without taking it, or throws LOCK_HELD as acquireLock does. Checking rather than taking
+ * keeps plans from blocking each other (the lock is exclusive: it has no shared mode),
+ * while a plan never reads a target that an apply is changing. A lock whose holder died
+ * on this host blocks nothing here (nobody is writing); the next apply takes it over.
+ */
+export async function awaitUnlocked(warehouse: Warehouse, options: Omit<AcquireOptions, 'operation'>): Promise<void> {
+  const backend = warehouse.lock();
+  return untilFree<void>(warehouse, options, async () => {
+    const holder: LockRecord | null = await backend.current();
+    return !holder || holderIsDead(holder) ? { free: undefined } : { holder };
+  });
+}
+
+type Attempt<T> = { free: T } | { again: true } | { holder: LockRecord };
+
+/** Repeats `attempt` until it finds the lock free, polling while `timeoutMs` lasts, then throws LOCK_HELD. */
+async function untilFree<T>(warehouse: Warehouse, options: Omit<AcquireOptions, 'operation'>, attempt: () => Promise<Attempt<T>>): Promise<T> {
+  const timeoutMs = Math.max(0, options.timeoutMs ?? 0);
+  const sleep = options.sleep ?? ((ms: number) => new Promise<void>((r) => setTimeout(r, ms)));
+  const now = options.now ?? Date.now;
+  const onEvent = options.onEvent ?? (() => {});
+  const started = now();
+  for (;;) {
+    if (options.signal?.aborted) throw interrupted(options.signal, onEvent, 0);
+    const r = await attempt();
+    if ('free' in r) return r.free;
+    if ('again' in r) continue;
+    const holder = r.holder;
     const elapsed = now() - started;
     if (elapsed >= timeoutMs) {
       throw new MlbridgeError('LOCK_HELD', lockHeldMessage(holder), {

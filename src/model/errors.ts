@@ -13,6 +13,7 @@ export type ErrorCode =
   | 'APPLY_FAILED'
   | 'NO_EXECUTOR'
   | 'TARGET_ERROR' // the warehouse rejected or failed a call; names the resource
+  | 'TARGET_BUSY' // another process holds the target open (a DuckDB file): transient, retry later; details name the holder
   | 'SCHEDULER_ERROR'
   | 'CREDENTIALS_MISSING'
   | 'EXPORT_CORRUPT' // names file and byte offset

@@ -7,7 +7,8 @@
 // acknowledgement: 200 only once sink.write has resolved for the batch holding the message
 // (a message that can never succeed is rejected, recorded and also acknowledged with 200),
 // 401 without a valid token, 503 when the sink failed or the server is shutting down (the
-// platform redelivers). Every answer that is not a 2xx says why in `{error, reason}`, never
+// platform redelivers); a busy target (busy.ts) adds Retry-After and names its holder.
+// Every answer that is not a 2xx says why in `{error, reason}`, never
 // with a stack; a decoder that throws on a body would throw again on its redelivery, so such
 // a message is rejected (recorded, 200) instead of being redelivered forever.
 
@@ -15,6 +16,7 @@ import { randomUUID } from 'node:crypto';
 import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
 import { errorMessage } from '../model/errors.js';
 import type { TokenVerifier } from './auth.js';
+import { RETRY_AFTER_SECONDS, busyTarget } from './busy.js';
 import { BatcherClosedError, MicroBatcher, type BatcherOptions } from './batcher.js';
 import { reject, type Decoded, type Origin } from './decoded.js';
 import { decodeEventarc } from './eventarc.js';
@@ -62,13 +64,19 @@ export const UNCONFIGURED_AUTH_HELP =
   '  serve:\n    auth:\n      audience: https://<your service URL>\n      service_accounts: [<push service account email>]\n' +
   'or run `mlbridge serve --no-auth` for local use only.';
 
+/** 503 for a target that is busy for now: Retry-After, `{error, reason}` and the holder when known. */
+function busyReply(reply: FastifyReply, body: { reason: string; id?: string; holder?: Record<string, unknown> }) {
+  return reply.code(503).header('retry-after', String(RETRY_AFTER_SECONDS)).send({ error: 'unavailable', ...body });
+}
+
 export function createServer(options: ServerOptions): MlbridgeServer {
   const log = options.log ?? (() => {});
   const kinds = new Set(options.kinds);
   const batcher = new MicroBatcher(options.sink, {
     ...options.batch,
     onBatch: ({ size, outcome, error, durationMs }) => {
-      if (error) log({ severity: 'ERROR', message: `sink.write failed for a batch of ${size}: ${errorMessage(error)}`, size, durationMs });
+      // A busy target is expected now and then (an apply run by hand): a warning, not an error.
+      if (error) log({ severity: busyTarget(error) ? 'WARNING' : 'ERROR', message: `sink.write failed for a batch of ${size}: ${errorMessage(error)}`, size, durationMs });
       else log({ severity: 'DEBUG', message: `wrote a batch of ${size}`, size, durationMs, ...outcome });
     },
   });
@@ -132,6 +140,8 @@ export function createServer(options: ServerOptions): MlbridgeServer {
       try {
         await batcher.submit(decoded);
       } catch (e) {
+        const busy = busyTarget(e);
+        if (busy) return busyReply(reply, { reason: `the target is busy: ${busy.reason}; the change will be redelivered`, ...(busy.holder ? { holder: busy.holder } : {}) });
         const reason = e instanceof BatcherClosedError ? `${e.message}; retry the request` : `the change could not be written (${errorMessage(e)}); it will be redelivered`;
         return reply.code(503).send({ error: 'unavailable', reason });
       }
@@ -162,6 +172,11 @@ export function createServer(options: ServerOptions): MlbridgeServer {
       log({ severity: 'INFO', message: `reconcile ${id} finished in ${summary.durationMs} ms (${summary.changed ? 'repaired' : 'nothing to repair'})`, reconcileId: id });
       return reply.code(200).send(summary);
     } catch (e) {
+      const busy = busyTarget(e);
+      if (busy) {
+        log({ severity: 'WARNING', message: `reconcile ${id} not run, the target is busy: ${busy.reason}`, reconcileId: id });
+        return busyReply(reply, { id, reason: `the target is busy: ${busy.reason}; retry later`, ...(busy.holder ? { holder: busy.holder } : {}) });
+      }
       log({ severity: 'ERROR', message: `reconcile ${id} failed: ${errorMessage(e)}`, reconcileId: id });
       return reply.code(500).send({ error: 'reconcile failed', id, reason: errorMessage(e) });
     } finally {

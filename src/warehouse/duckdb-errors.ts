@@ -24,3 +24,42 @@ export function folderError(folder: string, e: unknown): MlbridgeError {
       : errorMessage(e);
   return new MlbridgeError('TARGET_ERROR', `Cannot create the folder ${folder} for the DuckDB file: ${why}`, { cause: e });
 }
+
+/**
+ * DuckDB refuses to open a file that another process holds: `IO Error: Could not set lock on
+ * file "P": Conflicting lock is held in /usr/bin/node (PID 42). …`. @duckdb/node-api (1.5)
+ * throws a plain Error for it, with no error type and no properties, only this text; so
+ * this is the one place that reads DuckDB's message, to tell a busy file (transient: retry
+ * later) from a broken one. DuckDB may append advice for its own CLI ("However, you would
+ * be able to open this database in read-only mode …"), which is not ours to show.
+ */
+const LOCK_CONFLICT = /Could not set lock on file "([^"]*)"(?:: Conflicting lock is held in (.+?) \(PID (\d+)\))?/;
+
+/** The holder of a DuckDB file another process has open, as DuckDB names it. */
+export interface FileHolder {
+  /** The holder's executable, e.g. /usr/bin/node. */
+  process?: string;
+  pid?: number;
+}
+
+/**
+ * TARGET_BUSY when `e`, or an error it wraps (`cause`), is DuckDB refusing to open a file
+ * another process holds; null for any other failure. details: `path`, `holder` ({process, pid}).
+ */
+export function fileInUse(e: unknown): MlbridgeError | null {
+  for (let cur = e, depth = 0; cur instanceof Error && depth < 5; cur = cur.cause, depth++) {
+    if (cur instanceof MlbridgeError && cur.code === 'TARGET_BUSY') return cur;
+    if (cur instanceof MlbridgeError) continue;
+    const m = LOCK_CONFLICT.exec(cur.message);
+    if (!m) continue;
+    const path = m[1]!;
+    const holder: FileHolder = m[2] !== undefined ? { process: m[2], pid: Number(m[3]) } : {};
+    const who = holder.pid !== undefined ? ` (${holder.process}, PID ${holder.pid})` : '';
+    return new MlbridgeError(
+      'TARGET_BUSY',
+      `The DuckDB file ${path} is in use by another process${who}; DuckDB lets a file be open for writing in one process only, and not while another reads it — try again once that process has finished`,
+      { resource: `duckdb:${path}`, cause: e, details: { path, holder } },
+    );
+  }
+  return null;
+}

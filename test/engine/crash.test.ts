@@ -6,18 +6,15 @@
 // dead apply's lock is taken over without force-unlock, and a plan says "No changes".
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
-import { spawn } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { main } from '../../src/cli/main.js';
 import type { Entity } from '../../src/source/entity.js';
 import { writeExport } from '../support/export-writer.js';
+import { startApply } from '../support/apply-child.js';
 import { fakeIO } from '../cli/fake-io.js';
 
-const root = fileURLToPath(new URL('../../..', import.meta.url));
-const bin = join(root, 'bin', 'mlbridge.js');
 const ITEMS = 20_000;
 const NOTES = 4_000;
 
@@ -66,35 +63,16 @@ async function fresh(): Promise<string> {
 }
 
 /** Starts `apply --json` and SIGKILLs it at the first event `at` accepts; resolves with what it printed. */
-function killedApply(dir: string, at: (e: Record<string, unknown>) => boolean): Promise<{ killed: boolean; out: string }> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [bin, 'apply', '--auto-approve', '--json'], { cwd: dir, stdio: ['ignore', 'pipe', 'pipe'], env: { PATH: process.env.PATH } });
-    let out = '';
-    let buf = '';
-    let killed = false;
-    child.stdout.on('data', (d: Buffer) => {
-      out += d;
-      buf += d;
-      let nl: number;
-      while ((nl = buf.indexOf('\n')) >= 0) {
-        const line = buf.slice(0, nl);
-        buf = buf.slice(nl + 1);
-        let e: Record<string, unknown>;
-        try {
-          e = JSON.parse(line) as Record<string, unknown>;
-        } catch {
-          continue;
-        }
-        if (!killed && at(e)) {
-          killed = true;
-          child.kill('SIGKILL');
-        }
-      }
-    });
-    child.stderr.on('data', (d: Buffer) => (out += d));
-    child.on('error', reject);
-    child.on('close', () => resolve({ killed, out }));
+async function killedApply(dir: string, at: (e: Record<string, unknown>) => boolean): Promise<{ killed: boolean; out: string }> {
+  let killed = false;
+  const { done } = startApply(dir, (e, child) => {
+    if (!killed && at(e)) {
+      killed = true;
+      child.kill('SIGKILL');
+    }
   });
+  const { out } = await done;
+  return { killed, out };
 }
 
 async function cli(dir: string, ...args: string[]) {

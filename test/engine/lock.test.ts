@@ -1,11 +1,11 @@
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { existsSync, readlinkSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, readlinkSync, writeFileSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { acquireLock, apply, createPlan, forceUnlock } from '../../src/engine/index.js';
+import { acquireLock, apply, awaitUnlocked, createPlan, forceUnlock } from '../../src/engine/index.js';
 import type { EngineEvent } from '../../src/engine/events.js';
 import { openWarehouse } from '../../src/warehouse/open.js';
 import type { LockInfo } from '../../src/warehouse/warehouse.js';
@@ -147,6 +147,31 @@ Suite('a lock timeout that runs out is LOCK_HELD', async () => {
   const err = await rejects(acquireLock(w, { operation: 'apply', timeoutMs: 2000, now: () => clock, sleep: async (ms) => void (clock += ms) }));
   await w.close();
   assert.is(err.code, 'LOCK_HELD');
+});
+
+Suite('a plan checks the lock without taking it: a live holder fails it with LOCK_HELD, a free lock is left free', async () => {
+  const s = spec(ctx.db, [mapping('Customer', [field('email', 'STRING')])]);
+  const lockFile = `${ctx.db}.mlbridge.lock`;
+  const live = { ...holder({ id: 'live01', host: hostname(), pid: process.pid }), ...pidNamespace() };
+  writeFileSync(lockFile, JSON.stringify(live));
+  await withWarehouse(s, true, async (w) => {
+    const err = await rejects(awaitUnlocked(w, {}));
+    assert.equal([err.code, err.message, err.details], ['LOCK_HELD', `Error acquiring the state lock: lock live01 held by pid ${process.pid} on ${hostname()} since 2026-11-23T10:00:00.000Z (operation: apply)`, { lockId: 'live01', holder: live }]);
+    assert.is(readFileSync(lockFile, 'utf8'), JSON.stringify(live), 'the holder keeps its lock');
+    await w.lock().release('live01');
+    await awaitUnlocked(w, {});
+    await awaitUnlocked(w, {}); // a second plan is not blocked by the first
+    assert.not.ok(existsSync(lockFile), 'a plan takes no lock');
+  });
+});
+
+Suite('a lock left by a dead apply does not stop a plan, and stays for the next apply to take over', async () => {
+  const s = spec(ctx.db, [mapping('Customer', [field('email', 'STRING')])]);
+  const lockFile = `${ctx.db}.mlbridge.lock`;
+  const dead = localHolder(deadPid());
+  writeFileSync(lockFile, JSON.stringify(dead));
+  await withWarehouse(s, true, (w) => awaitUnlocked(w, {}));
+  assert.is(readFileSync(lockFile, 'utf8'), JSON.stringify(dead));
 });
 
 Suite('the lock is released when apply fails', async () => {

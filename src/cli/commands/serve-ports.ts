@@ -18,11 +18,18 @@ export type OpenPorts = (spec: Spec, io: CliIO) => Promise<OpenedPorts>;
 
 export const openEnginePorts: OpenPorts = async (spec, io) => {
   const [{ createIngestor }, { createReconciler }] = await Promise.all([import('../../engine/ingest.js'), import('../../engine/reconcile.js')]);
-  const { openWarehouse } = await import('../../warehouse/open.js');
+  const [{ openWarehouse }, { fileInUse }] = await Promise.all([import('../../warehouse/open.js'), import('../../warehouse/duckdb-errors.js')]);
   const warehouse = await openWarehouse(spec.target, { readOnly: false, env: io.env });
+  // A DuckDB file another process holds is TARGET_BUSY (serve answers 503, retried later),
+  // not a failure: the DuckDB adapter reports it as TARGET_ERROR, with DuckDB's error as cause.
+  const busyOr = (e: unknown): never => {
+    throw fileInUse(e) ?? e;
+  };
   try {
-    const sink = createIngestor(spec, warehouse);
-    const reconciler = createReconciler(spec, warehouse, { env: io.env });
+    const ingestor = createIngestor(spec, warehouse);
+    const sink: ChangeSink = { write: (changes, rejected) => ingestor.write(changes, rejected).catch(busyOr), close: () => ingestor.close() };
+    const reconciling = createReconciler(spec, warehouse, { env: io.env });
+    const reconciler: Reconciler = { reconcile: (options) => reconciling.reconcile(options).catch(busyOr) };
     return {
       sink,
       reconciler,

@@ -85,7 +85,11 @@ export function startPlanView(io: CliIO): { onEvent: (e: EngineEvent) => void; f
       if (!mounted) return;
       if (e.type === 'lock-wait') state.lockWait = formatEvent(e) ?? undefined;
       else if (e.type === 'lock-acquired') delete state.lockWait;
-      else if (e.type === 'observe-start') state.observing = [...state.observing, e.what];
+      else if (e.type === 'observe-start') {
+        // plan only checks the lock (no lock-acquired): reading begins once it is free.
+        delete state.lockWait;
+        state.observing = [...state.observing, e.what];
+      }
       else if (e.type === 'observe-done') {
         state.observing = state.observing.filter((w) => w !== e.what);
         state.observed++;

@@ -108,12 +108,12 @@ export function applyLogSink(write: (line: string) => void, options: { observe?:
 }
 
 /**
- * What `plan` prints besides the plan when no live view runs: retries and the progress of a
- * long read, nothing else (plan's own output is the plan).
+ * What `plan` prints besides the plan when no live view runs: retries, the progress of a
+ * long read and a wait for an apply's lock, nothing else (plan's own output is the plan).
  */
 export function planLogSink(write: (line: string) => void): (e: EngineEvent) => void {
   const sink = applyLogSink(write);
   return (e) => {
-    if (e.type === 'retry' || e.type === 'rows-progress') sink(e);
+    if (e.type === 'retry' || e.type === 'rows-progress' || e.type === 'lock-wait') sink(e);
   };
 }
