@@ -18,7 +18,7 @@ import type { TargetSpec } from '../spec/types.js';
 import type { LockBackend, ReplaceSpec, Row, RowStage, TableOp, Warehouse } from './warehouse.js';
 import { DATASETS_TABLE, DuckDbCatalog, columnAt, findCol, metaComment } from './duckdb-catalog.js';
 import type { DuckSql, Json } from './duckdb-catalog.js';
-import { duckMessage, folderError, replaceFailure } from './duckdb-errors.js';
+import { duckMessage, fileInUse, folderError, replaceFailure } from './duckdb-errors.js';
 import { FileLock } from './duckdb-lock.js';
 import { convertRow, mergeByKey } from './duckdb-rows.js';
 import { DuckRowStage, type PooledStage } from './duckdb-stage.js';
@@ -93,16 +93,10 @@ export class DuckDbWarehouse implements Warehouse {
     } catch (e) {
       this.opening = null;
       if (isMlbridgeError(e)) throw e;
+      // Another process holds the file: TARGET_BUSY (transient; serve answers 503), its holder named.
+      const busy = fileInUse(e);
+      if (busy) throw busy;
       const msg = errorMessage(e);
-      // DuckDB says "… held in /usr/bin/node (PID 42). See also https://…": keep the holder only.
-      const held = /Conflicting lock is held in (.*?)(?:\. See also .*)?$/.exec(msg);
-      if (held || /Could not set lock/i.test(msg)) {
-        throw new MlbridgeError(
-          'TARGET_ERROR',
-          `The DuckDB file ${this.path} is in use by another process${held ? ` (${held[1]!.trim()})` : ''}; DuckDB allows one process at a time — wait for it to finish`,
-          { resource: this.location, cause: e },
-        );
-      }
       throw new MlbridgeError('TARGET_ERROR', `Cannot open the DuckDB file ${this.path}: ${msg}`, { resource: this.location, cause: e });
     }
   }

@@ -132,7 +132,7 @@ Locked('plan -lock=false skips the lock and meets the open database instead', as
   const plan = await cli(dir, 'plan', '-lock=false', '--no-color');
   assert.is(plan.code, 1);
   assert.ok(plan.err.startsWith(`Error: The DuckDB file ${join(dir, 'wh.duckdb')} is in use by another process (`), plan.err);
-  assert.ok(plan.err.includes(`(PID ${child.pid})`), plan.err);
+  assert.ok(plan.err.includes(`, PID ${child.pid})`), plan.err);
   assert.not.ok(plan.err.includes('state lock'), plan.err);
   assert.is(await resume(child), 0);
 });

@@ -94,7 +94,7 @@ Suite('two applies at once: one proceeds, the other fails naming the holder; the
   assert.is(e.code, 'LOCK_HELD');
   assert.match(e.message, new RegExp(`^Error acquiring the state lock: lock [0-9a-f]{16} held by pid ${firstPid} on ${hostname()} since \\d{4}-\\d\\d-\\d\\dT[^ ]+Z \\(operation: apply\\)$`));
   const pe = planWhileHeld[0]!.error as { code: string; message: string };
-  assert.is(pe.code, 'TARGET_ERROR');
+  assert.is(pe.code, 'TARGET_BUSY');
   assert.match(pe.message, `The DuckDB file ${ctx.db} is in use by another process`);
   assert.not.ok(existsSync(`${ctx.db}.mlbridge.lock`), 'the lock is released');
   const after = await withWarehouse(s, true, (warehouse) => createPlan(s, { warehouse }));

@@ -21,7 +21,7 @@ export const openEnginePorts: OpenPorts = async (spec, io) => {
   const [{ openWarehouse }, { fileInUse }] = await Promise.all([import('../../warehouse/open.js'), import('../../warehouse/duckdb-errors.js')]);
   const warehouse = await openWarehouse(spec.target, { readOnly: false, env: io.env });
   // A DuckDB file another process holds is TARGET_BUSY (serve answers 503, retried later),
-  // not a failure: the DuckDB adapter reports it as TARGET_ERROR, with DuckDB's error as cause.
+  // not a failure: found also where the engine wrapped it (fileInUse reads the causes).
   const busyOr = (e: unknown): never => {
     throw fileInUse(e) ?? e;
   };
