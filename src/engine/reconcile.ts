@@ -31,8 +31,19 @@ export interface ReconcilerOptions {
   env?: NodeJS.ProcessEnv;
   clock?: () => Date;
   onEvent?: EventSink;
-  /** Wait this long for another apply's lock (default 5 minutes). */
+  /** Wait this long for another apply's lock (default: reconcileLockWaitMs). */
   lockTimeoutMs?: number;
+}
+
+/**
+ * How long a reconcile waits for another run's lock before failing busy (serve answers 503
+ * with Retry-After): a third of the Scheduler job's attempt deadline, so the reconcile keeps
+ * the rest (60 s of the default 180 s), and 60 s without a `reconcile:` block. Waiting past the
+ * deadline would only have Cloud Scheduler count the attempt failed while serve still waits.
+ */
+export function reconcileLockWaitMs(spec: Pick<Spec, 'reconcile'>): number {
+  const deadline = spec.reconcile?.attemptDeadlineSeconds;
+  return deadline !== undefined ? Math.floor((deadline * 1000) / 3) : 60_000;
 }
 
 export function createReconciler(spec: Spec, warehouse: Warehouse, options: ReconcilerOptions = {}): Reconciler {
@@ -59,7 +70,7 @@ export function createReconciler(spec: Spec, warehouse: Warehouse, options: Reco
         {
           targets: selected.map(rowsAddress),
           allowDestructive: false,
-          lockTimeoutMs: options.lockTimeoutMs ?? 5 * 60_000,
+          lockTimeoutMs: options.lockTimeoutMs ?? reconcileLockWaitMs(spec),
           operation: `reconcile ${id}`,
           ...(options.clock ? { clock: options.clock } : {}),
           ...(options.onEvent ? { onEvent: options.onEvent } : {}),

@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import { rmSync, writeFileSync } from 'node:fs';
 import { createServer, type MlbridgeServer } from '../../src/server/app.js';
 import { createIngestor } from '../../src/engine/ingest.js';
-import { createReconciler, type Reconciler } from '../../src/engine/reconcile.js';
+import { createReconciler, reconcileLockWaitMs, type Reconciler } from '../../src/engine/reconcile.js';
 import { loadSpec } from '../../src/spec/load.js';
 import type { Spec } from '../../src/spec/types.js';
 import { openWarehouse } from '../../src/warehouse/open.js';
@@ -159,6 +159,14 @@ LockHeld('a reconcile that fails for another reason stays 500, without Retry-Aft
   });
   const [status, retryAfter, body] = await answer(await reconcile(url));
   assert.equal([status, retryAfter, body], [500, null, { error: 'reconcile failed', id: body.id, reason: "Cannot read properties of undefined (reading 'kinds')" }]);
+});
+
+LockHeld("a reconcile waits a third of the Scheduler job's attempt deadline for the lock, and 60 s without a reconcile block", () => {
+  // The default 180 s deadline leaves the reconcile two thirds after a full wait; Cloud
+  // Scheduler would count an attempt still waiting past its deadline as failed.
+  assert.is(reconcileLockWaitMs({ reconcile: { ...spec.reconcile!, attemptDeadlineSeconds: 180 } }), 60_000);
+  assert.is(reconcileLockWaitMs({ reconcile: { ...spec.reconcile!, attemptDeadlineSeconds: 1800 } }), 600_000);
+  assert.is(reconcileLockWaitMs({}), 60_000);
 });
 
 LockHeld.run();

@@ -16,6 +16,7 @@ import { formatTimestampUs } from '../../record/coerce.js';
 import { ProfileLearner, isCategoricalType, isNumericType, type KindProfile } from '../../record/profile.js';
 import { memoSalt } from '../../record/source-memo.js';
 import { missedPrints, type PrintSet } from '../../model/print-set.js';
+import { collectGarbage } from './collect-garbage.js';
 import { stageRecord } from '../../record/stage-record.js';
 import { entityToSyncRecord } from '../../record/sync-record.js';
 import { canonicalKey } from '../../source/entity.js';
@@ -201,6 +202,8 @@ export async function planRows(ctx: RowsPlanContext): Promise<RowsPlan> {
         const staged = await sm.stage.appendMemoHits!(prints, source.snapshotVersion);
         if (staged > 0 && ctx.withRows) sm.profileFromCurrent = true;
       }
+      // By now the workers have ended: their hold on the sets is gone too.
+      if (tookMemo) collectGarbage();
     }
     if (!(source.files && jobs > 1)) await readSets();
     for await (const batch of jobs > 1 ? [] : source.read(select, (kind, ns) => met.add(kind, ns))) {
