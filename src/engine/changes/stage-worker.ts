@@ -27,13 +27,15 @@ import type { Row } from '../../warehouse/warehouse.js';
 import { mappingNamespaces, unchangedTest } from './rows.js';
 import { NamespacesMet } from './namespace-check.js';
 import { emptyColumns, pushRecord, type StagedColumns } from '../../model/staged-columns.js';
-import { stagedFileLine } from '../../model/staged-file.js';
+import { StagedFileBuffer } from '../../model/staged-file.js';
 import type { StagedRecord } from '../../model/staged.js';
 import { WINDOW, type StageWorkerSetup, type StageWorkerSets, type WorkerReply } from './stage-files.js';
 
 const BATCH = 2048;
 /** Records per staged file: one read_json statement each, a few MB. */
 const FILE_BATCH = 16_384;
+/** Bytes per staged file at most, whatever the records' size (large entities make few per file). */
+const FILE_BYTES = 16 << 20;
 const setup = workerData as StageWorkerSetup;
 const port = parentPort!;
 const { store } = await openStore(setup.location, setup.env);
@@ -104,33 +106,31 @@ async function flush(task: number, columns: StagedColumns): Promise<void> {
   send({ type: 'batch', task, columns });
 }
 
-/** One kind's records as lines of a staged file, when the stages load files themselves. */
-interface FileBuffer {
-  lines: string[];
-}
+/** Staged files this worker wrote (their names). */
 let files = 0;
 
-async function flushFile(task: number, kind: string, b: FileBuffer): Promise<void> {
-  if (b.lines.length === 0) return;
+/** Writes one kind's staged file and hands it over (waiting while WINDOW are not yet appended). */
+async function flushFile(task: number, kind: string, b: StagedFileBuffer): Promise<void> {
+  if (b.rows === 0) return;
   while (unacked >= WINDOW) await new Promise<void>((r) => (wake = r));
   unacked++;
   const path = join(setup.fileDir!, `${threadId}-${++files}.ndjson`);
-  await writeFile(path, `${b.lines.join('\n')}\n`);
-  send({ type: 'staged-file', task, kind, file: { path, rows: b.lines.length } });
+  await writeFile(path, b.contents());
+  send({ type: 'staged-file', task, kind, file: { path, rows: b.rows } });
 }
 
 /** Where a file's staged records collect per kind: column batches, or staged-file lines. */
 class KindBuffers {
   private readonly columns = new Map<string, StagedColumns>();
-  private readonly lines = new Map<string, FileBuffer>();
+  private readonly lines = new Map<string, StagedFileBuffer>();
   constructor(private readonly task: number) {}
 
   async push(kind: string, staged: StagedRecord): Promise<void> {
     if (setup.fileDir !== undefined) {
       let b = this.lines.get(kind);
-      if (!b) this.lines.set(kind, (b = { lines: [] }));
-      b.lines.push(stagedFileLine(staged));
-      if (b.lines.length >= FILE_BATCH) {
+      if (!b) this.lines.set(kind, (b = new StagedFileBuffer()));
+      b.push(staged);
+      if (b.rows >= FILE_BATCH || b.bytes >= FILE_BYTES) {
         this.lines.delete(kind);
         await flushFile(this.task, kind, b);
       }
