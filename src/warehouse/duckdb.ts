@@ -509,6 +509,23 @@ export class DuckDbWarehouse implements Warehouse {
 
   async close(): Promise<void> {
     await this.queue;
+    this.closeNow();
+  }
+
+  /**
+   * serve, idle: closes the file so another process (an apply run by hand) may open it. Queued
+   * behind the work already queued, so it never closes under an operation, and skipped when
+   * `stillIdle()` says work arrived meanwhile. The next operation reopens the file (db()).
+   */
+  releaseIdle(stillIdle: () => boolean): Promise<void> {
+    const next = this.queue.then(() => {
+      if (stillIdle()) this.closeNow();
+    });
+    this.queue = next.catch(() => undefined);
+    return next;
+  }
+
+  private closeNow(): void {
     // Once closed, another process may change the file: nothing remembered about it holds.
     this.stageCaches.clear();
     this.stagePool = [];
