@@ -8,6 +8,7 @@ import { formatDiagnostic, hasErrors, sortDiagnostics } from '../model/diagnosti
 import type { Spec } from '../spec/types.js';
 import type { EngineDeps } from '../engine/index.js';
 import type { EventSink } from '../engine/events.js';
+import type { BusyWait } from '../warehouse/duckdb-busy-wait.js';
 import type { CliIO } from './io.js';
 import { println, redactOutput } from './io.js';
 import { MlbridgeError, errorMessage, isMlbridgeError } from '../model/errors.js';
@@ -48,6 +49,8 @@ export interface OpenDepsOptions {
   /** Open the spec's source for the data plan (not with --skip-data, nor for a spec without one). */
   data?: boolean;
   exportId?: string;
+  /** --lock-timeout: also how long to wait for a DuckDB file another process holds. */
+  busyTimeoutMs?: number;
 }
 
 export async function openDeps(spec: Spec, io: CliIO, options: OpenDepsOptions): Promise<OpenedDeps> {
@@ -55,7 +58,14 @@ export async function openDeps(spec: Spec, io: CliIO, options: OpenDepsOptions):
     ? (i: { resource: string; call: string; attempt: number; delayMs: number; error: string }) => options.onEvent!({ type: 'retry', ...i })
     : undefined;
   const { openWarehouse } = await import('../warehouse/open.js');
-  const warehouse = await openWarehouse(spec.target, { readOnly: options.readOnly, env: io.env, ...(onRetry ? { onRetry } : {}) });
+  const onEvent = options.onEvent;
+  const warehouse = await openWarehouse(spec.target, {
+    readOnly: options.readOnly,
+    env: io.env,
+    ...(onRetry ? { onRetry } : {}),
+    ...(options.busyTimeoutMs !== undefined ? { busyTimeoutMs: options.busyTimeoutMs } : {}),
+    ...(onEvent ? { onBusyWait: (w: BusyWait) => onEvent({ type: 'target-busy-wait', ...w }) } : {}),
+  });
   const deps: EngineDeps = { warehouse };
   try {
     if (options.data && spec.source) {

@@ -355,8 +355,12 @@ export async function main(argv: string[], io: CliIO = processIO({ noColor: argv
     .option('--no-auth', 'accept requests without an OIDC token (local use only)')
     .option('--max-batch <n>', 'changes per write into the warehouse, at most (default 500)', positiveInt)
     .option('--max-delay <ms>', 'while the warehouse is idle, how long a change waits for others before a write (default 25)', positiveInt)
+    .option(
+      '--release-after <duration>',
+      'DuckDB target: close the file after this long without requests, so apply or plan can open it; reopened on the next request; 0 keeps it open (default: $MLBRIDGE_SERVE_RELEASE_AFTER, else 2s)',
+    )
     .action(
-      action(async (o: { config: string; port?: number; host: string; auth: boolean; maxBatch?: number; maxDelay?: number }) =>
+      action(async (o: { config: string; port?: number; host: string; auth: boolean; maxBatch?: number; maxDelay?: number; releaseAfter?: string }) =>
         (await import('./commands/serve.js')).run(
           {
             config: o.config,
@@ -365,6 +369,7 @@ export async function main(argv: string[], io: CliIO = processIO({ noColor: argv
             ...(o.port !== undefined ? { port: o.port } : {}),
             ...(o.maxBatch !== undefined ? { maxBatch: o.maxBatch } : {}),
             ...(o.maxDelay !== undefined ? { maxDelayMs: o.maxDelay } : {}),
+            ...(o.releaseAfter !== undefined ? { releaseAfter: o.releaseAfter } : {}),
           },
           io,
         ),

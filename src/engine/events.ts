@@ -7,6 +7,8 @@ export type EngineEvent =
   | { type: 'observe-done'; what: string; ms: number }
   | { type: 'lock-wait'; holder: { id: string; pid: number; host: string; since: string } }
   | { type: 'lock-acquired'; id: string }
+  /** Another process holds the DuckDB file (a plan reading it, a serve): the open waits (--lock-timeout). */
+  | { type: 'target-busy-wait'; path: string; holder: { process?: string; pid?: number } }
   /** The lock's holder ran on this host and its process is gone (killed): the lock is taken over. */
   | { type: 'lock-takeover'; holder: { id: string; pid: number; host: string; since: string } }
   /** The lock could not be released; the work itself is done. The lock is left behind. */

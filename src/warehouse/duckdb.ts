@@ -19,6 +19,7 @@ import type { LockBackend, ReplaceSpec, Row, RowStage, TableOp, Warehouse } from
 import { DATASETS_TABLE, DuckDbCatalog, columnAt, findCol, metaComment } from './duckdb-catalog.js';
 import type { DuckSql, Json } from './duckdb-catalog.js';
 import { duckMessage, fileInUse, folderError, replaceFailure } from './duckdb-errors.js';
+import { openWhenFree, type BusyWaitOptions } from './duckdb-busy-wait.js';
 import { FileLock } from './duckdb-lock.js';
 import { convertRow, mergeByKey } from './duckdb-rows.js';
 import { DuckRowStage, type PooledStage } from './duckdb-stage.js';
@@ -65,6 +66,8 @@ export class DuckDbWarehouse implements Warehouse {
   constructor(
     readonly path: string,
     private readonly readOnly: boolean,
+    /** plan/apply --lock-timeout: how long an open waits for a file another process holds. */
+    private readonly busyWait: BusyWaitOptions = {},
   ) {
     this.location = `duckdb:${path}`;
   }
@@ -79,19 +82,28 @@ export class DuckDbWarehouse implements Warehouse {
 
   private async openDb(): Promise<DuckDBConnection | null> {
     if (this.readOnly && !existsSync(this.path)) return null;
-    this.mod = await import('@duckdb/node-api');
+    const mod = (this.mod = await import('@duckdb/node-api'));
+    try {
+      // --lock-timeout: a file another process holds is waited for, before anything is written.
+      return await openWhenFree(() => this.openOnce(mod), this.busyWait);
+    } catch (e) {
+      this.opening = null;
+      throw e;
+    }
+  }
+
+  private async openOnce(mod: DuckModule): Promise<DuckDBConnection> {
     try {
       if (!this.readOnly) {
         await mkdir(dirname(this.path), { recursive: true }).catch((e: unknown) => {
           throw folderError(dirname(this.path), e);
         });
       }
-      this.instance = await this.mod.DuckDBInstance.create(this.path, { access_mode: this.readOnly ? 'READ_ONLY' : 'READ_WRITE', ...memorySettings(`${this.path}.tmp`, this.readOnly) });
+      this.instance = await mod.DuckDBInstance.create(this.path, { access_mode: this.readOnly ? 'READ_ONLY' : 'READ_WRITE', ...memorySettings(`${this.path}.tmp`, this.readOnly) });
       this.conn = await this.instance.connect();
       await this.conn.run(`SET TimeZone='UTC'`);
       return this.conn;
     } catch (e) {
-      this.opening = null;
       if (isMlbridgeError(e)) throw e;
       // Another process holds the file: TARGET_BUSY (transient; serve answers 503), its holder named.
       const busy = fileInUse(e);
@@ -497,6 +509,23 @@ export class DuckDbWarehouse implements Warehouse {
 
   async close(): Promise<void> {
     await this.queue;
+    this.closeNow();
+  }
+
+  /**
+   * serve, idle: closes the file so another process (an apply run by hand) may open it. Queued
+   * behind the work already queued, so it never closes under an operation, and skipped when
+   * `stillIdle()` says work arrived meanwhile. The next operation reopens the file (db()).
+   */
+  releaseIdle(stillIdle: () => boolean): Promise<void> {
+    const next = this.queue.then(() => {
+      if (stillIdle()) this.closeNow();
+    });
+    this.queue = next.catch(() => undefined);
+    return next;
+  }
+
+  private closeNow(): void {
     // Once closed, another process may change the file: nothing remembered about it holds.
     this.stageCaches.clear();
     this.stagePool = [];
@@ -554,7 +583,11 @@ function rowsPerPass(): number | undefined {
 
 export async function createDuckDbWarehouse(
   target: Extract<TargetSpec, { kind: 'duckdb' }>,
-  options: { readOnly: boolean },
+  options: { readOnly: boolean } & Pick<BusyWaitOptions, 'busyTimeoutMs' | 'onBusyWait'>,
 ): Promise<Warehouse> {
-  return new DuckDbWarehouse(target.path, options.readOnly);
+  const { busyTimeoutMs, onBusyWait } = options;
+  return new DuckDbWarehouse(target.path, options.readOnly, {
+    ...(busyTimeoutMs !== undefined ? { busyTimeoutMs } : {}),
+    ...(onBusyWait ? { onBusyWait } : {}),
+  });
 }

@@ -141,4 +141,11 @@ export interface Warehouse {
 
   lock(): LockBackend;
   close(): Promise<void>;
+  /**
+   * serve, between requests: lets go of what the target holds open for this process alone
+   * (DuckDB: the file, which no other process can open meanwhile), after the work already
+   * queued and only if `stillIdle()` still holds then; the next call reopens it. Absent when
+   * the target holds nothing (BigQuery).
+   */
+  releaseIdle?(stillIdle: () => boolean): Promise<void>;
 }

@@ -62,6 +62,12 @@ Log('makes retries and lock waits visible', () => {
     formatEvent({ type: 'lock-wait', holder: { id: 'L1', pid: 42, host: 'ci-7', since: '2026-11-23T21:00:00Z' } }),
     'Waiting for the lock held by L1 (pid 42 on ci-7 since 2026-11-23T21:00:00Z)...',
   );
+  assert.is(
+    formatEvent({ type: 'target-busy-wait', path: '/srv/wh.duckdb', holder: { process: '/usr/bin/node', pid: 42 } }),
+    'Waiting for the DuckDB file held by /usr/bin/node (PID 42)...',
+  );
+  // DuckDB does not always name the holder (e.g. on a file system without lock owners).
+  assert.is(formatEvent({ type: 'target-busy-wait', path: '/srv/wh.duckdb', holder: {} }), 'Waiting for the DuckDB file held by another process...');
 });
 
 Log('says when a dead holder\'s lock is taken over, when the release failed, and how far an interrupted apply got', () => {

@@ -59,7 +59,7 @@ export async function run(options: PlanOptions, io: CliIO): Promise<number> {
   const plain = planLogSink((line) => println(io.stderr, line));
   const onEvent = (e: EngineEvent) => (live ? live.onEvent(e) : plain(e));
   let plan: Plan;
-  const opened = await openDeps(spec, io, { readOnly: true, onEvent, data: !options.skipData, ...(options.exportId !== undefined ? { exportId: options.exportId } : {}) }).catch((err) => {
+  const opened = await openDeps(spec, io, { readOnly: true, onEvent, busyTimeoutMs: lockTimeoutMs, data: !options.skipData, ...(options.exportId !== undefined ? { exportId: options.exportId } : {}) }).catch((err) => {
     live?.stop();
     throw err;
   });

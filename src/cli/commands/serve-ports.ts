@@ -5,8 +5,10 @@
 
 import type { ChangeSink, Reconciler } from '../../server/ports.js';
 import type { Spec } from '../../spec/types.js';
-import { MlbridgeError, isMlbridgeError } from '../../model/errors.js';
-import type { CliIO } from '../io.js';
+import { MlbridgeError, errorMessage, isMlbridgeError } from '../../model/errors.js';
+import type { Warehouse } from '../../warehouse/warehouse.js';
+import type { IdleRelease } from '../../server/idle-release.js';
+import { println, type CliIO } from '../io.js';
 
 export interface OpenedPorts {
   sink: ChangeSink;
@@ -14,9 +16,17 @@ export interface OpenedPorts {
   close(): Promise<void>;
 }
 
-export type OpenPorts = (spec: Spec, io: CliIO) => Promise<OpenedPorts>;
+export interface PortOptions {
+  /**
+   * serve: release the target (close the DuckDB file) once no push batch or reconcile has run
+   * for this long, so another process may open it; 0 (the default): keep it open.
+   */
+  releaseAfterMs?: number;
+}
 
-export const openEnginePorts: OpenPorts = async (spec, io) => {
+export type OpenPorts = (spec: Spec, io: CliIO, options?: PortOptions) => Promise<OpenedPorts>;
+
+export const openEnginePorts: OpenPorts = async (spec, io, options = {}) => {
   const [{ createIngestor }, { createReconciler }] = await Promise.all([import('../../engine/ingest.js'), import('../../engine/reconcile.js')]);
   const [{ openWarehouse }, { fileInUse }] = await Promise.all([import('../../warehouse/open.js'), import('../../warehouse/duckdb-errors.js')]);
   const warehouse = await openWarehouse(spec.target, { readOnly: false, env: io.env });
@@ -27,13 +37,18 @@ export const openEnginePorts: OpenPorts = async (spec, io) => {
   };
   try {
     const ingestor = createIngestor(spec, warehouse);
-    const sink: ChangeSink = { write: (changes, rejected) => ingestor.write(changes, rejected).catch(busyOr), close: () => ingestor.close() };
+    const idle = await releaseWhenIdle(warehouse, options.releaseAfterMs ?? 0, io);
+    const sink: ChangeSink = {
+      write: (changes, rejected) => idle.run(() => ingestor.write(changes, rejected)).catch(busyOr),
+      close: () => ingestor.close(),
+    };
     const reconciling = createReconciler(spec, warehouse, { env: io.env });
-    const reconciler: Reconciler = { reconcile: (options) => reconciling.reconcile(options).catch(busyOr) };
+    const reconciler: Reconciler = { reconcile: (o) => idle.run(() => reconciling.reconcile(o)).catch(busyOr) };
     return {
       sink,
       reconciler,
       async close() {
+        idle.stop();
         await warehouse.close();
       },
     };
@@ -42,3 +57,15 @@ export const openEnginePorts: OpenPorts = async (spec, io) => {
     throw isMlbridgeError(e) ? e : new MlbridgeError('TARGET_ERROR', `cannot open the ingest path: ${(e as Error).message}`, { cause: e });
   }
 };
+
+/** The target released after `afterMs` without work, when it holds anything to release (DuckDB). */
+async function releaseWhenIdle(warehouse: Warehouse, afterMs: number, io: CliIO): Promise<IdleRelease> {
+  const { idleRelease } = await import('../../server/idle-release.js');
+  if (!warehouse.releaseIdle || afterMs <= 0) return { run: (op) => op(), stop: () => {} };
+  return idleRelease(
+    (stillIdle) => warehouse.releaseIdle!(stillIdle),
+    afterMs,
+    // The next request reopens the target either way; the failure is worth a line, not a crash.
+    (e) => println(io.stderr, `warning: could not release ${warehouse.location} while idle: ${errorMessage(e)}`),
+  );
+}

@@ -2,6 +2,9 @@
 // Cloud Run. Port: --port, else $PORT (Cloud Run sets it), else 8080. Logs are JSON lines on
 // stdout (Cloud Logging reads `severity` and `message`). SIGTERM/SIGINT: stop accepting,
 // write what is queued, answer the waiting requests, exit 0.
+// DuckDB target: the file is closed once serve has been idle for --release-after (env
+// MLBRIDGE_SERVE_RELEASE_AFTER, default 2s; 0 keeps it open), so an apply or plan run by hand
+// can open it; the next request reopens it.
 
 import { once } from 'node:events';
 import { createServer, UNCONFIGURED_AUTH_HELP, type LogEntry, type ServerAuth } from '../../server/app.js';
@@ -9,6 +12,7 @@ import { createTokenVerifier, type VerifierOptions } from '../../server/auth.js'
 import { MlbridgeError } from '../../model/errors.js';
 import { loadConfig, printDiagnostics } from '../context.js';
 import { EXIT, println, type CliIO } from '../io.js';
+import { parseDurationMs } from '../duration.js';
 import { openEnginePorts, type OpenPorts } from './serve-ports.js';
 
 export interface ServeOptions {
@@ -19,6 +23,19 @@ export interface ServeOptions {
   auth: boolean;
   maxBatch?: number;
   maxDelayMs?: number;
+  /** A duration such as "2s": how long serve stays idle before it releases the DuckDB file; "0" keeps it open. */
+  releaseAfter?: string;
+}
+
+/** serve's default --release-after: long enough to keep a burst of pushes on one open file. */
+export const DEFAULT_RELEASE_AFTER = '2s';
+
+/** --release-after, else $MLBRIDGE_SERVE_RELEASE_AFTER, else 2 s; in milliseconds. */
+export function resolveReleaseAfterMs(option: string | undefined, env: NodeJS.ProcessEnv): number {
+  if (option !== undefined) return parseDurationMs(option, '--release-after');
+  const fromEnv = env.MLBRIDGE_SERVE_RELEASE_AFTER;
+  if (fromEnv !== undefined && fromEnv !== '') return parseDurationMs(fromEnv, 'MLBRIDGE_SERVE_RELEASE_AFTER');
+  return parseDurationMs(DEFAULT_RELEASE_AFTER);
 }
 
 export interface ServeDeps {
@@ -52,6 +69,7 @@ function processSignal(): AbortSignal {
 
 export async function run(options: ServeOptions, io: CliIO, deps: ServeDeps = {}): Promise<number> {
   const port = resolvePort(options.port, io.env);
+  const releaseAfterMs = resolveReleaseAfterMs(options.releaseAfter, io.env);
   const { spec, diagnostics } = await loadConfig(options.config, io);
   printDiagnostics(io, diagnostics);
   if (!spec) return EXIT.ERROR;
@@ -71,7 +89,7 @@ export async function run(options: ServeOptions, io: CliIO, deps: ServeDeps = {}
     };
   }
 
-  const ports = await (deps.openPorts ?? openEnginePorts)(spec, io);
+  const ports = await (deps.openPorts ?? openEnginePorts)(spec, io, { releaseAfterMs });
   const server = createServer({
     sink: ports.sink,
     reconciler: ports.reconciler,

@@ -16,7 +16,7 @@ export interface PlanViewProps {
   observing: string[];
   /** How many observations have finished. */
   observed: number;
-  /** Set while another apply holds the target's lock. */
+  /** Set while another apply holds the target's lock, or another process the DuckDB file. */
   lockWait?: string;
   /** The latest progress of each rows address being read (done ones stay, as a done line). */
   rows?: RowsProgress[];
@@ -83,7 +83,7 @@ export function startPlanView(io: CliIO): { onEvent: (e: EngineEvent) => void; f
   return {
     onEvent(e) {
       if (!mounted) return;
-      if (e.type === 'lock-wait') state.lockWait = formatEvent(e) ?? undefined;
+      if (e.type === 'lock-wait' || e.type === 'target-busy-wait') state.lockWait = formatEvent(e) ?? undefined;
       else if (e.type === 'lock-acquired') delete state.lockWait;
       else if (e.type === 'observe-start') {
         // plan only checks the lock (no lock-acquired): reading begins once it is free.
@@ -91,6 +91,8 @@ export function startPlanView(io: CliIO): { onEvent: (e: EngineEvent) => void; f
         state.observing = [...state.observing, e.what];
       }
       else if (e.type === 'observe-done') {
+        // The first read opens the DuckDB file: done, any wait for it is over.
+        delete state.lockWait;
         state.observing = state.observing.filter((w) => w !== e.what);
         state.observed++;
       } else if (e.type === 'rows-progress' && e.phase === 'read') state.rows = withProgress(state.rows ?? [], e);

@@ -48,6 +48,8 @@ export function formatEvent(e: EngineEvent, options: FormatOptions = {}): string
       return null;
     case 'lock-wait':
       return `Waiting for the lock held by ${e.holder.id} (pid ${e.holder.pid} on ${e.holder.host} since ${e.holder.since})...`;
+    case 'target-busy-wait':
+      return `Waiting for the DuckDB file held by ${e.holder.pid !== undefined ? `${e.holder.process} (PID ${e.holder.pid})` : 'another process'}...`;
     case 'lock-acquired':
       return `Acquired lock ${e.id}.`;
     case 'lock-takeover':
@@ -109,11 +111,11 @@ export function applyLogSink(write: (line: string) => void, options: { observe?:
 
 /**
  * What `plan` prints besides the plan when no live view runs: retries, the progress of a
- * long read and a wait for an apply's lock, nothing else (plan's own output is the plan).
+ * long read and a wait for an apply's lock or a held DuckDB file, nothing else (plan's own output is the plan).
  */
 export function planLogSink(write: (line: string) => void): (e: EngineEvent) => void {
   const sink = applyLogSink(write);
   return (e) => {
-    if (e.type === 'retry' || e.type === 'rows-progress' || e.type === 'lock-wait') sink(e);
+    if (e.type === 'retry' || e.type === 'rows-progress' || e.type === 'lock-wait' || e.type === 'target-busy-wait') sink(e);
   };
 }
