@@ -51,6 +51,8 @@ export interface OpenDepsOptions {
   exportId?: string;
   /** --lock-timeout: also how long to wait for a DuckDB file another process holds. */
   busyTimeoutMs?: number;
+  /** Stops that wait (apply's first Ctrl-C). */
+  signal?: AbortSignal;
 }
 
 export async function openDeps(spec: Spec, io: CliIO, options: OpenDepsOptions): Promise<OpenedDeps> {
@@ -64,6 +66,7 @@ export async function openDeps(spec: Spec, io: CliIO, options: OpenDepsOptions):
     env: io.env,
     ...(onRetry ? { onRetry } : {}),
     ...(options.busyTimeoutMs !== undefined ? { busyTimeoutMs: options.busyTimeoutMs } : {}),
+    ...(options.signal ? { signal: options.signal } : {}),
     ...(onEvent ? { onBusyWait: (w: BusyWait) => onEvent({ type: 'target-busy-wait', ...w }) } : {}),
   });
   const deps: EngineDeps = { warehouse };

@@ -247,12 +247,17 @@ export async function apply(spec: Spec, deps: EngineDeps, options: ApplyOptions 
   let stages = new Map<string, StagedMapping>();
   const signal = options.signal;
   stopIfInterrupted(signal, onEvent, 0);
+  // A wait for a DuckDB file another process holds (the first open) ends on the signal too.
+  const orInterrupted = (e: unknown): never => {
+    if (stoppedBySignal(e, signal)) throw interrupted(signal, onEvent, 0);
+    throw e;
+  };
   const lock = await acquireLock(deps.warehouse, {
     operation: options.operation ?? 'apply',
     timeoutMs: options.lockTimeoutMs ?? 0,
     onEvent,
     ...(signal ? { signal } : {}),
-  });
+  }).catch(orInterrupted);
   try {
     const saved = options.savedPlan;
     const built = await buildPlan(
@@ -268,7 +273,7 @@ export async function apply(spec: Spec, deps: EngineDeps, options: ApplyOptions 
         ...(signal ? { signal } : {}),
       },
       true,
-    );
+    ).catch(orInterrupted);
     stages = built.ctx.stages;
     const ctx = built.ctx;
     const fresh = built.plan;

@@ -20,6 +20,11 @@ export interface BusyWaitOptions {
   busyTimeoutMs?: number;
   /** Called once, at the first busy answer of a wait that will be retried. */
   onBusyWait?: (wait: BusyWait) => void;
+  /**
+   * Stops the wait when aborted (apply's first Ctrl-C): INTERRUPTED at once, not when the
+   * timeout has passed. Nothing was opened, so nothing is left to undo.
+   */
+  signal?: AbortSignal;
   /** Injected by tests. */
   sleep?: (ms: number) => Promise<void>;
   now?: () => number;
@@ -35,7 +40,8 @@ const MAX_DELAY_MS = 2000;
  */
 export async function openWhenFree<T>(open: () => Promise<T>, options: BusyWaitOptions): Promise<T> {
   const timeoutMs = Math.max(0, options.busyTimeoutMs ?? 0);
-  const sleep = options.sleep ?? ((ms: number) => new Promise<void>((r) => setTimeout(r, ms)));
+  const signal = options.signal;
+  const sleep = options.sleep ?? ((ms: number) => abortableSleep(ms, signal));
   const now = options.now ?? Date.now;
   const started = now();
   let delay = FIRST_DELAY_MS;
@@ -51,10 +57,34 @@ export async function openWhenFree<T>(open: () => Promise<T>, options: BusyWaitO
         told = true;
         options.onBusyWait?.({ path: String(e.details?.path), holder: (e.details?.holder ?? {}) as FileHolder });
       }
+      if (signal?.aborted) throw interruptedWait(e);
       await sleep(Math.min(delay, timeoutMs - elapsed));
+      if (signal?.aborted) throw interruptedWait(e);
       delay = Math.min(delay * 2, MAX_DELAY_MS);
     }
   }
+}
+
+/** Resolves after `ms`, or as soon as `signal` is aborted. */
+function abortableSleep(ms: number, signal: AbortSignal | undefined): Promise<void> {
+  return new Promise<void>((resolve) => {
+    if (signal?.aborted) return resolve();
+    const done = () => {
+      clearTimeout(timer);
+      signal?.removeEventListener('abort', done);
+      resolve();
+    };
+    const timer = setTimeout(done, ms);
+    signal?.addEventListener('abort', done, { once: true });
+  });
+}
+
+/** The wait stopped by the signal: INTERRUPTED (the engine reports it as an interrupt before any change). */
+function interruptedWait(busy: MlbridgeError): MlbridgeError {
+  return new MlbridgeError('INTERRUPTED', `interrupted while waiting for a DuckDB file another process holds`, {
+    ...(busy.resource !== undefined ? { resource: busy.resource } : {}),
+    cause: busy,
+  });
 }
 
 /** The busy error as the user reads it after the wait: the same text, and how long it waited. */

@@ -583,11 +583,12 @@ function rowsPerPass(): number | undefined {
 
 export async function createDuckDbWarehouse(
   target: Extract<TargetSpec, { kind: 'duckdb' }>,
-  options: { readOnly: boolean } & Pick<BusyWaitOptions, 'busyTimeoutMs' | 'onBusyWait'>,
+  options: { readOnly: boolean } & Pick<BusyWaitOptions, 'busyTimeoutMs' | 'onBusyWait' | 'signal'>,
 ): Promise<Warehouse> {
-  const { busyTimeoutMs, onBusyWait } = options;
+  const { busyTimeoutMs, onBusyWait, signal } = options;
   return new DuckDbWarehouse(target.path, options.readOnly, {
     ...(busyTimeoutMs !== undefined ? { busyTimeoutMs } : {}),
     ...(onBusyWait ? { onBusyWait } : {}),
+    ...(signal ? { signal } : {}),
   });
 }

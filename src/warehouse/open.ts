@@ -17,6 +17,8 @@ export interface OpenWarehouseOptions {
   busyTimeoutMs?: number;
   /** Called once when an open starts waiting for a busy file. */
   onBusyWait?: (wait: BusyWait) => void;
+  /** Stops a wait for a busy file (apply's Ctrl-C): INTERRUPTED. */
+  signal?: AbortSignal;
 }
 
 export async function openWarehouse(target: TargetSpec, options: OpenWarehouseOptions): Promise<Warehouse> {

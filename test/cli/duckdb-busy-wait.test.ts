@@ -5,10 +5,13 @@
 // process lets go — which the test does once it has seen the waiting line.
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
-import { mkdtempSync, realpathSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, realpathSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { EventEmitter } from 'node:events';
 import { main } from '../../src/cli/main.js';
+import { processRuntime, run as runApply } from '../../src/cli/commands/apply.js';
+import type { SignalSource } from '../../src/cli/interrupts.js';
 import type { Entity } from '../../src/source/entity.js';
 import { writeExport } from '../support/export-writer.js';
 import { holdDuckDb, type DuckDbHolder } from '../support/duckdb-holder.js';
@@ -57,12 +60,19 @@ const waitingLine = (holder: DuckDbHolder) => `Waiting for the DuckDB file held 
 /** Polls `text()` until it holds `line` (the waiting line of a command that waits). */
 async function untilPrinted(text: () => string, line: string, what: Promise<unknown>): Promise<void> {
   let ended = false;
-  void what.finally(() => (ended = true));
+  const end = () => (ended = true);
+  void what.then(end, end);
   for (let i = 0; !text().includes(line); i++) {
     if (ended) throw new Error(`the command ended without printing "${line}":\n${text()}`);
     if (i > 1800) throw new Error(`no "${line}" after 180 s:\n${text()}`);
     await new Promise((r) => setTimeout(r, 100));
   }
+}
+
+/** A signal source the test fires, standing in for `process`. */
+function fakeSignals(): SignalSource & { fire: (s: 'SIGINT') => void } {
+  const e = new EventEmitter();
+  return { on: (s, l) => e.on(s, l), off: (s, l) => e.off(s, l), fire: (s) => void e.emit(s, s) };
 }
 
 const BusyFile = suite('plan and apply while another process holds the DuckDB file');
@@ -121,6 +131,25 @@ BusyFile('apply -lock-timeout=30s waits for a plan reading the file, says so onc
     { n: '1', name: 'item 1' },
     { n: '2', name: 'item 2' },
   ]);
+});
+
+BusyFile('Ctrl-C while apply waits for the file stops the wait at once: exit 130, nothing written', async () => {
+  const h = await hold('READ_WRITE');
+  const signals = fakeSignals();
+  const io: FakeIO = fakeIO({ cwd: dir });
+  // Without the signal reaching the wait, apply would give up after 20 s with TARGET_BUSY (exit 1).
+  const applying = runApply(
+    { config: 'mlbridge.yaml', autoApprove: true, allowDestructive: false, lockTimeout: '20s', target: [], json: false, color: false },
+    io,
+    { ...processRuntime, signals, exit: (code) => assert.unreachable(`exit(${code})`) },
+  ).catch((e: unknown) => e);
+  await untilPrinted(io.out, waitingLine(h), applying);
+  signals.fire('SIGINT');
+  assert.is(await applying, 130, io.out() + io.err());
+  assert.match(io.out(), '\nInterrupted before any change was applied; run apply again\n');
+  assert.not.ok(existsSync(join(dir, 'wh.duckdb.mlbridge.lock')), 'the lock was released');
+  await release();
+  assert.equal(await tableRows(db, `SELECT count(*) AS n FROM information_schema.schemata WHERE schema_name = 'shop'`), [{ n: '0' }]);
 });
 
 BusyFile('apply -lock-timeout=1s gives up with TARGET_BUSY and how long it waited, having written nothing', async () => {

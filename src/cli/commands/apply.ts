@@ -192,7 +192,7 @@ async function applyCommand(
   let result: ApplyResult;
   try {
     const opened = await runtime
-      .openDeps(spec, io, { readOnly: false, onEvent, busyTimeoutMs: lockTimeoutMs, data: !options.skipData, ...(options.exportId !== undefined ? { exportId: options.exportId } : {}) })
+      .openDeps(spec, io, { readOnly: false, onEvent, busyTimeoutMs: lockTimeoutMs, signal, data: !options.skipData, ...(options.exportId !== undefined ? { exportId: options.exportId } : {}) })
       .catch((e: unknown) => {
         throw failure(e);
       });
