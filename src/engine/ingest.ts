@@ -57,6 +57,16 @@ export interface ChangeSink {
   close(): Promise<void>;
 }
 
+/** The ingest path of serve: a sink that also reads the target's stored profiles once. */
+export interface Ingestor extends ChangeSink {
+  /**
+   * Forgets what was read from the target (the stored profiles): serve released it while
+   * idle, and another process (an apply run by hand) may have learned new profiles since.
+   * The next batch reads them again.
+   */
+  forgetTarget(): void;
+}
+
 export interface IngestorOptions {
   /** Scoring time and `ingest_time`. Default: the system clock. */
   clock?: () => Date;
@@ -93,7 +103,7 @@ interface Rejection {
  *   quarantined  records newly quarantined by scoring or type drift
  *   rejected     messages newly stored as never applicable (kind quarantine or _mlbridge_rejected)
  */
-export function createIngestor(spec: Spec, warehouse: Warehouse, options: IngestorOptions = {}): ChangeSink {
+export function createIngestor(spec: Spec, warehouse: Warehouse, options: IngestorOptions = {}): Ingestor {
   const clock = options.clock ?? (() => new Date());
   const dataset = spec.target.dataset;
   let profiles: Promise<Map<string, KindProfile>> | undefined;
@@ -178,6 +188,9 @@ export function createIngestor(spec: Spec, warehouse: Warehouse, options: Ingest
     async close() {
       closed = true;
       await queue;
+    },
+    forgetTarget() {
+      profiles = undefined;
     },
   };
 }

@@ -7,6 +7,11 @@ import * as assert from 'uvu/assert';
 import { join } from 'node:path';
 import { DuckDBInstance } from '@duckdb/node-api';
 import { resolveReleaseAfterMs } from '../../src/cli/commands/serve.js';
+import { storeProfile } from '../../src/engine/profiles.js';
+import { formatTimestampUs } from '../../src/record/coerce.js';
+import { learnProfile } from '../../src/record/profile.js';
+import { loadSpec } from '../../src/spec/load.js';
+import { openWarehouse } from '../../src/warehouse/open.js';
 import { customer, pubsubEnvelope } from './fakes.js';
 import { customerSpec, mlbridge, specFolder, startServe, tableRows, type ServeChild } from './serve-child.js';
 
@@ -67,6 +72,29 @@ Release('after a push the file is freed, an apply runs in another process, and t
     { _key: 'CustomerProfile:bob', email: 'bob@example.com', visits: '2' },
   ]);
   assert.not.match(serve!.output(), /"severity":"ERROR"|warning: could not release/);
+});
+
+Release('profiles another process stored while serve was idle score the next push', async () => {
+  const db = join(folder.dir, 'wh.duckdb');
+  const flagsOf = async (key: string) => (await tableRows(db, `SELECT flags FROM live.customer_profile_raw WHERE _key = 'CustomerProfile:${key}'`)).map((r) => r.flags);
+  assert.is((await push(serve!.url, 'cy', '3')).status, 200);
+  await untilFree(db);
+  assert.ok(JSON.stringify(await flagsOf('cy')).includes('no_profile'), JSON.stringify(await flagsOf('cy')));
+
+  // Another process learns and stores the kind's profile (as its apply would) while serve is idle.
+  const spec = (await loadSpec(join(folder.dir, 'mlbridge.yaml'), { cwd: folder.dir, env: {} })).spec!;
+  const rows = Array.from({ length: 50 }, (_, i) => ({ email: `c${i}@example.com`, visits: String(i % 7), tier: 'gold' }));
+  const warehouse = await openWarehouse(spec.target, { readOnly: false });
+  try {
+    await storeProfile(warehouse, 'live', learnProfile(rows, spec.mappings[0]!), formatTimestampUs(BigInt(Date.now()) * 1000n));
+  } finally {
+    await warehouse.close();
+  }
+
+  assert.is((await push(serve!.url, 'dee', '4')).status, 200);
+  await untilFree(db);
+  const flags = JSON.stringify(await flagsOf('dee'));
+  assert.ok(flags !== '[]' && !flags.includes('no_profile'), `dee was scored without the stored profile: ${flags}`);
 });
 
 Release.run();

@@ -37,7 +37,8 @@ export const openEnginePorts: OpenPorts = async (spec, io, options = {}) => {
   };
   try {
     const ingestor = createIngestor(spec, warehouse);
-    const idle = await releaseWhenIdle(warehouse, options.releaseAfterMs ?? 0, io);
+    // Once released, the target may change under serve: the profiles are read again after.
+    const idle = await releaseWhenIdle(warehouse, options.releaseAfterMs ?? 0, io, () => ingestor.forgetTarget());
     const sink: ChangeSink = {
       write: (changes, rejected) => idle.run(() => ingestor.write(changes, rejected)).catch(busyOr),
       close: () => ingestor.close(),
@@ -59,11 +60,14 @@ export const openEnginePorts: OpenPorts = async (spec, io, options = {}) => {
 };
 
 /** The target released after `afterMs` without work, when it holds anything to release (DuckDB). */
-async function releaseWhenIdle(warehouse: Warehouse, afterMs: number, io: CliIO): Promise<IdleRelease> {
+async function releaseWhenIdle(warehouse: Warehouse, afterMs: number, io: CliIO, released: () => void): Promise<IdleRelease> {
   const { idleRelease } = await import('../../server/idle-release.js');
   if (!warehouse.releaseIdle || afterMs <= 0) return { run: (op) => op(), stop: () => {} };
   return idleRelease(
-    (stillIdle) => warehouse.releaseIdle!(stillIdle),
+    async (stillIdle) => {
+      await warehouse.releaseIdle!(stillIdle);
+      released();
+    },
     afterMs,
     // The next request reopens the target either way; the failure is worth a line, not a crash.
     (e) => println(io.stderr, `warning: could not release ${warehouse.location} while idle: ${errorMessage(e)}`),
