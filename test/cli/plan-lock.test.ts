@@ -113,6 +113,24 @@ Locked('plan fails with exit 1 naming the lock: id, operation, who, since, and h
   assert.is(await resume(child), 0, 'the apply was not disturbed');
 });
 
+Locked('plan --json while the apply holds the lock leaves a JSON document naming the lock on stdout, and exits 1', async () => {
+  const { child, lock } = await stoppedApply();
+  const plan = await cli(dir, 'plan', '--json');
+  assert.is(plan.code, 1);
+  const doc = JSON.parse(plan.out) as { changes: unknown[]; diagnostics: { severity: string; summary: string; detail: string }[]; error: { code: string; resource: string; details: { lock_id: string; holder: { id: string; pid: number } } } };
+  assert.equal(doc.changes, []);
+  assert.is(doc.diagnostics.length, 1);
+  assert.is(doc.diagnostics[0]!.severity, 'error');
+  assert.is(doc.diagnostics[0]!.summary, `Error acquiring the state lock: duckdb:${join(dir, 'wh.duckdb')} is locked by another mlbridge run`);
+  assert.ok(doc.diagnostics[0]!.detail.includes(`    mlbridge force-unlock ${lock.id}`), doc.diagnostics[0]!.detail);
+  assert.is(doc.error.code, 'LOCK_HELD');
+  assert.is(doc.error.resource, `duckdb:${join(dir, 'wh.duckdb')}`);
+  assert.is(doc.error.details.lock_id, lock.id);
+  assert.is(doc.error.details.holder.pid, child.pid);
+  assert.ok(plan.err.startsWith('Error: Error acquiring the state lock'), plan.err);
+  assert.is(await resume(child), 0, 'the apply was not disturbed');
+});
+
 Locked('plan -lock-timeout=5m waits for the apply, saying so, then plans what it applied', async () => {
   const { child, lock } = await stoppedApply();
   const io = fakeIO({ cwd: dir });

@@ -17,7 +17,7 @@ import { EXIT, println, type CliIO } from '../io.js';
 import { loadConfig, openDeps, printDiagnostics } from '../context.js';
 import { renderPlanText } from '../views/plan-text.js';
 import { planLogSink } from '../views/apply-log.js';
-import { diagnosticsOnlyJson, renderPlanJson } from '../views/plan-json.js';
+import { diagnosticsOnlyJson, failedPlanJson, renderPlanJson } from '../views/plan-json.js';
 import { renderPlanMarkdown } from '../views/plan-markdown.js';
 
 export interface PlanOptions {
@@ -59,17 +59,21 @@ export async function run(options: PlanOptions, io: CliIO): Promise<number> {
   const plain = planLogSink((line) => println(io.stderr, line));
   const onEvent = (e: EngineEvent) => (live ? live.onEvent(e) : plain(e));
   let plan: Plan;
-  const opened = await openDeps(spec, io, { readOnly: true, onEvent, busyTimeoutMs: lockTimeoutMs, data: !options.skipData, ...(options.exportId !== undefined ? { exportId: options.exportId } : {}) }).catch((err) => {
+  // With --json, a plan that fails still leaves a JSON document on stdout (the error as a
+  // diagnostic, its code under `error`), for the pipeline reading it; the message goes to
+  // stderr as always.
+  const failed = (err: unknown): never => {
     live?.stop();
+    if (format === 'json') println(io.stdout, JSON.stringify(failedPlanJson(err)));
     throw err;
-  });
+  };
+  const opened = await openDeps(spec, io, { readOnly: true, onEvent, busyTimeoutMs: lockTimeoutMs, data: !options.skipData, ...(options.exportId !== undefined ? { exportId: options.exportId } : {}) }).catch(failed);
   try {
     // Checked, not taken: a plan only reads, so two plans never wait for each other.
     if (options.lock !== false) await awaitUnlocked(opened.deps.warehouse, { timeoutMs: lockTimeoutMs, onEvent });
     plan = await createPlan(spec, opened.deps, { targets: options.target, onEvent, skipData: options.skipData });
   } catch (err) {
-    live?.stop();
-    throw withLockInfo(err, options.config);
+    return failed(withLockInfo(err, options.config));
   } finally {
     await opened.close();
   }

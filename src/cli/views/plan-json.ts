@@ -3,7 +3,8 @@
 // user-named maps (labels, column sources, fingerprints) keep their keys. Minor versions
 // only add keys. A pure function of the Plan.
 
-import type { Diagnostic } from '../../model/diagnostic.js';
+import { errorDiag, type Diagnostic } from '../../model/diagnostic.js';
+import { MlbridgeError, errorMessage } from '../../model/errors.js';
 import type { Plan, PlanSummary, RowsChange } from '../../engine/plan.js';
 
 /** Keys whose values are maps named by the user: their own keys are data, not schema. */
@@ -59,6 +60,25 @@ function rowsJson(c: RowsChange): unknown {
 export function diagnosticsOnlyJson(diags: readonly Diagnostic[]): Record<string, unknown> {
   const summary: PlanSummary = { add: 0, change: 0, destroy: 0 };
   return { format_version: '1', changes: [], summary, diagnostics: diagnosticsJson(diags) };
+}
+
+/**
+ * A plan that failed, for `plan --json`: no changes, the error as an error diagnostic (its
+ * first line the summary, the rest the detail) and, for scripts, its stable code, resource
+ * and structured details under `error` (never the message to parse).
+ */
+export function failedPlanJson(err: unknown): Record<string, unknown> {
+  const [summary = '', ...rest] = errorMessage(err).split('\n');
+  const doc = diagnosticsOnlyJson([errorDiag(summary, undefined, rest.length > 0 ? rest.join('\n') : undefined)]);
+  const e = err instanceof MlbridgeError ? err : undefined;
+  return {
+    ...doc,
+    error: {
+      code: e?.code ?? 'INTERNAL',
+      ...(e?.resource !== undefined ? { resource: e.resource } : {}),
+      ...(e?.details !== undefined ? { details: toJsonShape(e.details) } : {}),
+    },
+  };
 }
 
 export function renderPlanJson(plan: Plan): string {
