@@ -64,14 +64,14 @@ Run('prints the score as JSON with the documented defaults when there is no spec
   assert.is(r.code, 0);
   assert.is(r.err, '');
   assert.equal(JSON.parse(r.out), {
-    entityKey: 'customer-1001',
+    entity_key: 'customer-1001',
     kind: 'CustomerProfile',
     operation: 'UPSERT',
     confidence: 0.981937, // 0.4 × 0.5^(60/900) + 0.4 + 0.2
     freshness: 0.954842,
     completeness: 1,
     anomaly: 1,
-    lagSeconds: 60,
+    lag_seconds: 60,
     flags: ['no_profile'],
     priority: 'normal',
     action: 'ingest',
@@ -121,7 +121,7 @@ Run('--event-time takes epoch milliseconds as well as RFC 3339', async () => {
   const r = await score({ eventTime: String(NOW.getTime() - 7_200_000) });
   assert.is(r.code, 0);
   assert.is(r.err, '');
-  assert.is(JSON.parse(r.out).lagSeconds, 7200);
+  assert.is(JSON.parse(r.out).lag_seconds, 7200);
 });
 
 Run('reads --data @file.json relative to the working directory', async () => {

@@ -65,6 +65,8 @@ Stats('stats --json gives the same numbers as data', async () => {
   assert.is(j.entities, 3);
   assert.equal(j.kinds.map((k: { namespace: string; kind: string; entities: number }) => [k.namespace, k.kind, k.entities]), [['', 'Order', 2], ['eu', 'Order', 1]]);
   assert.equal(j.kinds[0].properties.find((p: { name: string }) => p.name === 'total').types, { integer: 1, double: 1 });
+  // snake_case keys, as in every JSON mlbridge prints; value type names stay as named.
+  assert.equal(j.kinds[0].properties.find((p: { name: string }) => p.name === 'tags').element_types, { string: 1 });
 });
 
 Stats('a damaged file exits 1 with file and byte offset and no stack trace', async () => {

@@ -1,6 +1,7 @@
 // `mlbridge export stats LOCATION [--json]`: entities and bytes per namespace/kind, and
 // every property (nested ones as a.b) with the value types seen and how often.
 import type { CliIO } from '../io.js';
+import { toJsonShape } from '../views/plan-json.js';
 import { EXIT } from '../io.js';
 import type { GroupStats, PropStats } from '../../source/export/profile.js';
 import type { ExportProfile } from '../../source/export/profile-export.js';
@@ -69,7 +70,8 @@ export async function run(options: ExportStatsOptions, io: CliIO): Promise<numbe
   const groups = profile.groups.map(groupJson);
   const total = { entities: groups.reduce((s, g) => s + g.entities, 0), bytes: groups.reduce((s, g) => s + g.bytes, 0) };
   if (options.json) {
-    io.stdout.write(`${JSON.stringify({ ...total, ...(tally.count ? { skippedRecords: tally.count } : {}), kinds: groups }, null, 2)}\n`);
+    // snake_case keys, as every JSON mlbridge prints (plan --json, apply --json).
+    io.stdout.write(`${JSON.stringify(toJsonShape({ ...total, ...(tally.count ? { skippedRecords: tally.count } : {}), kinds: groups }), null, 2)}\n`);
   } else {
     const lines: string[] = [];
     for (const g of groups) {

@@ -15,6 +15,7 @@ import type { KindProfile } from '../../record/profile.js';
 import { scoreRecordFreshness, type RecordScore } from '../../record/score.js';
 import { validateSyncRecord, type SyncRecord } from '../../record/sync-record.js';
 import { EXIT, println, type CliIO } from '../io.js';
+import { toJsonShape } from '../views/plan-json.js';
 
 export interface ScoreCommandOptions {
   entityKey: string;
@@ -174,7 +175,8 @@ export async function run(options: ScoreCommandOptions, io: CliIO): Promise<numb
         ...score,
         thresholds: { ingest: ctx.scoring.ingest, quarantine: ctx.scoring.quarantine },
       };
-      println(io.stdout, JSON.stringify(out, null, 2));
+      // snake_case keys, as every JSON mlbridge prints (plan --json, apply --json).
+      println(io.stdout, JSON.stringify(toJsonShape(out), null, 2));
     }
     return score.action === 'quarantine' ? EXIT.QUARANTINE : EXIT.OK;
   } catch (err) {

@@ -7,8 +7,11 @@ import { errorDiag, type Diagnostic } from '../../model/diagnostic.js';
 import { MlbridgeError, errorMessage } from '../../model/errors.js';
 import type { Plan, PlanSummary, RowsChange } from '../../engine/plan.js';
 
-/** Keys whose values are maps named by the user: their own keys are data, not schema. */
-const USER_MAPS = new Set(['labels', 'columnSources', 'fingerprints', 'sampleKeys']);
+/**
+ * Keys whose values are maps keyed by data, not schema: named by the user (labels, column
+ * sources), or by Datastore value type (`export stats`' `types`: `geoPoint` stays as named).
+ */
+const USER_MAPS = new Set(['labels', 'columnSources', 'fingerprints', 'sampleKeys', 'types', 'elementTypes']);
 
 function snake(k: string): string {
   return k.replace(/[A-Z]/g, (c) => `_${c.toLowerCase()}`);
