@@ -22,6 +22,7 @@ import { reject, type Decoded, type Origin } from './decoded.js';
 import { decodeEventarc } from './eventarc.js';
 import { decodePubsub } from './pubsub.js';
 import type { ChangeSink, Reconciler, ReconcileSummary } from './ports.js';
+import { toJsonShape } from '../model/json-shape.js';
 
 export type ServerAuth =
   | { mode: 'verify'; verifier: TokenVerifier }
@@ -170,7 +171,7 @@ export function createServer(options: ServerOptions): MlbridgeServer {
     try {
       const summary: ReconcileSummary = await options.reconciler.reconcile({ id, ...(requested ? { kinds: requested } : {}) });
       log({ severity: 'INFO', message: `reconcile ${id} finished in ${summary.durationMs} ms (${summary.changed ? 'repaired' : 'nothing to repair'})`, reconcileId: id });
-      return reply.code(200).send(summary);
+      return reply.code(200).send(toJsonShape(summary));
     } catch (e) {
       const busy = busyTarget(e);
       if (busy) {

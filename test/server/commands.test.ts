@@ -54,6 +54,8 @@ Reconcile('exits 2 when it repaired rows, and --json prints the summary', async 
   assert.is(await reconcile({ config: 'mlbridge.yaml', kind: ['Order'], json: true }, io, ports.open), 2);
   const summary = JSON.parse(io.out());
   assert.equal([summary.changed, summary.kinds, asked], [true, { Order: counts(3) }, ['Order']]);
+  // snake_case keys, as every JSON mlbridge prints; kind names stay as the spec writes them.
+  assert.equal(Object.keys(summary), ['id', 'kinds', 'duration_ms', 'changed']);
 });
 
 Reconcile('exits 1 naming an unmapped kind, without opening anything', async () => {

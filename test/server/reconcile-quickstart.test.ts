@@ -41,7 +41,7 @@ const IN_STEP = { CustomerProfile: counts({}, 12), Order: counts({}, 21), Produc
 interface Summary {
   id: string;
   kinds: Record<string, ReturnType<typeof counts>>;
-  durationMs: number;
+  duration_ms: number;
   changed: boolean;
 }
 

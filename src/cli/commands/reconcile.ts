@@ -6,6 +6,7 @@ import { randomUUID } from 'node:crypto';
 import type { ReconcileSummary } from '../../server/ports.js';
 import { loadConfig, printDiagnostics } from '../context.js';
 import { EXIT, println, type CliIO } from '../io.js';
+import { toJsonShape } from '../../model/json-shape.js';
 import { openEnginePorts, type OpenPorts } from './serve-ports.js';
 
 export interface ReconcileOptions {
@@ -39,7 +40,7 @@ export async function run(options: ReconcileOptions, io: CliIO, openPorts: OpenP
   } finally {
     await ports.sink.close().finally(() => ports.close());
   }
-  if (options.json) println(io.stdout, JSON.stringify(summary));
+  if (options.json) println(io.stdout, JSON.stringify(toJsonShape(summary)));
   else for (const line of summaryText(summary)) println(io.stdout, line);
   return summary.changed ? EXIT.CHANGES : EXIT.OK;
 }

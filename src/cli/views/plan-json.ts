@@ -4,34 +4,12 @@
 // only add keys. A pure function of the Plan.
 
 import { errorDiag, type Diagnostic } from '../../model/diagnostic.js';
+import { toJsonShape } from '../../model/json-shape.js';
+
+export { toJsonShape };
 import { MlbridgeError, errorMessage } from '../../model/errors.js';
 import type { Plan, PlanSummary, RowsChange } from '../../engine/plan.js';
 
-/**
- * Keys whose values are maps keyed by data, not schema: named by the user (labels, column
- * sources), or by Datastore value type (`export stats`' `types`: `geoPoint` stays as named).
- */
-const USER_MAPS = new Set(['labels', 'columnSources', 'fingerprints', 'sampleKeys', 'types', 'elementTypes']);
-
-function snake(k: string): string {
-  return k.replace(/[A-Z]/g, (c) => `_${c.toLowerCase()}`);
-}
-
-/** Recursively snake_cases object keys, leaving user maps' keys alone. */
-export function toJsonShape(value: unknown): unknown {
-  if (Array.isArray(value)) return value.map(toJsonShape);
-  if (value === null || typeof value !== 'object') return value;
-  const out: Record<string, unknown> = {};
-  for (const [k, v] of Object.entries(value as Record<string, unknown>)) {
-    if (v === undefined) continue;
-    if (USER_MAPS.has(k) && v && typeof v === 'object' && !Array.isArray(v)) {
-      out[snake(k)] = Object.fromEntries(Object.entries(v as Record<string, unknown>).map(([kk, vv]) => [kk, toJsonShape(vv)]));
-    } else {
-      out[snake(k)] = toJsonShape(v);
-    }
-  }
-  return out;
-}
 
 export function diagnosticsJson(diags: readonly Diagnostic[]): unknown[] {
   return diags.map((d) => toJsonShape(d));
