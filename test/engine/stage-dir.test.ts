@@ -7,7 +7,7 @@ import { existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync 
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createPlan } from '../../src/engine/index.js';
-import { createStageDir } from '../../src/engine/changes/stage-dir.js';
+import { createStageDir, hostTag } from '../../src/engine/changes/stage-dir.js';
 import { loadSpec } from '../../src/spec/load.js';
 import type { Entity } from '../../src/source/entity.js';
 import { openSnapshotSource } from '../../src/source/snapshot-source.js';
@@ -71,9 +71,13 @@ Stale.after(() => {
 
 Stale('a plan staging on workers removes the folder of a dead run and keeps those of live processes', async () => {
   sleeper = spawn(process.execPath, ['-e', 'setTimeout(() => {}, 600_000)'], { stdio: 'ignore' });
-  const dead = leftBy(temp, `mlbridge-stage-${deadPid()}-aB3dE9`);
-  const own = leftBy(temp, `mlbridge-stage-${process.pid}-Qw12Er`);
-  const live = leftBy(temp, `mlbridge-stage-${sleeper.pid}-Zx98Cv`);
+  const host = hostTag();
+  const gone = deadPid();
+  const dead = leftBy(temp, `mlbridge-stage-${host}-${gone}-aB3dE9`);
+  const own = leftBy(temp, `mlbridge-stage-${host}-${process.pid}-Qw12Er`);
+  const live = leftBy(temp, `mlbridge-stage-${host}-${sleeper.pid}-Zx98Cv`);
+  // Another container sharing the temp folder: its pids are not this host's to judge.
+  const elsewhere = leftBy(temp, `mlbridge-stage-other-host.example-${gone}-Mn56Bv`);
   // Named before folders carried their owner: whose it is cannot be told, so it is left alone.
   const legacy = leftBy(temp, 'mlbridge-stage-Kp4Lm2');
 
@@ -90,13 +94,14 @@ Stale('a plan staging on workers removes the folder of a dead run and keeps thos
   }
   assert.not.ok(existsSync(dead), 'the dead run\'s folder is removed');
   assert.ok(existsSync(own) && existsSync(live) && existsSync(legacy), 'live processes\' folders are kept');
-  assert.equal(readdirSync(temp).sort(), [legacy, own, live].map((p) => p.slice(temp.length + 1)).sort(), 'and this run removed its own');
+  assert.ok(existsSync(elsewhere), "another host's folder is kept, whatever its pid");
+  assert.equal(readdirSync(temp).sort(), [legacy, own, live, elsewhere].map((p) => p.slice(temp.length + 1)).sort(), 'and this run removed its own');
 });
 
-Stale("a new stage folder carries its owner's pid", async () => {
+Stale("a new stage folder carries its owner's host and pid", async () => {
   const path = await createStageDir(temp);
   try {
-    assert.match(path.slice(temp.length + 1), new RegExp(`^mlbridge-stage-${process.pid}-[A-Za-z0-9]{6}$`));
+    assert.match(path.slice(temp.length + 1), new RegExp(`^mlbridge-stage-${hostTag().replace(/[.]/g, '\\.')}-${process.pid}-[A-Za-z0-9]{6}$`));
   } finally {
     rmSync(path, { recursive: true, force: true });
   }
