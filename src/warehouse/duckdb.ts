@@ -559,9 +559,18 @@ function memorySettings(spillDir: string, readOnly: boolean): Record<string, str
   };
 }
 
-/** The DuckDB memory limit (a DuckDB size) a target opened so starts with. */
+/**
+ * The DuckDB memory limit (a DuckDB size) a target opened so starts with. A setting DuckDB
+ * would refuse ("lots", "80%", a bare number) is INVALID_ARGUMENT naming the variable, not
+ * DuckDB's "Failed to set config" at the first statement.
+ */
 function memoryLimit(readOnly: boolean): string {
-  return process.env.MLBRIDGE_DUCKDB_MEMORY_LIMIT ?? (readOnly ? '128MB' : '256MB');
+  const set = process.env.MLBRIDGE_DUCKDB_MEMORY_LIMIT;
+  if (set === undefined) return readOnly ? '128MB' : '256MB';
+  if (duckSizeBytes(set) === undefined) {
+    throw new MlbridgeError('INVALID_ARGUMENT', `MLBRIDGE_DUCKDB_MEMORY_LIMIT: ${JSON.stringify(set)} is not a size DuckDB takes (use e.g. 512MB, 2GB or 1.5GiB)`);
+  }
+  return set;
 }
 
 /** The plan's limit: what a snapshot join is sized for when the configured limit is no size. */
@@ -573,12 +582,17 @@ const DEFAULT_LIMIT_BYTES = 128e6;
 
 /**
  * MLBRIDGE_DUCKDB_ROWS_PER_PASS: rows each pass of a snapshot's key joins may hold
- * (key-partitions.ts), instead of the estimate from the memory limit; unset or not a
- * positive integer: the estimate.
+ * (key-partitions.ts), instead of the estimate from the memory limit; unset: the estimate.
+ * Anything but a positive integer is INVALID_ARGUMENT naming the variable.
  */
 function rowsPerPass(): number | undefined {
-  const n = Number(process.env.MLBRIDGE_DUCKDB_ROWS_PER_PASS);
-  return Number.isSafeInteger(n) && n > 0 ? n : undefined;
+  const set = process.env.MLBRIDGE_DUCKDB_ROWS_PER_PASS;
+  if (set === undefined) return undefined;
+  const n = Number(set);
+  if (set.trim() === '' || !Number.isSafeInteger(n) || n <= 0) {
+    throw new MlbridgeError('INVALID_ARGUMENT', `MLBRIDGE_DUCKDB_ROWS_PER_PASS: ${JSON.stringify(set)} is not a positive whole number of rows`);
+  }
+  return n;
 }
 
 export async function createDuckDbWarehouse(

@@ -26,23 +26,38 @@ export const JOIN_ROW_BYTES = 100;
  */
 export const MAX_PASSES = 64;
 
+/** The units DuckDB's memory_limit takes (1000^i for KB…TB and K…T, 1024^i for KiB…TiB); it refuses a bare number. */
 const UNITS: Record<string, number> = {
   b: 1,
+  byte: 1,
+  bytes: 1,
+  k: 1e3,
   kb: 1e3,
+  kilobyte: 1e3,
+  kilobytes: 1e3,
+  m: 1e6,
   mb: 1e6,
+  megabyte: 1e6,
+  megabytes: 1e6,
+  g: 1e9,
   gb: 1e9,
+  gigabyte: 1e9,
+  gigabytes: 1e9,
+  t: 1e12,
   tb: 1e12,
+  terabyte: 1e12,
+  terabytes: 1e12,
   kib: 2 ** 10,
   mib: 2 ** 20,
   gib: 2 ** 30,
   tib: 2 ** 40,
 };
 
-/** A DuckDB size setting ("128MB", "1.5 GiB", "512kb") in bytes; undefined when it is none. */
+/** A DuckDB size setting ("128MB", "1.5 GiB", "512kb", "2G") in bytes; undefined when DuckDB would not take it. */
 export function duckSizeBytes(text: string): number | undefined {
-  const m = /^\s*(\d+(?:\.\d+)?)\s*([a-z]*)\s*$/i.exec(text);
+  const m = /^\s*(\d+(?:\.\d+)?)\s*([a-z]+)\s*$/i.exec(text);
   if (!m) return undefined;
-  const unit = UNITS[(m[2] || 'b').toLowerCase()];
+  const unit = UNITS[m[2]!.toLowerCase()];
   if (unit === undefined) return undefined;
   const bytes = Number(m[1]) * unit;
   return Number.isFinite(bytes) && bytes > 0 ? bytes : undefined;

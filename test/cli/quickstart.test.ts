@@ -225,6 +225,22 @@ Quickstart('a removed column is a destructive drop, named when refused', async (
   assert.is((await run('plan', '--detailed-exitcode')).code, 0, 'nothing was dropped');
 });
 
+Quickstart('a DuckDB setting in the environment that is no size or count fails naming the variable', async () => {
+  for (const [name, value, error] of [
+    ['MLBRIDGE_DUCKDB_MEMORY_LIMIT', 'lots', 'Error: MLBRIDGE_DUCKDB_MEMORY_LIMIT: "lots" is not a size DuckDB takes (use e.g. 512MB, 2GB or 1.5GiB)\n'],
+    ['MLBRIDGE_DUCKDB_MEMORY_LIMIT', '4096', 'Error: MLBRIDGE_DUCKDB_MEMORY_LIMIT: "4096" is not a size DuckDB takes (use e.g. 512MB, 2GB or 1.5GiB)\n'],
+    ['MLBRIDGE_DUCKDB_ROWS_PER_PASS', '-3', 'Error: MLBRIDGE_DUCKDB_ROWS_PER_PASS: "-3" is not a positive whole number of rows\n'],
+  ] as const) {
+    process.env[name] = value;
+    try {
+      const r = await run('plan', '--no-color');
+      assert.equal([r.code, r.err], [1, error], `${name}=${value}`);
+    } finally {
+      delete process.env[name];
+    }
+  }
+});
+
 Quickstart('the launcher exits 0, 2 and 1 for plan --detailed-exitcode', () => {
   const plan = () => spawnSync(process.execPath, [bin, 'plan', '--detailed-exitcode', '--no-color'], { cwd: dir, encoding: 'utf8' });
   const none = plan();

@@ -14,8 +14,10 @@ Passes('a DuckDB size setting reads as DuckDB reads it: MB are 10^6 bytes, MiB 2
   assert.is(duckSizeBytes('128MB'), 128e6);
   assert.is(duckSizeBytes('1.5 GiB'), 1.5 * 2 ** 30);
   assert.is(duckSizeBytes('512kb'), 512e3);
-  assert.is(duckSizeBytes('4096'), 4096);
-  for (const bad of ['', 'lots', '12 parsecs', '-1GB', '0MB']) assert.is(duckSizeBytes(bad), undefined, bad);
+  assert.is(duckSizeBytes('2G'), 2e9);
+  assert.is(duckSizeBytes('512 megabytes'), 512e6);
+  // What DuckDB refuses: no unit, a percentage, no number.
+  for (const bad of ['', 'lots', '12 parsecs', '-1GB', '0MB', '4096', '80%']) assert.is(duckSizeBytes(bad), undefined, bad);
 });
 
 Passes('a million short keys take one pass at the plan limit; five million take five', () => {
