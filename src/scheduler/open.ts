@@ -6,6 +6,7 @@
 //     CREDENTIALS_MISSING error naming what was tried, not a stack from the first call.
 
 import { MlbridgeError } from '../model/errors.js';
+import { positiveIntegerEnv } from '../model/env-number.js';
 import type { RetryPolicy } from '../model/retry.js';
 import type { RetryInfo } from './client.js';
 import type { SchedulerClientLike } from './types.js';
@@ -37,7 +38,7 @@ export async function openScheduler(options: OpenSchedulerOptions = {}): Promise
   const env = options.env ?? process.env;
   const { createSchedulerClient } = await import('./client.js');
   // Per-request deadline: the option (tests), else MLBRIDGE_SCHEDULER_TIMEOUT_MS, else the client's 60 s.
-  const timeoutMs = options.timeoutMs ?? (Number(env['MLBRIDGE_SCHEDULER_TIMEOUT_MS']) || undefined);
+  const timeoutMs = options.timeoutMs ?? positiveIntegerEnv(env, 'MLBRIDGE_SCHEDULER_TIMEOUT_MS', 'milliseconds');
   const common = {
     ...(options.onRetry ? { onRetry: options.onRetry } : {}),
     ...(options.retryPolicy ? { retryPolicy: options.retryPolicy } : {}),

@@ -23,6 +23,7 @@ import { randomUUID } from 'node:crypto';
 import type { BigQuery, Job } from '@google-cloud/bigquery';
 import { datasetAddress, tableAddress } from '../model/address.js';
 import { MlbridgeError } from '../model/errors.js';
+import { positiveIntegerEnv } from '../model/env-number.js';
 import type { RetryPolicy } from '../model/retry.js';
 import { OWNER_LABEL_KEY, OWNER_LABEL_VALUE } from '../model/schema.js';
 import type { DatasetSchema, ObservedDataset, ObservedTable, TableSchema } from '../model/schema.js';
@@ -78,7 +79,7 @@ export async function createBigQueryWarehouse(target: BigQueryTarget, options: B
   const endpoint = bigQueryEmulatorEndpoint(env);
   const authClient = await googleAuthClient(env, { emulator: endpoint !== undefined, scopes: ['https://www.googleapis.com/auth/bigquery'] });
   const { BigQuery: BigQueryCtor } = await import('@google-cloud/bigquery');
-  const timeout = options.timeoutMs ?? (Number(env.MLBRIDGE_BIGQUERY_TIMEOUT_MS) || 60_000);
+  const timeout = options.timeoutMs ?? positiveIntegerEnv(env, 'MLBRIDGE_BIGQUERY_TIMEOUT_MS', 'milliseconds') ?? 60_000;
   const client = new BigQueryCtor({
     projectId: project,
     location: target.location,
@@ -91,9 +92,9 @@ export async function createBigQueryWarehouse(target: BigQueryTarget, options: B
   // breaks on a bare host:port; point it at the normalised endpoint instead.
   if (endpoint) (client as unknown as { baseUrl: string }).baseUrl = `${endpoint}/bigquery/v2`;
   // MLBRIDGE_BIGQUERY_MAX_ATTEMPTS bounds retries from the environment (CI, tests).
-  const maxAttempts = Number(env.MLBRIDGE_BIGQUERY_MAX_ATTEMPTS);
-  const retry = { ...(maxAttempts >= 1 ? { maxAttempts } : {}), ...options.retry };
-  const jobTimeoutMs = options.jobTimeoutMs ?? (Number(env.MLBRIDGE_BIGQUERY_JOB_TIMEOUT_MS) || undefined);
+  const maxAttempts = positiveIntegerEnv(env, 'MLBRIDGE_BIGQUERY_MAX_ATTEMPTS', 'attempts');
+  const retry = { ...(maxAttempts !== undefined ? { maxAttempts } : {}), ...options.retry };
+  const jobTimeoutMs = options.jobTimeoutMs ?? positiveIntegerEnv(env, 'MLBRIDGE_BIGQUERY_JOB_TIMEOUT_MS', 'milliseconds');
   return new BigQueryWarehouse(client, project, target, { ...options, retry, ...(jobTimeoutMs ? { jobTimeoutMs } : {}) }, timeout);
 }
 

@@ -13,6 +13,7 @@ import { tmpdir } from 'node:os';
 import type { DuckDBConnection, DuckDBInstance } from '@duckdb/node-api';
 import { tableAddress, datasetAddress } from '../model/address.js';
 import { MlbridgeError, errorMessage, isMlbridgeError } from '../model/errors.js';
+import { positiveIntegerEnv } from '../model/env-number.js';
 import type { DatasetSchema, ObservedDataset, ObservedTable, TableSchema } from '../model/schema.js';
 import type { TargetSpec } from '../spec/types.js';
 import type { LockBackend, ReplaceSpec, Row, RowStage, TableOp, Warehouse } from './warehouse.js';
@@ -586,13 +587,7 @@ const DEFAULT_LIMIT_BYTES = 128e6;
  * Anything but a positive integer is INVALID_ARGUMENT naming the variable.
  */
 function rowsPerPass(): number | undefined {
-  const set = process.env.MLBRIDGE_DUCKDB_ROWS_PER_PASS;
-  if (set === undefined) return undefined;
-  const n = Number(set);
-  if (set.trim() === '' || !Number.isSafeInteger(n) || n <= 0) {
-    throw new MlbridgeError('INVALID_ARGUMENT', `MLBRIDGE_DUCKDB_ROWS_PER_PASS: ${JSON.stringify(set)} is not a positive whole number of rows`);
-  }
-  return n;
+  return positiveIntegerEnv(process.env, 'MLBRIDGE_DUCKDB_ROWS_PER_PASS', 'rows');
 }
 
 export async function createDuckDbWarehouse(

@@ -381,4 +381,14 @@ Open('MLBRIDGE_SCHEDULER_TIMEOUT_MS sets the per-request deadline', async () => 
   }
 });
 
+Open('an MLBRIDGE_SCHEDULER_TIMEOUT_MS that is no positive whole number is refused, naming it', async () => {
+  for (const value of ['soon', '0', '-5', '2.5', '']) {
+    const e = await openScheduler({ env: { CLOUD_SCHEDULER_EMULATOR_HOST: '127.0.0.1:1', MLBRIDGE_SCHEDULER_TIMEOUT_MS: value } }).then(
+      () => undefined,
+      (err: unknown) => err as Error,
+    );
+    assert.is(e?.message, `MLBRIDGE_SCHEDULER_TIMEOUT_MS: ${JSON.stringify(value)} is not a positive whole number of milliseconds`, value);
+  }
+});
+
 Open.run();

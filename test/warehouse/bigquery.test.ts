@@ -504,6 +504,17 @@ Suite('an endpoint that refuses connections fails (not "rejected": BigQuery neve
   assert.match(err.message, /^bigquery_dataset\.analytics: datasets\.get failed: .*ECONNREFUSED 127\.0\.0\.1:1$/);
 });
 
+Suite('a timeout or attempt count in the environment that is no positive whole number is refused, naming it', async () => {
+  for (const [name, what] of [
+    ['MLBRIDGE_BIGQUERY_TIMEOUT_MS', 'milliseconds'],
+    ['MLBRIDGE_BIGQUERY_JOB_TIMEOUT_MS', 'milliseconds'],
+    ['MLBRIDGE_BIGQUERY_MAX_ATTEMPTS', 'attempts'],
+  ] as const) {
+    const err = await rejects(createBigQueryWarehouse(target, { readOnly: true, env: { BIGQUERY_EMULATOR_HOST: '127.0.0.1:1', [name]: '30s' } }));
+    assert.equal([err.code, err.message], ['INVALID_ARGUMENT', `${name}: "30s" is not a positive whole number of ${what}`]);
+  }
+});
+
 Suite('changes BigQuery rejects surface with the table and the rule', async () => {
   const w = await open();
   await setup(w);
