@@ -1,4 +1,5 @@
-// Key partitions of a snapshot's joins in DuckDB. A reconcile joins every staged row (the
+// Key partitions of a snapshot's joins in DuckDB, and the memory they are sized for (a
+// DuckDB size setting, the deletion info DuckDB keeps, a user's limit that leaves too little). A reconcile joins every staged row (the
 // stage table's and the source memo's) with every current row by `_key`. DuckDB spills a
 // join that outgrows its memory limit, but not every join shape all the way: 5M memo rows
 // joined with 5M current rows ran out of memory at the plan's 128MB limit, whichever shape

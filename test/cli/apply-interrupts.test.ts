@@ -5,7 +5,6 @@
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import { spawn } from 'node:child_process';
-import { EventEmitter } from 'node:events';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { hostname, tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -15,6 +14,7 @@ import { processRuntime, run as runApply, type ApplyRuntime } from '../../src/cl
 import { openDeps } from '../../src/cli/context.js';
 import type { SignalSource } from '../../src/cli/interrupts.js';
 import type { Warehouse } from '../../src/warehouse/warehouse.js';
+import { fakeSignals } from '../support/fake-signals.js';
 import { fakeIO } from './fake-io.js';
 import { lockReleaseFails, overrideWarehouse } from '../support/warehouse-override.js';
 
@@ -59,12 +59,6 @@ function applyChild(blockAt: number) {
     }
   };
   return { p, closed, stderrHas, out: () => out, err: () => err };
-}
-
-/** A signal source tests can fire, standing in for `process`. */
-function fakeSignals(): SignalSource & { fire: (s: 'SIGINT' | 'SIGTERM' | 'SIGHUP') => void } {
-  const e = new EventEmitter();
-  return { on: (s, l) => e.on(s, l), off: (s, l) => e.off(s, l), fire: (s) => void e.emit(s, s) };
 }
 
 /** Replaces the warehouse apply opens with `wrap(real)`. */

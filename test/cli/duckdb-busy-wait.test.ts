@@ -8,14 +8,13 @@ import * as assert from 'uvu/assert';
 import { existsSync, mkdtempSync, realpathSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { EventEmitter } from 'node:events';
 import { main } from '../../src/cli/main.js';
 import { processRuntime, run as runApply } from '../../src/cli/commands/apply.js';
-import type { SignalSource } from '../../src/cli/interrupts.js';
 import type { Entity } from '../../src/source/entity.js';
 import { writeExport } from '../support/export-writer.js';
 import { holdDuckDb, type DuckDbHolder } from '../support/duckdb-holder.js';
 import { tableRows } from '../server/serve-child.js';
+import { fakeSignals } from '../support/fake-signals.js';
 import { fakeIO, type FakeIO } from './fake-io.js';
 
 const SPEC = `version: 1
@@ -67,12 +66,6 @@ async function untilPrinted(text: () => string, line: string, what: Promise<unkn
     if (i > 1800) throw new Error(`no "${line}" after 180 s:\n${text()}`);
     await new Promise((r) => setTimeout(r, 100));
   }
-}
-
-/** A signal source the test fires, standing in for `process`. */
-function fakeSignals(): SignalSource & { fire: (s: 'SIGINT') => void } {
-  const e = new EventEmitter();
-  return { on: (s, l) => e.on(s, l), off: (s, l) => e.off(s, l), fire: (s) => void e.emit(s, s) };
 }
 
 const BusyFile = suite('plan and apply while another process holds the DuckDB file');

@@ -16,7 +16,8 @@ import { SIGNAL_EXIT, forceUnlockCommand, watchSignals, type SignalSource } from
 import { parseDurationMs } from '../duration.js';
 import { confirm } from '../prompt.js';
 import { renderPlanText } from '../views/plan-text.js';
-import { diagnosticsOnlyJson, planJson, toJsonShape } from '../views/plan-json.js';
+import { diagnosticsOnlyJson, planJson } from '../views/plan-json.js';
+import { toJsonShape } from '../../model/json-shape.js';
 import { applyLogSink } from '../views/apply-log.js';
 
 export interface ApplyCommandOptions {

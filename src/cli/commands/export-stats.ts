@@ -1,7 +1,7 @@
 // `mlbridge export stats LOCATION [--json]`: entities and bytes per namespace/kind, and
 // every property (nested ones as a.b) with the value types seen and how often.
 import type { CliIO } from '../io.js';
-import { toJsonShape } from '../views/plan-json.js';
+import { toJsonShape } from '../../model/json-shape.js';
 import { EXIT } from '../io.js';
 import type { GroupStats, PropStats } from '../../source/export/profile.js';
 import type { ExportProfile } from '../../source/export/profile-export.js';

@@ -15,7 +15,7 @@ import type { KindProfile } from '../../record/profile.js';
 import { scoreRecordFreshness, type RecordScore } from '../../record/score.js';
 import { validateSyncRecord, type SyncRecord } from '../../record/sync-record.js';
 import { EXIT, println, type CliIO } from '../io.js';
-import { toJsonShape } from '../views/plan-json.js';
+import { toJsonShape } from '../../model/json-shape.js';
 
 export interface ScoreCommandOptions {
   entityKey: string;

@@ -5,8 +5,6 @@
 
 import { errorDiag, type Diagnostic } from '../../model/diagnostic.js';
 import { toJsonShape } from '../../model/json-shape.js';
-
-export { toJsonShape };
 import { MlbridgeError, errorMessage } from '../../model/errors.js';
 import type { Plan, PlanSummary, RowsChange } from '../../engine/plan.js';
 
