@@ -22,13 +22,29 @@ export function deletedData(version: string): string {
   return `json_object('_version', ${version})`;
 }
 
+/** The values of a raw row from a staged row (columns as RAW_COLUMNS). */
+function rawValues(origin: string, ingestTime: string): string {
+  return `event_id, _key, operation, ${origin}, CAST(event_time AS TIMESTAMP), CAST(${ingestTime} AS TIMESTAMP), CASE WHEN operation = 'DELETE' THEN ${deletedData('CAST(_version AS VARCHAR)')} ELSE CAST("row" AS JSON) END, CASE WHEN operation = 'DELETE' THEN NULL ELSE _score END, CAST(flags AS VARCHAR[])`;
+}
+
 /**
  * INSERT of staged rows (from `source`, a relation of stage rows) into raw, with `where`
  * (a filter over the source's columns) deciding which are new. `origin` and `ingestTime`
  * are SQL expressions (a literal, or a parameter of a prepared statement).
  */
 export function rawInsertSql(raw: string, source: string, origin: string, ingestTime: string, where: string): string {
-  return `INSERT INTO ${raw} ${RAW_COLUMNS} SELECT event_id, _key, operation, ${origin}, CAST(event_time AS TIMESTAMP), CAST(${ingestTime} AS TIMESTAMP), CASE WHEN operation = 'DELETE' THEN ${deletedData('CAST(_version AS VARCHAR)')} ELSE CAST("row" AS JSON) END, CASE WHEN operation = 'DELETE' THEN NULL ELSE _score END, CAST(flags AS VARCHAR[]) FROM (${source}) x WHERE ${where}`;
+  return `INSERT INTO ${raw} ${RAW_COLUMNS} SELECT ${rawValues(origin, ingestTime)} FROM (${source}) x WHERE ${where}`;
+}
+
+/**
+ * INSERT into raw of the staged rows of `source` whose event id raw does not hold yet: one
+ * row per change, never twice. An ANTI JOIN, which DuckDB runs as one hash join built on
+ * the smaller side: NOT IN hashed every id raw holds (5M: 2.1 s per statement), and NOT
+ * EXISTS, decorrelated, first copied every source row, row JSON and all, into a buffer (a 1M
+ * backfill: 1.2 s more, spilling at the apply's memory limit).
+ */
+export function rawInsertNewSql(raw: string, source: string, origin: string, ingestTime: string): string {
+  return `INSERT INTO ${raw} ${RAW_COLUMNS} SELECT ${rawValues(origin, ingestTime)} FROM (${source}) x ANTI JOIN ${raw} l ON l.event_id = x.event_id WHERE x.event_id IS NOT NULL`;
 }
 
 /** INSERT of rejected staged rows (`rejected`: rejectedSql's relation) into quarantine; expressions as rawInsertSql's. */
