@@ -2,9 +2,21 @@
 
 import { MlbridgeError, errorMessage } from '../model/errors.js';
 
-/** DuckDB's message without the SQL excerpt and caret it appends (our SQL, not the user's). */
+/**
+ * DuckDB's message without the SQL excerpt and caret it appends (our SQL, not the user's).
+ * Running out of memory, DuckDB advises on its own settings (`SET threads=X`, `SET
+ * memory_limit`), which mlbridge sets itself: the advice becomes the setting the user has.
+ */
 export function duckMessage(e: unknown): string {
-  return errorMessage(e).replace(/\n+LINE \d+:[\s\S]*$/, '');
+  const message = errorMessage(e).replace(/\n+LINE \d+:[\s\S]*$/, '');
+  const oom = /^Out of Memory Error: ([^\n]*)/.exec(message);
+  if (!oom) return message;
+  const set = process.env.MLBRIDGE_DUCKDB_MEMORY_LIMIT;
+  const advice =
+    set === undefined
+      ? 'set MLBRIDGE_DUCKDB_MEMORY_LIMIT to a larger size than the default (128MB for plan, 256MB for apply and serve), e.g. 1GB'
+      : `MLBRIDGE_DUCKDB_MEMORY_LIMIT=${set} is too small for this work: raise it, or unset it for the default`;
+  return `DuckDB ran out of memory (${oom[1]!.replace(/\.$/, '')}): ${advice}`;
 }
 
 /** DuckDB names our scratch table in NOT NULL failures; say what the user can do instead. */

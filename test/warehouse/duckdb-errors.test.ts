@@ -7,8 +7,36 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { DuckDBInstance } from '@duckdb/node-api';
 import { MlbridgeError } from '../../src/model/errors.js';
-import { fileInUse } from '../../src/warehouse/duckdb-errors.js';
+import { duckMessage, fileInUse } from '../../src/warehouse/duckdb-errors.js';
 import { holdDuckDb } from '../support/duckdb-holder.js';
+
+/** DuckDB's own error for a list of ten million numbers (a list cannot spill) within 16MB. */
+async function outOfMemoryError(): Promise<unknown> {
+  const db = await DuckDBInstance.create(':memory:', { memory_limit: '16MB', threads: '1' });
+  const c = await db.connect();
+  try {
+    await c.run('SELECT list(range) FROM range(10000000)');
+  } catch (e) {
+    return e;
+  } finally {
+    c.closeSync();
+    db.closeSync();
+  }
+  throw new Error('the list fit in 16MB');
+}
+
+/** Runs fn with MLBRIDGE_DUCKDB_MEMORY_LIMIT set to `limit` (unset when undefined). */
+function withLimit<T>(limit: string | undefined, fn: () => T): T {
+  const before = process.env.MLBRIDGE_DUCKDB_MEMORY_LIMIT;
+  if (limit === undefined) delete process.env.MLBRIDGE_DUCKDB_MEMORY_LIMIT;
+  else process.env.MLBRIDGE_DUCKDB_MEMORY_LIMIT = limit;
+  try {
+    return fn();
+  } finally {
+    if (before === undefined) delete process.env.MLBRIDGE_DUCKDB_MEMORY_LIMIT;
+    else process.env.MLBRIDGE_DUCKDB_MEMORY_LIMIT = before;
+  }
+}
 
 /** DuckDB's own error for opening `path` to write. */
 async function openError(path: string): Promise<unknown> {
@@ -73,3 +101,26 @@ InUse('any other failure is not a busy file', async () => {
 });
 
 InUse.run();
+
+const OutOfMemory = suite('DuckDB running out of memory');
+
+OutOfMemory('names the limit the user set and what to do, not DuckDB\'s own settings', async () => {
+  const raw = await outOfMemoryError();
+  assert.match(String((raw as Error).message), /SET threads=X/);
+  const message = withLimit('16MB', () => duckMessage(raw));
+  assert.match(message, /^DuckDB ran out of memory \(failed to allocate data of size [\d.]+ [KM]iB \([\d.]+ MiB\/[\d.]+ MiB used\)\): MLBRIDGE_DUCKDB_MEMORY_LIMIT=16MB is too small for this work: raise it, or unset it for the default$/);
+});
+
+OutOfMemory('at the default limit, says which variable raises it', async () => {
+  const message = withLimit(undefined, () => duckMessage(new Error('Out of Memory Error: could not allocate block of size 256.0 KiB (127.8 MiB/128.0 MiB used)\n\nPossible solutions:\n* Reducing the number of threads (SET threads=X)')));
+  assert.is(
+    message,
+    'DuckDB ran out of memory (could not allocate block of size 256.0 KiB (127.8 MiB/128.0 MiB used)): set MLBRIDGE_DUCKDB_MEMORY_LIMIT to a larger size than the default (128MB for plan, 256MB for apply and serve), e.g. 1GB',
+  );
+});
+
+OutOfMemory('leaves other failures as DuckDB words them, without our SQL', () => {
+  assert.is(duckMessage(new Error('Binder Error: column "x" not found\n\nLINE 1: SELECT x FROM t\n               ^')), 'Binder Error: column "x" not found');
+});
+
+OutOfMemory.run();
