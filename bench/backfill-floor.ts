@@ -11,9 +11,17 @@
 //                     (wall and CPU seconds of each insert and of the commit; DuckDB uses
 //                     every core). The memo is mlbridge's own cache, not part of the row
 //                     model: the floor leaves it out, and it is reported apart.
-// Decoding, the third part, is measured by the bench itself (`export stats --jobs 1`).
-// Not counted, though a backfill cannot skip them: coercion, scoring, profiles, and moving
-// rows from the decoding threads into DuckDB. Prints one JSON object.
+//   coerce + score    per record: coercing the mapped properties to their column types, its
+//                     freshness score and the profile learned from it (µs of CPU per record,
+//                     one thread; the export's entities are decoded and turned into records
+//                     untimed, batch by batch)
+//   transfer          DuckDB reading the rows into a table from NDJSON (key, version, hash,
+//                     event id and the row's JSON as text, written untimed), the least parsing
+//                     any way of moving text rows from JavaScript into DuckDB takes; the
+//                     appender, the other way, is timed too and the cheaper one counts
+// Decoding, the last part, is measured by the bench itself (`export stats --jobs 1`).
+// Not counted, though a backfill cannot skip them: turning decoded entities into records,
+// typing the rows' JSON into current's columns, and the memo. Prints one JSON object.
 
 import { DuckDBInstance } from '@duckdb/node-api';
 import { rmSync } from 'node:fs';
@@ -21,9 +29,15 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { sha256Hex } from '../src/model/sha256.js';
 import { changeEventId } from '../src/record/event-id.js';
+import { ProfileLearner } from '../src/record/profile.js';
+import { mappedColumns } from '../src/record/row.js';
+import { scoreRecordFreshness } from '../src/record/score.js';
+import { entityToSyncRecord } from '../src/record/sync-record.js';
+import { readExportBatches } from '../src/source/export/read-export.js';
+import { loadSpec } from '../src/spec/load.js';
 
-const [warehouse, dataset, table] = process.argv.slice(2);
-if (!warehouse || !dataset || !table) throw new Error('usage: backfill-floor WAREHOUSE.duckdb DATASET TABLE');
+const [warehouse, dataset, table, exportDir, specFile] = process.argv.slice(2);
+if (!warehouse || !dataset || !table || !exportDir || !specFile) throw new Error('usage: backfill-floor WAREHOUSE.duckdb DATASET TABLE EXPORT_DIR SPEC');
 const q = (name: string) => `"${name.replaceAll('"', '""')}"`;
 const cpuSeconds = () => {
   const u = process.cpuUsage();
@@ -31,9 +45,30 @@ const cpuSeconds = () => {
 };
 
 const file = join(tmpdir(), `mlbridge-backfill-floor-${process.pid}.duckdb`);
+const lines = join(tmpdir(), `mlbridge-backfill-floor-${process.pid}.ndjson`);
 const drop = () => {
-  for (const f of [file, `${file}.wal`]) rmSync(f, { force: true });
+  for (const f of [file, `${file}.wal`, lines]) rmSync(f, { force: true });
 };
+
+// Coerce + score + learn, over the export's records (a snapshot scores against its own time).
+const loaded = await loadSpec(specFile);
+const mapping = loaded.spec?.mappings.find((m) => m.kind.toLowerCase() === table.toLowerCase());
+if (!mapping) throw new Error(`${specFile}: no mapping whose kind is ${table}`);
+const snapshot = new Date(Date.UTC(2026, 10, 1));
+const learner = new ProfileLearner(mapping);
+let coerceCpu = 0;
+let coerced = 0;
+for await (const batch of readExportBatches(exportDir)) {
+  const records = batch.entities.map((e) => entityToSyncRecord(e, { origin: 'export', version: '1796006467406000', eventTime: snapshot }));
+  const t = cpuSeconds();
+  for (const record of records) {
+    const columns = mappedColumns(record, mapping);
+    scoreRecordFreshness(record, { mapping, now: snapshot, coerced: columns });
+    learner.add(columns);
+  }
+  coerceCpu += cpuSeconds() - t;
+  coerced += records.length;
+}
 drop();
 const db = await DuckDBInstance.create(file, { memory_limit: '256MB' });
 const c = await db.connect();
@@ -63,6 +98,57 @@ try {
     rows += batch.length;
   }
 
+  // Transfer: the rows as NDJSON text (written untimed) read by DuckDB, and through the appender.
+  const transfer: Record<string, { seconds: number; cpuSeconds: number }> = {};
+  const timedTransfer = async (name: string, work: () => Promise<void>) => {
+    const wall = performance.now();
+    const cpu = cpuSeconds();
+    await work();
+    transfer[name] = { seconds: (performance.now() - wall) / 1000, cpuSeconds: cpuSeconds() - cpu };
+  };
+  await c.run(
+    `COPY (SELECT _key AS k, '1796006467406000' AS v, event_id AS h, event_id AS e, CAST(data AS VARCHAR) AS r FROM ${sources[1][1]}) TO '${lines}' (FORMAT json)`,
+  );
+  const transferColumns = '_key VARCHAR, _version BIGINT, _hash VARCHAR, event_id VARCHAR, "row" VARCHAR';
+  await c.run(`CREATE TEMP TABLE moved_json (${transferColumns})`);
+  await timedTransfer('readJson', () =>
+    c.run(
+      `INSERT INTO moved_json SELECT k, CAST(v AS BIGINT), h, e, r FROM read_json('${lines}', format = 'newline_delimited', records = true, columns = {'k': 'VARCHAR', 'v': 'VARCHAR', 'h': 'VARCHAR', 'e': 'VARCHAR', 'r': 'VARCHAR'})`,
+    ).then(() => undefined),
+  );
+  // The appender's input: the same values as JavaScript strings, read untimed in chunks.
+  await c.run(`CREATE TEMP TABLE moved_appender (${transferColumns})`);
+  const appendReader = await c.stream('SELECT _key, event_id, "row" FROM moved_json');
+  let appendSeconds = 0;
+  let appendCpu = 0;
+  const a = await c.createAppender('moved_appender', 'main', 'temp');
+  const timedAppend = (work: () => void) => {
+    const wall = performance.now();
+    const cpu = cpuSeconds();
+    work();
+    appendSeconds += (performance.now() - wall) / 1000;
+    appendCpu += cpuSeconds() - cpu;
+  };
+  for (;;) {
+    const chunk = await appendReader.fetchChunk();
+    if (!chunk || chunk.rowCount === 0) break;
+    const batch = chunk.getRows().map(([key, id, row]) => [String(key), String(id), String(row)] as const);
+    timedAppend(() => {
+      for (const [key, id, row] of batch) {
+        a.appendVarchar(key);
+        a.appendBigInt(1796006467406000n);
+        a.appendVarchar(id);
+        a.appendVarchar(id);
+        a.appendVarchar(row);
+        a.endRow();
+      }
+    });
+  }
+  timedAppend(() => a.closeSync());
+  transfer.appender = { seconds: appendSeconds, cpuSeconds: appendCpu };
+  await c.run('DROP TABLE moved_json');
+  await c.run('DROP TABLE moved_appender');
+
   // Write: the same tables, copied into memory first (untimed), then inserted and committed.
   for (const [name, from] of sources) {
     await c.run(`CREATE TABLE ${name} AS SELECT * FROM ${from} LIMIT 0`);
@@ -79,7 +165,8 @@ try {
   await c.run('BEGIN TRANSACTION');
   for (const [name] of sources) await timed(name, `INSERT INTO main.${name} SELECT * FROM temp.main.mem_${name}`);
   await timed('commit', 'COMMIT');
-  process.stdout.write(`${JSON.stringify({ rows, serializeAndHashCpuSeconds: hashCpu, write })}\n`);
+  if (coerced !== rows) throw new Error(`the export holds ${coerced} records, the warehouse ${rows} rows`);
+  process.stdout.write(`${JSON.stringify({ rows, serializeAndHashCpuSeconds: hashCpu, coerceAndScoreCpuSeconds: coerceCpu, transfer, write })}\n`);
 } finally {
   c.closeSync();
   db.closeSync();

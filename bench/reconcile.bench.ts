@@ -2,8 +2,9 @@
 // runs it). Generates (once, reused) two managed exports of N entities of ten properties:
 // A, and B = A with 1% drift (0.4% updated, 0.3% deleted, 0.3% new). Measures in one run:
 //   - backfill: `apply` of A into an empty warehouse (rows/s end to end), and its floor
-//     (backfill-floor.ts: decoding, serializing and hashing every row spread over every core,
-//     plus DuckDB writing current's and raw's rows without parsing)
+//     (backfill-floor.ts: decoding, coercing, scoring, serializing and hashing every row
+//     spread over every core, plus DuckDB taking the rows in by its cheapest way and writing
+//     current's and raw's rows without parsing)
 //   - drift plan: `plan --json` of B against the warehouse holding A (and its source memo)
 //   - the same plan without the memo (as after a mapping change: every record decoded)
 //   - floor: `export stats --jobs 1` on B (reading and decoding every entity once)
@@ -143,19 +144,34 @@ const backfill = times(RUNS, () => {
   return run(dir, [bin, 'apply', '--auto-approve', '--no-color'], { BENCH_EXPORT: 'a' });
 });
 copyFileSync(wh, backfilled);
-// The backfill's floor (backfill-floor.ts): decoding A once, serializing and hashing every
-// row once, and DuckDB writing current's and raw's rows with no parsing, as if the decoding
-// and hashing were spread perfectly over every core.
+// The backfill's floor (backfill-floor.ts): decoding A once; coercing, scoring, serializing
+// and hashing every row once, as if all of it were spread perfectly over every core; DuckDB
+// taking the rows in (the cheaper of read_json and the appender) and writing current's and
+// raw's rows with no parsing.
 const decodeA = times(RUNS, () => run(dir, [bin, 'export', 'stats', join(dir, 'a'), '--jobs', '1', '--json']));
-const floorParts = times(RUNS, () => run(dir, [join(root, 'dist', 'bench', 'backfill-floor.js'), backfilled, 'bench', 'item']));
-const parts = floorParts.map((r) => JSON.parse(r.stdout) as { serializeAndHashCpuSeconds: number; write: Record<string, { seconds: number }> });
+const floorParts = times(RUNS, () =>
+  run(dir, [join(root, 'dist', 'bench', 'backfill-floor.js'), backfilled, 'bench', 'item', join(dir, 'a'), join(dir, 'mlbridge.yaml')], { BENCH_EXPORT: 'a' }),
+);
+interface FloorParts {
+  serializeAndHashCpuSeconds: number;
+  coerceAndScoreCpuSeconds: number;
+  transfer: Record<'readJson' | 'appender', { seconds: number }>;
+  write: Record<string, { seconds: number }>;
+}
+const parts = floorParts.map((r) => JSON.parse(r.stdout) as FloorParts);
 const backfillFloor = {
   decode: median(decodeA.map((r) => r.seconds)),
+  coerceAndScore: median(parts.map((p) => p.coerceAndScoreCpuSeconds)),
   serializeAndHash: median(parts.map((p) => p.serializeAndHashCpuSeconds)),
+  transferReadJson: median(parts.map((p) => p.transfer.readJson.seconds)),
+  transferAppender: median(parts.map((p) => p.transfer.appender.seconds)),
   writeCurrentAndRaw: median(parts.map((p) => p.write.current!.seconds + p.write.raw!.seconds + p.write.commit!.seconds)),
   writeMemo: median(parts.map((p) => p.write.memo!.seconds)),
 };
-const floorSeconds = (backfillFloor.decode + backfillFloor.serializeAndHash) / cores + backfillFloor.writeCurrentAndRaw;
+const floorSeconds =
+  (backfillFloor.decode + backfillFloor.coerceAndScore + backfillFloor.serializeAndHash) / cores +
+  Math.min(backfillFloor.transferReadJson, backfillFloor.transferAppender) +
+  backfillFloor.writeCurrentAndRaw;
 
 // The drift plan, and its floor and the naive pipeline on the same export.
 const plan = times(RUNS, () => run(dir, [bin, 'plan', '--json'], { BENCH_EXPORT: 'b' }));
