@@ -23,12 +23,13 @@ export function deletedData(version: string): string {
 }
 
 /**
- * INSERT of staged rows (from `source`, a relation of stage rows) into raw, with `where`
- * (a filter over the source's columns) deciding which are new. `origin` and `ingestTime`
+ * INSERT of staged rows (from `source`, a relation of stage rows) into raw: an accepted row's
+ * `data` when it has one (serve's events: the row with its version, engine/patch-history.ts),
+ * else its row; `where` (a filter over the source's columns) decides which are new. `origin` and `ingestTime`
  * are SQL expressions (a literal, or a parameter of a prepared statement).
  */
 export function rawInsertSql(raw: string, source: string, origin: string, ingestTime: string, where: string): string {
-  return `INSERT INTO ${raw} ${RAW_COLUMNS} SELECT event_id, _key, operation, ${origin}, CAST(event_time AS TIMESTAMP), CAST(${ingestTime} AS TIMESTAMP), CASE WHEN operation = 'DELETE' THEN ${deletedData('CAST(_version AS VARCHAR)')} ELSE CAST("row" AS JSON) END, CASE WHEN operation = 'DELETE' THEN NULL ELSE _score END, CAST(flags AS VARCHAR[]) FROM (${source}) x WHERE ${where}`;
+  return `INSERT INTO ${raw} ${RAW_COLUMNS} SELECT event_id, _key, operation, ${origin}, CAST(event_time AS TIMESTAMP), CAST(${ingestTime} AS TIMESTAMP), CASE WHEN operation = 'DELETE' THEN ${deletedData('CAST(_version AS VARCHAR)')} ELSE CAST(COALESCE(data, "row") AS JSON) END, CASE WHEN operation = 'DELETE' THEN NULL ELSE _score END, CAST(flags AS VARCHAR[]) FROM (${source}) x WHERE ${where}`;
 }
 
 /** INSERT of rejected staged rows (`rejected`: rejectedSql's relation) into quarantine; expressions as rawInsertSql's. */

@@ -174,11 +174,11 @@ Suite('a DELETE removes the row and logs it; an older UPSERT arriving later does
   const raw = (await rows('customer_raw')).map((r) => `${r._key} ${r.operation} ${JSON.stringify(r.data)}`).sort();
   assert.equal(raw, [
     'Customer:eve DELETE {"_version":"5"}',
-    'Customer:eve UPSERT {"email":"eve-again@example.com","age":null,"tier":null}',
-    'Customer:eve UPSERT {"email":"eve@example.com","age":null,"tier":null}',
-    'Customer:eve UPSERT {"email":"late@example.com","age":null,"tier":null}',
+    'Customer:eve UPSERT {"_version":"1","email":"eve@example.com","age":null,"tier":null}',
+    'Customer:eve UPSERT {"_version":"3","email":"late@example.com","age":null,"tier":null}',
+    'Customer:eve UPSERT {"_version":"6","email":"eve-again@example.com","age":null,"tier":null}',
     'Customer:fay DELETE {"_version":"9"}',
-    'Customer:fay UPSERT {"email":"fay@example.com","age":null,"tier":null}',
+    'Customer:fay UPSERT {"_version":"8","email":"fay@example.com","age":null,"tier":null}',
   ]);
 });
 
