@@ -7,6 +7,7 @@ import type { Spec } from '../../src/spec/types.js';
 import type { Row, Warehouse } from '../../src/warehouse/warehouse.js';
 import { mulberry32 } from '../../src/model/prng.js';
 import { field, mapping, spec, tempDir, withWarehouse } from './fixtures/factories.js';
+import { outOfOrderPatchScenario } from './fixtures/out-of-order-patch.js';
 
 // ---- fakes ----
 
@@ -154,6 +155,11 @@ Suite('a PATCH of a key not in current is an UPSERT of what it carries; missing 
   assert.equal(await current(), [{ key: 'Customer:cy', version: '3', email: 'cy@example.com', age: null, tier: null }]);
   const q = await rows('customer_quarantine');
   assert.equal(q.map((r) => r.reason), ['Customer Customer:dee: PATCH of a key not in the current table leaves column email empty, and it is REQUIRED']);
+});
+
+Suite('events of a key delivered out of order around PATCHes leave current as in-order delivery would; a redelivery of all changes nothing', async () => {
+  s = spec(ctx.db, [mapping('Customer', [field('email', 'STRING'), field('age', 'INT64'), field('tier', 'STRING')])]);
+  await outOfOrderPatchScenario(s, (readOnly, fn) => withWarehouse(s, readOnly, fn));
 });
 
 Suite('a DELETE removes the row and logs it; an older UPSERT arriving later does not bring it back, a newer one does', async () => {
