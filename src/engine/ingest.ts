@@ -41,6 +41,8 @@ export interface IncomingChange {
 export interface RejectedMessage {
   id: string /* sha256 of raw body */;
   kind?: string;
+  /** The entity's canonical `_key`, when the message names a complete key. */
+  key?: string;
   origin: 'eventarc' | 'pubsub';
   reason: string;
   payload: string;
@@ -131,7 +133,7 @@ export function createIngestor(spec: Spec, warehouse: Warehouse, options: Ingest
       const mapping = m.kind !== undefined ? (spec.mappings.find((x) => x.kind === m.kind) ?? null) : null;
       rejections.push({
         mapping,
-        r: { id: m.id, key: '', kind: m.kind ?? null, operation: 'UNKNOWN', origin: m.origin, eventTime: null, reason: m.reason, payload: m.payload },
+        r: { id: m.id, key: m.key ?? '', kind: m.kind ?? null, operation: 'UNKNOWN', origin: m.origin, eventTime: null, reason: m.reason, payload: m.payload },
       });
     }
     for (const change of changes) {

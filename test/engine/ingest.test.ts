@@ -8,6 +8,7 @@ import type { Row, Warehouse } from '../../src/warehouse/warehouse.js';
 import { mulberry32 } from '../../src/model/prng.js';
 import { field, mapping, spec, tempDir, withWarehouse } from './fixtures/factories.js';
 import { outOfOrderPatchScenario } from './fixtures/out-of-order-patch.js';
+import { decodePubsub } from '../../src/server/pubsub.js';
 
 // ---- fakes ----
 
@@ -220,6 +221,32 @@ Suite('a message that can never succeed goes to _mlbridge_rejected (no mapping) 
   const q = await rows('customer_quarantine');
   assert.equal(q.map((r) => r.reason).sort(), ['invalid record: data: expected an object for UPSERT, got null', 'undecodable proto']);
   assert.equal(await rows('customer'), []);
+});
+
+Suite('a rejected Pub/Sub message whose key is complete is stored under that _key, in _mlbridge_rejected or the kind quarantine', async () => {
+  const push = (event: unknown) => {
+    const body = Buffer.from(JSON.stringify({ message: { data: Buffer.from(JSON.stringify(event)).toString('base64'), messageId: '7', publishTime: NOW.toISOString() } }));
+    const decoded = decodePubsub({ body, receivedAt: NOW }, new Set(['Customer']));
+    if (!('rejected' in decoded)) throw new Error('expected a rejection');
+    return decoded.rejected;
+  };
+  const key = (kind: string, name: string, namespaceId?: string) => ({ partitionId: { projectId: 'p', ...(namespaceId ? { namespaceId } : {}) }, path: [{ kind, name }] });
+  const unmapped = push({ operation: 'DELETE', entity: { key: key('Invoice', 'inv-1', 'billing') } });
+  const badValue = push({ operation: 'UPSERT', entity: { key: key('Ghost', 'g1'), properties: { email: 'plain' } } });
+  const badTime = push({ operation: 'DELETE', entity: { key: key('Customer', 'kim') }, eventTime: 'yesterday' });
+  const noKey = push({ operation: 'DELETE', entity: { key: { path: [{ kind: 'Ghost' }] } } });
+  assert.equal(await ingest((write) => write([], [unmapped, badValue, badTime, noKey])), { written: 0, duplicates: 0, superseded: 0, quarantined: 0, rejected: 4 });
+  assert.equal(
+    (await rows('_mlbridge_rejected')).map((r) => [r._key, r.kind, r.reason]).sort((a, b) => String(a[2]).localeCompare(String(b[2]))),
+    [
+      ['', 'Ghost', 'entity.key.path[0]: expected a non-empty `name` or an integer `id` (an event names a complete key)'],
+      ['Ghost:g1', 'Ghost', 'entity.properties.email: expected a Datastore value such as {"stringValue": "…"}, got a string'],
+      ['billing|Invoice:inv-1', 'Invoice', 'kind `Invoice` is not mapped in the spec'],
+    ],
+  );
+  assert.equal((await rows('customer_quarantine')).map((r) => [r._key, r.reason]), [
+    ['Customer:kim', 'eventTime: expected an RFC 3339 timestamp, got "yesterday"'],
+  ]);
 });
 
 Suite('a change in a namespace its mapping does not read goes to _mlbridge_rejected', async () => {
