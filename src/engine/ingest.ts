@@ -9,6 +9,8 @@
 //   - a PATCH is resolved here into a full UPSERT: the current row (or an earlier event of
 //     the same batch, in version order) with the columns the PATCH carries laid over it, so
 //     `_hash` covers the whole row and the columns it omits keep their values;
+//   - an UPSERT or PATCH older than the current row, when that row is PATCHes laid on an older
+//     base, is staged under them (patch-history.ts), so the order of delivery does not matter;
 //   - what can never succeed (a message that could not be decoded, a kind no mapping takes,
 //     an invalid record) is stored with its reason and original payload — in the kind's
 //     quarantine table, else in the shared `_mlbridge_rejected` — once per message, so it is
