@@ -9,6 +9,8 @@
 //   - a PATCH is resolved here into a full UPSERT: the current row (or an earlier event of
 //     the same batch, in version order) with the columns the PATCH carries laid over it, so
 //     `_hash` covers the whole row and the columns it omits keep their values;
+//   - an UPSERT or PATCH older than the current row, when that row is PATCHes laid on an older
+//     base, is staged under them (patch-history.ts), so the order of delivery does not matter;
 //   - what can never succeed (a message that could not be decoded, a kind no mapping takes,
 //     an invalid record) is stored with its reason and original payload — in the kind's
 //     quarantine table, else in the shared `_mlbridge_rejected` — once per message, so it is
@@ -18,17 +20,15 @@
 import { createHash } from 'node:crypto';
 import { MlbridgeError, isMlbridgeError } from '../model/errors.js';
 import type { RowMergeResult, StagedRecord } from '../model/staged.js';
-import { coerceField, formatTimestampUs, type CoercionField } from '../record/coerce.js';
-import { changeEventId } from '../record/event-id.js';
+import { formatTimestampUs } from '../record/coerce.js';
 import type { KindProfile } from '../record/profile.js';
-import { fillPartitionColumn, mappedColumns, rowHash } from '../record/row.js';
-import { stageRecord } from '../record/stage-record.js';
-import { recordEventTime, recordKey, validateSyncRecord, type SyncRecord } from '../record/sync-record.js';
-import type { FieldSpec, MappingSpec, Spec } from '../spec/types.js';
+import { recordKey, validateSyncRecord, type SyncRecord } from '../record/sync-record.js';
+import type { MappingSpec, Spec } from '../spec/types.js';
 import type { Row, RowValue, Warehouse } from '../warehouse/warehouse.js';
 import { mappingNamespaces } from './changes/rows.js';
 import { storedProfiles } from './profiles.js';
 import { REJECTED_TABLE } from './desired.js';
+import { safeJson, stageEvents } from './stage-events.js';
 
 // ---- the port `mlbridge serve` writes to (mirrors src/server/ports.ts of issue #10) ----
 
@@ -40,6 +40,8 @@ export interface IncomingChange {
 export interface RejectedMessage {
   id: string /* sha256 of raw body */;
   kind?: string;
+  /** The entity's canonical `_key`, when the message names a complete key. */
+  key?: string;
   origin: 'eventarc' | 'pubsub';
   reason: string;
   payload: string;
@@ -73,12 +75,6 @@ export interface IngestorOptions {
 }
 
 type Origin = RejectedMessage['origin'];
-
-/** A change accepted into a mapping: its staged form (PATCH resolved) and where it came from. */
-interface Staged {
-  staged: StagedRecord;
-  origin: Origin;
-}
 
 /** A message stored with its reason instead of applied; `mapping` null: the shared table. */
 interface Rejection {
@@ -130,7 +126,7 @@ export function createIngestor(spec: Spec, warehouse: Warehouse, options: Ingest
       const mapping = m.kind !== undefined ? (spec.mappings.find((x) => x.kind === m.kind) ?? null) : null;
       rejections.push({
         mapping,
-        r: { id: m.id, key: '', kind: m.kind ?? null, operation: 'UNKNOWN', origin: m.origin, eventTime: null, reason: m.reason, payload: m.payload },
+        r: { id: m.id, key: m.key ?? '', kind: m.kind ?? null, operation: 'UNKNOWN', origin: m.origin, eventTime: null, reason: m.reason, payload: m.payload },
       });
     }
     for (const change of changes) {
@@ -141,7 +137,8 @@ export function createIngestor(spec: Spec, warehouse: Warehouse, options: Ingest
 
     const stored = accepted.size > 0 ? await loadProfiles() : new Map<string, KindProfile>();
     for (const [mapping, records] of accepted) {
-      const staged = await stageChanges(warehouse, dataset, mapping, records, { now, profile: stored.get(mapping.kind) ?? null });
+      const resolved = await stageEvents(warehouse, dataset, mapping, records.map((r) => r.record), { now, profile: stored.get(mapping.kind) ?? null });
+      const staged = resolved.map((s, i) => ({ staged: s, origin: records[i]!.origin }));
       for (const [origin, group] of byOrigin(staged)) {
         const list = group.map((s) => s.staged);
         const r = await mergeBatch(warehouse, dataset, mapping, list, origin, ingestTime);
@@ -243,11 +240,6 @@ function rejectionOf(change: IncomingChange, reason: string): Rejection {
   return { id, key, kind, operation, origin: originOf(raw as SyncRecord), eventTime: null, reason, payload };
 }
 
-/** JSON text of any value (bigints as decimal strings), for identities and stored payloads. */
-function safeJson(v: unknown): string {
-  return JSON.stringify(v, (_k, x: unknown) => (typeof x === 'bigint' ? x.toString() : x)) ?? 'null';
-}
-
 function jsonValue(v: unknown): RowValue {
   return JSON.parse(safeJson(v)) as RowValue;
 }
@@ -311,96 +303,4 @@ async function mergeBatch(warehouse: Warehouse, dataset: string, m: MappingSpec,
   } finally {
     await stage.close();
   }
-}
-
-interface StageContext {
-  now: Date;
-  profile: KindProfile | null;
-}
-
-/**
- * The staged records of one mapping's changes, PATCHes resolved: per key, in version order,
- * from the current row (read once for the batch's PATCH keys) through the batch's own events.
- */
-async function stageChanges(warehouse: Warehouse, dataset: string, mapping: MappingSpec, records: SyncRecordWithOrigin[], ctx: StageContext): Promise<Staged[]> {
-  const stageCtx = { mapping, now: ctx.now, profile: ctx.profile, withRow: true };
-  const items = records.map((r) => ({ ...r, staged: stageRecord(r.record, stageCtx) }));
-  const patchKeys = [...new Set(items.filter((i) => i.record.operation === 'PATCH').map((i) => i.staged.key))];
-  if (patchKeys.length === 0) return items.map(({ staged, origin }) => ({ staged, origin }));
-
-  const current = await warehouse.readRowsByKey(dataset, mapping.tables.current, patchKeys);
-  const state = new Map<string, Record<string, RowValue> | null>(patchKeys.map((k) => [k, null]));
-  for (const row of current) state.set(String(row._key), columnsOf(row, mapping));
-  const inOrder = items
-    .map((item, index) => ({ item, index }))
-    .filter(({ item }) => state.has(item.staged.key))
-    .sort((a, b) => compareVersions(a.item.staged.version, b.item.staged.version) || a.index - b.index);
-  const resolved = new Map<number, StagedRecord>();
-  for (const { item, index } of inOrder) {
-    const { staged, record } = item;
-    if (staged.reason !== null) continue; // quarantined: changes nothing
-    if (record.operation === 'DELETE') state.set(staged.key, null);
-    else if (record.operation === 'UPSERT') state.set(staged.key, JSON.parse(staged.row!) as Record<string, RowValue>);
-    else {
-      const patched = resolvePatch(record, staged, state.get(staged.key) ?? null, mapping, ctx.now);
-      resolved.set(index, patched.staged);
-      if (patched.columns) state.set(staged.key, patched.columns);
-    }
-  }
-  return items.map(({ staged, origin }, index) => ({ staged: resolved.get(index) ?? staged, origin }));
-}
-
-function compareVersions(a: string, b: string): number {
-  const x = BigInt(a);
-  const y = BigInt(b);
-  return x < y ? -1 : x > y ? 1 : 0;
-}
-
-/** A field addressed by its column name (how current rows hold it), for re-coercion. */
-function columnField(f: FieldSpec): CoercionField {
-  return { name: f.name, type: f.type, mode: f.mode, from: [f.name], ...(f.fields ? { fields: f.fields.map(columnField) } : {}) };
-}
-
-/** The mapped columns of a current row, in the form coercion gives them (what `_hash` covers). */
-function columnsOf(row: Row, mapping: MappingSpec): Record<string, RowValue> {
-  const out: Record<string, RowValue> = {};
-  for (const f of mapping.fields) out[f.name] = row[f.name] ?? null;
-  return out;
-}
-
-/**
- * A PATCH as the full UPSERT it amounts to: `base` (null when the key has no row) with the
- * columns the PATCH carries laid over it; columns neither has are empty. Its event_id is
- * the PATCH's own (operation PATCH, hash of the carried columns), so a redelivery dedups
- * whatever the base is by then. A merged row a column cannot take (a REQUIRED column the
- * PATCH of a new key leaves empty) is quarantined.
- */
-function resolvePatch(
-  record: SyncRecord,
-  staged: StagedRecord,
-  base: Record<string, RowValue> | null,
-  mapping: MappingSpec,
-  now: Date,
-): { staged: StagedRecord; columns?: Record<string, RowValue> } {
-  const carried = mappedColumns(record, mapping);
-  const eventId = changeEventId({ kind: mapping.kind, key: staged.key, version: staged.version, operation: 'PATCH', contentHash: rowHash(carried) });
-  const merged: Record<string, RowValue> = {};
-  try {
-    for (const f of mapping.fields) {
-      merged[f.name] = f.name in carried ? carried[f.name]! : coerceField(base?.[f.name] ?? null, columnField(f));
-    }
-  } catch (e) {
-    if (!isMlbridgeError(e, 'INVALID_ARGUMENT')) throw e;
-    const column = typeof e.details?.column === 'string' ? e.details.column : '?';
-    const reason = base
-      ? `${mapping.kind} ${staged.key}: PATCH over the current row: column ${column}: ${e.message}`
-      : `${mapping.kind} ${staged.key}: PATCH of a key not in the current table leaves column ${column} empty, and it is REQUIRED`;
-    return {
-      staged: { ...staged, eventId, hash: `q:${rowHash(carried)}`, row: null, data: safeJson(record.data), reason, score: 0, flags: [...staged.flags, `patch_incomplete:${column}`] },
-    };
-  }
-  const hash = rowHash(merged);
-  const row = { ...merged };
-  fillPartitionColumn(row, mapping, recordEventTime(record) ?? now, 'UPSERT');
-  return { staged: { ...staged, eventId, hash, row: JSON.stringify(row) }, columns: row };
 }

@@ -21,7 +21,11 @@ export interface StagedRecord {
   flags: string[];
   /** JSON of the mapped columns (null for a DELETE, and when only planning). */
   row: string | null;
-  /** JSON of the record's own data, kept for quarantined records only. */
+  /**
+   * JSON of the record's own data, kept for quarantined records; for an accepted event of
+   * serve, what raw's `data` keeps instead of `row` (the row with its version, and the event's
+   * own row when it is staged under newer PATCHes: engine/patch-history.ts).
+   */
   data: string | null;
   /** Why the record goes to quarantine; null when it is accepted. */
   reason: string | null;

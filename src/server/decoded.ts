@@ -4,7 +4,7 @@
 
 import { createHash } from 'node:crypto';
 import { entityToSyncRecord, type SyncRecord } from '../record/sync-record.js';
-import type { Entity } from '../source/entity.js';
+import { canonicalKey, type Entity } from '../source/entity.js';
 import type { IncomingChange, RejectedMessage } from './ports.js';
 import { parseRfc3339 } from './rest-entity.js';
 
@@ -23,7 +23,13 @@ function bodyText(body: Buffer): string {
   return Buffer.from(text, 'utf8').equals(body) ? text : `base64:${body.toString('base64')}`;
 }
 
-export function reject(raw: RawMessage, reason: string, kind?: string): { rejected: RejectedMessage } {
+/** What a rejected message names: its kind and, when its key parses, the entity's canonical `_key`. */
+export interface RejectedAbout {
+  kind?: string;
+  key?: string;
+}
+
+export function reject(raw: RawMessage, reason: string, about: RejectedAbout = {}): { rejected: RejectedMessage } {
   const rejected: RejectedMessage = {
     id: createHash('sha256').update(raw.body).digest('hex'),
     origin: raw.origin,
@@ -31,8 +37,14 @@ export function reject(raw: RawMessage, reason: string, kind?: string): { reject
     payload: bodyText(raw.body),
     receivedAt: raw.receivedAt,
   };
-  if (kind !== undefined) rejected.kind = kind;
+  if (about.kind !== undefined) rejected.kind = about.kind;
+  if (about.key !== undefined) rejected.key = about.key;
   return { rejected };
+}
+
+/** The kind and canonical `_key` of a complete entity key, for a rejection that names them. */
+export function aboutEntity(entity: Pick<Entity, 'key'>): Required<RejectedAbout> {
+  return { kind: entityKind(entity), key: canonicalKey(entity.key) };
 }
 
 /** The kind of an entity: its key's last path element. */

@@ -12,7 +12,7 @@
 // after the entity's last write (a snapshot's version is its start time): the row stayed.
 
 import { decodeEntityEvent, type EntityEvent, type EventEntityResult } from './entity-event-proto.js';
-import { changeRecord, entityKind, isRfc3339, reject, type Decoded, type RawMessage } from './decoded.js';
+import { aboutEntity, changeRecord, entityKind, isRfc3339, reject, type Decoded, type RawMessage } from './decoded.js';
 import { canonicalTimestamp, checkEntity, checkKey, InvalidEvent, isObject } from './rest-entity.js';
 import { toTimestamp } from '../record/coerce.js';
 
@@ -138,10 +138,10 @@ export function decodeEventarc(headers: Headers, raw: Omit<RawMessage, 'origin'>
     throw e;
   }
   if (side.version !== undefined && !(/^\d{1,19}$/.test(side.version) && BigInt(side.version) <= INT64_MAX)) {
-    return reject(msg, `${attrs.type}: ${sideName}.version: expected a positive 64-bit integer, got ${side.version}`, entityKind(entity));
+    return reject(msg, `${attrs.type}: ${sideName}.version: expected a positive 64-bit integer, got ${side.version}`, aboutEntity(entity));
   }
   const kind = entityKind(entity);
-  if (!kinds.has(kind)) return reject(msg, `kind \`${kind}\` is not mapped in the spec`, kind);
+  if (!kinds.has(kind)) return reject(msg, `kind \`${kind}\` is not mapped in the spec`, aboutEntity(entity));
   const ceTime = isRfc3339(attrs.time) ? attrs.time : undefined;
   const eventTime = (isDelete ? ceTime : side.updateTime ?? ceTime) ?? msg.receivedAt.toISOString();
   const version = isDelete && ceTime !== undefined ? laterVersion(side.version, ceTime) : side.version;

@@ -7,8 +7,8 @@
 // only the properties it changes. `version` defaults to the event time in µs, `eventTime` to
 // the message's publishTime.
 
-import { changeRecord, entityKind, isRfc3339, reject, rfc3339Micros, type Decoded, type RawMessage } from './decoded.js';
-import { checkEntity, InvalidEvent, isObject } from './rest-entity.js';
+import { aboutEntity, changeRecord, isRfc3339, reject, rfc3339Micros, type Decoded, type RawMessage, type RejectedAbout } from './decoded.js';
+import { checkEntity, checkKey, InvalidEvent, isObject } from './rest-entity.js';
 
 const OPERATIONS = ['UPSERT', 'PATCH', 'DELETE'] as const;
 type Operation = (typeof OPERATIONS)[number];
@@ -40,8 +40,8 @@ export function decodePubsub(raw: Omit<RawMessage, 'origin'>, kinds: ReadonlySet
     }
     const op = operation as Operation;
     const entity = checkEntity(event.entity, 'entity', { keyOnly: op === 'DELETE' });
-    const kind = entityKind(entity);
-    if (!kinds.has(kind)) return reject(msg, `kind \`${kind}\` is not mapped in the spec`, kind);
+    const about = aboutEntity(entity);
+    if (!kinds.has(about.kind)) return reject(msg, `kind \`${about.kind}\` is not mapped in the spec`, about);
 
     let eventTime: string;
     if (event.eventTime !== undefined) {
@@ -72,14 +72,23 @@ export function decodePubsub(raw: Omit<RawMessage, 'origin'>, kinds: ReadonlySet
     };
     return { change: { record, payload: JSON.parse(JSON.stringify(payload)) as unknown } };
   } catch (e) {
-    if (e instanceof InvalidEvent) return reject(msg, e.message, isObject(event) ? kindOf(event) : undefined);
+    if (e instanceof InvalidEvent) return reject(msg, e.message, isObject(event) ? aboutEvent(event) : {});
     throw e;
   }
 }
 
-/** The kind a malformed event names, when it names one (so a rejection can be found by kind). */
-function kindOf(event: Record<string, unknown>): string | undefined {
-  const path = isObject(event.entity) && isObject(event.entity.key) ? event.entity.key.path : undefined;
+/**
+ * The kind a malformed event names, and its key when that is complete (so a rejection can be
+ * found by kind and by `_key`, whatever else is wrong with the event).
+ */
+function aboutEvent(event: Record<string, unknown>): RejectedAbout {
+  const key = isObject(event.entity) ? event.entity.key : undefined;
+  try {
+    return aboutEntity({ key: checkKey(key, 'entity.key') });
+  } catch (e) {
+    if (!(e instanceof InvalidEvent)) throw e;
+  }
+  const path = isObject(key) ? key.path : undefined;
   const last = Array.isArray(path) ? path[path.length - 1] : undefined;
-  return isObject(last) && typeof last.kind === 'string' ? last.kind : undefined;
+  return isObject(last) && typeof last.kind === 'string' ? { kind: last.kind } : {};
 }

@@ -284,7 +284,8 @@ export class BigQueryRowStage implements RowStage {
       options.mode === 'snapshot' ? changes : `(SELECT * FROM ${this.q} WHERE reason IS NULL QUALIFY ROW_NUMBER() OVER (PARTITION BY event_id ORDER BY _key) = 1)`;
     const sources = [
       // A DELETE's raw data holds its version: the guard against older events arriving later.
-      `SELECT event_id, _key, operation, ${origin} AS origin, event_time, ${ingest} AS ingest_time, IF(operation = 'DELETE', TO_JSON(STRUCT(CAST(_version AS STRING) AS _version)), PARSE_JSON(${ROW})) AS data, IF(operation = 'DELETE', NULL, _score) AS score, flags FROM ${events} x WHERE event_id NOT IN (${logged})`,
+      // An accepted event's `data`, when set, is what raw keeps instead of its row (serve: the row with its version).
+      `SELECT event_id, _key, operation, ${origin} AS origin, event_time, ${ingest} AS ingest_time, IF(operation = 'DELETE', TO_JSON(STRUCT(CAST(_version AS STRING) AS _version)), PARSE_JSON(COALESCE(data, ${ROW}))) AS data, IF(operation = 'DELETE', NULL, _score) AS score, flags FROM ${events} x WHERE event_id NOT IN (${logged})`,
     ];
     if (snapshot) {
       const id = orphanEventIdSql(encodeURIComponent(options.kind), 'c._key', options.snapshotVersion!, quoteString, (e) => `TO_HEX(SHA256(${e}))`);

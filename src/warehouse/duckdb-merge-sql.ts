@@ -22,9 +22,13 @@ export function deletedData(version: string): string {
   return `json_object('_version', ${version})`;
 }
 
-/** The values of a raw row from a staged row (columns as RAW_COLUMNS). */
+/**
+ * The values of a raw row from a staged row (columns as RAW_COLUMNS): an accepted row's
+ * `data` when it has one (serve's events: the row with its version, engine/patch-history.ts),
+ * else its row.
+ */
 function rawValues(origin: string, ingestTime: string): string {
-  return `event_id, _key, operation, ${origin}, CAST(event_time AS TIMESTAMP), CAST(${ingestTime} AS TIMESTAMP), CASE WHEN operation = 'DELETE' THEN ${deletedData('CAST(_version AS VARCHAR)')} ELSE CAST("row" AS JSON) END, CASE WHEN operation = 'DELETE' THEN NULL ELSE _score END, CAST(flags AS VARCHAR[])`;
+  return `event_id, _key, operation, ${origin}, CAST(event_time AS TIMESTAMP), CAST(${ingestTime} AS TIMESTAMP), CASE WHEN operation = 'DELETE' THEN ${deletedData('CAST(_version AS VARCHAR)')} ELSE CAST(COALESCE(data, "row") AS JSON) END, CASE WHEN operation = 'DELETE' THEN NULL ELSE _score END, CAST(flags AS VARCHAR[])`;
 }
 
 /**

@@ -7,6 +7,8 @@ import type { Spec } from '../../src/spec/types.js';
 import type { Row, Warehouse } from '../../src/warehouse/warehouse.js';
 import { mulberry32 } from '../../src/model/prng.js';
 import { field, mapping, spec, tempDir, withWarehouse } from './fixtures/factories.js';
+import { outOfOrderPatchScenario } from './fixtures/out-of-order-patch.js';
+import { decodePubsub } from '../../src/server/pubsub.js';
 
 // ---- fakes ----
 
@@ -156,6 +158,11 @@ Suite('a PATCH of a key not in current is an UPSERT of what it carries; missing 
   assert.equal(q.map((r) => r.reason), ['Customer Customer:dee: PATCH of a key not in the current table leaves column email empty, and it is REQUIRED']);
 });
 
+Suite('events of a key delivered out of order around PATCHes leave current as in-order delivery would; a redelivery of all changes nothing', async () => {
+  s = spec(ctx.db, [mapping('Customer', [field('email', 'STRING'), field('age', 'INT64'), field('tier', 'STRING')])]);
+  await outOfOrderPatchScenario(s, (readOnly, fn) => withWarehouse(s, readOnly, fn));
+});
+
 Suite('a DELETE removes the row and logs it; an older UPSERT arriving later does not bring it back, a newer one does', async () => {
   await ingest(async (write) => {
     await write([upsert('eve', 1, { email: 'eve@example.com' })]);
@@ -174,11 +181,11 @@ Suite('a DELETE removes the row and logs it; an older UPSERT arriving later does
   const raw = (await rows('customer_raw')).map((r) => `${r._key} ${r.operation} ${JSON.stringify(r.data)}`).sort();
   assert.equal(raw, [
     'Customer:eve DELETE {"_version":"5"}',
-    'Customer:eve UPSERT {"email":"eve-again@example.com","age":null,"tier":null}',
-    'Customer:eve UPSERT {"email":"eve@example.com","age":null,"tier":null}',
-    'Customer:eve UPSERT {"email":"late@example.com","age":null,"tier":null}',
+    'Customer:eve UPSERT {"_version":"1","email":"eve@example.com","age":null,"tier":null}',
+    'Customer:eve UPSERT {"_version":"3","email":"late@example.com","age":null,"tier":null}',
+    'Customer:eve UPSERT {"_version":"6","email":"eve-again@example.com","age":null,"tier":null}',
     'Customer:fay DELETE {"_version":"9"}',
-    'Customer:fay UPSERT {"email":"fay@example.com","age":null,"tier":null}',
+    'Customer:fay UPSERT {"_version":"8","email":"fay@example.com","age":null,"tier":null}',
   ]);
 });
 
@@ -214,6 +221,32 @@ Suite('a message that can never succeed goes to _mlbridge_rejected (no mapping) 
   const q = await rows('customer_quarantine');
   assert.equal(q.map((r) => r.reason).sort(), ['invalid record: data: expected an object for UPSERT, got null', 'undecodable proto']);
   assert.equal(await rows('customer'), []);
+});
+
+Suite('a rejected Pub/Sub message whose key is complete is stored under that _key, in _mlbridge_rejected or the kind quarantine', async () => {
+  const push = (event: unknown) => {
+    const body = Buffer.from(JSON.stringify({ message: { data: Buffer.from(JSON.stringify(event)).toString('base64'), messageId: '7', publishTime: NOW.toISOString() } }));
+    const decoded = decodePubsub({ body, receivedAt: NOW }, new Set(['Customer']));
+    if (!('rejected' in decoded)) throw new Error('expected a rejection');
+    return decoded.rejected;
+  };
+  const key = (kind: string, name: string, namespaceId?: string) => ({ partitionId: { projectId: 'p', ...(namespaceId ? { namespaceId } : {}) }, path: [{ kind, name }] });
+  const unmapped = push({ operation: 'DELETE', entity: { key: key('Invoice', 'inv-1', 'billing') } });
+  const badValue = push({ operation: 'UPSERT', entity: { key: key('Ghost', 'g1'), properties: { email: 'plain' } } });
+  const badTime = push({ operation: 'DELETE', entity: { key: key('Customer', 'kim') }, eventTime: 'yesterday' });
+  const noKey = push({ operation: 'DELETE', entity: { key: { path: [{ kind: 'Ghost' }] } } });
+  assert.equal(await ingest((write) => write([], [unmapped, badValue, badTime, noKey])), { written: 0, duplicates: 0, superseded: 0, quarantined: 0, rejected: 4 });
+  assert.equal(
+    (await rows('_mlbridge_rejected')).map((r) => [r._key, r.kind, r.reason]).sort((a, b) => String(a[2]).localeCompare(String(b[2]))),
+    [
+      ['', 'Ghost', 'entity.key.path[0]: expected a non-empty `name` or an integer `id` (an event names a complete key)'],
+      ['Ghost:g1', 'Ghost', 'entity.properties.email: expected a Datastore value such as {"stringValue": "…"}, got a string'],
+      ['billing|Invoice:inv-1', 'Invoice', 'kind `Invoice` is not mapped in the spec'],
+    ],
+  );
+  assert.equal((await rows('customer_quarantine')).map((r) => [r._key, r.reason]), [
+    ['Customer:kim', 'eventTime: expected an RFC 3339 timestamp, got "yesterday"'],
+  ]);
 });
 
 Suite('a change in a namespace its mapping does not read goes to _mlbridge_rejected', async () => {

@@ -15,6 +15,7 @@ import type { Row, Warehouse } from '../../src/warehouse/warehouse.js';
 import { field, mapping, spec } from '../engine/fixtures/factories.js';
 import { customerEntity, deletedAfterSnapshotScenario, snapshotOf as snapshot } from '../engine/fixtures/deleted-after-snapshot.js';
 import type { SnapshotSource } from '../../src/source/snapshot-source.js';
+import { outOfOrderPatchScenario } from '../engine/fixtures/out-of-order-patch.js';
 
 export interface ScenarioTarget {
   project: string;
@@ -240,6 +241,10 @@ export function registerDataScenarios(Suite: Test, t: () => ScenarioTarget): voi
     assert.is(new Set(raw.map((r) => r.event_id)).size, raw.length);
     assert.equal(counts(await planWith(s, second)), { insert: 0, update: 0, delete: 0, quarantine: 0, unchanged: 4 });
   });
+
+  Suite('rows: events of a key delivered out of order around PATCHes leave current as in-order delivery would; a redelivery of all changes nothing', () =>
+    outOfOrderPatchScenario(bq([customers([field('email', 'STRING'), field('age', 'INT64'), field('tier', 'STRING')])]), withWarehouse),
+  );
 
   Suite('rows: a snapshot does not bring back entities deleted after it (by serve, or as orphans of a newer one), and brings back those re-created', () =>
     deletedAfterSnapshotScenario(bq([customers([field('email', 'STRING'), field('age', 'INT64')])]), withWarehouse),

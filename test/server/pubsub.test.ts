@@ -67,6 +67,13 @@ const cases: Array<[string, Buffer, string]> = [
   ['an unmapped kind', pubsubEnvelope({ operation: 'DELETE', entity: { key: { partitionId: { projectId: 'p' }, path: [{ kind: 'Ghost', id: '1' }] } } }), 'kind `Ghost` is not mapped in the spec'],
 ];
 
+Rejects('a rejected event names its kind and, when its key is complete, the entity\'s _key', async () => {
+  const named = await deliver(pubsubEnvelope({ operation: 'UPSERT', entity: { key: customer('r', {}, 'ns1').key, properties: { email: 'plain' } } }));
+  assert.equal([named.sink.rejected()[0]!.kind, named.sink.rejected()[0]!.key], ['CustomerProfile', 'ns1|CustomerProfile:r']);
+  const incomplete = await deliver(pubsubEnvelope({ operation: 'UPSERT', entity: { key: { path: [{ kind: 'CustomerProfile' }] }, properties: {} } }));
+  assert.equal([incomplete.sink.rejected()[0]!.kind, incomplete.sink.rejected()[0]!.key], ['CustomerProfile', undefined]);
+});
+
 for (const [what, body, reason] of cases) {
   Rejects(`${what} is acknowledged and recorded: ${reason}`, async () => {
     const { status, json, sink } = await deliver(body);
