@@ -23,8 +23,8 @@ import { duckMessage, fileInUse, folderError, replaceFailure } from './duckdb-er
 import { openWhenFree, type BusyWaitOptions } from './duckdb-busy-wait.js';
 import { FileLock } from './duckdb-lock.js';
 import { convertRow, mergeByKey } from './duckdb-rows.js';
-import { DuckRowStage, type PooledStage } from './duckdb-stage.js';
-import { StageCaches } from './duckdb-events-merge.js';
+import { DuckRowStage } from './duckdb-stage.js';
+import { StageCaches, type PooledStage } from './duckdb-stage-host.js';
 import { dropMemos } from './duckdb-memo.js';
 import type { StageTables } from '../model/staged.js';
 import { columnDefinition, duckType, qualified, quoteIdent, quoteLiteral } from './sql-duckdb.js';
