@@ -13,7 +13,7 @@ import { columnFromDuck, parseDuckType, quoteIdent } from './sql-duckdb.js';
 
 export type Json = null | boolean | number | string | Json[] | { [k: string]: Json };
 
-/** Statements on a connection, values bound as VARCHAR (see DuckDbWarehouse). */
+/** Statements on a connection, values bound as VARCHAR (see DuckDbHost). */
 export interface DuckSql {
   run(conn: DuckDBConnection, sql: string, values?: (string | null)[]): Promise<unknown>;
   rows(conn: DuckDBConnection, sql: string, values?: (string | null)[]): Promise<Record<string, Json>[]>;

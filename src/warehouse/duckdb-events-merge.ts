@@ -17,7 +17,7 @@
 import type { DuckDBConnection } from '@duckdb/node-api';
 import type { ObservedTable } from '../model/schema.js';
 import type { RowMergeOptions, RowMergeResult, StageTables } from '../model/staged.js';
-import type { DuckStageHost } from './duckdb-stage.js';
+import type { DuckStageHost } from './duckdb-stage-host.js';
 import { DUCK, currentInsertSql, missingTable, quarantineInsertSql, rawInsertSql } from './duckdb-merge-sql.js';
 import { LATEST_FIRST, joinedSql, rejectedSql } from './row-rules.js';
 import { emptyRawLogSummary, type RawLogSummary } from './seen-filter.js';
@@ -25,21 +25,6 @@ import { qualified } from './sql-duckdb.js';
 
 /** Above this many raw rows no summary is kept (memory: 3.5–7 bytes a row); every batch looks its ids up in raw. */
 export const SUMMARY_MAX_ROWS = 5_000_000;
-
-/** What events merges remember between batches. */
-export class StageCaches {
-  /** [current, raw, quarantine] as observed, per stage tables. */
-  readonly observed = new Map<string, ObservedTable[]>();
-  /** Per qualified raw table. */
-  readonly rawLogs = new Map<string, RawLogSummary>();
-  /** Counts summaries read from raw (for tests and logs). */
-  summaryReads = 0;
-
-  clear(): void {
-    this.observed.clear();
-    this.rawLogs.clear();
-  }
-}
 
 export interface EventsStage {
   /** The stage table, qualified. */

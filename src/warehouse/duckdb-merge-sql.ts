@@ -1,4 +1,4 @@
-// The write statements a DuckDB merge runs, shared by the snapshot merge (duckdb-stage.ts)
+// The write statements a DuckDB merge runs, shared by the snapshot merge (duckdb-snapshot-merge.ts)
 // and the events merge of `serve` (duckdb-events-merge.ts): raw rows from staged rows,
 // and current's replace (delete the changed keys, insert their new rows).
 

@@ -85,6 +85,13 @@ export function fromJsonRow(col: ColumnSchema): string {
   return `CAST(r->>${ptr} AS ${t})`;
 }
 
+/** The select list that reads every column as convertRow takes it (BYTES as base64). */
+export function selectColumns(columns: ColumnSchema[]): string {
+  return columns
+    .map((c) => (c.type === 'BYTES' && c.mode !== 'REPEATED' ? `to_base64(${quoteIdent(c.name)}) AS ${quoteIdent(c.name)}` : quoteIdent(c.name)))
+    .join(', ');
+}
+
 export function convertRow(r: Record<string, Json>, columns: ColumnSchema[]): Row {
   const out: Row = {};
   for (const c of columns) out[c.name] = convertValue(r[c.name] ?? null, c, c.mode);

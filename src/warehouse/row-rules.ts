@@ -210,7 +210,7 @@ export function joinedSql(stage: string, rel: JoinRelations, mode: StageMode, d:
  * and c_key set; rejected staged rows are left out, though their keys still keep current rows
  * from being orphans. One join instead of joinedSql's plus orphanSql's NOT EXISTS: over a
  * million rows, some 0.4 s instead of 0.7 s in DuckDB (which uses it where the staged rows
- * come mostly from the source memo's table, see duckdb-stage.ts). `raw` as JoinRelations'.
+ * come mostly from the source memo's table, see duckdb-key-joins.ts). `raw` as JoinRelations'.
  */
 export function fullJoinedSql(stage: string, current: string, snapshotVersion: string, d: StageDialect, raw: string | null): string {
   checkVersion(snapshotVersion);
