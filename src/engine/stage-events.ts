@@ -41,10 +41,14 @@ export async function stageEvents(warehouse: Warehouse, dataset: string, mapping
   const keys = [...new Set(items.filter(accepted).map((i) => i.staged.key))];
   if (keys.length === 0) return items.map(({ staged }) => staged);
 
+  // Every accepted key's version (is an event late?), but the whole row only of the keys a
+  // PATCH of the batch is resolved against: a batch of UPSERTs reads two columns of current.
+  const patchKeys = new Set(items.filter((i) => accepted(i) && i.record.operation === 'PATCH').map((i) => i.staged.key));
+  const wholeRows = patchKeys.size > 0 ? await warehouse.readRowsByKey(dataset, mapping.tables.current, [...patchKeys]) : [];
+  const versions = await warehouse.readRowsByKey(dataset, mapping.tables.current, keys.filter((k) => !patchKeys.has(k)), ['_version']);
   const state = new Map<string, KeyState>();
-  for (const row of await warehouse.readRowsByKey(dataset, mapping.tables.current, keys)) {
-    state.set(String(row._key), { columns: columnsOf(row, mapping), version: BigInt(String(row._version)) });
-  }
+  for (const row of wholeRows) state.set(String(row._key), { columns: columnsOf(row, mapping), version: BigInt(String(row._version)) });
+  for (const row of versions) state.set(String(row._key), { columns: null, version: BigInt(String(row._version)) });
   const stateOf = (key: string): KeyState => state.get(key) ?? { columns: null, version: null };
   const olderThanCurrent = (key: string, version: string) => {
     const v = stateOf(key).version;
@@ -54,7 +58,7 @@ export async function stageEvents(warehouse: Warehouse, dataset: string, mapping
   const windows = new Map<string, PatchWindow>();
   if (late.length > 0) {
     const history = new Map<string, Row[]>();
-    for (const row of await warehouse.readRowsByKey(dataset, mapping.tables.raw, late)) history.set(String(row._key), [...(history.get(String(row._key)) ?? []), row]);
+    for (const row of await warehouse.readRowsByKey(dataset, mapping.tables.raw, late, ['event_id', 'operation', 'data', 'flags'])) history.set(String(row._key), [...(history.get(String(row._key)) ?? []), row]);
     for (const key of late) {
       const w = patchWindow(history.get(key) ?? [], stateOf(key).version!);
       if (w) windows.set(key, w);

@@ -432,16 +432,23 @@ async function selectRows(api: BigQueryCalls, resource: string, sql: string, par
 }
 
 
-/** The current rows of these keys (a parameterized query), decoded like tabledata.list. */
-export async function readRowsByKey(api: BigQueryCalls, dataset: string, table: string, keys: string[]): Promise<Row[]> {
+/**
+ * The rows of these keys (a parameterized query), decoded like tabledata.list; with
+ * `columns`, only those of them the table has, and `_key` (BigQuery bills the bytes of the
+ * columns a query reads).
+ */
+export async function readRowsByKey(api: BigQueryCalls, dataset: string, table: string, keys: string[], columns?: readonly string[]): Promise<Row[]> {
   if (keys.length === 0) return [];
   const resource = tableAddress('bigquery', dataset, table);
-  if (!(await api.getRawTable(dataset, table))) return [];
+  const raw = await api.getRawTable(dataset, table);
+  if (!raw) return [];
+  const fields = (raw.schema?.fields ?? []).map((f) => f.name);
+  const select = columns ? fields.filter((f) => f === '_key' || columns.includes(f)).map(quoteIdent).join(', ') : '*';
   const out: Row[] = [];
   for (let i = 0; i < keys.length; i += KEYS_PER_QUERY) {
     const batch = keys.slice(i, i + KEYS_PER_QUERY);
     const param = { name: 'keys', parameterType: { type: 'ARRAY', arrayType: { type: 'STRING' } }, parameterValue: { arrayValues: batch.map((value) => ({ value })) } };
-    out.push(...(await selectRows(api, resource, `SELECT * FROM ${api.ref(dataset, table)} WHERE _key IN UNNEST(@keys)`, [param])));
+    out.push(...(await selectRows(api, resource, `SELECT ${select} FROM ${api.ref(dataset, table)} WHERE _key IN UNNEST(@keys)`, [param])));
   }
   return out;
 }

@@ -400,9 +400,9 @@ class BigQueryWarehouse implements Warehouse {
     return new BigQueryRowStage(this.api, this.project, this.target.location, tables);
   }
 
-  async readRowsByKey(dataset: string, table: string, keys: string[]): Promise<Row[]> {
+  async readRowsByKey(dataset: string, table: string, keys: string[], columns?: readonly string[]): Promise<Row[]> {
     const { readRowsByKey } = await import('./bigquery-stage.js');
-    return readRowsByKey(this.api, dataset, table, keys);
+    return readRowsByKey(this.api, dataset, table, keys, columns);
   }
 
   // ---- lock -----------------------------------------------------------------------

@@ -69,6 +69,8 @@ export interface PooledStage {
 export class StageCaches {
   /** [current, raw, quarantine] as observed, per stage tables. */
   readonly observed = new Map<string, ObservedTable[]>();
+  /** One table as observed, by dataset and name (readRowsByKey: serve reads current every batch). */
+  readonly tables = new Map<string, ObservedTable>();
   /** Per qualified raw table. */
   readonly rawLogs = new Map<string, RawLogSummary>();
   /** Counts summaries read from raw (for tests and logs). */
@@ -76,6 +78,7 @@ export class StageCaches {
 
   clear(): void {
     this.observed.clear();
+    this.tables.clear();
     this.rawLogs.clear();
   }
 }

@@ -221,16 +221,20 @@ export class DuckDbWarehouse implements Warehouse {
     );
   }
 
-  readRowsByKey(dataset: string, table: string, keys: string[]): Promise<Row[]> {
+  readRowsByKey(dataset: string, table: string, keys: string[], columns?: readonly string[]): Promise<Row[]> {
     const resource = tableAddress('duckdb', dataset, table);
     if (keys.length === 0) return Promise.resolve([]);
     return this.host.read(
       resource,
       async (c) => {
-        const t = await this.catalog.observeTable(c, dataset, table);
+        // Observed once until the next DDL or release: serve reads current's versions every batch.
+        const cacheKey = JSON.stringify([dataset, table]);
+        const t = this.stageCaches.tables.get(cacheKey) ?? (await this.catalog.observeTable(c, dataset, table));
         if (!t) return [];
-        const rows = await this.host.rows(c, `SELECT ${selectColumns(t.columns)} FROM ${qualified(t.dataset, t.name)} WHERE _key IN (SELECT unnest(CAST(CAST(? AS JSON) AS VARCHAR[])))`, [JSON.stringify(keys)]);
-        return rows.map((r) => convertRow(r, t.columns));
+        this.stageCaches.tables.set(cacheKey, t);
+        const read = columns ? t.columns.filter((col) => col.name === '_key' || columns.includes(col.name)) : t.columns;
+        const rows = await this.host.rows(c, `SELECT ${selectColumns(read)} FROM ${qualified(t.dataset, t.name)} WHERE _key IN (SELECT unnest(CAST(CAST(? AS JSON) AS VARCHAR[])))`, [JSON.stringify(keys)]);
+        return rows.map((r) => convertRow(r, read));
       },
       [],
     );

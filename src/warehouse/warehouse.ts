@@ -136,8 +136,12 @@ export interface Warehouse {
 
   /** A new, empty stage for one mapping's tables (they need not exist yet for a diff). */
   openStage(tables: StageTables): Promise<RowStage>;
-  /** The current rows of these keys (PATCH events are resolved against them). */
-  readRowsByKey(dataset: string, table: string, keys: string[]): Promise<Row[]>;
+  /**
+   * The rows of these keys (PATCH events are resolved against current's); with `columns`,
+   * only those of them the table has, `_key` always: serve asks every batch for current's
+   * versions, which on BigQuery are billed by the bytes of the columns read.
+   */
+  readRowsByKey(dataset: string, table: string, keys: string[], columns?: readonly string[]): Promise<Row[]>;
 
   lock(): LockBackend;
   close(): Promise<void>;

@@ -267,6 +267,13 @@ Stage('readRowsByKey returns the current rows of the keys asked, typed like read
   assert.equal(await withWarehouse(true, (w) => w.readRowsByKey('analytics', 'customer', [])), []);
 });
 
+Stage('readRowsByKey with columns reads only those the table has, and _key', async () => {
+  await createTables();
+  await stageOnce([rec('c1', 1, 'a'), rec('c2', 4, 'b')], (st) => st.merge(snapshotMerge('1')));
+  const rows = await withWarehouse(true, (w) => w.readRowsByKey('analytics', 'customer', ['Customer:c2', 'Customer:none'], ['_version', 'no_such_column']));
+  assert.equal(rows, [{ _key: 'Customer:c2', _version: '4' }]);
+});
+
 Stage.run();
 
 // ---- the fake's GoogleSQL for staging ---------------------------------------------------------

@@ -322,6 +322,26 @@ Suite('a snapshot that stages a key twice keeps only its latest row', async () =
   });
 });
 
+Suite('readRowsByKey reads the keys asked, whole or only the columns named (and _key)', async () => {
+  const staged = (id: string, total: number) =>
+    stageRecord({ entityKey: `Order:${id}`, kind: 'Order', operation: 'UPSERT', data: { total }, eventTime: now, version: 3 }, { mapping, now, withRow: true });
+  await use(false, async (w) => {
+    await createOrderTables(w);
+    const stage = await w.openStage(tables);
+    try {
+      await stage.appendColumns(toColumns('Order', [staged('a', 1), staged('b', 2)]));
+      await stage.merge(mergeSnapshot);
+    } finally {
+      await stage.close();
+    }
+  });
+  const keys = ['Order:b', 'Order:none'];
+  const whole = await use(true, (w) => w.readRowsByKey('ds', 'order', keys));
+  assert.equal(whole.map((r) => [r._key, r._version, r.total]), [['Order:b', '3', '2']]);
+  assert.equal(await use(true, (w) => w.readRowsByKey('ds', 'order', keys, ['_version', 'no_such_column'])), [{ _key: 'Order:b', _version: '3' }]);
+  assert.equal(await use(true, (w) => w.readRowsByKey('ds', 'order', [], ['_version'])), []);
+});
+
 Suite('current rows fingerprint alike in SQL and in JavaScript, so a record current holds is staged without its content', async () => {
   const keys = ['Order:a', 'eu|Order:b', 'Order:tab\there "q" \\ ünï 😀', "Order:it's"];
   await use(false, async (w) => {
