@@ -7,7 +7,7 @@
 // Usage: node test/run.js [--live] [--root=DIR] [substring-filter...]
 //   --root=DIR  run the *.test.js files under DIR instead of dist/test (the runner's own test)
 import { spawn } from 'node:child_process';
-import { readdirSync, statSync } from 'node:fs';
+import { existsSync, readdirSync, statSync } from 'node:fs';
 import { join, relative, resolve as resolvePath } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -31,7 +31,13 @@ function walk(dir) {
 }
 
 const testRoot = rootArg ? resolvePath(rootArg.slice('--root='.length)) : join(root, 'dist', 'test');
+// tsc never deletes what it compiled: a suite whose source was removed or renamed would run
+// on from dist/. Only suites with a source run (the runner's own test brings no sources).
+const source = (f) => join(root, 'test', relative(testRoot, f)).replace(/\.js$/, '.ts');
+const stale = rootArg ? [] : walk(testRoot).filter((f) => !existsSync(source(f)));
+for (const f of stale) process.stdout.write(`skipped ${relative(root, f)}: its source ${relative(root, source(f))} is gone\n`);
 const files = walk(testRoot)
+  .filter((f) => !stale.includes(f))
   .filter((f) => (live ? f.includes(`${join(testRoot, 'live')}`) : !f.includes(`${join(testRoot, 'live')}`)))
   .filter((f) => filters.length === 0 || filters.some((s) => f.includes(s)))
   .sort();
