@@ -4,8 +4,9 @@
 // totals as "N passed, N failed". `--live` runs only dist/test/live (real Google Cloud).
 // A failing file prints its whole output: uvu's assertion diffs, stderr, and (through
 // runner/register.js) the error of a failed before/after hook, which uvu would drop.
-// Usage: node test/run.js [--live] [--root=DIR] [substring-filter...]
-//   --root=DIR  run the *.test.js files under DIR instead of dist/test (the runner's own test)
+// Usage: node test/run.js [--live] [--root=DIR [--sources=DIR]] [substring-filter...]
+//   --root=DIR     run the *.test.js files under DIR instead of dist/test (the runner's own test)
+//   --sources=DIR  where their .ts sources are (default: test/ for dist/test; none for --root)
 import { spawn } from 'node:child_process';
 import { existsSync, readdirSync, statSync } from 'node:fs';
 import { join, relative, resolve as resolvePath } from 'node:path';
@@ -32,9 +33,11 @@ function walk(dir) {
 
 const testRoot = rootArg ? resolvePath(rootArg.slice('--root='.length)) : join(root, 'dist', 'test');
 // tsc never deletes what it compiled: a suite whose source was removed or renamed would run
-// on from dist/. Only suites with a source run (the runner's own test brings no sources).
-const source = (f) => join(root, 'test', relative(testRoot, f)).replace(/\.js$/, '.ts');
-const stale = rootArg ? [] : walk(testRoot).filter((f) => !existsSync(source(f)));
+// on from dist/. Only suites with a source run.
+const sourcesArg = args.find((a) => a.startsWith('--sources='));
+const sourceRoot = sourcesArg ? resolvePath(sourcesArg.slice('--sources='.length)) : rootArg ? undefined : join(root, 'test');
+const source = (f) => join(sourceRoot, relative(testRoot, f)).replace(/\.js$/, '.ts');
+const stale = sourceRoot ? walk(testRoot).filter((f) => !existsSync(source(f))) : [];
 for (const f of stale) process.stdout.write(`skipped ${relative(root, f)}: its source ${relative(root, source(f))} is gone\n`);
 const files = walk(testRoot)
   .filter((f) => !stale.includes(f))

@@ -9,16 +9,23 @@ import { fileURLToPath } from 'node:url';
 
 const root = fileURLToPath(new URL('../../..', import.meta.url));
 
-/** Runs test/run.js over a folder holding the given suite files; returns its exit status and output. */
-function runSuites(files: Record<string, string>): { status: number | null; out: string } {
+/**
+ * Runs test/run.js over a folder holding the given suite files; returns its exit status and
+ * output. With `sources`, the names of the suites whose .ts source exists (in another folder).
+ */
+function runSuites(files: Record<string, string>, sources?: string[]): { status: number | null; out: string } {
   // Under the repo, so the suites resolve uvu from its node_modules.
   const dir = mkdtempSync(join(root, 'dist', '.runner-fixture-'));
+  const src = mkdtempSync(join(root, 'dist', '.runner-sources-'));
   try {
     for (const [name, text] of Object.entries(files)) writeFileSync(join(dir, name), text);
-    const r = spawnSync(process.execPath, [join(root, 'test', 'run.js'), `--root=${dir}`], { cwd: root, encoding: 'utf8', env: { ...process.env, MLBRIDGE_TEST_CONCURRENCY: '1' } });
+    for (const name of sources ?? []) writeFileSync(join(src, name.replace(/\.js$/, '.ts')), '');
+    const args = [join(root, 'test', 'run.js'), `--root=${dir}`, ...(sources ? [`--sources=${src}`] : [])];
+    const r = spawnSync(process.execPath, args, { cwd: root, encoding: 'utf8', env: { ...process.env, MLBRIDGE_TEST_CONCURRENCY: '1' } });
     return { status: r.status, out: r.stdout + r.stderr };
   } finally {
     rmSync(dir, { recursive: true, force: true });
+    rmSync(src, { recursive: true, force: true });
   }
 }
 
@@ -84,6 +91,19 @@ S.run();
   });
   assert.is(r.status, 1);
   assert.match(r.out, /suite "cleanup": its `after` hook failed \(it ran after its tests\):\nError: could not stop the emulator/);
+});
+
+Runner('a compiled suite whose source is gone is skipped, with a note, and the others run', () => {
+  const passing = `import { suite } from 'uvu';
+const S = suite('kept');
+S('passes', () => {});
+S.run();
+`;
+  const r = runSuites({ 'kept.test.js': passing, 'removed.test.js': passing.replace("'kept'", "'removed'") }, ['kept.test.js']);
+  assert.is(r.status, 0, r.out);
+  assert.match(r.out, /^skipped \S*\/removed\.test\.js: its source \S*\/removed\.test\.ts is gone\n/);
+  assert.not.match(r.out, /removed\.test\.js: 1 passed/);
+  assert.match(r.out, /\n1 passed, 0 failed\n$/);
 });
 
 Runner.run();
