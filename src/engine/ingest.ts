@@ -20,7 +20,7 @@
 import { createHash } from 'node:crypto';
 import { MlbridgeError, isMlbridgeError } from '../model/errors.js';
 import type { RowMergeResult, StagedRecord } from '../model/staged.js';
-import { formatTimestampUs } from '../record/coerce.js';
+import { formatTimestampUs } from '../record/coerce-time.js';
 import type { KindProfile } from '../record/profile.js';
 import { recordKey, validateSyncRecord, type SyncRecord } from '../record/sync-record.js';
 import type { MappingSpec, Spec } from '../spec/types.js';

@@ -4,7 +4,7 @@
 // serve, `score` and library users alike.
 
 import { MlbridgeError } from '../model/errors.js';
-import { formatTimestampUs } from '../record/coerce.js';
+import { formatTimestampUs } from '../record/coerce-time.js';
 import { ProfileLearner, parseProfile, type KindProfile } from '../record/profile.js';
 import type { Spec } from '../spec/types.js';
 import type { Row, RowValue, Warehouse } from '../warehouse/warehouse.js';

@@ -17,7 +17,8 @@
 // compare exactly (confidence exactly at `ingest` ingests).
 
 import type { FieldSpec, MappingSpec } from '../spec/types.js';
-import { coerceField, valueTypeName } from './coerce.js';
+import { valueTypeName } from './coerce-error.js';
+import { coerceField } from './coerce.js';
 import { RECORD_DEFAULT_SCORING, type ScoringConfig } from './defaults.js';
 import { fieldValue, hasFieldValue } from './extract.js';
 import { categoryValue, isCategoricalType, isNullish, isNumericType, numericValue, type KindProfile } from './profile.js';

@@ -14,7 +14,7 @@
 import { decodeEntityEvent, type EntityEvent, type EventEntityResult } from './entity-event-proto.js';
 import { aboutEntity, changeRecord, entityKind, isRfc3339, reject, type Decoded, type RawMessage } from './decoded.js';
 import { canonicalTimestamp, checkEntity, checkKey, InvalidEvent, isObject } from './rest-entity.js';
-import { toTimestamp } from '../record/coerce.js';
+import { toTimestamp } from '../record/coerce-time.js';
 
 export const DATASTORE_EVENT_TYPES = ['created', 'updated', 'deleted', 'written'].map((t) => `google.cloud.datastore.entity.v1.${t}`);
 

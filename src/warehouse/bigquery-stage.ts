@@ -16,17 +16,17 @@
 //   re-run after a crash before the MERGE logs nothing twice and then completes the MERGE.
 //
 // The mapped columns travel as the `row` JSON text and are converted in SQL (JSON_VALUE /
-// JSON_QUERY / JSON_QUERY_ARRAY with a CAST per column type, RECORD and REPEATED included)
-// rather than loaded typed: the stage is filled while planning, before apply has created or
-// migrated the current table, so its column types are only known at merge time. The one
-// load schema also serves plan (row is null then) and every mapping.
+// JSON_QUERY / JSON_QUERY_ARRAY with a CAST per column type, RECORD and REPEATED included;
+// see bigquery-row-json.ts) rather than loaded typed: the stage is filled while planning,
+// before apply has created or migrated the current table, so its column types are only
+// known at merge time. The one load schema also serves plan (row is null then) and every
+// mapping. Result rows are read back by bigquery-row-reads.ts.
 
 import { randomUUID } from 'node:crypto';
 import type { Job } from '@google-cloud/bigquery';
 import { datasetAddress, tableAddress } from '../model/address.js';
 import { MlbridgeError } from '../model/errors.js';
 import { OWNER_LABEL_KEY, OWNER_LABEL_VALUE } from '../model/schema.js';
-import type { ColumnSchema } from '../model/schema.js';
 import type {
   RowDiffOptions,
   RowDiffResult,
@@ -39,17 +39,17 @@ import { recordAt, type StagedColumns } from '../model/staged-columns.js';
 import type { BigQueryCalls } from './bigquery-call.js';
 import { statusOf } from './bigquery-call.js';
 import { toCallError } from './bigquery-errors.js';
-import { decodeRow } from './bigquery-rows.js';
+import { fromRowJson, jsonPath } from './bigquery-row-json.js';
+import { selectRows } from './bigquery-row-reads.js';
 import { STAGING_INFIX, fromRestField, quoteIdent, quoteString, sqlType } from './bigquery-schema.js';
 import type { RestField } from './bigquery-schema.js';
 import { orphanEventIdSql, orphanSql, collectDiff, joinedSql, rejectedSql, type StageDialect } from './row-rules.js';
-import type { Row, RowStage } from './warehouse.js';
+import type { RowStage } from './warehouse.js';
 
 export const SCRATCH_SUFFIX = '_mlbridge_scratch';
 const DAY_MS = 24 * 3600 * 1000;
 /** Load chunk size: large enough for few jobs (1,500 loads per table per day), small enough to hold. */
 const CHUNK_BYTES = 32 * 1024 * 1024;
-const KEYS_PER_QUERY = 10_000;
 
 const f = (name: string, type: string, mode = 'NULLABLE'): RestField => ({ name, type, mode }) as RestField;
 /** The StagedRecord columns (model/staged.ts). */
@@ -357,98 +357,4 @@ export class BigQueryRowStage implements RowStage {
     this.ready = undefined;
     await ready.then(() => this.api.deleteRaw(this.resource, this.scratch, this.name, true)).catch(() => undefined); // it expires anyway
   }
-}
-
-// ---- mapped columns out of the row JSON ------------------------------------------------
-
-/** A JSONPath step: `$.name`, or `$."odd name"` for names that are not plain identifiers. */
-function jsonPath(parent: string, name: string): string {
-  return /^[A-Za-z_][A-Za-z0-9_]*$/.test(name) ? `${parent}.${name}` : `${parent}."${name.replace(/\\/g, '\\\\').replace(/"/g, '\\"')}"`;
-}
-
-/** A scalar of `col`'s type from `text`, the STRING the row JSON holds for it (record/coerce.ts conventions). */
-function fromText(col: ColumnSchema, text: string): string {
-  switch (col.type) {
-    case 'STRING':
-      return text;
-    case 'BYTES':
-      return `FROM_BASE64(${text})`;
-    case 'FLOAT64':
-      return `CAST(REPLACE(${text}, 'Infinity', 'inf') AS FLOAT64)`; // coerce.ts writes Infinity; GoogleSQL reads inf
-    case 'GEOGRAPHY':
-      return `IF(STARTS_WITH(${text}, '{'), ST_GEOGFROMGEOJSON(${text}), ST_GEOGFROMTEXT(${text}))`;
-    default:
-      return `CAST(${text} AS ${col.type})`;
-  }
-}
-
-/** A STRUCT of `fields` read from the JSON text `src` at `path`. */
-function structOf(fields: ColumnSchema[], src: string, path: string, depth: number): string {
-  return `STRUCT(${fields.map((c) => `${fromRowJson(c, src, jsonPath(path, c.name), depth)} AS ${quoteIdent(c.name)}`).join(', ')})`;
-}
-
-/** The SQL converting the value at `path` of the JSON text `src` to column `col` (NULL when absent or null). */
-export function fromRowJson(col: ColumnSchema, src: string, path: string, depth: number): string {
-  const p = quoteString(path);
-  if (col.mode === 'REPEATED') {
-    const e = `e${depth}`;
-    const o = `o${depth}`;
-    const each = { ...col, mode: 'NULLABLE' as const };
-    const item =
-      col.type === 'RECORD' ? structOf(col.fields ?? [], e, '$', depth + 1) : col.type === 'JSON' ? `PARSE_JSON(${e})` : fromText(each, e);
-    const list = col.type === 'RECORD' || col.type === 'JSON' ? `JSON_QUERY_ARRAY(${src}, ${p})` : `JSON_VALUE_ARRAY(${src}, ${p})`;
-    return `ARRAY(SELECT ${item} FROM UNNEST(${list}) AS ${e} WITH OFFSET AS ${o} ORDER BY ${o})`;
-  }
-  if (col.type === 'RECORD') return `IF(COALESCE(JSON_QUERY(${src}, ${p}), 'null') = 'null', NULL, ${structOf(col.fields ?? [], src, path, depth)})`;
-  if (col.type === 'JSON') return `PARSE_JSON(NULLIF(JSON_QUERY(${src}, ${p}), 'null'))`;
-  return fromText(col, `JSON_VALUE(${src}, ${p})`);
-}
-
-// ---- reading query results --------------------------------------------------------------
-
-/** Runs a SELECT as a query job and decodes every result row (INT64 as strings, etc.). */
-async function selectRows(api: BigQueryCalls, resource: string, sql: string, parameters?: Record<string, unknown>[]): Promise<Row[]> {
-  const meta = await api.runJob(resource, 'jobs.insert (query)', {
-    query: { query: sql, useLegacySql: false, ...(parameters ? { parameterMode: 'NAMED', queryParameters: parameters } : {}) },
-  });
-  const ref = meta.jobReference as { jobId: string; location?: string };
-  const job = api.bq.job(ref.jobId, ref.location ? { location: ref.location } : {});
-  const out: Row[] = [];
-  let pageToken: string | undefined;
-  do {
-    const [rows, , resp] = await api.call(resource, 'jobs.getQueryResults', () =>
-      api.timed(
-        () =>
-          job.getQueryResults({ autoPaginate: false, skipParsing: true, maxResults: 10_000, ...(pageToken ? { pageToken } : {}) } as never) as unknown as Promise<
-            [Array<{ f: Array<{ v: unknown }> }>, unknown, { schema?: { fields?: RestField[] }; pageToken?: string }]
-          >,
-      ),
-    );
-    const fields = resp?.schema?.fields ?? [];
-    for (const r of rows ?? []) out.push(decodeRow(fields, r));
-    pageToken = resp?.pageToken;
-  } while (pageToken);
-  return out;
-}
-
-
-/**
- * The rows of these keys (a parameterized query), decoded like tabledata.list; with
- * `columns`, only those of them the table has, and `_key` (BigQuery bills the bytes of the
- * columns a query reads).
- */
-export async function readRowsByKey(api: BigQueryCalls, dataset: string, table: string, keys: string[], columns?: readonly string[]): Promise<Row[]> {
-  if (keys.length === 0) return [];
-  const resource = tableAddress('bigquery', dataset, table);
-  const raw = await api.getRawTable(dataset, table);
-  if (!raw) return [];
-  const fields = (raw.schema?.fields ?? []).map((f) => f.name);
-  const select = columns ? fields.filter((f) => f === '_key' || columns.includes(f)).map(quoteIdent).join(', ') : '*';
-  const out: Row[] = [];
-  for (let i = 0; i < keys.length; i += KEYS_PER_QUERY) {
-    const batch = keys.slice(i, i + KEYS_PER_QUERY);
-    const param = { name: 'keys', parameterType: { type: 'ARRAY', arrayType: { type: 'STRING' } }, parameterValue: { arrayValues: batch.map((value) => ({ value })) } };
-    out.push(...(await selectRows(api, resource, `SELECT ${select} FROM ${api.ref(dataset, table)} WHERE _key IN UNNEST(@keys)`, [param])));
-  }
-  return out;
 }

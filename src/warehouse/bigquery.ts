@@ -401,7 +401,7 @@ class BigQueryWarehouse implements Warehouse {
   }
 
   async readRowsByKey(dataset: string, table: string, keys: string[], columns?: readonly string[]): Promise<Row[]> {
-    const { readRowsByKey } = await import('./bigquery-stage.js');
+    const { readRowsByKey } = await import('./bigquery-row-reads.js');
     return readRowsByKey(this.api, dataset, table, keys, columns);
   }
 

@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import { DuckDBInstance } from '@duckdb/node-api';
 import { resolveReleaseAfterMs } from '../../src/cli/commands/serve.js';
 import { storeProfile } from '../../src/engine/profiles.js';
-import { formatTimestampUs } from '../../src/record/coerce.js';
+import { formatTimestampUs } from '../../src/record/coerce-time.js';
 import { learnProfile } from '../../src/record/profile.js';
 import { loadSpec } from '../../src/spec/load.js';
 import { openWarehouse } from '../../src/warehouse/open.js';

@@ -1,6 +1,7 @@
-// GoogleSQL constructs the staging SQL uses (src/warehouse/bigquery-stage.ts), for the
-// BigQuery fake: named query parameters bound as literals, and a token rewrite into what
-// DuckDB runs, applied before translate() in bigquery-fake-sql.ts:
+// GoogleSQL constructs the staging SQL uses (src/warehouse/bigquery-stage.ts,
+// bigquery-row-json.ts, bigquery-row-reads.ts), for the BigQuery fake: named query
+// parameters bound as literals, and a token rewrite into what DuckDB runs, applied before
+// translate() in bigquery-fake-sql.ts:
 //   JSON_VALUE / JSON_QUERY / JSON_VALUE_ARRAY / JSON_QUERY_ARRAY / PARSE_JSON on JSON text,
 //   TO_HEX(SHA256(...)) (SHA256 returns BYTES, as in BigQuery), ST_GEOGFROMTEXT/GEOJSON, UNIX_MICROS,
 //   STRUCT(expr AS name, ...), ARRAY_AGG(x ORDER BY x LIMIT n), x IN UNNEST(array),

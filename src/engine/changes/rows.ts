@@ -12,7 +12,7 @@ import { MlbridgeError } from '../../model/errors.js';
 import type { RowDiffResult } from '../../model/staged.js';
 import { emptyColumns, pushRecord, type StagedColumns } from '../../model/staged-columns.js';
 import { contentFingerprint, hasFingerprint } from '../../model/content-fingerprint.js';
-import { formatTimestampUs } from '../../record/coerce.js';
+import { formatTimestampUs } from '../../record/coerce-time.js';
 import { ProfileLearner, isCategoricalType, isNumericType, type KindProfile } from '../../record/profile.js';
 import { memoSalt } from '../../record/source-memo.js';
 import { missedPrints, type PrintSet } from '../../model/print-set.js';
