@@ -15,7 +15,7 @@ import { writeExport } from '../support/export-writer.js';
 import { holdDuckDb, type DuckDbHolder } from '../support/duckdb-holder.js';
 import { tableRows } from '../server/serve-child.js';
 import { fakeSignals } from '../support/fake-signals.js';
-import { fakeIO, type FakeIO } from './fake-io.js';
+import { fakeIO, type FakeIO, runCli } from './fake-io.js';
 
 const SPEC = `version: 1
 target:
@@ -33,13 +33,6 @@ const item = (i: number): Entity => ({
   key: { partitionId: { projectId: 'p' }, path: [{ kind: 'Item', id: String(i) }] },
   properties: { n: { integerValue: String(i) }, name: { stringValue: `item ${i}` } },
 });
-
-/** Runs `mlbridge ARGS` in `dir` as the CLI does; resolves with its exit code and output. */
-async function cli(dir: string, ...args: string[]) {
-  const io = fakeIO({ cwd: dir });
-  const code = await main(args, io);
-  return { code, out: io.out(), err: io.err() };
-}
 
 /** The process DuckDB names as the holder: the holder's executable (this node), symlinks resolved. */
 function holderName(_holder: DuckDbHolder): string {
@@ -100,7 +93,7 @@ BusyFile.after(() => rmSync(dir, { recursive: true, force: true }));
 
 BusyFile('apply without --lock-timeout fails at once with TARGET_BUSY naming the holder, and writes nothing', async () => {
   const h = await hold('READ_WRITE');
-  const r = await cli(dir, 'apply', '--auto-approve', '--no-color');
+  const r = await runCli(dir, ['apply', '--auto-approve', '--no-color']);
   assert.is(r.code, 1);
   assert.is(r.err, `Error: ${busyText(db, h)}\n`);
   assert.not.ok(r.out.includes('Waiting for'), r.out);
@@ -147,7 +140,7 @@ BusyFile('Ctrl-C while apply waits for the file stops the wait at once: exit 130
 
 BusyFile('apply -lock-timeout=1s gives up with TARGET_BUSY and how long it waited, having written nothing', async () => {
   const h = await hold('READ_WRITE');
-  const r = await cli(dir, 'apply', '--auto-approve', '--no-color', '-lock-timeout=1s');
+  const r = await runCli(dir, ['apply', '--auto-approve', '--no-color', '-lock-timeout=1s']);
   assert.is(r.code, 1);
   assert.is(r.err, `Error: ${busyText(db, h)} (waited 1s for it)\n`);
   assert.equal(
@@ -171,7 +164,7 @@ BusyFile('plan -lock-timeout=30s waits for a process writing the file, printing 
 
 BusyFile('plan without --lock-timeout fails at once with TARGET_BUSY', async () => {
   const h = await hold('READ_WRITE');
-  const r = await cli(dir, 'plan', '--no-color');
+  const r = await runCli(dir, ['plan', '--no-color']);
   assert.equal([r.code, r.out, r.err], [1, '', `Error: ${busyText(db, h)}\n`]);
 });
 

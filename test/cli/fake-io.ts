@@ -1,6 +1,7 @@
 // A CliIO that captures what a user would see, for running main() in-process.
 import { PassThrough, Writable } from 'node:stream';
 import type { CliIO } from '../../src/cli/io.js';
+import { main } from '../../src/cli/main.js';
 
 export interface FakeIO extends CliIO {
   out(): string;
@@ -35,4 +36,11 @@ export function fakeIO(options: { cwd: string; env?: NodeJS.ProcessEnv; tty?: bo
     out: () => stdout.text,
     err: () => stderr.text,
   };
+}
+
+/** Runs `mlbridge ARGS` in-process in `cwd`, as the CLI does: its exit code and what it printed. */
+export async function runCli(cwd: string, args: string[], env?: NodeJS.ProcessEnv): Promise<{ code: number; out: string; err: string }> {
+  const io = fakeIO({ cwd, ...(env ? { env } : {}) });
+  const code = await main(args, io);
+  return { code, out: io.out(), err: io.err() };
 }

@@ -13,7 +13,7 @@ import type { Entity } from '../../src/source/entity.js';
 import type { LockInfo } from '../../src/warehouse/warehouse.js';
 import { writeExport } from '../support/export-writer.js';
 import { startApply, type ApplyChild } from '../support/apply-child.js';
-import { fakeIO } from './fake-io.js';
+import { fakeIO, runCli } from './fake-io.js';
 
 const ITEMS = 20_000;
 
@@ -34,13 +34,6 @@ mappings:
       - { name: n, type: INT64 }
       - { name: name, type: STRING }
 `;
-
-/** Runs `mlbridge ARGS` in `dir` as the CLI does; resolves with its exit code and output. */
-async function cli(dir: string, ...args: string[]) {
-  const io = fakeIO({ cwd: dir });
-  const code = await main(args, io);
-  return { code, out: io.out(), err: io.err() };
-}
 
 const Locked = suite('plan while an apply holds the target');
 
@@ -92,7 +85,7 @@ async function resume(child: ChildProcess): Promise<number | null> {
 
 Locked('plan fails with exit 1 naming the lock: id, operation, who, since, and how to go on', async () => {
   const { child, lock } = await stoppedApply();
-  const plan = await cli(dir, 'plan', '--no-color');
+  const plan = await runCli(dir, ['plan', '--no-color']);
   assert.is(plan.code, 1);
   assert.is(plan.out, '');
   assert.is(
@@ -115,7 +108,7 @@ Locked('plan fails with exit 1 naming the lock: id, operation, who, since, and h
 
 Locked('plan --json while the apply holds the lock leaves a JSON document naming the lock on stdout, and exits 1', async () => {
   const { child, lock } = await stoppedApply();
-  const plan = await cli(dir, 'plan', '--json');
+  const plan = await runCli(dir, ['plan', '--json']);
   assert.is(plan.code, 1);
   const doc = JSON.parse(plan.out) as { changes: unknown[]; diagnostics: { severity: string; summary: string; detail: string }[]; error: { code: string; resource: string; details: { lock_id: string; holder: { id: string; pid: number } } } };
   assert.equal(doc.changes, []);
@@ -147,7 +140,7 @@ Locked('plan -lock-timeout=5m waits for the apply, saying so, then plans what it
 
 Locked('plan -lock=false skips the lock and meets the open database instead', async () => {
   const { child } = await stoppedApply();
-  const plan = await cli(dir, 'plan', '-lock=false', '--no-color');
+  const plan = await runCli(dir, ['plan', '-lock=false', '--no-color']);
   assert.is(plan.code, 1);
   assert.ok(plan.err.startsWith(`Error: The DuckDB file ${join(dir, 'wh.duckdb')} is in use by another process (`), plan.err);
   assert.ok(plan.err.includes(`, PID ${child.pid})`), plan.err);
@@ -156,9 +149,9 @@ Locked('plan -lock=false skips the lock and meets the open database instead', as
 });
 
 Locked('--lock takes true or false only, and plan checks the duration before reading anything', async () => {
-  const bad = await cli(dir, 'plan', '--lock=maybe');
+  const bad = await runCli(dir, ['plan', '--lock=maybe']);
   assert.equal([bad.code, bad.err], [1, "Error: option '--lock <bool>' argument 'maybe' is invalid. expected true or false.\n(run 'mlbridge --help' for usage)\n"]);
-  const timeout = await cli(dir, 'plan', '--lock-timeout=soon');
+  const timeout = await runCli(dir, ['plan', '--lock-timeout=soon']);
   assert.equal([timeout.code, timeout.err], [1, 'Error: --lock-timeout: "soon" is not a duration (use e.g. 30s, 5m, 1h30m or a number of seconds)\n']);
 });
 

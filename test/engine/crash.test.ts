@@ -9,11 +9,10 @@ import * as assert from 'uvu/assert';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { main } from '../../src/cli/main.js';
 import type { Entity } from '../../src/source/entity.js';
 import { writeExport } from '../support/export-writer.js';
 import { startApply } from '../support/apply-child.js';
-import { fakeIO } from '../cli/fake-io.js';
+import { runCli } from '../cli/fake-io.js';
 
 const ITEMS = 20_000;
 const NOTES = 4_000;
@@ -75,12 +74,6 @@ async function killedApply(dir: string, at: (e: Record<string, unknown>) => bool
   return { killed, out };
 }
 
-async function cli(dir: string, ...args: string[]) {
-  const io = fakeIO({ cwd: dir });
-  const code = await main(args, io);
-  return { code, out: io.out(), err: io.err() };
-}
-
 async function query(dir: string, sql: string): Promise<Record<string, unknown>[]> {
   const { DuckDBInstance } = await import('@duckdb/node-api');
   const inst = await DuckDBInstance.create(join(dir, 'wh.duckdb'), { access_mode: 'READ_ONLY' });
@@ -108,7 +101,7 @@ async function assertConverged(dir: string): Promise<void> {
   }
   const q = await query(dir, `SELECT _key, reason FROM crash.item_quarantine`);
   assert.equal(q, [{ _key: 'Item#777', reason: 'type drift: Item Item#777: property qty (column qty): expected INT64, found STRING "lots"' }]);
-  const plan = await cli(dir, 'plan', '--detailed-exitcode');
+  const plan = await runCli(dir, ['plan', '--detailed-exitcode']);
   assert.is(plan.code, 0, plan.out + plan.err);
 }
 
@@ -127,7 +120,7 @@ for (const [name, at] of points) {
     try {
       const killed = await killedApply(dir, at);
       assert.ok(killed.killed, `the apply reached the kill point:\n${killed.out.slice(-2000)}`);
-      const again = await cli(dir, 'apply', '--auto-approve');
+      const again = await runCli(dir, ['apply', '--auto-approve']);
       assert.is(again.code, 0, again.err);
       await assertConverged(dir);
     } finally {

@@ -10,9 +10,8 @@
 import { createHash } from 'node:crypto';
 import { readFile, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { main } from '../../src/cli/main.js';
 import { mulberry32 } from '../../src/model/prng.js';
-import { fakeIO } from '../cli/fake-io.js';
+import { runCli } from '../cli/fake-io.js';
 
 export const SECRET = 'team-fz7secret';
 
@@ -36,11 +35,7 @@ export interface PlanFuzzFixture {
 
 const ENV = { TEAM: SECRET, MLBRIDGE_DEBUG: '1' };
 
-async function cli(dir: string, args: string[]) {
-  const io = fakeIO({ cwd: dir, env: { PATH: process.env.PATH, ...ENV } });
-  const code = await main(args, io);
-  return { code, out: io.out(), err: io.err() };
-}
+const cli = (dir: string, args: string[]) => runCli(dir, args, { PATH: process.env.PATH, ...ENV });
 
 export async function planFuzzFixture(dir: string): Promise<PlanFuzzFixture> {
   await writeFile(join(dir, 'mlbridge.yaml'), SPEC);
