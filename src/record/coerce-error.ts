@@ -13,13 +13,21 @@ export function renderValue(v: unknown): string {
   else if (v instanceof Date) s = Number.isNaN(v.getTime()) ? 'Invalid Date' : v.toISOString();
   else if (v instanceof Uint8Array) s = `<${v.length} bytes>`;
   else if (typeof v === 'number') s = String(v);
-  else {
-    try {
-      s = JSON.stringify(v) ?? String(v);
-    } catch {
-      s = String(v);
-    }
+  else s = jsonText(v);
+  return shortened(s);
+}
+
+/** A value's JSON text, or String(v) where JSON has none (undefined, a function, a cycle). */
+export function jsonText(v: unknown): string {
+  try {
+    return JSON.stringify(v) ?? String(v);
+  } catch {
+    return String(v);
   }
+}
+
+/** Text for a message, cut to 80 characters. */
+export function shortened(s: string): string {
   return s.length > 80 ? `${s.slice(0, 77)}...` : s;
 }
 

@@ -3,6 +3,7 @@
 // turn entities into, and what library users build in their own code.
 
 import { MlbridgeError } from '../model/errors.js';
+import { jsonText, shortened } from './coerce-error.js';
 import { canonicalKey, type Entity, type Key, type Value } from '../source/entity.js';
 
 export type SyncOperation = 'UPSERT' | 'DELETE' | 'PATCH';
@@ -47,14 +48,8 @@ export function describeValue(v: unknown): string {
   else if (v === undefined) s = 'undefined';
   else if (v instanceof Date) s = `Date(${Number.isNaN(v.getTime()) ? 'Invalid' : v.toISOString()})`;
   else if (typeof v === 'number') s = String(v);
-  else {
-    try {
-      s = JSON.stringify(v) ?? String(v);
-    } catch {
-      s = String(v);
-    }
-  }
-  return s.length > 80 ? `${s.slice(0, 77)}...` : s;
+  else s = jsonText(v);
+  return shortened(s);
 }
 
 const RFC3339 = /^(\d{4})-(\d{2})-(\d{2})[Tt ](\d{2}):(\d{2}):(\d{2})(\.\d+)?([Zz]|[+-]\d{2}:\d{2})$/;
