@@ -40,8 +40,6 @@ export class SnapshotKeyJoins {
   private keysOnce: boolean | undefined;
   /** Passes of this stage's snapshot key joins (key-partitions.ts); undefined until asked, reset by an append. */
   private passes: number | undefined;
-  /** retainDeletionInfo ran. */
-  private retained = false;
 
   constructor(
     private readonly host: DuckStageHost,
@@ -100,7 +98,6 @@ export class SnapshotKeyJoins {
         `SELECT (SELECT count(*) FROM ${current})::BIGINT AS current_rows,
            (SELECT avg(strlen(_key)) FROM ((SELECT _key FROM ${current} LIMIT 10000) UNION ALL (SELECT _key FROM ${this.stage.table} LIMIT 10000))) AS key_bytes`,
       );
-      await this.retainDeletionInfo(c);
       this.passes = keyPartitions({
         staged: this.stage.staged(),
         current: Number(r?.current_rows ?? 0),
@@ -110,34 +107,6 @@ export class SnapshotKeyJoins {
       });
     }
     return this.passes;
-  }
-
-  /**
-   * Raises the memory limit for the deletion info DuckDB will hold once current and the memo
-   * are scanned (see DuckStageHost.retainFor): the physical rows of each that has rows
-   * deleted (duckdb_tables' estimated_size counts deleted rows, count(*) does not). A
-   * freshly loaded table has none and costs nothing. Once per stage.
-   */
-  async retainDeletionInfo(c: DuckDBConnection): Promise<void> {
-    if (this.retained) return;
-    this.retained = true;
-    const tables: [string, string][] = [
-      [this.tables.dataset, this.tables.current],
-      [MEMO_SCHEMA, memoName(this.tables)],
-    ];
-    let rows = 0;
-    for (const [schema, table] of tables) {
-      const [t] = await this.host.sql.rows(
-        c,
-        `SELECT estimated_size::BIGINT AS physical FROM duckdb_tables() WHERE database_name = current_database() AND schema_name = ? AND table_name = ?`,
-        [schema, table],
-      );
-      if (!t) continue;
-      const physical = Number(t.physical ?? 0);
-      const [n] = await this.host.sql.rows(c, `SELECT count(*)::BIGINT AS n FROM ${qualified(schema, table)}`);
-      if (physical > Number(n?.n ?? 0)) rows += physical;
-    }
-    if (rows > 0) await this.host.retainFor(c, rows, tableAddress('duckdb', this.tables.dataset, this.tables.current));
   }
 
   /** How many passes the key joins of this diff or merge take: one but for a snapshot. */

@@ -1,14 +1,11 @@
 // The memory a DuckDB target works in: the limit an instance starts with (from the
-// environment, or a default by access mode), where it spills, and how the limit is shared
-// with the deletion info DuckDB keeps for the tables a reconcile scans (key-partitions.ts
-// sizes both). The warehouse (duckdb.ts) opens instances with memorySettings and gives its
-// stages retainFor and workMemoryBytes through StageMemory.
+// environment, or a default by access mode) and where it spills. The warehouse (duckdb.ts)
+// opens instances with memorySettings and gives its stages the limit (memoryLimitBytes), which
+// key-partitions.ts sizes a snapshot's key joins for.
 
-import type { DuckDBConnection } from '@duckdb/node-api';
 import { MlbridgeError } from '../model/errors.js';
 import { positiveIntegerEnv } from '../model/env-number.js';
-import type { DuckSql } from './duckdb-catalog.js';
-import { checkUserLimit, deletionInfoBytes, duckSizeBytes } from './key-partitions.js';
+import { duckSizeBytes } from './key-partitions.js';
 
 /**
  * DuckDB's buffer limit, so staging a large source spills to disk instead of growing the
@@ -53,38 +50,7 @@ export function rowsPerPass(): number | undefined {
   return positiveIntegerEnv(process.env, 'MLBRIDGE_DUCKDB_ROWS_PER_PASS', 'rows');
 }
 
-/** The memory limit of an open target as its stages see it (see DuckStageHost.retainFor and workMemoryBytes). */
-export class StageMemory {
-  /**
-   * Bytes of deletion info DuckDB holds for the tables a reconcile scans (retainFor): the
-   * default memory limit was raised by them; a limit the user set has that much less room.
-   */
-  private retained = 0;
-
-  constructor(private readonly readOnly: boolean) {}
-
-  /** The limit, in bytes, the target started with. */
-  limitBytes(): number {
-    return duckSizeBytes(memoryLimit(this.readOnly)) ?? DEFAULT_LIMIT_BYTES;
-  }
-
-  async retainFor(sql: DuckSql, c: DuckDBConnection, rows: number, resource: string, limitBytes: number): Promise<void> {
-    const bytes = deletionInfoBytes(rows);
-    if (bytes <= this.retained) return;
-    const userLimit = process.env.MLBRIDGE_DUCKDB_MEMORY_LIMIT;
-    // Only the default limit grows: a limit the user set is theirs to size, and the
-    // reconcile's work is sized for what the deletion info leaves of it.
-    if (userLimit === undefined) await sql.run(c, `SET memory_limit = '${Math.ceil((limitBytes + bytes) / 1e6)}MB'`);
-    else checkUserLimit(resource, userLimit, limitBytes, rows);
-    this.retained = bytes;
-  }
-
-  workMemoryBytes(limitBytes: number): number {
-    return process.env.MLBRIDGE_DUCKDB_MEMORY_LIMIT === undefined ? limitBytes : limitBytes - this.retained;
-  }
-
-  /** The database closed: the limit is back to what it started with. */
-  forget(): void {
-    this.retained = 0;
-  }
+/** The limit, in bytes, a target opened so starts with: what a snapshot's key joins and the memo's sort are sized for. */
+export function memoryLimitBytes(readOnly: boolean): number {
+  return duckSizeBytes(memoryLimit(readOnly)) ?? DEFAULT_LIMIT_BYTES;
 }

@@ -25,19 +25,10 @@ export interface DuckStageHost {
   caches: StageCaches;
   /** The target was opened read-only (plan): no merge can follow a diff. */
   readOnly: boolean;
-  /**
-   * The memory a snapshot's key joins and the memo's sort are sized for (key-partitions.ts):
-   * the limit the target started with, less the deletion info retainFor counted when the user
-   * set the limit (the default grows by it instead).
-   */
+  /** The memory a snapshot's key joins and the memo's sort are sized for (key-partitions.ts): the limit the target started with. */
   workMemoryBytes(): number;
   /** Rows a pass of a snapshot's key joins may hold, when the user set it. */
   rowsPerPass?: number;
-  /**
-   * Raises the default memory limit by what DuckDB holds for the deletion info of `rows` rows
-   * of tables the reconcile scans (current, the memo), which it does not evict.
-   */
-  retainFor(c: DuckDBConnection, rows: number, resource: string): Promise<void>;
   /**
    * Takes back a closed stage's (emptied) tables for the next openStage, so serve's batches
    * reuse one stage instead of creating and dropping tables each time; false: drop them.

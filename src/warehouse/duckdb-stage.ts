@@ -223,8 +223,6 @@ export class DuckRowStage implements RowStage {
       const [cur] = await this.host.observe(c, this.tables.dataset, [this.tables.current]);
       if (!cur || !(await memoExists(this.host.sql, c, this.tables))) return null;
       await this.host.threadsFor(c, 'bulk');
-      // The memo and current are about to be scanned: room for their deletion info first.
-      await this.joins.retainDeletionInfo(c);
       const { set, from } = await takeMemo(c, memoTable(this.tables), salt, memoSortRange(this.host.workMemoryBytes()));
       this.memoTaken = { from, size: set.hits.length };
       return set.hits.length > 0 ? set : null;
@@ -297,7 +295,7 @@ export class DuckRowStage implements RowStage {
       // (plan) has no merge to come: it counts over the join instead, which carries only
       // what the counts need through it, not every staged column: a 5M plan after a drift
       // apply that kept the changes ran out of memory even in passes, at 128MB plus the
-      // deletion info's allowance, and counting fits (the apply's larger limit keeps them).
+      // deletion info's allowance under DuckDB 1.5.5, and counting fits (the apply's larger limit keeps them).
       const keep = full !== undefined && !this.host.readOnly;
       const rows: Record<string, unknown>[] = [];
       for (let pass = 0; pass < passes; pass++) {

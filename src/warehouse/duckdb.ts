@@ -26,7 +26,7 @@ import { dropMemos } from './duckdb-memo.js';
 import type { StageTables } from '../model/staged.js';
 import { columnDefinition, qualified, quoteIdent, quoteLiteral } from './sql-duckdb.js';
 import { DuckDbHost } from './duckdb-host.js';
-import { StageMemory, rowsPerPass } from './duckdb-memory.js';
+import { memoryLimitBytes, rowsPerPass } from './duckdb-memory.js';
 import { alterTable, rebuildTable } from './duckdb-table-change.js';
 
 export { FileLock, UNREADABLE_LOCK_ID } from './duckdb-lock.js';
@@ -46,8 +46,6 @@ export class DuckDbWarehouse implements Warehouse {
   private stagePool: PooledStage[] = [];
   /** DuckDB runs on one thread since serve's last events merge (see DuckStageHost.threadsFor). */
   private fewThreads = false;
-  /** The memory limit the stages are sized for, and what deletion info took of it. */
-  private readonly memory: StageMemory;
 
   constructor(
     readonly path: string,
@@ -56,12 +54,10 @@ export class DuckDbWarehouse implements Warehouse {
     busyWait: BusyWaitOptions = {},
   ) {
     this.location = `duckdb:${path}`;
-    this.memory = new StageMemory(readOnly);
     this.host = new DuckDbHost(path, readOnly, this.location, busyWait, () => {
       this.stageCaches.clear();
       this.stagePool = [];
       this.fewThreads = false;
-      this.memory.forget();
     });
     this.sql = this.host.sql;
     this.catalog = new DuckDbCatalog(this.sql);
@@ -192,7 +188,7 @@ export class DuckDbWarehouse implements Warehouse {
   async openStage(tables: StageTables): Promise<RowStage> {
     const resource = tableAddress('duckdb', tables.dataset, tables.current);
     await this.host.db();
-    const limitBytes = this.memory.limitBytes();
+    const limitBytes = memoryLimitBytes(this.readOnly);
     const passRows = rowsPerPass();
     return new DuckRowStage(
       {
@@ -203,8 +199,7 @@ export class DuckDbWarehouse implements Warehouse {
         caches: this.stageCaches,
         readOnly: this.readOnly,
         ...(passRows !== undefined ? { rowsPerPass: passRows } : {}),
-        retainFor: (c, rows, resource) => this.memory.retainFor(this.sql, c, rows, resource, limitBytes),
-        workMemoryBytes: () => this.memory.workMemoryBytes(limitBytes),
+        workMemoryBytes: () => limitBytes,
         threadsFor: async (c, work) => {
           if ((work === 'events') === this.fewThreads) return;
           await this.host.run(c, work === 'events' ? 'SET threads = 1' : 'RESET threads');

@@ -1,11 +1,12 @@
 // Key partitions of a snapshot's joins in DuckDB, and the memory they are sized for (a
-// DuckDB size setting, the deletion info DuckDB keeps, a user's limit that leaves too little). A reconcile joins every staged row (the
+// DuckDB size setting). A reconcile joins every staged row (the
 // stage table's and the source memo's) with every current row by `_key`. DuckDB spills a
 // join that outgrows its memory limit, but not every join shape all the way: 5M memo rows
 // joined with 5M current rows ran out of memory at the plan's 128MB limit, whichever shape
 // the diff took (full join; left join plus orphan anti-join; grouped or materialized), after
 // a drift apply had rewritten part of current, while the same join over a freshly loaded
-// table stayed just within it. Splitting both sides by a hash of the key gives passes that
+// table stayed just within it (DuckDB 1.5.5, which also kept the deletion info of both
+// tables within the limit). Splitting both sides by a hash of the key gives passes that
 // each join a share of the keys: a key lands in the same pass on both sides, so the union of
 // the passes is the whole join, and each pass needs a share of the memory.
 //
@@ -15,7 +16,6 @@
 // (4.5x) did not; a pass is sized at one limit's worth, a margin of about 2.3x. A million
 // short keys take one pass at 128MB, as before.
 
-import { MlbridgeError } from '../model/errors.js';
 
 /** Bytes a staged or current row takes in a key join, besides its key. */
 export const JOIN_ROW_BYTES = 100;
@@ -91,45 +91,4 @@ export function keyPartitions(input: KeyPartitionInput): number {
 export function keyPart(relation: string, passes: number, pass: number): string {
   if (passes <= 1) return relation;
   return `(SELECT * FROM ${relation} WHERE hash(_key) % ${passes} = ${pass})`;
-}
-
-/**
- * What DuckDB keeps in memory per row of a table scanned after rows were deleted from it
- * here and there (as every drift apply does to current and to the source memo): the rows'
- * deletion info, loaded on the first scan and held, not evicted. Measured on 5M-row tables
- * after a 1% drift apply: 43 MB each, 8.6 bytes per row. The default limit grows by this
- * much per row of current and memo (DuckRowStage), so that what the limit was sized for
- * stays free for the reconcile's joins: at 5M rows the plan's 128MB becomes about 218MB.
- */
-const DELETE_INFO_BYTES_PER_ROW = 9;
-
-export function deletionInfoBytes(rows: number): number {
-  return Math.ceil(rows * DELETE_INFO_BYTES_PER_ROW);
-}
-
-/**
- * The least memory a reconcile needs beside the deletion info of `rows` rows. Measured on the
- * 5M-entity bench after a drift apply (10M rows of current and memo, 91 MB of deletion info):
- * the plan ran out of memory with a 160MB limit, in passes of any size (the stage's own
- * tables hold some 30 MB more), and planned with 190MB.
- */
-function minWorkBytes(rows: number): number {
-  return Math.max(16e6, rows * 10);
-}
-
-/**
- * A memory limit the user set (`setting`, `limitBytes`) that leaves too little beside the
- * deletion info of `rows` rows is refused before any work, with the size to set, rather than
- * left to fail in DuckDB (TARGET_ERROR naming `resource`).
- */
-export function checkUserLimit(resource: string, setting: string, limitBytes: number, rows: number): void {
-  const bytes = deletionInfoBytes(rows);
-  const needed = bytes + minWorkBytes(rows);
-  if (limitBytes >= needed) return;
-  const mb = (n: number) => Math.ceil(n / 1e6);
-  throw new MlbridgeError(
-    'TARGET_ERROR',
-    `${resource}: MLBRIDGE_DUCKDB_MEMORY_LIMIT=${setting} leaves ${Math.max(0, mb(limitBytes - bytes))} MB for this reconcile: DuckDB keeps about ${mb(bytes)} MB of deletion info for the ${rows} rows of this mapping's current table and source memo (rows were deleted from them; 9 bytes per row, never evicted). Set it to at least ${mb(needed)}MB, or unset it (the default limit grows by the deletion info)`,
-    { resource, details: { memoryLimitBytes: limitBytes, deletionInfoBytes: bytes, neededBytes: needed } },
-  );
 }
