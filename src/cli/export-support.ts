@@ -2,7 +2,7 @@
 import type { CliIO } from './io.js';
 import { EXIT } from './io.js';
 import { errorMessage, isMlbridgeError } from '../model/errors.js';
-import type { CorruptRecord } from '../source/export/log-reader.js';
+import type { CorruptRecord } from '../source/export/log-format.js';
 import type { ShortPart } from '../source/export/read-export.js';
 
 export class CorruptTally {

@@ -5,7 +5,8 @@
 //   bigquery-schema.ts). Internal tables (_mlbridge_lock, *__mlbridge_new, staging) are hidden.
 // - In place: tables.patch (add columns incl. nested, relax modes, descriptions, labels,
 //   clustering) sent with the etag as If-Match; DDL query jobs for DROP COLUMN,
-//   RENAME COLUMN, SET DATA TYPE. `expectedEtag` is checked with a tables.get first.
+//   RENAME COLUMN, SET DATA TYPE (see bigquery-table-update.ts). `expectedEtag` is checked
+//   with a tables.get first.
 // - Replace: see bigquery-replace.ts for the exact sequence and crash states.
 // - Rows: readRows = tabledata.list; mergeRows = load job (NDJSON upload) into an
 //   expiring staging table, then one MERGE query job, then the staging table is dropped.
@@ -37,24 +38,18 @@ import { BigQueryLock } from './bigquery-lock.js';
 import { recoverCopy, replaceTable as replaceByCopy } from './bigquery-replace.js';
 import { decodeRow, encodeRow } from './bigquery-rows.js';
 import {
-  DELETION_PROTECTION_LABEL,
   REPLACEMENT_SUFFIX,
   REPLACE_STATE_LABEL,
   STAGING_INFIX,
   fromRestDataset,
-  fromRestField,
   fromRestTable,
   isCreatedDataset,
   isInternalTable,
-  quoteIdent,
-  restPartitioning,
-  sqlType,
   toRestDataset,
-  toRestField,
   toRestTable,
 } from './bigquery-schema.js';
-import type { RestField } from './bigquery-schema.js';
-import { findField, mergeStatement } from './bigquery-sql.js';
+import { mergeStatement } from './bigquery-sql.js';
+import { updateTable as updateInPlace } from './bigquery-table-update.js';
 import { bigQueryEmulatorEndpoint, googleAuthClient, resolveProject } from '../google/config.js';
 
 type BigQueryTarget = Extract<TargetSpec, { kind: 'bigquery' }>;
@@ -188,7 +183,7 @@ class BigQueryWarehouse implements Warehouse {
     return meta ? fromRestTable(dataset, name, meta) : null;
   }
 
-  // ---- tables: create / update ----------------------------------------------------
+  // ---- tables: create / update (in place: see bigquery-table-update.ts) -------------
 
   async createTable(table: TableSchema): Promise<void> {
     this.writable('tables.insert');
@@ -203,102 +198,7 @@ class BigQueryWarehouse implements Warehouse {
 
   async updateTable(dataset: string, name: string, ops: TableOp[], expectedEtag?: string): Promise<void> {
     this.writable('tables.patch');
-    const resource = tableAddress('bigquery', dataset, name);
-    let current = await this.api.getRawTable(dataset, name);
-    if (!current) throw new MlbridgeError('TARGET_ERROR', `${resource}: tables.get: table not found`, { resource });
-    if (expectedEtag !== undefined && current.etag !== expectedEtag) throw staleEtag(resource, expectedEtag, current.etag);
-
-    let patch: Record<string, unknown> = {};
-    let fields: RestField[] = structuredClone(current.schema?.fields ?? []);
-    const flush = async () => {
-      if (Object.keys(patch).length === 0) return;
-      current = await this.api.patchTable(resource, dataset, name, { ...patch, etag: current!.etag });
-      patch = {};
-      fields = structuredClone(current.schema?.fields ?? []);
-    };
-    const ddl = async (sql: string) => {
-      await flush();
-      await this.api.query(resource, sql);
-      const after = await this.api.getRawTable(dataset, name);
-      if (!after) throw new MlbridgeError('TARGET_ERROR', `${resource}: table disappeared during update`, { resource });
-      current = after;
-      fields = structuredClone(current.schema?.fields ?? []);
-    };
-    const labelPatch = (): Record<string, string | null> => (patch.labels as Record<string, string | null> | undefined) ?? {};
-    const t = this.api.ref(dataset, name);
-
-    for (const op of ops) {
-      switch (op.op) {
-        case 'add_column': {
-          const list = op.parent.length === 0 ? fields : (findField(fields, op.parent, resource).fields ??= []);
-          list.push(toRestField(op.column));
-          patch.schema = { fields };
-          break;
-        }
-        case 'relax_column':
-          findField(fields, op.path, resource).mode = 'NULLABLE';
-          patch.schema = { fields };
-          break;
-        case 'set_column_description': {
-          const f = findField(fields, op.path, resource);
-          if (op.description === undefined) delete f.description;
-          else f.description = op.description;
-          patch.schema = { fields };
-          break;
-        }
-        case 'set_description':
-          patch.description = op.description ?? null;
-          break;
-        case 'set_labels': {
-          const lp = labelPatch();
-          for (const k of Object.keys(current.labels ?? {})) {
-            if (k !== DELETION_PROTECTION_LABEL && !(k in op.labels)) lp[k] = null;
-          }
-          Object.assign(lp, op.labels);
-          patch.labels = lp;
-          break;
-        }
-        case 'set_deletion_protection': {
-          const lp = labelPatch();
-          lp[DELETION_PROTECTION_LABEL] = op.enabled ? 'true' : null;
-          patch.labels = lp;
-          break;
-        }
-        case 'set_clustering':
-          patch.clustering = op.clustering && op.clustering.length > 0 ? { fields: op.clustering } : null;
-          break;
-        case 'set_partition_options': {
-          const layout = fromRestTable(dataset, name, current).partitioning;
-          if (!layout) throw new MlbridgeError('TARGET_ERROR', `${resource}: the table is not partitioned; its partition options cannot be set`, { resource });
-          const { requireFilter: _r, expirationDays: _e, ...kept } = layout;
-          const next = { ...kept, ...(op.expirationDays !== undefined ? { expirationDays: op.expirationDays } : {}) };
-          patch.timePartitioning = restPartitioning(next, true);
-          // The table-level field: the one inside timePartitioning is deprecated.
-          patch.requirePartitionFilter = op.requireFilter;
-          break;
-        }
-        case 'drop_column':
-          await ddl(`ALTER TABLE ${t} DROP COLUMN ${quoteIdent(op.name)}`);
-          break;
-        case 'rename_column':
-          await ddl(`ALTER TABLE ${t} RENAME COLUMN ${quoteIdent(op.from)} TO ${quoteIdent(op.to)}`);
-          break;
-        case 'widen_column': {
-          await flush();
-          const top = findField(fields, [op.path[0]!], resource);
-          // SET DATA TYPE works on top-level columns; a nested widening restates the whole STRUCT.
-          const col = structuredClone(top);
-          findField([col], op.path, resource).type = toRestField({ name: '', type: op.to, mode: 'NULLABLE' }).type;
-          await ddl(`ALTER TABLE ${t} ALTER COLUMN ${quoteIdent(col.name)} SET DATA TYPE ${sqlType(fromRestField(col))}`);
-          break;
-        }
-        default: {
-          const never: never = op;
-          throw new MlbridgeError('TARGET_ERROR', `${resource}: unknown table op ${JSON.stringify(never)}`, { resource });
-        }
-      }
-    }
-    await flush();
+    return updateInPlace(this.api, dataset, name, ops, expectedEtag);
   }
 
   // ---- replace: copy-and-swap, see bigquery-replace.ts -----------------------------

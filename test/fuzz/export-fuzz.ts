@@ -16,7 +16,7 @@ import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Entity } from '../../src/source/entity.js';
 import { readExport, maskCrc, BLOCK_SIZE, type ReadExportOptions } from '../../src/source/export/index.js';
-import { blockFingerprint } from '../../src/source/export/log-reader.js';
+import { blockFingerprint } from '../../src/source/export/block-fingerprint.js';
 import { isMlbridgeError } from '../../src/model/errors.js';
 import { mulberry32 } from '../../src/model/prng.js';
 import { writeExport } from '../support/export-writer.js';

@@ -6,7 +6,7 @@ import type { Entity } from '../../src/source/entity.js';
 import { readExport } from '../../src/source/export/index.js';
 import { EntityDecoder } from '../../src/source/export/entity-proto.js';
 import { locateExport } from '../../src/source/export/locate.js';
-import { BLOCK_SIZE, type ByteRange } from '../../src/source/export/log-reader.js';
+import { BLOCK_SIZE, type ByteRange } from '../../src/source/export/log-format.js';
 import { readOutputFile } from '../../src/source/export/read-export.js';
 import { entityJson } from '../../src/source/export/lookup-json.js';
 import { run as dump } from '../../src/cli/commands/export-dump.js';

@@ -8,14 +8,9 @@ import { crc32c } from '@node-rs/crc32';
 import { mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import {
-  BLOCK_SIZE,
-  LogReader,
-  firstRepeatedBlock,
-  maskCrc,
-  type ByteRange,
-  type CorruptRecord,
-} from '../../src/source/export/log-reader.js';
+import { LogReader } from '../../src/source/export/log-reader.js';
+import { firstRepeatedBlock } from '../../src/source/export/block-fingerprint.js';
+import { BLOCK_SIZE, maskCrc, type ByteRange, type CorruptRecord } from '../../src/source/export/log-format.js';
 import { EntityDecoder } from '../../src/source/export/entity-proto.js';
 import { SPLIT_MIN_BYTES, checkRangeRepeats, splitFile, splitTasks } from '../../src/source/export/file-tasks.js';
 import { openStore, type ExportStore } from '../../src/source/export/locate.js';

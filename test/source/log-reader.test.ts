@@ -3,7 +3,8 @@
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import { crc32c } from '@node-rs/crc32';
-import { LogReader, BLOCK_SIZE, maskCrc, unmaskCrc, scanRepeatedBlocks, type CorruptRecord } from '../../src/source/export/log-reader.js';
+import { LogReader, scanRepeatedBlocks } from '../../src/source/export/log-reader.js';
+import { BLOCK_SIZE, maskCrc, unmaskCrc, type CorruptRecord } from '../../src/source/export/log-format.js';
 import { isMlbridgeError } from '../../src/model/errors.js';
 import { frameRecords } from '../support/export-writer.js';
 

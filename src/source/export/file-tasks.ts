@@ -4,7 +4,8 @@
 // to 32 KiB blocks, so every core decodes. Each range yields the records whose FULL or
 // FIRST fragment it holds (LogReader's range); the records of a file's ranges, taken in task
 // order, are the file's records in file order.
-import { BLOCK_SIZE, firstRepeatedBlock, type ByteRange } from './log-reader.js';
+import { firstRepeatedBlock } from './block-fingerprint.js';
+import { BLOCK_SIZE, type ByteRange } from './log-format.js';
 import type { ExportStore } from './locate.js';
 
 export interface ExportTask {

@@ -3,5 +3,6 @@ export { readExport, readExportBatches, readLocatedBatches, type ReadExportOptio
 export { locateExport, type LocatedExport, type ExportPart, type ExportStore } from './locate.js';
 export { parseOverallMetadata, parseExportMetadata, type OverallMetadata, type OverallEntry, type ExportMetadata } from './metadata.js';
 export { EntityDecoder, timestampFromMicros } from './entity-proto.js';
-export { LogReader, BLOCK_SIZE, HEADER_SIZE, maskCrc, unmaskCrc } from './log-reader.js';
+export { LogReader } from './log-reader.js';
+export { BLOCK_SIZE, HEADER_SIZE, maskCrc, unmaskCrc } from './log-format.js';
 export { entityJson, valueJson, hashMapOrder } from './lookup-json.js';

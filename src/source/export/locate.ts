@@ -8,7 +8,7 @@ import { createReadStream } from 'node:fs';
 import { readdir, readFile, stat } from 'node:fs/promises';
 import { join, posix } from 'node:path';
 import { MlbridgeError, errorMessage } from '../../model/errors.js';
-import type { ByteRange } from './log-reader.js';
+import type { ByteRange } from './log-format.js';
 import { parseExportMetadata, parseOverallMetadata } from './metadata.js';
 
 /** Where export bytes come from. Paths are store-specific (local paths, or object names). */

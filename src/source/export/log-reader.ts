@@ -4,15 +4,9 @@
 // passed may alias internal buffers and is valid only during the call.
 //
 // A record comes out only once it is complete: a FULL record, or FIRST…LAST fragments, each
-// fragment's CRC32C checked. The framing carries nothing that ties a LAST fragment to its
-// FIRST, so a 32 KiB block copied elsewhere in the file (a replayed write) would splice the
-// tail of one record onto the head of another and repeat every record in it. Each block is
-// therefore fingerprinted (its record headers, whose checksums cover the payloads) before
-// any of its records come out; a block whose fingerprint was seen before in the file is
-// damage. That alone cannot protect records read before the repeat shows (the copy may come
-// first): a reader that skips damage first scans the file's fingerprints (scanRepeatedBlocks)
-// and skips every occurrence of a repeated block, each time with the record it would have
-// finished, so no record is ever assembled across a copied block.
+// fragment's CRC32C checked, and only from a block whose fingerprint no earlier block of the
+// file had (block-fingerprint.ts says why); a reader that skips damage first scans the file's
+// fingerprints (scanRepeatedBlocks) and skips every occurrence of a repeated block.
 //
 // A ranged reader (option `range`) reads the blocks [start, end) of a file, so several
 // threads can decode one large file: a record belongs to the range holding its FULL or FIRST
@@ -23,38 +17,13 @@
 // (the range before it peeks at the next block's first record) and an unfinished record's own
 // failures (reported at its FIRST fragment). Repeated blocks are fingerprinted per range;
 // blocks repeated across ranges are found by merging the ranges' fingerprints
-// (firstRepeatedBlock).
+// (firstRepeatedBlock, in block-fingerprint.ts).
 import { crc32c } from '@node-rs/crc32';
-import { MlbridgeError } from '../../model/errors.js';
-
-export const BLOCK_SIZE = 32768;
-export const HEADER_SIZE = 7;
-/** Upper bound for one reassembled record; Datastore entities are at most ~1 MiB. */
-export const DEFAULT_MAX_RECORD = 64 * 1024 * 1024;
-
-const FULL = 1;
-const FIRST = 2;
-const MIDDLE = 3;
-const LAST = 4;
-
-const MASK_DELTA = 0xa282ead8;
-export function unmaskCrc(masked: number): number {
-  const rot = (masked - MASK_DELTA) >>> 0;
-  return ((rot >>> 17) | (rot << 15)) >>> 0;
-}
-export function maskCrc(crc: number): number {
-  return ((((crc >>> 15) | (crc << 17)) >>> 0) + MASK_DELTA) >>> 0;
-}
-
-export interface CorruptRecord {
-  file: string;
-  offset: number;
-  reason: string;
-}
-
-export function corruptError(file: string, offset: number, reason: string): MlbridgeError {
-  return new MlbridgeError('EXPORT_CORRUPT', `${file}: byte offset ${offset}: ${reason}`, { resource: file });
-}
+import { blockFingerprint } from './block-fingerprint.js';
+import {
+  BLOCK_SIZE, DEFAULT_MAX_RECORD, FIRST, FULL, HEADER_SIZE, LAST, MIDDLE, corruptError, unmaskCrc,
+  type ByteRange, type CorruptRecord,
+} from './log-format.js';
 
 export interface LogReaderOptions {
   /** File name used in error messages. */
@@ -82,12 +51,6 @@ export interface LogReaderOptions {
    * Once `done`, the reader needs no more input.
    */
   range?: ByteRange;
-}
-
-/** Byte offsets [start, end) of a file, multiples of BLOCK_SIZE (end: Infinity for the file's end). */
-export interface ByteRange {
-  start: number;
-  end: number;
 }
 
 export class LogReader {
@@ -423,56 +386,6 @@ export class LogReader {
     if (crc32c(new Uint8Array(block.buffer, block.byteOffset + 6, length + 1)) >>> 0 !== expected) return;
     this.damage(base, `bad framing: ${type === MIDDLE ? 'MIDDLE' : 'LAST'} fragment without a FIRST`, true);
   }
-}
-
-/**
- * The first block (in file order) whose fingerprint an earlier block of the file has, from
- * the blockFingerprints() of the ranges of one file: the error a whole read would throw.
- */
-export function firstRepeatedBlock(file: string, ranges: readonly (readonly number[])[]): MlbridgeError | undefined {
-  const all: [number, number][] = [];
-  for (const pairs of ranges) for (let i = 0; i + 1 < pairs.length; i += 2) all.push([pairs[i + 1]!, pairs[i]!]);
-  all.sort((a, b) => a[0] - b[0]);
-  const seen = new Map<number, number>();
-  for (const [offset, sig] of all) {
-    const first = seen.get(sig);
-    if (first !== undefined) return corruptError(file, offset, `block repeats the block at byte offset ${first} (copied data)`);
-    seen.set(sig, offset);
-  }
-  return undefined;
-}
-
-/**
- * A 53-bit fingerprint of a whole block from its record headers (offset, masked CRC32C,
- * length, type): the checksums cover every payload byte. Undefined for a block with no
- * FULL, FIRST or LAST record. Walks headers only; damage is left to the parser.
- */
-export function blockFingerprint(block: Uint8Array): number | undefined {
-  let h1 = 0x9e3779b9;
-  let h2 = 0x85ebca6b;
-  let boundary = false;
-  let p = 0;
-  while (BLOCK_SIZE - p >= HEADER_SIZE) {
-    const length = block[p + 4]! | (block[p + 5]! << 8);
-    const type = block[p + 6]!;
-    if (type === 0 && length === 0) break;
-    const crc = (block[p]! | (block[p + 1]! << 8) | (block[p + 2]! << 16) | (block[p + 3]! << 24)) >>> 0;
-    if (type === FULL || type === FIRST || type === LAST) boundary = true;
-    h1 = mix(h1 ^ crc, p);
-    h2 = mix(h2 ^ (length | (type << 16)), crc);
-    if (HEADER_SIZE + length > BLOCK_SIZE - p) break;
-    p += HEADER_SIZE + length;
-  }
-  if (!boundary) return undefined;
-  return (h1 >>> 0) * 0x200000 + (h2 >>> 11);
-}
-
-function mix(h: number, v: number): number {
-  h = Math.imul(h ^ v, 0xcc9e2d51);
-  h = (h << 15) | (h >>> 17);
-  h = Math.imul(h, 0x1b873593);
-  h ^= h >>> 16;
-  return Math.imul(h, 0x85ebca6b) ^ (h >>> 13);
 }
 
 function isZero(b: Uint8Array, from: number, to: number): boolean {

@@ -5,7 +5,8 @@
 //   Field 1.1 held the literal "export_entities" until about October 2024 and the export's
 //   name since; an all-kinds part names kind `__all__`. Fields added later (2.5, signed
 //   varints) are skipped like any unknown field.
-import { corruptError, readAllRecords } from './log-reader.js';
+import { corruptError } from './log-format.js';
+import { readAllRecords } from './log-reader.js';
 import { ProtoError, ProtoReader, int64Number, WIRE_LEN, WIRE_VARINT } from './proto.js';
 
 export interface OverallEntry {

@@ -7,7 +7,7 @@ import { availableParallelism } from 'node:os';
 import { Worker } from 'node:worker_threads';
 import { MlbridgeError, errorMessage, type ErrorCode } from '../../model/errors.js';
 import { EntityDecoder } from './entity-proto.js';
-import type { CorruptRecord } from './log-reader.js';
+import type { CorruptRecord } from './log-format.js';
 import { locateExport, type ExportStore } from './locate.js';
 import { Profiler, type GroupStats } from './profile.js';
 import { checkPartCount, readOutputFile, type FileTally, type ShortPart } from './read-export.js';

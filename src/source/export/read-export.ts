@@ -12,11 +12,12 @@
 import type { Entity, Key } from '../entity.js';
 import { MlbridgeError, errorMessage } from '../../model/errors.js';
 import { EntityDecoder } from './entity-proto.js';
-import { LogReader, corruptError, scanRepeatedBlocks, type ByteRange, type CorruptRecord } from './log-reader.js';
+import { corruptError, type ByteRange, type CorruptRecord } from './log-format.js';
+import { LogReader, scanRepeatedBlocks } from './log-reader.js';
 import { locateExport, type ExportPart, type ExportStore, type LocatedExport } from './locate.js';
 import { ProtoError } from './proto.js';
 
-export type { CorruptRecord } from './log-reader.js';
+export type { CorruptRecord } from './log-format.js';
 
 export interface ReadExportOptions {
   /** Only these kinds (default: all). */
