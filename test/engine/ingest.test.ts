@@ -157,7 +157,7 @@ Suite('a PATCH of a key not in current is an UPSERT of what it carries; missing 
   const q = await rows('customer_quarantine');
   assert.equal(q.map((r) => r.reason), ['Customer Customer:dee: PATCH at version 3 of a key not in the current table leaves column email empty, and it is REQUIRED']);
   // Kept as raw would log the PATCH, so that an older UPSERT arriving later can replay it.
-  assert.equal(q.map((r) => [r.data, [...(r.flags as string[])].sort()]), [[{ _version: '3', age: '50' }, ['patch', 'patch_column:age', 'patch_incomplete:email']]]);
+  assert.equal(q.map((r) => [r.data, (r.flags as string[]).filter((f) => f.startsWith('patch')).sort()]), [[{ _version: '3', age: '50' }, ['patch', 'patch_column:age', 'patch_incomplete:email']]]);
 });
 
 Suite('events of a key delivered out of order around PATCHes leave current as in-order delivery would; a redelivery of all changes nothing', async () => {
