@@ -160,6 +160,27 @@ Suite('a PATCH of a key not in current is an UPSERT of what it carries; missing 
   assert.equal(q.map((r) => [r.data, (r.flags as string[]).filter((f) => f.startsWith('patch')).sort()]), [[{ _version: '3', age: '50' }, ['patch', 'patch_column:age', 'patch_incomplete:email']]]);
 });
 
+Suite('a PATCH read back from quarantine is replayed only when its row is what the PATCH quarantined', async () => {
+  await ingest(async (write) => {
+    await write([patch('gus', 3, { age: 50 }), patch('hal', 3, { age: 60 }), patch('ida', 3, { age: 70 })]);
+  });
+  // Edit two of the quarantine rows: a value the PATCH did not carry (its event_id no longer
+  // matches its content), and a column the mapping does not have.
+  const quarantined = await rows('customer_quarantine');
+  const edited = quarantined.flatMap((r) =>
+    r._key === 'Customer:hal' ? [{ ...r, data: { _version: '3', age: '61' } }]
+    : r._key === 'Customer:ida' ? [{ ...r, data: { _version: '3', age: '70', shoe: '9' }, flags: [...(r.flags as string[]), 'patch_column:shoe'] }]
+    : [],
+  );
+  await withWarehouse(s, false, (w) => w.mergeRows('analytics', 'customer_quarantine', ['event_id'], edited));
+  await ingest((write) => write([upsert('gus', 2, { email: 'gus@example.com', age: 1 }), upsert('hal', 2, { email: 'hal@example.com', age: 1 }), upsert('ida', 2, { email: 'ida@example.com', age: 1 })]));
+  assert.equal(await current(), [
+    { key: 'Customer:gus', version: '3', email: 'gus@example.com', age: '50', tier: null },
+    { key: 'Customer:hal', version: '2', email: 'hal@example.com', age: '1', tier: null },
+    { key: 'Customer:ida', version: '2', email: 'ida@example.com', age: '1', tier: null },
+  ]);
+});
+
 Suite('events of a key delivered out of order around PATCHes leave current as in-order delivery would; a redelivery of all changes nothing', async () => {
   s = spec(ctx.db, [mapping('Customer', [field('email', 'STRING'), field('age', 'INT64'), field('tier', 'STRING')])]);
   await outOfOrderPatchScenario(s, (readOnly, fn) => withWarehouse(s, readOnly, fn));
