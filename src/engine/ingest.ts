@@ -10,7 +10,9 @@
 //     the same batch, in version order) with the columns the PATCH carries laid over it, so
 //     `_hash` covers the whole row and the columns it omits keep their values;
 //   - an UPSERT or PATCH older than the current row, when that row is PATCHes laid on an older
-//     base, is staged under them (patch-history.ts), so the order of delivery does not matter;
+//     base, is staged under them (patch-history.ts); a DELETE so makes them PATCHes of no row
+//     (late-delete.ts); a PATCH quarantined for lack of a row is replayed when an older event
+//     gives its key one (patch-replay.ts): the order of delivery does not matter;
 //   - what can never succeed (a message that could not be decoded, a kind no mapping takes,
 //     an invalid record) is stored with its reason and original payload — in the kind's
 //     quarantine table, else in the shared `_mlbridge_rejected` — once per message, so it is
@@ -90,7 +92,8 @@ interface Rejection {
 }
 
 /**
- * IngestOutcome, counted per distinct event:
+ * IngestOutcome, counted per distinct event of the batch (a PATCH replayed from quarantine, or
+ * quarantined again because a late DELETE left it no row, counts as the event that caused it):
  *   written      accepted events that changed current (insert, update, delete)
  *   duplicates   events already logged in raw (or already stored in quarantine / rejected),
  *                and repeats within the batch

@@ -59,10 +59,11 @@ const eventTimeOf = (p: LoggedPatch, now: Date): Date => (p.eventTime ? new Date
 /**
  * What the DELETE `del`, older than the window's version and newer than its base, makes of
  * current (see the header): the row (null: none) at the window's version, and the extra
- * records staging it; undefined when a value read back no longer fits its column (the DELETE
+ * records staging it (the change of current under the DELETE's origin, so that it is merged
+ * with the DELETE); undefined when a value read back no longer fits its column (the DELETE
  * is then staged as it came and superseded, as before).
  */
-export function deleteUnder(del: StagedRecord, window: PatchWindow, mapping: MappingSpec, now: Date): { columns: Record<string, RowValue> | null; extras: Extra[] } | undefined {
+export function deleteUnder(del: StagedRecord, delOrigin: Origin, window: PatchWindow, mapping: MappingSpec, now: Date): { columns: Record<string, RowValue> | null; extras: Extra[] } | undefined {
   const deleted = BigInt(del.version);
   let row: Record<string, RowValue> | null = null;
   const extras: Extra[] = [];
@@ -94,12 +95,12 @@ export function deleteUnder(del: StagedRecord, window: PatchWindow, mapping: Map
   const at = window.version.toString();
   const common = { key: del.key, version: at, eventId: top.eventId, eventTime: top.eventTime ?? null, score: 1, flags: [], data: null, reason: null };
   if (row === null) {
-    extras.push({ origin: originOf(top), fresh: false, staged: { ...common, hash: '', operation: 'DELETE', row: null } });
+    extras.push({ origin: delOrigin, fresh: false, staged: { ...common, hash: '', operation: 'DELETE', row: null } });
     return { columns: null, extras };
   }
   const filled = { ...row };
   fillPartitionColumn(filled, mapping, eventTimeOf(top, now), 'UPSERT');
-  extras.push({ origin: originOf(top), fresh: false, staged: { ...common, hash: rowHash(row), operation: 'UPSERT', row: JSON.stringify(filled) } });
+  extras.push({ origin: delOrigin, fresh: false, staged: { ...common, hash: rowHash(row), operation: 'UPSERT', row: JSON.stringify(filled) } });
   return { columns: filled, extras };
 }
 

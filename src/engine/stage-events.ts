@@ -140,7 +140,7 @@ export async function stageEvents(warehouse: Warehouse, dataset: string, mapping
     if (record.operation === 'DELETE') {
       if (!older) state.set(key, { columns: null, version });
       else if (under) {
-        const made = deleteUnder(staged, under, mapping, ctx.now);
+        const made = deleteUnder(staged, originOf(record), under, mapping, ctx.now);
         if (!made) continue; // a value read back no longer fits: superseded, as before
         lay(key, index, staged, staged);
         for (const extra of made.extras) extras.push({ key, underDelete: true, ...extra });
