@@ -10,7 +10,9 @@
 //     the same batch, in version order) with the columns the PATCH carries laid over it, so
 //     `_hash` covers the whole row and the columns it omits keep their values;
 //   - an UPSERT or PATCH older than the current row, when that row is PATCHes laid on an older
-//     base, is staged under them (patch-history.ts), so the order of delivery does not matter;
+//     base, is staged under them (patch-history.ts); a DELETE so makes them PATCHes of no row
+//     (late-delete.ts); a PATCH quarantined for lack of a row is replayed when an older event
+//     gives its key one (patch-replay.ts): the order of delivery does not matter;
 //   - what can never succeed (a message that could not be decoded, a kind no mapping takes,
 //     an invalid record) is stored with its reason and original payload — in the kind's
 //     quarantine table, else in the shared `_mlbridge_rejected` — once per message, so it is
@@ -28,7 +30,7 @@ import type { Row, RowValue, Warehouse } from '../warehouse/warehouse.js';
 import { mappingNamespaces } from './changes/rows.js';
 import { storedProfiles } from './profiles.js';
 import { REJECTED_TABLE } from './desired.js';
-import { safeJson, stageEvents } from './stage-events.js';
+import { safeJson, stageEvents, type ExtraRecord } from './stage-events.js';
 
 // ---- the port `mlbridge serve` writes to (mirrors src/server/ports.ts of issue #10) ----
 
@@ -90,7 +92,8 @@ interface Rejection {
 }
 
 /**
- * IngestOutcome, counted per distinct event:
+ * IngestOutcome, counted per distinct event of the batch (a PATCH replayed from quarantine, or
+ * quarantined again because a late DELETE left it no row, counts as the event that caused it):
  *   written      accepted events that changed current (insert, update, delete)
  *   duplicates   events already logged in raw (or already stored in quarantine / rejected),
  *                and repeats within the batch
@@ -138,16 +141,13 @@ export function createIngestor(spec: Spec, warehouse: Warehouse, options: Ingest
     const stored = accepted.size > 0 ? await loadProfiles() : new Map<string, KindProfile>();
     for (const [mapping, records] of accepted) {
       const resolved = await stageEvents(warehouse, dataset, mapping, records.map((r) => r.record), { now, profile: stored.get(mapping.kind) ?? null });
-      const staged = resolved.map((s, i) => ({ staged: s, origin: records[i]!.origin }));
+      const staged = [
+        ...resolved.staged.map((s, i) => ({ staged: s, origin: records[i]!.origin, extra: undefined })),
+        ...resolved.extras.map((e) => ({ staged: e.staged, origin: e.origin, extra: e })),
+      ];
       for (const [origin, group] of byOrigin(staged)) {
-        const list = group.map((s) => s.staged);
-        const r = await mergeBatch(warehouse, dataset, mapping, list, origin, ingestTime);
-        const acceptedCount = list.filter((s) => s.reason === null).length;
-        const quarantinedCount = list.length - acceptedCount;
-        outcome.written += r.inserted + r.updated + r.deleted;
-        outcome.superseded += r.superseded;
-        outcome.quarantined += r.quarantined;
-        outcome.duplicates += acceptedCount - r.logged + (quarantinedCount - r.quarantined);
+        const r = await mergeBatch(warehouse, dataset, mapping, group.map((s) => s.staged), origin, ingestTime);
+        countEvents(outcome, group, r);
       }
     }
 
@@ -190,6 +190,28 @@ export function createIngestor(spec: Spec, warehouse: Warehouse, options: Ingest
       profiles = undefined;
     },
   };
+}
+
+/**
+ * Adds a merge's counts to `outcome`, for the batch's own events: the extras staged with them
+ * (stage-events.ts) are left out. An extra that was fresh was logged (raw) or quarantined by
+ * the merge; a change of current an extra staged is the effect of the batch's event that
+ * caused it (a late DELETE, an UPSERT a quarantined PATCH was replayed over), so with extras
+ * an event is superseded when it was logged and no change was made for it.
+ */
+function countEvents(outcome: IngestOutcome, group: Array<{ staged: StagedRecord; extra: ExtraRecord | undefined }>, r: RowMergeResult): void {
+  const own = group.filter((s) => !s.extra).map((s) => s.staged);
+  const extras = group.flatMap((s) => (s.extra ? [s.extra] : []));
+  const acceptedCount = own.filter((s) => s.reason === null).length;
+  const quarantinedCount = own.length - acceptedCount;
+  const written = r.inserted + r.updated + r.deleted;
+  const freshIds = (accepted: boolean) => new Set(extras.filter((e) => e.fresh && (e.staged.reason === null) === accepted).map((e) => e.staged.eventId)).size;
+  const logged = r.logged - freshIds(true);
+  const quarantined = r.quarantined - freshIds(false);
+  outcome.written += written;
+  outcome.superseded += extras.length === 0 ? r.superseded : Math.max(0, logged - written);
+  outcome.quarantined += quarantined;
+  outcome.duplicates += acceptedCount - logged + (quarantinedCount - quarantined);
 }
 
 // ---- routing: which mapping takes a change, or why none can ----

@@ -17,13 +17,25 @@
 // on, version b; the window's base E is the newest of b and every UPSERT or DELETE logged
 // with a version up to c (one may have been laid under the PATCHes since, or deleted the key
 // in between). Current is then E's row with the window's PATCHes (those logged in (E, c])
-// laid over it in version order. An event older than c but newer than E belongs under them.
+// laid over it in version order. An event older than c but newer than E belongs under them:
+// an UPSERT or PATCH is laid under the window's PATCHes; a DELETE makes them PATCHes of no row
+// (stage-events.ts), which may leave a REQUIRED column empty and remove the row.
+//
+// A PATCH of a key with no row that leaves a REQUIRED column empty is quarantined, and its
+// quarantine row keeps what a PATCH's raw row keeps (its version and carried columns in
+// `data`, the `patch` and `patch_column:` flags) plus `patch_incomplete:<column>`, so that an
+// older event giving the key a row later can replay it (patch-replay.ts). Its raw row, once
+// replayed, is flagged `patch_replayed`.
 
 import type { Row, RowValue } from '../warehouse/warehouse.js';
 
 export const PATCH_FLAG = 'patch';
 const BASE_PREFIX = 'patch_base:';
 const COLUMN_PREFIX = 'patch_column:';
+/** On a quarantined PATCH of no row: the REQUIRED column it left empty. */
+export const INCOMPLETE_PREFIX = 'patch_incomplete:';
+/** On the raw row of a PATCH applied from quarantine. */
+export const REPLAYED_FLAG = 'patch_replayed';
 
 /** The flags that mark a PATCH's raw row: its base (null: no row) and the columns it carried. */
 export function patchFlags(base: string | null, carried: Iterable<string>): string[] {
@@ -40,6 +52,10 @@ export interface LoggedPatch {
   eventId: string;
   /** The columns it carried, as raw's data holds them. */
   columns: Record<string, RowValue>;
+  /** RFC 3339, when the row read back holds it. */
+  eventTime?: string | null;
+  /** The row's `origin`, when read back. */
+  origin?: string | null;
 }
 
 export interface PatchWindow {
@@ -67,6 +83,36 @@ function dataOf(row: Row): Record<string, RowValue> | null {
   return d !== null && typeof d === 'object' && !Array.isArray(d) ? d : null;
 }
 
+/** The flags of a row read back (REPEATED STRING), only if they are strings. */
+export function flagsOf(row: Row): string[] {
+  return Array.isArray(row.flags) ? row.flags.filter((f): f is string => typeof f === 'string') : [];
+}
+
+/** A raw or quarantine row of `serve` as the PATCH it logs (null: not one, or not readable). */
+export function loggedPatchOf(row: Row): (LoggedPatch & { base: bigint | null }) | null {
+  const data = dataOf(row);
+  const version = versionOf(data?._version);
+  const flags = flagsOf(row);
+  if (data === null || version === null || row.operation !== 'UPSERT' || !flags.includes(PATCH_FLAG)) return null;
+  if (typeof row.event_id !== 'string' || row.event_id === '') return null;
+  const base = flags.find((f) => f.startsWith(BASE_PREFIX));
+  const columns: Record<string, RowValue> = {};
+  for (const f of flags) if (f.startsWith(COLUMN_PREFIX)) columns[f.slice(COLUMN_PREFIX.length)] = data[f.slice(COLUMN_PREFIX.length)] ?? null;
+  return {
+    version,
+    eventId: row.event_id,
+    columns,
+    base: base ? versionOf(base.slice(BASE_PREFIX.length)) : null,
+    eventTime: typeof row.event_time === 'string' ? row.event_time : null,
+    origin: typeof row.origin === 'string' ? row.origin : null,
+  };
+}
+
+/** The version a raw row of `serve` records in its data (null: none, or not readable). */
+export function loggedVersionOf(row: Row): bigint | null {
+  return versionOf(dataOf(row)?._version);
+}
+
 const max = (a: bigint | null, b: bigint | null): bigint | null => (a === null ? b : b === null ? a : a > b ? a : b);
 
 /**
@@ -77,18 +123,11 @@ export function patchWindow(rawRows: readonly Row[], current: bigint): PatchWind
   const patches: Array<LoggedPatch & { base: bigint | null }> = [];
   let full: bigint | null = null;
   for (const r of rawRows) {
-    const data = dataOf(r);
-    const version = versionOf(data?._version);
-    if (data === null || version === null || version > current) continue;
-    const flags = Array.isArray(r.flags) ? r.flags.map(String) : [];
-    if (r.operation === 'UPSERT' && flags.includes(PATCH_FLAG)) {
-      const base = flags.find((f) => f.startsWith(BASE_PREFIX));
-      const columns: Record<string, RowValue> = {};
-      for (const f of flags) if (f.startsWith(COLUMN_PREFIX)) columns[f.slice(COLUMN_PREFIX.length)] = data[f.slice(COLUMN_PREFIX.length)] ?? null;
-      patches.push({ version, eventId: String(r.event_id), columns, base: base ? versionOf(base.slice(BASE_PREFIX.length)) : null });
-    } else if (r.operation === 'UPSERT' || r.operation === 'DELETE') {
-      full = max(full, version);
-    }
+    const version = versionOf(dataOf(r)?._version);
+    if (version === null || version > current) continue;
+    const logged = loggedPatchOf(r);
+    if (logged) patches.push(logged);
+    else if (r.operation === 'UPSERT' || r.operation === 'DELETE') full = max(full, version);
   }
   // Down the chain of bases, from the PATCH at the current version to what it stands on.
   let at: bigint | null = current;
@@ -107,7 +146,7 @@ export function patchWindow(rawRows: readonly Row[], current: bigint): PatchWind
   const inWindow = patches
     .filter((p) => base === null || p.version > base)
     .sort((a, b) => (a.version < b.version ? -1 : a.version > b.version ? 1 : a.eventId.localeCompare(b.eventId)))
-    .map(({ version, eventId, columns }) => ({ version, eventId, columns }));
+    .map(({ base: _base, ...p }) => p);
   return { base, version: current, patches: inWindow };
 }
 

@@ -1,24 +1,46 @@
 // The events of one micro-batch of `mlbridge serve` as staged records, for one mapping: each
 // change staged by the row model every write path shares (record/stage-record.ts), and then,
-// per key in version order, PATCHes resolved into the full rows they amount to, and events
-// that arrive older than newer PATCHes laid under them (patch-history.ts). engine/ingest.ts
-// merges what this returns.
+// per key in version order, PATCHes resolved into the full rows they amount to, events that
+// arrive older than newer PATCHes laid under them (patch-history.ts), and PATCHes waiting in
+// quarantine for a row replayed over the row an event of the batch gives their key
+// (patch-replay.ts). engine/ingest.ts merges what this returns.
 
 import { isMlbridgeError } from '../model/errors.js';
 import type { StagedRecord } from '../model/staged.js';
-import { coerceField, type CoercionField } from '../record/coerce.js';
 import { changeEventId } from '../record/event-id.js';
 import type { KindProfile } from '../record/profile.js';
 import { fillPartitionColumn, mappedColumns, rowHash } from '../record/row.js';
 import { stageRecord } from '../record/stage-record.js';
 import { recordEventTime, type SyncRecord } from '../record/sync-record.js';
-import type { FieldSpec, MappingSpec } from '../spec/types.js';
-import type { Row, RowValue, Warehouse } from '../warehouse/warehouse.js';
-import { columnsAfter, patchFlags, patchWindow, rawEventData, type PatchWindow } from './patch-history.js';
+import type { MappingSpec } from '../spec/types.js';
+import type { RowValue, Warehouse } from '../warehouse/warehouse.js';
+import { columnsOf, incompletePatchReason, layColumns } from './patch-columns.js';
+import { INCOMPLETE_PREFIX, REPLAYED_FLAG, columnsAfter, patchFlags, rawEventData, type PatchWindow } from './patch-history.js';
+import { waitingPatches, type WaitingPatch } from './patch-replay.js';
+import { deleteUnder, originOf, readWindows, withQuarantineFreshness, type Extra } from './late-delete.js';
 
 export interface StageContext {
   now: Date;
   profile: KindProfile | null;
+}
+
+/**
+ * A staged record that is no event of the batch, merged with the batch's own: `origin` is
+ * the one raw or quarantine logs it under; `fresh`, that neither raw (accepted) nor
+ * quarantine (rejected) holds its event_id yet.
+ */
+export type ExtraRecord = Extra;
+
+export interface StagedEvents {
+  /** One per record, in their order. */
+  staged: StagedRecord[];
+  /**
+   * PATCHes replayed from quarantine (logged in raw the first time), what a DELETE older than
+   * current's newer PATCHes makes of current (staged under the id of the PATCH raw logs at
+   * current's version, so raw logs nothing more), and the PATCHes it leaves without a row
+   * (quarantined). ingest.ts counts the batch's own events only.
+   */
+  extras: ExtraRecord[];
 }
 
 /** What a key holds while a batch is resolved: its row's mapped columns (null: no row) and version (null: unknown). */
@@ -27,23 +49,30 @@ interface KeyState {
   version: bigint | null;
 }
 
+/** One step of a key's history in version order: an event of the batch, a PATCH waiting in quarantine, a DELETE raw logs. */
+type Step = { kind: 'event'; index: number; version: bigint } | { kind: 'replay'; patch: WaitingPatch; version: bigint } | { kind: 'deleted'; key: string; version: bigint };
+const RANK = { event: 0, replay: 1, deleted: 2 } as const;
+
 /**
  * The staged records of one mapping's changes (in their order), PATCHes resolved: per key, in version order,
- * from the current row (read once for the batch's UPSERT and PATCH keys) through the batch's
- * own events. An UPSERT or PATCH older than the current row whose newer PATCHes it belongs
- * under (patch-history.ts, read from raw only for such keys) is staged at the current row's
- * version with those PATCHes' columns laid over it; raw still logs it as it came.
+ * from the current row (read once for the batch's keys: their versions, and the whole row of
+ * those a PATCH is resolved against) through the batch's own events. An event older than the
+ * current row whose newer PATCHes it belongs under (patch-history.ts, read from raw only for
+ * such keys) is staged at the current row's version with those PATCHes' columns laid over
+ * it, or, a DELETE, makes them PATCHes of no row; raw still logs it as it came. For keys not
+ * in current, the PATCHes quarantined for a missing REQUIRED column are replayed among the
+ * batch's events (patch-replay.ts).
  */
-export async function stageEvents(warehouse: Warehouse, dataset: string, mapping: MappingSpec, records: SyncRecord[], ctx: StageContext): Promise<StagedRecord[]> {
+export async function stageEvents(warehouse: Warehouse, dataset: string, mapping: MappingSpec, records: SyncRecord[], ctx: StageContext): Promise<StagedEvents> {
   const stageCtx = { mapping, now: ctx.now, profile: ctx.profile, withRow: true };
   const items = records.map((record) => ({ record, staged: stageRecord(record, stageCtx) }));
-  const accepted = (i: (typeof items)[number]) => i.staged.reason === null && i.record.operation !== 'DELETE';
-  const keys = [...new Set(items.filter(accepted).map((i) => i.staged.key))];
-  if (keys.length === 0) return items.map(({ staged }) => staged);
+  const live = (i: (typeof items)[number]) => i.staged.reason === null;
+  const keys = [...new Set(items.filter(live).map((i) => i.staged.key))];
+  if (keys.length === 0) return { staged: items.map(({ staged }) => staged), extras: [] };
 
-  // Every accepted key's version (is an event late?), but the whole row only of the keys a
+  // Every live key's version (is an event late?), but the whole row only of the keys a
   // PATCH of the batch is resolved against: a batch of UPSERTs reads two columns of current.
-  const patchKeys = new Set(items.filter((i) => accepted(i) && i.record.operation === 'PATCH').map((i) => i.staged.key));
+  const patchKeys = new Set(items.filter((i) => live(i) && i.record.operation === 'PATCH').map((i) => i.staged.key));
   const wholeRows = patchKeys.size > 0 ? await warehouse.readRowsByKey(dataset, mapping.tables.current, [...patchKeys]) : [];
   const versions = await warehouse.readRowsByKey(dataset, mapping.tables.current, keys.filter((k) => !patchKeys.has(k)), ['_version']);
   const state = new Map<string, KeyState>();
@@ -54,36 +83,72 @@ export async function stageEvents(warehouse: Warehouse, dataset: string, mapping
     const v = stateOf(key).version;
     return v !== null && BigInt(version) < v;
   };
-  const late = [...new Set(items.filter((i) => accepted(i) && olderThanCurrent(i.staged.key, i.staged.version)).map((i) => i.staged.key))];
-  const windows = new Map<string, PatchWindow>();
-  if (late.length > 0) {
-    const history = new Map<string, Row[]>();
-    for (const row of await warehouse.readRowsByKey(dataset, mapping.tables.raw, late, ['event_id', 'operation', 'data', 'flags'])) history.set(String(row._key), [...(history.get(String(row._key)) ?? []), row]);
-    for (const key of late) {
-      const w = patchWindow(history.get(key) ?? [], stateOf(key).version!);
-      if (w) windows.set(key, w);
-    }
-  }
+  const late = [...new Set(items.filter((i) => live(i) && olderThanCurrent(i.staged.key, i.staged.version)).map((i) => i.staged.key))];
+  const windows = await readWindows(warehouse, dataset, mapping, late, (key) => stateOf(key).version!);
 
-  const inOrder = items
-    .map((item, index) => ({ item, index }))
-    .sort((a, b) => compareVersions(a.item.staged.version, b.item.staged.version) || a.index - b.index);
+  // Keys not in current: the PATCHes quarantined newer than the batch's oldest event of the key.
+  const oldest = new Map<string, bigint>();
+  for (const { staged, record } of items) {
+    if (staged.reason !== null || record.operation === 'DELETE' || state.has(staged.key)) continue;
+    const v = BigInt(staged.version);
+    if (!oldest.has(staged.key) || v < oldest.get(staged.key)!) oldest.set(staged.key, v);
+  }
+  const waiting = await waitingPatches(warehouse, dataset, mapping, oldest);
+
+  const steps: Step[] = items.map((i, index) => ({ kind: 'event' as const, index, version: BigInt(i.staged.version) }));
+  for (const list of waiting.patches.values()) for (const patch of list) steps.push({ kind: 'replay', patch, version: patch.version });
+  for (const [key, list] of waiting.deletes) for (const version of list) steps.push({ kind: 'deleted', key, version });
+  steps.sort((a, b) => (a.version < b.version ? -1 : a.version > b.version ? 1 : RANK[a.kind] - RANK[b.kind] || (a.kind === 'event' && b.kind === 'event' ? a.index - b.index : 0)));
+
   const resolved = new Map<number, StagedRecord>();
+  /** Extras that are a late DELETE's effect (dropped when a newer event of the batch is laid under the window after it). */
+  const extras: Array<ExtraRecord & { key: string; underDelete: boolean }> = [];
   /** Per key, the staged record laid under its window last (earlier ones go back to what they were). */
   const laidUnder = new Map<string, { index: number; plain: StagedRecord }>();
-  for (const { item, index } of inOrder) {
-    const { staged, record } = item;
-    if (staged.reason !== null) continue; // quarantined: changes nothing
-    const key = staged.key;
-    const version = BigInt(staged.version);
-    const st = stateOf(key);
-    const older = st.version !== null && version < st.version;
-    if (record.operation === 'DELETE') {
-      if (!older) state.set(key, { columns: null, version });
+  const lay = (key: string, index: number, plain: StagedRecord, staged: StagedRecord) => {
+    const before = laidUnder.get(key);
+    if (before) resolved.set(before.index, before.plain); // a newer event of the batch lies under the window now
+    for (let i = extras.length - 1; i >= 0; i--) if (extras[i]!.key === key && extras[i]!.underDelete) extras.splice(i, 1);
+    laidUnder.set(key, { index, plain });
+    resolved.set(index, staged);
+  };
+  /** The PATCH events of the batch (a quarantined PATCH redelivered with its base is not replayed besides). */
+  const patchIds = new Set<string>();
+
+  for (const step of steps) {
+    if (step.kind === 'deleted') {
+      state.set(step.key, { columns: null, version: step.version });
       continue;
     }
+    if (step.kind === 'replay') {
+      const replayed = replay(step.patch, stateOf(step.patch.key), patchIds, mapping, ctx.now);
+      if (!replayed) continue;
+      patchIds.add(step.patch.eventId);
+      extras.push({ key: step.patch.key, underDelete: false, staged: replayed.staged, origin: originOf(step.patch), fresh: step.patch.unlogged });
+      state.set(step.patch.key, { columns: replayed.columns, version: step.version });
+      continue;
+    }
+    const { index } = step;
+    const { staged, record } = items[index]!;
+    if (staged.reason !== null) continue; // quarantined: changes nothing
+    const key = staged.key;
+    const version = step.version;
+    const st = stateOf(key);
+    const older = st.version !== null && version < st.version;
     const window = older ? windows.get(key) : undefined;
     const under = window && (window.base === null || version > window.base) ? window : undefined;
+    if (record.operation === 'DELETE') {
+      if (!older) state.set(key, { columns: null, version });
+      else if (under) {
+        const made = deleteUnder(staged, originOf(record), under, mapping, ctx.now);
+        if (!made) continue; // a value read back no longer fits: superseded, as before
+        lay(key, index, staged, staged);
+        for (const extra of made.extras) extras.push({ key, underDelete: true, ...extra });
+        state.set(key, { columns: made.columns, version: under.version });
+        under.base = version; // the window now stands on this DELETE
+      }
+      continue;
+    }
     let plain: StagedRecord;
     let laid: { staged: StagedRecord; columns: Record<string, RowValue> } | undefined;
     if (record.operation === 'UPSERT') {
@@ -94,19 +159,20 @@ export async function stageEvents(warehouse: Warehouse, dataset: string, mapping
     } else {
       const patched = resolvePatch(record, staged, st, mapping, ctx.now);
       plain = patched.staged;
-      if (under && patched.columns && st.columns) {
-        // Over the current row, only the columns no newer PATCH of the window carried.
+      patchIds.add(plain.eventId);
+      if (under && patched.columns) {
+        // Over the current row, only the columns no newer PATCH of the window carried; over
+        // no row (a DELETE of the batch took it), its own columns with theirs laid on them.
         const later = columnsAfter(under, version);
-        const carried = Object.fromEntries(Object.entries(mappedColumns(record, mapping)).filter(([c]) => !(c in later)));
-        laid = layUnder(record, plain, st.columns, carried, under, mapping, ctx.now);
+        const carried = mappedColumns(record, mapping);
+        laid = st.columns
+          ? layUnder(record, plain, st.columns, Object.fromEntries(Object.entries(carried).filter(([c]) => !(c in later))), under, mapping, ctx.now)
+          : layUnder(record, plain, carried, later, under, mapping, ctx.now);
       } else if (!older && patched.columns) state.set(key, { columns: patched.columns, version });
     }
     resolved.set(index, plain);
     if (!laid || !under) continue;
-    const before = laidUnder.get(key);
-    if (before) resolved.set(before.index, before.plain); // a newer event of the batch lies under the window now
-    laidUnder.set(key, { index, plain });
-    resolved.set(index, laid.staged);
+    lay(key, index, plain, laid.staged);
     state.set(key, { columns: laid.columns, version: under.version });
     if (record.operation === 'UPSERT') under.base = version; // the window now stands on this UPSERT
     else {
@@ -114,39 +180,33 @@ export async function stageEvents(warehouse: Warehouse, dataset: string, mapping
       under.patches.sort((a, b) => (a.version < b.version ? -1 : a.version > b.version ? 1 : 0));
     }
   }
-  return items.map(({ staged }, index) => resolved.get(index) ?? staged);
-}
-
-function compareVersions(a: string, b: string): number {
-  const x = BigInt(a);
-  const y = BigInt(b);
-  return x < y ? -1 : x > y ? 1 : 0;
-}
-
-/** A field addressed by its column name (how current rows hold it), for re-coercion. */
-function columnField(f: FieldSpec): CoercionField {
-  return { name: f.name, type: f.type, mode: f.mode, from: [f.name], ...(f.fields ? { fields: f.fields.map(columnField) } : {}) };
-}
-
-/** The mapped columns of a current row, in the form coercion gives them (what `_hash` covers). */
-function columnsOf(row: Row, mapping: MappingSpec): Record<string, RowValue> {
-  const out: Record<string, RowValue> = {};
-  for (const f of mapping.fields) out[f.name] = row[f.name] ?? null;
-  return out;
+  const out = extras.map(({ staged, origin, fresh }) => ({ staged, origin, fresh }));
+  return { staged: items.map(({ staged }, index) => resolved.get(index) ?? staged), extras: await withQuarantineFreshness(warehouse, dataset, mapping, out) };
 }
 
 /**
- * `base` with `over` laid on it, every column in the form coercion gives it (values read
- * back from current or raw are coerced again; `over` is left as is when `overCoerced`); throws INVALID_ARGUMENT naming the column a
- * value does not fit.
+ * A PATCH waiting in quarantine laid over the row its key holds at its version, as in-order
+ * delivery would have (its raw row marked replayed); undefined while the key has no row (it
+ * stays in quarantine), when the batch brings the same PATCH itself, or when the row does not
+ * take it.
  */
-function layColumns(base: Record<string, RowValue> | null, over: Record<string, RowValue>, mapping: MappingSpec, overCoerced = false): Record<string, RowValue> {
-  const merged: Record<string, RowValue> = {};
-  for (const f of mapping.fields) {
-    if (f.name in over) merged[f.name] = overCoerced ? over[f.name]! : coerceField(over[f.name] ?? null, columnField(f));
-    else merged[f.name] = coerceField(base?.[f.name] ?? null, columnField(f));
+function replay(p: WaitingPatch, st: KeyState, patchIds: Set<string>, mapping: MappingSpec, now: Date): { staged: StagedRecord; columns: Record<string, RowValue> } | undefined {
+  if (st.columns === null || patchIds.has(p.eventId)) return undefined;
+  let merged: Record<string, RowValue>;
+  try {
+    merged = layColumns(st.columns, p.columns, mapping, true);
+  } catch (e) {
+    if (!isMlbridgeError(e, 'INVALID_ARGUMENT')) throw e;
+    return undefined;
   }
-  return merged;
+  const row = { ...merged };
+  fillPartitionColumn(row, mapping, p.eventTime ? new Date(p.eventTime) : now, 'UPSERT');
+  const version = p.version.toString();
+  const flags = [...patchFlags(st.version === null ? null : st.version.toString(), Object.keys(p.columns)), REPLAYED_FLAG];
+  return {
+    staged: { key: p.key, version, hash: rowHash(merged), operation: 'UPSERT', eventId: p.eventId, eventTime: p.eventTime ?? null, score: 1, flags, row: JSON.stringify(row), data: rawEventData(row, version), reason: null },
+    columns: row,
+  };
 }
 
 /**
@@ -182,7 +242,8 @@ function layUnder(
  * the columns the PATCH carries laid over it; columns neither has are empty. Its event_id is
  * the PATCH's own (operation PATCH, hash of the carried columns), so a redelivery dedups
  * whatever the base is by then; its raw row is marked (patch-history.ts). A merged row a
- * column cannot take (a REQUIRED column the PATCH of a new key leaves empty) is quarantined.
+ * column cannot take (a REQUIRED column the PATCH of a new key leaves empty) is quarantined;
+ * a PATCH of no row so, with what a replay needs (patch-replay.ts).
  */
 function resolvePatch(record: SyncRecord, staged: StagedRecord, base: KeyState, mapping: MappingSpec, now: Date): { staged: StagedRecord; columns?: Record<string, RowValue> } {
   const carried = mappedColumns(record, mapping);
@@ -193,12 +254,15 @@ function resolvePatch(record: SyncRecord, staged: StagedRecord, base: KeyState, 
   } catch (e) {
     if (!isMlbridgeError(e, 'INVALID_ARGUMENT')) throw e;
     const column = typeof e.details?.column === 'string' ? e.details.column : '?';
-    const reason = base.columns
-      ? `${mapping.kind} ${staged.key}: PATCH over the current row: column ${column}: ${e.message}`
-      : `${mapping.kind} ${staged.key}: PATCH of a key not in the current table leaves column ${column} empty, and it is REQUIRED`;
-    return {
-      staged: { ...staged, eventId, hash: `q:${rowHash(carried)}`, row: null, data: safeJson(record.data), reason, score: 0, flags: [...staged.flags, `patch_incomplete:${column}`] },
-    };
+    const quarantined = { ...staged, eventId, hash: `q:${rowHash(carried)}`, row: null, reason: '', score: 0 };
+    if (base.columns) {
+      const reason = `${mapping.kind} ${staged.key}: PATCH over the current row: column ${column}: ${e.message}`;
+      return { staged: { ...quarantined, data: safeJson(record.data), reason, flags: [...staged.flags, `${INCOMPLETE_PREFIX}${column}`] } };
+    }
+    // Kept as raw would log the PATCH (its version and carried columns), so an older event
+    // giving the key a row can replay it (patch-replay.ts).
+    const flags = [...staged.flags, ...patchFlags(null, Object.keys(carried)), `${INCOMPLETE_PREFIX}${column}`];
+    return { staged: { ...quarantined, data: rawEventData(carried, staged.version), reason: incompletePatchReason(mapping, staged.key, staged.version, column), flags } };
   }
   const hash = rowHash(merged);
   const row = { ...merged };

@@ -155,7 +155,30 @@ Suite('a PATCH of a key not in current is an UPSERT of what it carries; missing 
   });
   assert.equal(await current(), [{ key: 'Customer:cy', version: '3', email: 'cy@example.com', age: null, tier: null }]);
   const q = await rows('customer_quarantine');
-  assert.equal(q.map((r) => r.reason), ['Customer Customer:dee: PATCH of a key not in the current table leaves column email empty, and it is REQUIRED']);
+  assert.equal(q.map((r) => r.reason), ['Customer Customer:dee: PATCH at version 3 of a key not in the current table leaves column email empty, and it is REQUIRED']);
+  // Kept as raw would log the PATCH, so that an older UPSERT arriving later can replay it.
+  assert.equal(q.map((r) => [r.data, (r.flags as string[]).filter((f) => f.startsWith('patch')).sort()]), [[{ _version: '3', age: '50' }, ['patch', 'patch_column:age', 'patch_incomplete:email']]]);
+});
+
+Suite('a PATCH read back from quarantine is replayed only when its row is what the PATCH quarantined', async () => {
+  await ingest(async (write) => {
+    await write([patch('gus', 3, { age: 50 }), patch('hal', 3, { age: 60 }), patch('ida', 3, { age: 70 })]);
+  });
+  // Edit two of the quarantine rows: a value the PATCH did not carry (its event_id no longer
+  // matches its content), and a column the mapping does not have.
+  const quarantined = await rows('customer_quarantine');
+  const edited = quarantined.flatMap((r) =>
+    r._key === 'Customer:hal' ? [{ ...r, data: { _version: '3', age: '61' } }]
+    : r._key === 'Customer:ida' ? [{ ...r, data: { _version: '3', age: '70', shoe: '9' }, flags: [...(r.flags as string[]), 'patch_column:shoe'] }]
+    : [],
+  );
+  await withWarehouse(s, false, (w) => w.mergeRows('analytics', 'customer_quarantine', ['event_id'], edited));
+  await ingest((write) => write([upsert('gus', 2, { email: 'gus@example.com', age: 1 }), upsert('hal', 2, { email: 'hal@example.com', age: 1 }), upsert('ida', 2, { email: 'ida@example.com', age: 1 })]));
+  assert.equal(await current(), [
+    { key: 'Customer:gus', version: '3', email: 'gus@example.com', age: '50', tier: null },
+    { key: 'Customer:hal', version: '2', email: 'hal@example.com', age: '1', tier: null },
+    { key: 'Customer:ida', version: '2', email: 'ida@example.com', age: '1', tier: null },
+  ]);
 });
 
 Suite('events of a key delivered out of order around PATCHes leave current as in-order delivery would; a redelivery of all changes nothing', async () => {
