@@ -20,7 +20,7 @@ import { createEngineContext, type EngineContext } from './context.js';
 import { PROFILES_TABLE } from './desired.js';
 import { ignoreEvents } from './events.js';
 import type { ApplyOptions, ApplyResult, EngineDeps, PlanOptions } from './index.js';
-import { interrupted, stopIfInterrupted, stoppedBySignal } from './interrupt.js';
+import { interrupted, interruptToldOnce, stopIfInterrupted, stoppedBySignal } from './interrupt.js';
 import { acquireLock } from './lock.js';
 import { hasChanges, summarize, type Change, type Plan, type RowsChange } from './plan.js';
 import { checkSavedPlan } from './saved-plan-check.js';
@@ -242,7 +242,7 @@ export function executionOrder(changes: readonly Change[]): Change[] {
 }
 
 export async function apply(spec: Spec, deps: EngineDeps, options: ApplyOptions = {}): Promise<ApplyResult> {
-  const onEvent = options.onEvent ?? ignoreEvents;
+  const onEvent = interruptToldOnce(options.onEvent ?? ignoreEvents);
   const started = Date.now();
   let stages = new Map<string, StagedMapping>();
   const signal = options.signal;
