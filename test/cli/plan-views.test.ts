@@ -205,6 +205,13 @@ Text('prints row counts with thousands separators, as apply reports them', () =>
   assert.match(out, '\nRows: 300,000 to insert, 1,197 to update, 12 to delete, 1 to quarantine.\n');
 });
 
+Text('names a live source by its project, and its database only when it is a named one', () => {
+  const live = (database: string): RowsChange => ({ ...bigRows, source: { kind: 'datastore', project: 'demo', database, readTime: '2026-11-23T22:00:00.000Z' } });
+  assert.match(renderPlanText(makePlan([live('(default)')])), '\n  # rows.Order will be synced from Datastore demo as read at 2026-11-23T22:00:00.000Z\n');
+  assert.match(renderPlanText(makePlan([live('orders')])), '\n  # rows.Order will be synced from Datastore demo (database orders) as read at 2026-11-23T22:00:00.000Z\n');
+  assert.match(renderPlanMarkdown(makePlan([live('(default)')])), '\n**`rows.Order`** from Datastore demo as read at 2026-11-23T22:00:00.000Z\n');
+});
+
 Text.run();
 
 Text('labels read back in another key order are not shown as a change', () => {

@@ -74,9 +74,15 @@ export function rowsHeadline(c: RowsChange): string {
   return `${c.address}: ${parts.length ? parts.join(', ') : 'no changes'} (${formatCount(n.unchanged)} unchanged)`;
 }
 
-/** Where a rows change's data comes from, for its header. */
+/**
+ * Where a rows change's data comes from, for its header: `export ID`, or `Datastore PROJECT
+ * as read at T`, naming the database only when it is not the default one (whose id is
+ * `(default)`, which would read as `((default))` in parentheses).
+ */
 export function rowsSourcePhrase(c: RowsChange): string {
-  return c.source.kind === 'export' ? `export ${c.source.exportId}` : `Datastore ${c.source.project} (${c.source.database}) as read at ${c.source.readTime}`;
+  if (c.source.kind === 'export') return `export ${c.source.exportId}`;
+  const database = c.source.database === '(default)' ? '' : ` (database ${c.source.database})`;
+  return `Datastore ${c.source.project}${database} as read at ${c.source.readTime}`;
 }
 
 export function visibleChanges(plan: Plan): Change[] {
