@@ -37,6 +37,21 @@ function quickstartIn(at: string): void {
   writeFileSync(join(at, 'mlbridge.yaml'), spec);
 }
 
+/** An apply runtime that sends SIGINT once, as the first kind's rows start to be staged (planning). */
+function sigintWhileRowsArePlanned(): ApplyRuntime {
+  const signals = fakeSignals();
+  let fired = false;
+  const wrap = (real: Warehouse) =>
+    overrideWarehouse(real, {
+      openStage: (o) => {
+        if (!fired) signals.fire('SIGINT');
+        fired = true;
+        return real.openStage(o);
+      },
+    });
+  return runtimeWith(wrap, signals);
+}
+
 /** How many times `line` appears in `text`: an interrupt is told once. */
 const count = (text: string, line: string) => text.split(line).length - 1;
 
@@ -139,19 +154,7 @@ for (const [signal, status] of [
 
 Interrupts('Ctrl-C while the rows are planned says once that nothing was applied, releases the lock and exits 130', async () => {
   quickstartIn(dir);
-  const signals = fakeSignals();
-  let fired = false;
-  const runtime = runtimeWith(
-    (real) =>
-      overrideWarehouse(real, {
-        openStage: async (o) => {
-          if (!fired) signals.fire('SIGINT');
-          fired = true;
-          return real.openStage(o);
-        },
-      }),
-    signals,
-  );
+  const runtime = sigintWhileRowsArePlanned();
   const io = fakeIO({ cwd: dir });
   assert.is(await runApply(applyOptions(), io, runtime), 130, io.err());
   assert.is(count(io.out(), 'Interrupted before any change was applied; run apply again\n'), 1, io.out());
@@ -162,19 +165,7 @@ Interrupts('Ctrl-C while the rows are planned says once that nothing was applied
 
 Interrupts('--json: Ctrl-C while the rows are planned is one interrupted event, then the INTERRUPTED result', async () => {
   quickstartIn(dir);
-  const signals = fakeSignals();
-  let fired = false;
-  const runtime = runtimeWith(
-    (real) =>
-      overrideWarehouse(real, {
-        openStage: async (o) => {
-          if (!fired) signals.fire('SIGINT');
-          fired = true;
-          return real.openStage(o);
-        },
-      }),
-    signals,
-  );
+  const runtime = sigintWhileRowsArePlanned();
   const io = fakeIO({ cwd: dir });
   assert.is(await runApply(applyOptions({ json: true }), io, runtime), 130, io.err());
   const lines = io.out().trim().split('\n').map((l) => JSON.parse(l) as Record<string, unknown>);

@@ -1,7 +1,6 @@
 // The hint `plan --out` prints ("To perform exactly these actions, run: …") is a command that
 // works when pasted into the same shell: it names the spec when it is not ./mlbridge.yaml, the
 // export the plan was made from when --export-id picked it, and quotes words with spaces.
-import { spawn } from 'node:child_process';
 import { cpSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -9,6 +8,7 @@ import { fileURLToPath } from 'node:url';
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import { runCli } from './fake-io.js';
+import { runProcess, type ProcessResult } from '../support/run-process.js';
 
 // ---- fakes -------------------------------------------------------------------------
 const root = fileURLToPath(new URL('../../..', import.meta.url));
@@ -31,17 +31,9 @@ function hint(out: string): string {
 }
 
 /** Runs `line` in a shell in `cwd`, with `mlbridge` being this checkout's bin/mlbridge.js. */
-function shell(line: string, cwd: string): Promise<{ code: number | null; out: string; err: string }> {
-  return new Promise((resolve, reject) => {
-    const script = `mlbridge() { "${process.execPath}" "${BIN}" "$@"; }\n${line}`;
-    const child = spawn('sh', ['-c', script], { cwd, env: { PATH: process.env.PATH ?? '' }, stdio: ['ignore', 'pipe', 'pipe'] });
-    let out = '';
-    let err = '';
-    child.stdout.on('data', (d) => (out += d));
-    child.stderr.on('data', (d) => (err += d));
-    child.on('error', reject);
-    child.on('close', (code) => resolve({ code, out, err }));
-  });
+function shell(line: string, cwd: string): Promise<ProcessResult> {
+  const script = `mlbridge() { "${process.execPath}" "${BIN}" "$@"; }\n${line}`;
+  return runProcess('sh', ['-c', script], { cwd, env: { PATH: process.env.PATH ?? '' } });
 }
 
 const Hint = suite('plan --out: the apply hint');

@@ -1,4 +1,3 @@
-import { spawn } from 'node:child_process';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -10,6 +9,7 @@ import type { ColumnMode, ColumnType } from '../../src/model/schema.js';
 import { PROFILES_TABLE, type KindProfile } from '../../src/record/profile.js';
 import { ProfileStore } from '../../src/engine/profiles.js';
 import { fakeIO } from './fake-io.js';
+import { runProcess, type ProcessResult } from '../support/run-process.js';
 
 // ---- fakes -------------------------------------------------------------------------
 const NOW = new Date('2026-06-01T12:00:00Z');
@@ -303,16 +303,8 @@ Run.run();
 // ---- the installed binary ----------------------------------------------------------------
 const Bin = suite('mlbridge score (bin/mlbridge.js)');
 
-function mlbridge(args: string[], cwd: string): Promise<{ code: number | null; out: string; err: string }> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [BIN, ...args], { cwd, env: { PATH: process.env.PATH ?? '' }, stdio: ['ignore', 'pipe', 'pipe'] });
-    let out = '';
-    let err = '';
-    child.stdout.on('data', (d) => (out += d));
-    child.stderr.on('data', (d) => (err += d));
-    child.on('error', reject);
-    child.on('close', (code) => resolve({ code, out, err }));
-  });
+function mlbridge(args: string[], cwd: string): Promise<ProcessResult> {
+  return runProcess(process.execPath, [BIN, ...args], { cwd, env: { PATH: process.env.PATH ?? '' } });
 }
 
 Bin('prints a JSON object with confidence and action (JSON is the default format)', async () => {
