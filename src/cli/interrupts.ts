@@ -52,14 +52,3 @@ export function watchSignals(
     },
   };
 }
-
-const DEFAULT_CONFIGS = new Set(['./mlbridge.yaml', 'mlbridge.yaml']);
-
-/** The exact command that releases lock `id` for the spec at `config` (as the user typed it). */
-export function forceUnlockCommand(id: string, config: string): string {
-  return `mlbridge force-unlock ${shellWord(id)}${DEFAULT_CONFIGS.has(config) ? '' : ` -c ${shellWord(config)}`}`;
-}
-
-function shellWord(s: string): string {
-  return /^[A-Za-z0-9_./:=@%+-]+$/.test(s) ? s : `'${s.replace(/'/g, `'\\''`)}'`;
-}

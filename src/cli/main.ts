@@ -93,7 +93,7 @@ export async function main(argv: string[], io: CliIO = processIO({ noColor: argv
     .option('--target <address>', 'limit the plan to a resource address (repeatable)', collect)
     .option('--skip-data', 'plan schemas and jobs only; do not read the source or compare rows')
     .option('--export-id <id>', 'with an export source: which export in a folder of exports (default: newest)')
-    .option('--lock <bool>', 'false: read the target even while an apply holds its lock (default true)', booleanValue, true)
+    .option('--lock <bool>', 'false: read the target even while an apply holds its lock', booleanValue, true)
     .option('--lock-timeout <duration>', 'wait this long for a running apply to finish (e.g. 30s)', '0s')
     .option('--no-color', 'plain text, no colour or live view')
     .action(

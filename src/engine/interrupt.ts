@@ -13,6 +13,23 @@ export function interruptedMessage(done: number, total?: number): string {
   return `Interrupted: ${done} of ${total} change${total === 1 ? '' : 's'} applied; run apply again`;
 }
 
+/**
+ * `onEvent` for one apply, passing its first `interrupted` event only: planning stops at
+ * several safe points that each report the interrupt (a row batch, a staging worker's
+ * append, the lock wait), and the INTERRUPTED error they throw passes apply's own safe
+ * points on its way out; the user is told once.
+ */
+export function interruptToldOnce(onEvent: EventSink): EventSink {
+  let told = false;
+  return (e) => {
+    if (e.type === 'interrupted') {
+      if (told) return;
+      told = true;
+    }
+    onEvent(e);
+  };
+}
+
 /** Emits the `interrupted` event and returns the INTERRUPTED error to throw. */
 export function interrupted(signal: AbortSignal, onEvent: EventSink, done: number, total?: number): MlbridgeError {
   onEvent({ type: 'interrupted', done, ...(total !== undefined ? { total } : {}) });

@@ -20,7 +20,7 @@ import { createEngineContext, type EngineContext } from './context.js';
 import { PROFILES_TABLE } from './desired.js';
 import { ignoreEvents } from './events.js';
 import type { ApplyOptions, ApplyResult, EngineDeps, PlanOptions } from './index.js';
-import { interrupted, stopIfInterrupted, stoppedBySignal } from './interrupt.js';
+import { interrupted, interruptToldOnce, stopIfInterrupted, stoppedBySignal } from './interrupt.js';
 import { acquireLock } from './lock.js';
 import { hasChanges, summarize, type Change, type Plan, type RowsChange } from './plan.js';
 import { checkSavedPlan } from './saved-plan-check.js';
@@ -149,6 +149,9 @@ async function buildPlan(spec: Spec, deps: EngineDeps, options: BuildOptions, wi
   return { plan, ctx };
 }
 
+/** How many addresses an unmatched --target lists (for a spec of up to six kinds: every one). */
+const LISTED_ADDRESSES = 30;
+
 /** --target: the matching changes, plus the dataset they need when it is still to be created. */
 function selectTargets(changes: Change[], targets: string[], observed: string[], spec: Spec, withData: boolean): Change[] {
   // `duckdb_table.analytics.` (a prefix typed with its dot) means the same as without it.
@@ -163,11 +166,13 @@ function selectTargets(changes: Change[], targets: string[], observed: string[],
     // Addresses of the type the user typed first (`rows.` …), then the others.
     const typeOf = (a: string) => a.split('.')[0];
     const listed = [...known.filter((a) => typeOf(a) === typeOf(unmatched[0]!)), ...known.filter((a) => typeOf(a) !== typeOf(unmatched[0]!))];
-    const shown = listed.slice(0, 8).map((a) => `  ${a}`).join('\n');
+    // Every address of a spec of a few kinds; a big spec's list stops where no one reads on.
+    const shown = listed.slice(0, LISTED_ADDRESSES).map((a) => `  ${a}`).join('\n');
+    const more = known.length > LISTED_ADDRESSES ? `\n  … and ${known.length - LISTED_ADDRESSES} more (${known.length} in all)` : '';
     const hints = unmatched.map((t) => closestAddress(t, known)).filter((h): h is string => h !== undefined);
     throw new MlbridgeError(
       'INVALID_ARGUMENT',
-      `--target ${unmatched.join(', ')} matches no resource of this spec or target. Resources:\n${shown}${known.length > 8 ? `\n  … and ${known.length - 8} more` : ''}` +
+      `--target ${unmatched.join(', ')} matches no resource of this spec or target. Resources:\n${shown}${more}` +
         (hints.length > 0 ? `\nDid you mean ${hints.join(', ')}?` : ''),
     );
   }
@@ -242,7 +247,7 @@ export function executionOrder(changes: readonly Change[]): Change[] {
 }
 
 export async function apply(spec: Spec, deps: EngineDeps, options: ApplyOptions = {}): Promise<ApplyResult> {
-  const onEvent = options.onEvent ?? ignoreEvents;
+  const onEvent = interruptToldOnce(options.onEvent ?? ignoreEvents);
   const started = Date.now();
   let stages = new Map<string, StagedMapping>();
   const signal = options.signal;

@@ -5,7 +5,7 @@
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import { spawn } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { hostname, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -28,6 +28,32 @@ target:
   duckdb: { path: ./wh.duckdb, dataset: analytics }
 mappings:
 ${Array.from({ length: n }, (_, i) => `  - kind: Kind${String(i).padStart(2, '0')}\n    fields:\n      - { name: email, type: STRING }\n`).join('')}`;
+
+/** The quickstart spec (its export source, three kinds with rows) on a warehouse at ./wh.duckdb. */
+function quickstartIn(at: string): void {
+  const quickstart = fileURLToPath(new URL('../../../examples/quickstart', import.meta.url));
+  cpSync(join(quickstart, 'export'), join(at, 'export'), { recursive: true });
+  const spec = readFileSync(join(quickstart, 'mlbridge.yaml'), 'utf8').replace('path: ./.data/warehouse.duckdb', 'path: ./wh.duckdb');
+  writeFileSync(join(at, 'mlbridge.yaml'), spec);
+}
+
+/** An apply runtime that sends SIGINT once, as the first kind's rows start to be staged (planning). */
+function sigintWhileRowsArePlanned(): ApplyRuntime {
+  const signals = fakeSignals();
+  let fired = false;
+  const wrap = (real: Warehouse) =>
+    overrideWarehouse(real, {
+      openStage: (o) => {
+        if (!fired) signals.fire('SIGINT');
+        fired = true;
+        return real.openStage(o);
+      },
+    });
+  return runtimeWith(wrap, signals);
+}
+
+/** How many times `line` appears in `text`: an interrupt is told once. */
+const count = (text: string, line: string) => text.split(line).length - 1;
 
 /** 33 kinds: 99 tables, the profiles and rejected-events tables, 102 changes with the dataset. */
 const HUNDRED_TABLES = 33;
@@ -118,12 +144,38 @@ for (const [signal, status] of [
     assert.is(code, status, c.err());
     // The dataset and five tables (the fifth was running when the signal came, and finished).
     assert.match(c.out(), `\nInterrupted: 6 of ${TOTAL_CHANGES} changes applied; run apply again\n`);
+    assert.is(count(c.out(), 'Interrupted'), 1, c.out());
     assert.not.match(c.out(), 'Apply complete');
     assert.not.ok(existsSync(lockFile()), 'the lock was released');
     const again = await convergesAfter(6);
     assert.not.match(again, 'taken over');
   });
 }
+
+Interrupts('Ctrl-C while the rows are planned says once that nothing was applied, releases the lock and exits 130', async () => {
+  quickstartIn(dir);
+  const runtime = sigintWhileRowsArePlanned();
+  const io = fakeIO({ cwd: dir });
+  assert.is(await runApply(applyOptions(), io, runtime), 130, io.err());
+  assert.is(count(io.out(), 'Interrupted before any change was applied; run apply again\n'), 1, io.out());
+  assert.is(count(io.out(), 'Interrupted'), 1, io.out());
+  assert.is(io.err(), '\nSIGINT received: stopping after the current change (send it again to exit at once).\n');
+  assert.not.ok(existsSync(lockFile()), 'the lock was released');
+});
+
+Interrupts('--json: Ctrl-C while the rows are planned is one interrupted event, then the INTERRUPTED result', async () => {
+  quickstartIn(dir);
+  const runtime = sigintWhileRowsArePlanned();
+  const io = fakeIO({ cwd: dir });
+  assert.is(await runApply(applyOptions({ json: true }), io, runtime), 130, io.err());
+  const lines = io.out().trim().split('\n').map((l) => JSON.parse(l) as Record<string, unknown>);
+  assert.equal(lines.filter((l) => l.type === 'interrupted'), [{ type: 'interrupted', done: 0 }]);
+  assert.equal(lines.at(-1), {
+    type: 'apply-result',
+    applied: false,
+    error: { code: 'INTERRUPTED', message: 'Interrupted before any change was applied; run apply again', details: { done: 0, signal: 'SIGINT' } },
+  });
+});
 
 Interrupts('kill -9 leaves the lock; the next apply on this host takes it over, says so, and converges', async () => {
   const c = applyChild(5);
@@ -223,6 +275,7 @@ Interrupts('--json: SIGTERM ends with an interrupted event and an INTERRUPTED re
   assert.is(await runApply(applyOptions({ json: true }), io, runtime), 143);
   const lines = io.out().trim().split('\n').map((l) => JSON.parse(l) as Record<string, unknown>);
   assert.equal(lines.at(-2), { type: 'interrupted', done: 3, total: 6 });
+  assert.is(lines.filter((l) => l.type === 'interrupted').length, 1);
   assert.equal(lines.at(-1), {
     type: 'apply-result',
     applied: false,

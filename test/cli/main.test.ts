@@ -137,6 +137,21 @@ Main('score --version is the entity version, not mlbridge\'s', async () => {
   assert.type(JSON.parse(io.out()), 'object');
 });
 
+Main('plan --help states the default of --lock once', async () => {
+  const io = fakeIO({ cwd: root });
+  assert.is(await main(['plan', '--help'], io), 0);
+  assert.match(io.out(), '  --lock <bool>              false: read the target even while an apply holds\n                             its lock (default: true)\n');
+});
+
+Main('no option of any command states its default twice', async () => {
+  for (const command of ['validate', 'plan', 'apply', 'show', 'force-unlock', 'export dump', 'export stats', 'init', 'score', 'serve', 'reconcile']) {
+    const io = fakeIO({ cwd: root });
+    assert.is(await main([...command.split(' '), '--help'], io), 0, io.err());
+    const help = io.out().replace(/\s+/g, ' ');
+    assert.not.match(help, /\(default[^()]*\) \(default/, `${command} --help: ${io.out()}`);
+  }
+});
+
 Main('the launcher maps outcomes to exit statuses', () => {
   const dir = tempSpec(BROKEN);
   dirs.push(dir);

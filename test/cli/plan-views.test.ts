@@ -1,6 +1,6 @@
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
-import type { Change, Plan, TableChange } from '../../src/engine/plan.js';
+import type { Change, Plan, RowsChange, TableChange } from '../../src/engine/plan.js';
 import { summarize } from '../../src/engine/plan.js';
 import type { ColumnSchema, TableSchema } from '../../src/model/schema.js';
 import { renderPlanText } from '../../src/cli/views/plan-text.js';
@@ -46,6 +46,21 @@ const makePlan = (changes: Change[]): Plan => ({
   fingerprints: {},
   targets: [],
 });
+
+/** rows.Order with counts in the hundreds of thousands, as a real export gives. */
+const bigRows: RowsChange = {
+  type: 'rows',
+  address: 'rows.Order',
+  kind: 'Order',
+  action: 'update',
+  before: null,
+  after: { insert: 300000, update: 1197, delete: 12, quarantine: 1, unchanged: 2450000 },
+  reasons: [],
+  destructive: false,
+  sampleKeys: { insert: ['Order:o1', 'Order:o2'], update: ['Order:o3'], delete: ['Order:o4'], quarantine: ['Order:o5'] },
+  source: { kind: 'export', exportId: '2026-11-23T21:00:00_1', startTime: '2026-11-23T21:00:00Z' },
+  snapshotVersion: '1795467600000000',
+};
 
 const customer = table('customer', [col('_key', 'STRING', 'REQUIRED'), col('email', 'STRING', 'REQUIRED'), col('address', 'RECORD', 'NULLABLE', [col('city')]), col('tags', 'STRING', 'REPEATED')]);
 
@@ -174,6 +189,29 @@ Text('colour, when asked, paints the symbols', () => {
   assert.match(text, '\x1b[32m+\x1b[0m duckdb_table.analytics.customer {');
 });
 
+Text('prints row counts with thousands separators, as apply reports them', () => {
+  const out = renderPlanText(makePlan([bigRows]));
+  assert.match(
+    out,
+    [
+      '  # rows.Order will be synced from export 2026-11-23T21:00:00_1',
+      '  ~ rows.Order: 300,000 to insert, 1,197 to update, 12 to delete, 1 to quarantine (2,450,000 unchanged)',
+      '      + insert:     Order:o1, Order:o2, … (299,998 more)',
+      '      ~ update:     Order:o3, … (1,196 more)',
+      '      - delete:     Order:o4, … (11 more)',
+      '      ! quarantine: Order:o5',
+    ].join('\n'),
+  );
+  assert.match(out, '\nRows: 300,000 to insert, 1,197 to update, 12 to delete, 1 to quarantine.\n');
+});
+
+Text('names a live source by its project, and its database only when it is a named one', () => {
+  const live = (database: string): RowsChange => ({ ...bigRows, source: { kind: 'datastore', project: 'demo', database, readTime: '2026-11-23T22:00:00.000Z' } });
+  assert.match(renderPlanText(makePlan([live('(default)')])), '\n  # rows.Order will be synced from Datastore demo as read at 2026-11-23T22:00:00.000Z\n');
+  assert.match(renderPlanText(makePlan([live('orders')])), '\n  # rows.Order will be synced from Datastore demo (database orders) as read at 2026-11-23T22:00:00.000Z\n');
+  assert.match(renderPlanMarkdown(makePlan([live('(default)')])), '\n**`rows.Order`** from Datastore demo as read at 2026-11-23T22:00:00.000Z\n');
+});
+
 Text.run();
 
 Text('labels read back in another key order are not shown as a change', () => {
@@ -185,6 +223,12 @@ Text('labels read back in another key order are not shown as a change', () => {
 });
 
 const Json = suite('plan json');
+
+Json('keeps row counts plain numbers', () => {
+  const doc = JSON.parse(renderPlanJson(makePlan([bigRows])));
+  assert.equal(doc.summary.rows, { insert: 300000, update: 1197, delete: 12, quarantine: 1 });
+  assert.equal(doc.changes[0].after, { insert: 300000, update: 1197, delete: 12, quarantine: 1, unchanged: 2450000 });
+});
 
 Json('is one JSON document with format_version 1, snake_case keys and the summary', () => {
   const out = renderPlanJson(createPlan);
@@ -223,6 +267,25 @@ Md('is a PR comment: heading, summary, destructive warning, collapsible diff', (
   assert.match(md, '\n+ + duckdb_table.analytics.customer {');
   assert.match(md, '\n!-/+ duckdb_table.analytics.order {');
   assert.match(md, '</details>');
+});
+
+Md('prints row counts with thousands separators in the summary, the table and the diff', () => {
+  const md = renderPlanMarkdown(makePlan([bigRows]));
+  assert.match(md, '**Rows: 300,000 to insert, 1,197 to update, 12 to delete, 1 to quarantine.**');
+  assert.match(md, '| `~` | `rows.Order` | 300,000 to insert, 1,197 to update, 12 to delete, 1 to quarantine (2,450,000 unchanged) |');
+  assert.match(
+    md,
+    [
+      '| rows | count | sample keys |',
+      '|---|---:|---|',
+      '| insert | 300,000 | `Order:o1`, `Order:o2`, … |',
+      '| update | 1,197 | `Order:o3`, … |',
+      '| delete | 12 | `Order:o4`, … |',
+      '| quarantine | 1 | `Order:o5` |',
+      '| unchanged | 2,450,000 | |',
+    ].join('\n'),
+  );
+  assert.match(md, '\n! ~ rows.Order: 300,000 to insert, 1,197 to update, 12 to delete, 1 to quarantine (2,450,000 unchanged)\n');
 });
 
 Md('says "No changes." when there are none', () => {

@@ -1,4 +1,3 @@
-import { spawn } from 'node:child_process';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -10,6 +9,7 @@ import type { ColumnMode, ColumnType } from '../../src/model/schema.js';
 import { PROFILES_TABLE, type KindProfile } from '../../src/record/profile.js';
 import { ProfileStore } from '../../src/engine/profiles.js';
 import { fakeIO } from './fake-io.js';
+import { runProcess, type ProcessResult } from '../support/run-process.js';
 
 // ---- fakes -------------------------------------------------------------------------
 const NOW = new Date('2026-06-01T12:00:00Z');
@@ -75,6 +75,7 @@ Run('prints the score as JSON with the documented defaults when there is no spec
     flags: ['no_profile'],
     priority: 'normal',
     action: 'ingest',
+    reason: null,
     thresholds: { ingest: 0.85, quarantine: 0.5 },
   });
 });
@@ -104,12 +105,77 @@ Run('uses ./mlbridge.yaml when present and exits 3 when the record is quarantine
   assert.is(out.action, 'quarantine');
   assert.is(out.priority, 'low');
   assert.equal(out.flags, [
+    'type_drift:email',
     'stale:lag=7200s>max=3600s',
     'missing_required:email',
     'missing_required:status',
     'wrong_type:ltv=STRING!=FLOAT64',
     'no_profile',
   ]);
+});
+
+Run('a value sync cannot coerce to its column type is quarantined with the reason apply and serve give', async () => {
+  const r = await score(
+    { format: 'text', data: '{"email":"a@example.com","status":"active","ltv":"n/a"}' },
+    { 'mlbridge.yaml': SPEC },
+  );
+  assert.is(r.code, 3);
+  assert.is(
+    r.out,
+    [
+      'CustomerProfile customer-1001 (UPSERT): QUARANTINE, priority low',
+      '  confidence    0.000   ingest >= 0.85, quarantine < 0.5',
+      '  freshness     0.955   lag 60s, half-life 900s, max lag 3600s',
+      '  completeness  0.667',
+      '  anomaly       1.000',
+      '  flags         type_drift:ltv, wrong_type:ltv=STRING!=FLOAT64, no_profile',
+      '  reason        type drift: CustomerProfile CustomerProfile:customer-1001: property ltv (column ltv): expected FLOAT64, found STRING "n/a"',
+      '  scoring       mlbridge.yaml (mapping CustomerProfile)',
+      '',
+    ].join('\n'),
+  );
+});
+
+Run('a missing REQUIRED value is quarantined with the reason apply and serve give, in JSON too', async () => {
+  const r = await score({ data: '{"status":"active"}' }, { 'mlbridge.yaml': SPEC });
+  assert.is(r.code, 3);
+  assert.equal(JSON.parse(r.out), {
+    entity_key: 'customer-1001',
+    kind: 'CustomerProfile',
+    operation: 'UPSERT',
+    confidence: 0,
+    freshness: 0.954842,
+    completeness: 0.5,
+    anomaly: 1,
+    lag_seconds: 60,
+    flags: ['type_drift:email', 'missing_required:email', 'no_profile'],
+    priority: 'low',
+    action: 'quarantine',
+    reason: 'type drift: CustomerProfile CustomerProfile:customer-1001: property email (column email): expected STRING (REQUIRED), found NULL',
+    thresholds: { ingest: 0.85, quarantine: 0.5 },
+  });
+});
+
+Run('a record scored below the quarantine threshold carries the reason sync records', async () => {
+  const r = await score(
+    { format: 'text', data: '{"email":"a@example.com"}', eventTime: '2026-06-01T10:00:00Z' },
+    { 'mlbridge.yaml': SPEC },
+  );
+  assert.is(r.code, 3);
+  assert.is(
+    r.out,
+    [
+      'CustomerProfile customer-1001 (UPSERT): QUARANTINE, priority low',
+      '  confidence    0.402   ingest >= 0.85, quarantine < 0.5',
+      '  freshness     0.004   lag 7200s, half-life 900s, max lag 3600s',
+      '  completeness  0.500',
+      '  anomaly       1.000',
+      '  flags         stale:lag=7200s>max=3600s, missing_required:status, no_profile',
+      '  reason        score 0.401562 below the quarantine threshold 0.5 (stale:lag=7200s>max=3600s, missing_required:status, no_profile)',
+      '  scoring       mlbridge.yaml (mapping CustomerProfile)',
+      '',
+    ].join('\n'),
+  );
 });
 
 Run('--event-time accepts February 29 of a leap year', async () => {
@@ -237,16 +303,8 @@ Run.run();
 // ---- the installed binary ----------------------------------------------------------------
 const Bin = suite('mlbridge score (bin/mlbridge.js)');
 
-function mlbridge(args: string[], cwd: string): Promise<{ code: number | null; out: string; err: string }> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [BIN, ...args], { cwd, env: { PATH: process.env.PATH ?? '' }, stdio: ['ignore', 'pipe', 'pipe'] });
-    let out = '';
-    let err = '';
-    child.stdout.on('data', (d) => (out += d));
-    child.stderr.on('data', (d) => (err += d));
-    child.on('error', reject);
-    child.on('close', (code) => resolve({ code, out, err }));
-  });
+function mlbridge(args: string[], cwd: string): Promise<ProcessResult> {
+  return runProcess(process.execPath, [BIN, ...args], { cwd, env: { PATH: process.env.PATH ?? '' } });
 }
 
 Bin('prints a JSON object with confidence and action (JSON is the default format)', async () => {

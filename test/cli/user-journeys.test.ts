@@ -67,6 +67,49 @@ Journeys('a rows --target in the wrong case lists the rows addresses first and s
   assert.not.ok(existsSync(join(dir, 'wh.duckdb')), 'plan created nothing');
 });
 
+Journeys('a --target that names no kind of the quickstart lists every one of its 15 addresses', async () => {
+  const exportDir = fileURLToPath(new URL('../../../examples/quickstart/export', import.meta.url));
+  const quickstart = fileURLToPath(new URL('../../../examples/quickstart/mlbridge.yaml', import.meta.url));
+  const { readFileSync } = await import('node:fs');
+  write(readFileSync(quickstart, 'utf8').replace('./${QUICKSTART_EXPORT:-export}', exportDir).replace('./.data/warehouse.duckdb', './wh.duckdb'));
+  const r = await run('plan', '--target', 'rows.Nope');
+  assert.is(r.code, 1);
+  assert.is(r.out, '');
+  assert.is(
+    r.err,
+    [
+      'Error: --target rows.Nope matches no resource of this spec or target. Resources:',
+      '  rows.CustomerProfile',
+      '  rows.Order',
+      '  rows.Product',
+      '  duckdb_dataset.analytics',
+      '  duckdb_table.analytics.customer_profile',
+      '  duckdb_table.analytics.customer_profile_raw',
+      '  duckdb_table.analytics.customer_profile_quarantine',
+      '  duckdb_table.analytics.order',
+      '  duckdb_table.analytics.order_raw',
+      '  duckdb_table.analytics.order_quarantine',
+      '  duckdb_table.analytics.product',
+      '  duckdb_table.analytics.product_raw',
+      '  duckdb_table.analytics.product_quarantine',
+      '  duckdb_table.analytics._mlbridge_profiles',
+      '  duckdb_table.analytics._mlbridge_rejected',
+      '',
+    ].join('\n'),
+  );
+});
+
+Journeys('past 30 addresses a --target error lists the first 30 and says how many more there are', async () => {
+  write(spec('./wh.duckdb', Array.from({ length: 10 }, (_, i) => `Kind${i}`)));
+  const r = await run('plan', '--target', 'duckdb_table.analytics.nope', '--skip-data');
+  assert.is(r.code, 1);
+  const lines = r.err.trimEnd().split('\n');
+  assert.is(lines[0], 'Error: --target duckdb_table.analytics.nope matches no resource of this spec or target. Resources:');
+  assert.is(lines.length, 1 + 30 + 1, r.err);
+  assert.is(lines[30], '  duckdb_table.analytics.kind9_quarantine');
+  assert.is(lines[31], '  … and 3 more (33 in all)');
+});
+
 Journeys('a --target prefix typed with its trailing dot selects the resources under it', async () => {
   write(spec('./wh.duckdb', ['Customer']));
   const r = await run('plan', '--target', 'duckdb_table.analytics.customer.');

@@ -11,7 +11,7 @@ import { awaitUnlocked, createPlan, writePlanFile } from '../../engine/index.js'
 import { MlbridgeError, isMlbridgeError } from '../../model/errors.js';
 import type { LockRecord } from '../../warehouse/lock-info.js';
 import { parseDurationMs } from '../duration.js';
-import { forceUnlockCommand } from '../interrupts.js';
+import { applyPlanCommand, forceUnlockCommand } from '../shell-command.js';
 import { hasErrors } from '../../model/diagnostic.js';
 import { EXIT, println, type CliIO } from '../io.js';
 import { loadConfig, openDeps, printDiagnostics } from '../context.js';
@@ -87,7 +87,7 @@ export async function run(options: PlanOptions, io: CliIO): Promise<number> {
     const file = resolve(io.cwd, options.out);
     await writePlanFile(file, plan, { sensitive: spec.sensitive });
     if (format === 'text') {
-      println(io.stdout, `\nSaved the plan to: ${options.out}\n\nTo perform exactly these actions, run:\n    mlbridge apply ${options.out}`);
+      println(io.stdout, `\nSaved the plan to: ${options.out}\n\nTo perform exactly these actions, run:\n    ${applyPlanCommand(options.out, options.config, options.exportId)}`);
     }
   }
   // A plan that apply would refuse (e.g. a table mlbridge does not own) is an error, as in Terraform.

@@ -1,5 +1,8 @@
 // `mlbridge score`: scores one record the way sync would, and prints why.
 // Exit 0, or 3 (EXIT.QUARANTINE) when the action is quarantine, so scripts can gate on it;
+// with a mapping, the record is staged as apply and serve stage it (record/stage-record.ts),
+// so a value that cannot be coerced to its column type (or a REQUIRED one missing) is
+// quarantined here as there, with the same reason, not only scored lower.
 // 1 on bad input (bad JSON in --data, unknown operation, spec errors).
 // Scoring comes from -c SPEC, else ./mlbridge.yaml when present, else the built-in
 // defaults; with a spec, the mapping of --kind and its stored profile (when the target has
@@ -13,6 +16,7 @@ import type { MappingSpec, Spec } from '../../spec/types.js';
 import { RECORD_DEFAULT_SCORING, type ScoringConfig } from '../../record/defaults.js';
 import type { KindProfile } from '../../record/profile.js';
 import { scoreRecordFreshness, type RecordScore } from '../../record/score.js';
+import { stageRecord } from '../../record/stage-record.js';
 import { validateSyncRecord, type SyncRecord } from '../../record/sync-record.js';
 import { EXIT, println, type CliIO } from '../io.js';
 import { toJsonShape } from '../../model/json-shape.js';
@@ -124,7 +128,28 @@ function fmt(x: number): string {
   return x.toFixed(3);
 }
 
-function textReport(record: SyncRecord, score: RecordScore, ctx: ScoringContext): string {
+/** The score, and the verdict sync gives the record: its reason when sync quarantines it. */
+type Verdict = RecordScore & { reason: string | null };
+
+/**
+ * Stages the record as sync does when there is a mapping: a record sync quarantines is
+ * quarantined here with sync's score, flags (its own first) and reason.
+ */
+function verdict(record: SyncRecord, score: RecordScore, ctx: ScoringContext, now: Date): Verdict {
+  if (!ctx.mapping) return { ...score, reason: null };
+  const staged = stageRecord(record, { mapping: ctx.mapping, now, profile: ctx.profile ?? null, withRow: true });
+  if (staged.reason === null) return { ...score, reason: null };
+  return {
+    ...score,
+    confidence: staged.score,
+    flags: [...new Set([...staged.flags, ...score.flags])],
+    priority: 'low',
+    action: 'quarantine',
+    reason: staged.reason,
+  };
+}
+
+function textReport(record: SyncRecord, score: Verdict, ctx: ScoringContext): string {
   const s = ctx.scoring;
   const lines = [
     `${record.kind} ${record.entityKey} (${record.operation}): ${score.action.toUpperCase()}, priority ${score.priority}`,
@@ -133,6 +158,7 @@ function textReport(record: SyncRecord, score: RecordScore, ctx: ScoringContext)
     `  completeness  ${fmt(score.completeness)}`,
     `  anomaly       ${fmt(score.anomaly)}`,
     `  flags         ${score.flags.length ? score.flags.join(', ') : '(none)'}`,
+    ...(score.reason === null ? [] : [`  reason        ${score.reason}`]),
     `  scoring       ${ctx.from}`,
   ];
   return lines.join('\n');
@@ -160,12 +186,14 @@ export async function run(options: ScoreCommandOptions, io: CliIO): Promise<numb
 
     const ctx = await scoringContext(options, io);
     if (typeof ctx === 'number') return ctx;
-    const score = scoreRecordFreshness(record, {
+    const now = options.now ?? new Date();
+    const scored = scoreRecordFreshness(record, {
       scoring: ctx.scoring,
       ...(ctx.mapping ? { mapping: ctx.mapping } : {}),
       ...(ctx.profile ? { profile: ctx.profile } : {}),
-      now: options.now ?? new Date(),
+      now,
     });
+    const score = verdict(record, scored, ctx, now);
     if (options.format === 'text') println(io.stdout, textReport(record, score, ctx));
     else {
       const out = {

@@ -17,6 +17,7 @@ import {
   summaryLine,
   visibleChanges,
 } from './plan-text.js';
+import { formatCount } from './rows-progress.js';
 
 /** Moves each line's action symbol to column 0 so GitHub's `diff` highlighting colours it. */
 function diffLine(line: string): string {
@@ -84,8 +85,8 @@ function rowsTable(c: RowsChange): string[] {
   const n = c.after ?? { insert: 0, update: 0, delete: 0, quarantine: 0, unchanged: 0 };
   const out = [`**${code(c.address)}** from ${rowsSourcePhrase(c)}`, '', '| rows | count | sample keys |', '|---|---:|---|'];
   for (const k of ['insert', 'update', 'delete', 'quarantine'] as const) {
-    out.push(`| ${k} | ${n[k]} | ${c.sampleKeys[k].map(code).join(', ')}${n[k] > c.sampleKeys[k].length ? ', …' : ''} |`);
+    out.push(`| ${k} | ${formatCount(n[k])} | ${c.sampleKeys[k].map(code).join(', ')}${n[k] > c.sampleKeys[k].length ? ', …' : ''} |`);
   }
-  out.push(`| unchanged | ${n.unchanged} | |`);
+  out.push(`| unchanged | ${formatCount(n.unchanged)} | |`);
   return out;
 }

@@ -5,6 +5,7 @@
 import type { ColumnSchema, TableSchema } from '../../model/schema.js';
 import type { Action, Change, Plan, PlanSummary, Reason, RowsChange, TableChange } from '../../engine/plan.js';
 import { formatDiagnostic } from '../../model/diagnostic.js';
+import { formatCount } from './rows-progress.js';
 
 export type LineSign = '+' | '-' | '~' | '!';
 
@@ -57,22 +58,31 @@ export function summaryLine(s: PlanSummary): string {
 
 export const NO_CHANGES = 'No changes. Your target matches the spec.';
 
-/** `Rows: 11 to insert, 7 to update, 4 to delete, 1 to quarantine.` (undefined without data). */
+// Row counts read as apply and its progress print them: `300,000` (JSON keeps numbers).
+
+/** `Rows: 11 to insert, 1,197 to update, 4 to delete, 1 to quarantine.` (undefined without data). */
 export function rowsSummaryLine(s: PlanSummary): string | undefined {
   const r = s.rows;
-  return r ? `Rows: ${r.insert} to insert, ${r.update} to update, ${r.delete} to delete, ${r.quarantine} to quarantine.` : undefined;
+  const n = formatCount;
+  return r ? `Rows: ${n(r.insert)} to insert, ${n(r.update)} to update, ${n(r.delete)} to delete, ${n(r.quarantine)} to quarantine.` : undefined;
 }
 
-/** `rows.Customer: 7 to insert, 5 to update, 3 to delete, 1 to quarantine (297 unchanged)`. */
+/** `rows.Customer: 7 to insert, 5 to update, 3 to delete, 1 to quarantine (1,297 unchanged)`. */
 export function rowsHeadline(c: RowsChange): string {
   const n = c.after ?? { insert: 0, update: 0, delete: 0, quarantine: 0, unchanged: 0 };
-  const parts = (['insert', 'update', 'delete', 'quarantine'] as const).filter((k) => n[k] > 0).map((k) => `${n[k]} to ${k}`);
-  return `${c.address}: ${parts.length ? parts.join(', ') : 'no changes'} (${n.unchanged} unchanged)`;
+  const parts = (['insert', 'update', 'delete', 'quarantine'] as const).filter((k) => n[k] > 0).map((k) => `${formatCount(n[k])} to ${k}`);
+  return `${c.address}: ${parts.length ? parts.join(', ') : 'no changes'} (${formatCount(n.unchanged)} unchanged)`;
 }
 
-/** Where a rows change's data comes from, for its header. */
+/**
+ * Where a rows change's data comes from, for its header: `export ID`, or `Datastore PROJECT
+ * as read at T`, naming the database only when it is not the default one (whose id is
+ * `(default)`, which would read as `((default))` in parentheses).
+ */
 export function rowsSourcePhrase(c: RowsChange): string {
-  return c.source.kind === 'export' ? `export ${c.source.exportId}` : `Datastore ${c.source.project} (${c.source.database}) as read at ${c.source.readTime}`;
+  if (c.source.kind === 'export') return `export ${c.source.exportId}`;
+  const database = c.source.database === '(default)' ? '' : ` (database ${c.source.database})`;
+  return `Datastore ${c.source.project}${database} as read at ${c.source.readTime}`;
 }
 
 export function visibleChanges(plan: Plan): Change[] {
@@ -212,7 +222,7 @@ function rowsLines(c: RowsChange): AttrLine[] {
   for (const k of ['insert', 'update', 'delete', 'quarantine'] as const) {
     if (counts[k] === 0) continue;
     const keys = c.sampleKeys[k];
-    out.push({ sign: ROW_SIGNS[k], key: k, value: `${keys.join(', ')}${counts[k] > keys.length ? `, … (${counts[k] - keys.length} more)` : ''}` });
+    out.push({ sign: ROW_SIGNS[k], key: k, value: `${keys.join(', ')}${counts[k] > keys.length ? `, … (${formatCount(counts[k] - keys.length)} more)` : ''}` });
   }
   return out;
 }
