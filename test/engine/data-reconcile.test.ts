@@ -450,6 +450,10 @@ Live('a table loaded from an export, then planned from the emulator, names the r
   const applied = await cli('apply', '--auto-approve', '--no-color', '-c', 'mixed/live.yaml');
   assert.is(applied.code, 0, applied.err);
   assert.match(applied.out, `warning: ${warning}\n`);
+  const result = JSON.parse((await cli('apply', '--auto-approve', '--json', '-c', 'mixed/live.yaml')).out.trim().split('\n').pop()!);
+  assert.equal([result.type, result.applied, result.warnings], ['apply-result', false, [warning]]);
+  const reconciled = await cli('reconcile', '-c', 'mixed/live.yaml');
+  assert.equal([reconciled.code, reconciled.out.split('\n').filter((l) => l.startsWith('warning:'))], [0, [`warning: ${warning}`]]);
   assert.is((await userRows(mixed)).get('User:alice')!.email, 'alice@old.example', 'the version guard kept the row');
 });
 
