@@ -19,6 +19,8 @@ export interface ReconcileSummary {
   durationMs: number;
   /** Rows were repaired (something was inserted, updated, deleted or quarantined). */
   changed: boolean;
+  /** The plan's warnings (e.g. rows the version guard kept although the source differs); absent when none. */
+  warnings?: string[];
 }
 
 export interface Reconciler {
@@ -79,7 +81,8 @@ export function createReconciler(spec: Spec, warehouse: Warehouse, options: Reco
       const out: Record<string, RowCounts> = {};
       for (const c of result.plan.changes) if (c.type === 'rows') out[(c as RowsChange).kind] = (c as RowsChange).after!;
       const changed = Object.values(out).some((n) => n.insert + n.update + n.delete + n.quarantine > 0);
-      return { id, kinds: out, durationMs: Date.now() - started, changed };
+      const warnings = result.plan.diagnostics.filter((d) => d.severity === 'warning').map((d) => d.summary);
+      return { id, kinds: out, durationMs: Date.now() - started, changed, ...(warnings.length > 0 ? { warnings } : {}) };
     },
   };
 }

@@ -55,10 +55,27 @@ export interface RowCountsByCategory {
   unchanged: number;
 }
 
+/**
+ * Snapshot mode: staged rows whose content differs from current's but which the version
+ * guard keeps, current's `_version` being higher (rule newer-in-target). Counted as unchanged.
+ */
+export interface KeptRows {
+  count: number;
+  /** Up to `samples` keys, smallest first. */
+  samples: string[];
+  /** The smallest key's versions: current's and the source's (decimal). */
+  first?: { key: string; targetVersion: string; sourceVersion: string };
+  /** The highest source version and the lowest current version among the kept rows (decimal). */
+  sourceMax?: string;
+  targetMin?: string;
+}
+
 export interface RowDiffResult {
   counts: RowCountsByCategory;
   /** Up to `samples` keys per category, smallest first. */
   samples: Record<RowCategory, string[]>;
+  /** Rows the version guard keeps although the source differs (snapshot mode; absent when none). */
+  kept?: KeptRows;
   /**
    * Inserts and updates staged without the content a merge writes (a plan stages none; an
    * apply none of what it took from the source memo), where the target counts them.

@@ -171,6 +171,7 @@ export function createServer(options: ServerOptions): MlbridgeServer {
     try {
       const summary: ReconcileSummary = await options.reconciler.reconcile({ id, ...(requested ? { kinds: requested } : {}) });
       log({ severity: 'INFO', message: `reconcile ${id} finished in ${summary.durationMs} ms (${summary.changed ? 'repaired' : 'nothing to repair'})`, reconcileId: id });
+      for (const w of summary.warnings ?? []) log({ severity: 'WARNING', message: `reconcile ${id}: ${w}`, reconcileId: id });
       return reply.code(200).send(toJsonShape(summary));
     } catch (e) {
       const busy = busyTarget(e);

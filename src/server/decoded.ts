@@ -3,6 +3,7 @@
 // records, rejection ids and default versions the same way.
 
 import { createHash } from 'node:crypto';
+import { futureVersionReason } from '../record/future-version.js';
 import { entityToSyncRecord, type SyncRecord } from '../record/sync-record.js';
 import { canonicalKey, type Entity } from '../source/entity.js';
 import type { IncomingChange, RejectedMessage } from './ports.js';
@@ -40,6 +41,16 @@ export function reject(raw: RawMessage, reason: string, about: RejectedAbout = {
   if (about.kind !== undefined) rejected.kind = about.kind;
   if (about.key !== undefined) rejected.key = about.key;
   return { rejected };
+}
+
+/**
+ * A rejection for an event versioned by its own time (`version`: that time in µs) when the
+ * time lies too far ahead of the receipt (record/future-version.ts), else undefined. The
+ * rejection lands in the kind's quarantine table: never written to current.
+ */
+export function futureVersionRejection(raw: RawMessage, about: Required<RejectedAbout>, eventTime: string, version: string): { rejected: RejectedMessage } | undefined {
+  const reason = futureVersionReason({ ...about, eventTime, version, receivedAt: raw.receivedAt });
+  return reason === undefined ? undefined : reject(raw, reason, about);
 }
 
 /** The kind and canonical `_key` of a complete entity key, for a rejection that names them. */

@@ -10,9 +10,12 @@
 // delete itself, and Datastore's versions are commit times in µs, so the delete's own time
 // is its version. At old_value.version alone, a delete lost to every row a snapshot wrote
 // after the entity's last write (a snapshot's version is its start time): the row stayed.
+// A change whose version comes from a time (such a delete's, when its time is the later; a
+// value without a version, versioned by its event time when staged) is rejected into the
+// kind's quarantine when that time is too far ahead of its receipt (record/future-version.ts).
 
 import { decodeEntityEvent, type EntityEvent, type EventEntityResult } from './entity-event-proto.js';
-import { aboutEntity, changeRecord, entityKind, isRfc3339, reject, type Decoded, type RawMessage } from './decoded.js';
+import { aboutEntity, changeRecord, entityKind, futureVersionRejection, isRfc3339, reject, type Decoded, type RawMessage } from './decoded.js';
 import { canonicalTimestamp, checkEntity, checkKey, InvalidEvent, isObject } from './rest-entity.js';
 import { toTimestamp } from '../record/coerce-time.js';
 
@@ -145,6 +148,11 @@ export function decodeEventarc(headers: Headers, raw: Omit<RawMessage, 'origin'>
   const ceTime = isRfc3339(attrs.time) ? attrs.time : undefined;
   const eventTime = (isDelete ? ceTime : side.updateTime ?? ceTime) ?? msg.receivedAt.toISOString();
   const version = isDelete && ceTime !== undefined ? laterVersion(side.version, ceTime) : side.version;
+  const fromTime = version === undefined ? eventTime : version !== side.version ? ceTime : undefined;
+  if (fromTime !== undefined) {
+    const future = futureVersionRejection(msg, aboutEntity(entity), fromTime, version ?? String(timestampMicros(fromTime)));
+    if (future) return future;
+  }
   const record = changeRecord(entity, {
     origin: 'eventarc',
     operation: isDelete ? 'DELETE' : 'UPSERT',

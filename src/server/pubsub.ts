@@ -5,9 +5,10 @@
 //    "version": "123", "eventTime": "2026-…Z"}
 // with the entity in the Datastore v1 REST form. A DELETE needs only the key; a PATCH carries
 // only the properties it changes. `version` defaults to the event time in µs, `eventTime` to
-// the message's publishTime.
+// the message's publishTime. An event versioned by its time is rejected into the kind's
+// quarantine when that time is too far ahead of its receipt (record/future-version.ts).
 
-import { aboutEntity, changeRecord, isRfc3339, reject, rfc3339Micros, type Decoded, type RawMessage, type RejectedAbout } from './decoded.js';
+import { aboutEntity, changeRecord, futureVersionRejection, isRfc3339, reject, rfc3339Micros, type Decoded, type RawMessage, type RejectedAbout } from './decoded.js';
 import { checkEntity, checkKey, InvalidEvent, isObject } from './rest-entity.js';
 
 const OPERATIONS = ['UPSERT', 'PATCH', 'DELETE'] as const;
@@ -60,7 +61,11 @@ export function decodePubsub(raw: Omit<RawMessage, 'origin'>, kinds: ReadonlySet
         throw new InvalidEvent(`version: expected a non-negative integer (a decimal string), got ${JSON.stringify(v)}`);
       }
       version = BigInt(v).toString();
-    } else version = rfc3339Micros(eventTime)!;
+    } else {
+      version = rfc3339Micros(eventTime)!;
+      const future = futureVersionRejection(msg, about, eventTime, version);
+      if (future) return future;
+    }
 
     const record = changeRecord(entity, { origin: 'pubsub', operation: op, version, eventTime });
     const payload = {

@@ -43,7 +43,7 @@ import { fromRowJson, jsonPath } from './bigquery-row-json.js';
 import { selectRows } from './bigquery-row-reads.js';
 import { STAGING_INFIX, fromRestField, quoteIdent, quoteString, sqlType } from './bigquery-schema.js';
 import type { RestField } from './bigquery-schema.js';
-import { orphanEventIdSql, orphanSql, collectDiff, joinedSql, rejectedSql, type StageDialect } from './row-rules.js';
+import { orphanEventIdSql, orphanSql, collectDiff, joinedSql, keptColumnsSql, NO_KEPT_COLUMNS, rejectedSql, type StageDialect } from './row-rules.js';
 import type { RowStage } from './warehouse.js';
 
 export const SCRATCH_SUFFIX = '_mlbridge_scratch';
@@ -90,6 +90,9 @@ const GOOGLE_SQL: StageDialect = {
   int64: 'INT64',
   deletedVersion: (col) => `SAFE_CAST(JSON_VALUE(${col}, '$._version') AS INT64)`,
   timeMicros: (col) => `UNIX_MICROS(${col})`,
+  string: 'STRING',
+  // An array of one: ARRAY_AGG refuses NULL elements, so `expr` must never be NULL.
+  firstByKey: (expr) => `ARRAY_AGG(${expr} ORDER BY _key LIMIT 1)`,
 };
 
 export class BigQueryRowStage implements RowStage {
@@ -250,12 +253,12 @@ export class BigQueryRowStage implements RowStage {
     const rel = await this.relations();
     const sample = (col: string) => (n > 0 ? `ARRAY_AGG(${col} ORDER BY ${col} LIMIT ${n})` : `CAST(NULL AS ARRAY<STRING>)`);
     const parts = [
-      `SELECT category, COUNT(*) AS n, ${sample('_key')} AS keys FROM ${this.joined(rel, options)} GROUP BY category`,
+      `SELECT category, COUNT(*) AS n, ${sample('_key')} AS keys, ${keptColumnsSql(GOOGLE_SQL)} FROM ${this.joined(rel, options)} GROUP BY category`,
       // A rejected record already quarantined (or whose content current already holds) is unchanged.
-      `SELECT IF(fresh, 'quarantine', 'unchanged') AS category, COUNT(*) AS n, ${sample('_key')} AS keys FROM ${this.rejected(rel.current, rel.quarantine, options)} GROUP BY 1`,
+      `SELECT IF(fresh, 'quarantine', 'unchanged') AS category, COUNT(*) AS n, ${sample('_key')} AS keys, ${NO_KEPT_COLUMNS} FROM ${this.rejected(rel.current, rel.quarantine, options)} GROUP BY 1`,
     ];
     if (this.orphans(options, rel.fields !== null)) {
-      parts.push(`SELECT 'delete' AS category, COUNT(*) AS n, ${sample('c._key')} AS keys FROM ${rel.current} c WHERE ${orphanSql(this.q, options.snapshotVersion!)}`);
+      parts.push(`SELECT 'delete' AS category, COUNT(*) AS n, ${sample('c._key')} AS keys, ${NO_KEPT_COLUMNS} FROM ${rel.current} c WHERE ${orphanSql(this.q, options.snapshotVersion!)}`);
     }
     const rows = await selectRows(this.api, this.resource, parts.join(' UNION ALL '));
     return collectDiff(rows, n);

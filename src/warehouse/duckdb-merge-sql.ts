@@ -13,6 +13,8 @@ export const DUCK: StageDialect = {
   deletedVersion: (col) => `TRY_CAST(json_extract_string(${col}, '$._version') AS BIGINT)`,
   // raw.event_time is a TIMESTAMP WITH TIME ZONE: epoch_us reads its instant, whatever the session's zone.
   timeMicros: (col) => `epoch_us(${col})`,
+  string: 'VARCHAR',
+  firstByKey: (expr) => `arg_min(${expr}, _key)`,
 };
 
 export const RAW_COLUMNS = `(event_id, _key, operation, origin, event_time, ingest_time, data, score, flags)`;

@@ -20,7 +20,8 @@ import type {
 } from '../model/staged.js';
 import type { DuckStageHost, PooledStage, StageRelations } from './duckdb-stage-host.js';
 
-import { orphanSql, collectDiff, rejectedSql } from './row-rules.js';
+import { orphanSql, collectDiff, keptColumnsSql, KEPT, NO_KEPT_COLUMNS, rejectedSql } from './row-rules.js';
+import { DUCK } from './duckdb-merge-sql.js';
 import { qualified, quoteIdent, quoteLiteral } from './sql-duckdb.js';
 import { mergeEvents } from './duckdb-events-merge.js';
 import { INCOMPLETE, mergeSnapshot, type SnapshotMergeStage } from './duckdb-snapshot-merge.js';
@@ -48,6 +49,8 @@ const FILE_TARGETS = FILE_FIELDS.map(([, [column]]) => quoteIdent(column)).join(
 
 /** Of a diff's rows grouped by category: the inserts and updates merge would refuse (INCOMPLETE). */
 const INCOMPLETE_COUNT = `count(*) FILTER (WHERE category IN ('insert', 'update') AND ${INCOMPLETE})::BIGINT AS incomplete`;
+/** Of a diff's rows grouped by category: what the kept group's description reads (row-rules.ts). */
+const KEPT_COLUMNS = keptColumnsSql(DUCK);
 
 export class DuckRowStage implements RowStage {
   private readonly name: string;
@@ -302,17 +305,18 @@ export class DuckRowStage implements RowStage {
         const part = this.joins.pass(rel.current, passes, pass);
         // A rejected record already quarantined (or whose content current already holds) is unchanged.
         const parts = [
-          `SELECT CASE WHEN fresh THEN 'quarantine' ELSE 'unchanged' END AS category, count(*)::BIGINT AS n, ${sample('_key')} AS keys, 0::BIGINT AS incomplete FROM ${rejectedSql(part.rows, part.current, rel.quarantine, options.mode)} GROUP BY 1`,
+          `SELECT CASE WHEN fresh THEN 'quarantine' ELSE 'unchanged' END AS category, count(*)::BIGINT AS n, ${sample('_key')} AS keys, 0::BIGINT AS incomplete, ${NO_KEPT_COLUMNS} FROM ${rejectedSql(part.rows, part.current, rel.quarantine, options.mode)} GROUP BY 1`,
         ];
         if (keep) {
-          const changes = `SELECT * FROM ${full(part)} WHERE category IN ('insert', 'update', 'delete')`;
+          // The kept rows (rule newer-in-target) too, to be counted and described below, then dropped.
+          const changes = `SELECT * FROM ${full(part)} WHERE category IN ('insert', 'update', 'delete', '${KEPT}')`;
           await this.host.sql.run(c, pass === 0 ? `CREATE OR REPLACE TEMP TABLE ${this.chg} AS ${changes}` : `INSERT INTO ${this.chg} ${changes}`);
         } else if (full !== undefined) {
-          parts.push(`SELECT category, count(*)::BIGINT AS n, ${sample('coalesce(_key, c_key)')} AS keys, ${INCOMPLETE_COUNT} FROM ${full(part)} GROUP BY category`);
+          parts.push(`SELECT category, count(*)::BIGINT AS n, ${sample('coalesce(_key, c_key)')} AS keys, ${INCOMPLETE_COUNT}, ${KEPT_COLUMNS} FROM ${full(part)} GROUP BY category`);
         } else {
-          parts.push(`SELECT category, count(*)::BIGINT AS n, ${sample('_key')} AS keys, ${INCOMPLETE_COUNT} FROM ${await this.joins.joined(c, joinRel, part, options, passes)} GROUP BY category`);
+          parts.push(`SELECT category, count(*)::BIGINT AS n, ${sample('_key')} AS keys, ${INCOMPLETE_COUNT}, ${KEPT_COLUMNS} FROM ${await this.joins.joined(c, joinRel, part, options, passes)} GROUP BY category`);
           if (options.mode === 'snapshot' && options.snapshotVersion !== undefined && rel.currentTable) {
-            parts.push(`SELECT 'delete' AS category, count(*)::BIGINT AS n, ${sample('c._key')} AS keys, 0::BIGINT AS incomplete FROM ${part.current} c WHERE ${orphanSql(part.rows, options.snapshotVersion)}`);
+            parts.push(`SELECT 'delete' AS category, count(*)::BIGINT AS n, ${sample('c._key')} AS keys, 0::BIGINT AS incomplete, ${NO_KEPT_COLUMNS} FROM ${part.current} c WHERE ${orphanSql(part.rows, options.snapshotVersion)}`);
           }
         }
         rows.push(...(await this.host.sql.rows(c, parts.join(' UNION ALL '))));
@@ -322,10 +326,12 @@ export class DuckRowStage implements RowStage {
         rows.push(
           ...(await this.host.sql.rows(
             c,
-            `SELECT category, count(*)::BIGINT AS n, ${sample('coalesce(_key, c_key)')} AS keys, ${INCOMPLETE_COUNT} FROM ${this.chg} GROUP BY category
-             UNION ALL SELECT 'unchanged' AS category, (SELECT count(*) FROM ${this.rows} WHERE reason IS NULL) - (SELECT count(*) FROM ${this.chg} WHERE _key IS NOT NULL) AS n, []::VARCHAR[] AS keys, 0::BIGINT AS incomplete`,
+            `SELECT category, count(*)::BIGINT AS n, ${sample('coalesce(_key, c_key)')} AS keys, ${INCOMPLETE_COUNT}, ${KEPT_COLUMNS} FROM ${this.chg} GROUP BY category
+             UNION ALL SELECT 'unchanged' AS category, (SELECT count(*) FROM ${this.rows} WHERE reason IS NULL) - (SELECT count(*) FROM ${this.chg} WHERE _key IS NOT NULL) AS n, []::VARCHAR[] AS keys, 0::BIGINT AS incomplete, ${NO_KEPT_COLUMNS}`,
           )),
         );
+        // The merge writes the changes only.
+        await this.host.sql.run(c, `DELETE FROM ${this.chg} WHERE category = '${KEPT}'`);
       }
       await this.joins.dropDeletes(c);
       const incomplete = rows.reduce((sum, r) => sum + Number(r.incomplete ?? 0), 0);

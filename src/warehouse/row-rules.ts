@@ -17,13 +17,21 @@
 // (a redelivered or late older event arriving after the delete; the delete wins a tie); and
 // a snapshot never brings back a key deleted after it was taken (by serve, or as an orphan
 // of a newer snapshot): its absence from current is newer than the snapshot.
+//
+// Kept (snapshot mode, rule newer-in-target): a staged row whose content differs from current
+// while current's _version is higher changes nothing, as the guard says, but is not silent
+// either: the diff counts it apart ('kept', counted as unchanged too) so the plan can say which
+// rows the source disagrees with and why they stay (engine/changes/kept-rows.ts).
 
-import type { RowCategory, RowDiffResult, StageMode } from '../model/staged.js';
+import type { KeptRows, RowCategory, RowDiffResult, StageMode } from '../model/staged.js';
+
+/** The category of rule newer-in-target: no change, but reported (see the header). */
+export const KEPT = 'kept';
 
 export interface RowRule {
   /** Stable name, shown in docs and tests. */
   name: string;
-  category: Exclude<RowCategory, 'quarantine'>;
+  category: Exclude<RowCategory, 'quarantine'> | typeof KEPT;
   /** A boolean SQL expression over the columns of `j`. */
   when: string;
   why: string;
@@ -54,6 +62,12 @@ export function rowRules(mode: StageMode): RowRule[] {
       category: 'update',
       when: `${UPSERT} AND c_key IS NOT NULL AND c_hash <> _hash AND c_version <= _version`,
       why: 'the mapped columns differ and the current row is not newer than the snapshot',
+    });
+    rules.push({
+      name: 'newer-in-target',
+      category: KEPT,
+      when: `${UPSERT} AND c_key IS NOT NULL AND c_hash <> _hash AND c_version > _version`,
+      why: 'the mapped columns differ but the current row is newer than the snapshot: the version guard keeps it (reported, not written)',
     });
   } else {
     rules.push(
@@ -113,21 +127,63 @@ export function orphanEventIdSql(kindEncoded: string, keyColumn: string, snapsho
 const CATEGORIES: RowCategory[] = ['insert', 'update', 'delete', 'quarantine', 'unchanged'];
 
 /**
+ * The columns a diff's rows grouped by category carry beside category, n and keys, read for
+ * the kept group only (collectDiff): of its smallest key, current's and the staged version
+ * (`<current> <staged>`), and the highest staged and the lowest current version among its rows.
+ * Cheap aggregates over the relation the counts already read: no second join.
+ */
+export function keptColumnsSql(d: StageDialect): string {
+  const versions = `CONCAT(CAST(COALESCE(c_version, -1) AS ${d.string}), ' ', CAST(COALESCE(_version, -1) AS ${d.string}))`;
+  return `${d.firstByKey(versions)} AS kept_versions, MAX(_version) AS kept_source_max, MIN(c_version) AS kept_target_min`;
+}
+
+/** keptColumnsSql's columns in a part of the diff's UNION ALL that holds no kept row. */
+export const NO_KEPT_COLUMNS = 'NULL AS kept_versions, NULL AS kept_source_max, NULL AS kept_target_min';
+
+type DiffRow = { category?: unknown; n?: unknown; keys?: unknown; kept_versions?: unknown; kept_source_max?: unknown; kept_target_min?: unknown };
+
+/**
  * The diff result from the rows a diff query returns, one per (category, count, keys):
  * both targets' queries may return a category more than once (rejected rows count as
- * unchanged too); counts add up and the smallest `n` keys are kept.
+ * unchanged too); counts add up and the smallest `n` keys are kept. Kept rows (rule
+ * newer-in-target) count as unchanged, and are described apart in `kept`.
  */
-export function collectDiff(rows: readonly { category?: unknown; n?: unknown; keys?: unknown }[], n: number): RowDiffResult {
+export function collectDiff(rows: readonly DiffRow[], n: number): RowDiffResult {
   const counts = { insert: 0, update: 0, delete: 0, quarantine: 0, unchanged: 0 };
   const samples = Object.fromEntries(CATEGORIES.map((k) => [k, [] as string[]])) as Record<RowCategory, string[]>;
+  let kept: KeptRows | undefined;
   for (const r of rows) {
+    const keys = Array.isArray(r.keys) ? r.keys.map(String) : [];
+    if (r.category === KEPT) {
+      const count = Number(r.n ?? 0);
+      counts.unchanged += count;
+      if (count > 0) kept = addKept(kept, r, count, keys, n);
+      continue;
+    }
     const cat = String(r.category) as RowCategory;
     if (!(cat in counts)) continue;
     counts[cat] += Number(r.n ?? 0);
-    const keys = Array.isArray(r.keys) ? r.keys.map(String) : [];
     samples[cat] = [...samples[cat], ...keys].sort().slice(0, n);
   }
-  return { counts, samples };
+  return kept ? { counts, samples, kept } : { counts, samples };
+}
+
+/** A kept group of a diff's rows (several with passes) added to what the earlier ones gave. */
+function addKept(into: KeptRows | undefined, r: DiffRow, count: number, keys: string[], n: number): KeptRows {
+  const raw = Array.isArray(r.kept_versions) ? r.kept_versions[0] : r.kept_versions;
+  const [target = '', source = ''] = String(raw ?? '').split(' ');
+  const first = keys.length > 0 ? { key: [...keys].sort()[0]!, targetVersion: target, sourceVersion: source } : undefined;
+  const big = (v: unknown) => (v === null || v === undefined ? undefined : BigInt(String(v)));
+  const sourceMax = big(r.kept_source_max);
+  const targetMin = big(r.kept_target_min);
+  if (!into) {
+    return { count, samples: [...keys].sort().slice(0, n), ...(first ? { first } : {}), ...(sourceMax !== undefined ? { sourceMax: String(sourceMax) } : {}), ...(targetMin !== undefined ? { targetMin: String(targetMin) } : {}) };
+  }
+  const out: KeptRows = { ...into, count: into.count + count, samples: [...into.samples, ...keys].sort().slice(0, n) };
+  if (first && (!out.first || first.key < out.first.key)) out.first = first;
+  if (sourceMax !== undefined && (out.sourceMax === undefined || sourceMax > BigInt(out.sourceMax))) out.sourceMax = String(sourceMax);
+  if (targetMin !== undefined && (out.targetMin === undefined || targetMin < BigInt(out.targetMin))) out.targetMin = String(targetMin);
+  return out;
 }
 
 /** What the staged relations need from a SQL dialect; everything else is standard SQL. */
@@ -138,6 +194,10 @@ export interface StageDialect {
   deletedVersion(dataColumn: string): string;
   /** A TIMESTAMP column as an integer of µs since the epoch (NULL stays NULL). */
   timeMicros(column: string): string;
+  /** The string type: VARCHAR (DuckDB), STRING (GoogleSQL). */
+  string: string;
+  /** An aggregate: a never-NULL string expression's value at the group's smallest `_key`. */
+  firstByKey(expr: string): string;
 }
 
 /** The relations `j` is built from: current, and raw (null while it does not exist: nothing was deleted). */

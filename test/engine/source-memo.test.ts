@@ -9,7 +9,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { DuckDBInstance } from '@duckdb/node-api';
 import { apply, createPlan } from '../../src/engine/index.js';
-import type { Plan } from '../../src/engine/plan.js';
+import type { Plan, RowsChange } from '../../src/engine/plan.js';
 import { learnProfile, parseProfile } from '../../src/record/profile.js';
 import { memoSalt } from '../../src/record/source-memo.js';
 import { loadSpec } from '../../src/spec/load.js';
@@ -216,13 +216,16 @@ Memo('the profile stored after an apply that took records from the memo is the p
   assert.is(notes.fields.n!.numeric!.count, 12_006);
 });
 
+/** The drifted entities with `also` changed, less Note#3002 and Item#3001, plus two new notes. */
+function* fourth(also: number): Generator<Entity> {
+  for (const e of entities(true, also)) if (e.key.path[0]!.id !== '3002' && e.key.path[0]!.id !== '3001') yield e;
+  for (const id of [900_002, 900_004]) yield { key: { partitionId: { projectId: 'p' }, path: [{ kind: 'Note', id: String(id) }] }, properties: { n: { integerValue: '1' }, label: { stringValue: 'new' } } };
+}
+
 Memo('an apply whose key joins take several passes writes what one pass writes', async () => {
   // Note#8 changes, Note#3002 and Item#3001 go, two new notes come: in passes of 2,500 rows.
   const before = await readTable('note');
-  await writeExport(join(dir, 'exports'), (function* () {
-    for (const e of entities(true, 8)) if (e.key.path[0]!.id !== '3002' && e.key.path[0]!.id !== '3001') yield e;
-    for (const id of [900_002, 900_004]) yield { key: { partitionId: { projectId: 'p' }, path: [{ kind: 'Note', id: String(id) }] }, properties: { n: { integerValue: '1' }, label: { stringValue: 'new' } } };
-  })(), { exportId: '2026-11-04T00:00:00_000', maxFileBytes: 256 * 1024 });
+  await writeExport(join(dir, 'exports'), fourth(8), { exportId: '2026-11-04T00:00:00_000', maxFileBytes: 256 * 1024 });
   const result = await inPasses(2_500, () => applyWith(spec, 2));
   assert.equal(rowsOf(result.plan).map((r) => [r.address, r.after]), [
     ['rows.Item', { insert: 0, update: 0, delete: 1, quarantine: 0, unchanged: 12_029 }],
@@ -238,6 +241,33 @@ Memo('an apply whose key joins take several passes writes what one pass writes',
   const [raw] = await sql(`SELECT count(*)::INTEGER AS n, count(DISTINCT event_id)::INTEGER AS ids FROM w.note_raw WHERE ingest_time = (SELECT max(ingest_time) FROM w.note_raw)`);
   assert.equal(raw, { n: 5, ids: 5 }, 'one raw row per change: 2 inserts, 2 updates, 1 delete');
   assert.equal(rowsOf(await plan(spec, 2)).map((r) => r.after!.unchanged), [12_029, 12_007]);
+});
+
+Memo('a row written since at a newer version is kept and reported, by a plan and by an apply taking the export from the memo', async () => {
+  // serve wrote Note#10 after every export so far; the next export changes Note#12 (and Note#8 back).
+  const [was] = await sql(`SELECT label, _hash, _version::VARCHAR AS v FROM w.note WHERE _key = 'Note#10'`);
+  await write(`UPDATE w.note SET label = 'serve wrote', _hash = 'newer', _version = 9000000000000000 WHERE _key = 'Note#10'`);
+  try {
+    await writeExport(join(dir, 'exports'), fourth(12), { exportId: '2026-11-05T00:00:00_000', maxFileBytes: 256 * 1024 });
+    const kept = (p: Plan) => p.diagnostics.filter((d) => d.severity === 'warning').map((d) => d.summary);
+    const warning = (p: Plan) => {
+      const exported = (p.changes.find((c) => c.address === 'rows.Note') as RowsChange).snapshotVersion; // the export's start time in µs
+      return `rows.Note: 1 row differs from the source but is kept: the target's row is newer (_version 9000000000000000 in the target, ${exported} in the source), e.g. Note#10`;
+    };
+    for (const p of [await plan(spec, 1), await plan(spec, 2)]) {
+      assert.equal(kept(p), [warning(p)]);
+      assert.equal(rowsOf(p)[1]!.after, { insert: 0, update: 2, delete: 0, quarantine: 0, unchanged: 12_005 });
+    }
+    // The apply's diff keeps its changes for the merge: the kept row must not be among them.
+    const result = await applyWith(spec, 2);
+    assert.equal(kept(result.plan), [warning(result.plan)]);
+    const notes = await readTable('note');
+    assert.equal(['Note#8', 'Note#10', 'Note#12'].map((k) => notes.find((r) => r._key === k)!.n), ['8', '10', '13']);
+    assert.equal(notes.find((r) => r._key === 'Note#10')!.label, 'serve wrote');
+    assert.equal(notes.find((r) => r._key === 'Note#10')!._version, '9000000000000000');
+  } finally {
+    await write(`UPDATE w.note SET label = '${String(was!.label)}', _hash = '${String(was!._hash)}', _version = ${String(was!.v)} WHERE _key = 'Note#10'`);
+  }
 });
 
 Memo('a changed mapping is a new salt: no record is taken from the old memo', async () => {

@@ -48,6 +48,15 @@ Events('a DELETE needs only the key', async () => {
   assert.equal([r.entityKey, r.namespace, r.operation, r.data, r.version], ['CustomerProfile:p3', 'ns1', 'DELETE', null, '9']);
 });
 
+Events('an event without version whose eventTime is far ahead of its receipt is rejected into quarantine; with a version it is accepted', async () => {
+  const skewed = await deliver(pubsubEnvelope({ operation: 'UPSERT', entity: customer('p4'), eventTime: '2099-01-01T00:00:00Z' }));
+  assert.equal([skewed.status, skewed.json.status, skewed.sink.changes().length], [200, 'rejected', 0]);
+  assert.match(skewed.json.reason!, /^future event time: CustomerProfile CustomerProfile:p4: eventTime 2099-01-01T00:00:00Z is \d+ s \(\d+\.\d days\) ahead of its receipt at \d{4}-\d\d-\d\dT[\d:.]+Z \(more than the 60 s tolerated\); its _version 4070908800000000, taken from that time/);
+  assert.equal([skewed.sink.rejected()[0]!.kind, skewed.sink.rejected()[0]!.key], ['CustomerProfile', 'CustomerProfile:p4']);
+  const versioned = await deliver(pubsubEnvelope({ operation: 'UPSERT', entity: customer('p5'), eventTime: '2099-01-01T00:00:00Z', version: '3' }));
+  assert.equal([versioned.status, versioned.sink.changes()[0]!.record.version], [200, '3']);
+});
+
 const Rejects = suite('Pub/Sub messages that can never succeed');
 
 const cases: Array<[string, Buffer, string]> = [

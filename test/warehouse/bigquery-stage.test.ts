@@ -59,6 +59,20 @@ function snapshot(startTime: string, entities: ReturnType<typeof ent>[]): Snapsh
   };
 }
 
+/** A live read (the Datastore API, here the emulator's counter versions) in memory, at `readTime`. */
+function liveRead(readTime: string, entities: Array<[ReturnType<typeof ent>, string]>): SnapshotSource {
+  return {
+    identity: { kind: 'datastore', project: PROJECT, database: '', readTime },
+    snapshotVersion: us(readTime),
+    snapshotTime: new Date(readTime),
+    expectedCount: () => undefined,
+    async *read(select) {
+      const kinds = new Set(select.map((s) => s.kind));
+      yield entities.filter(([e]) => kinds.has(e.key.path[0]!.kind)).map(([entity, version]) => ({ entity, version }));
+    },
+  };
+}
+
 let fake: BigQueryFake;
 const saved = process.env.BIGQUERY_EMULATOR_HOST;
 const open = (readOnly: boolean) => openWarehouse({ kind: 'bigquery', project: PROJECT, dataset: 'analytics', location: 'US' }, { readOnly });
@@ -162,6 +176,20 @@ Engine('a mutated snapshot shows exact counts, apply converges, and a re-plan is
   assert.is((await fake.sql(`SELECT count(*) AS n FROM "analytics"."customer_quarantine"`))[0]!.n, '1');
 });
 
+Engine('a live read whose counter versions are below the exported rows warns of each row it keeps, and apply writes none', async () => {
+  const s = bqSpec([customer()]);
+  await applyWith(s, first());
+  const live = () => liveRead(T1, [[cust('c1', 'a@x', int(30)), '3'], [cust('c2', 'b2@x', int(41)), '7'], [cust('c3', 'c@x', int(50)), '2']]);
+  const warning = `rows.Customer: 1 row differs from the source but is kept: the target's row is newer (_version ${us(T0)} in the target, 7 in the source), e.g. Customer:c2`;
+  for (const p of [await plan(s, live()), (await applyWith(s, live())).plan]) {
+    assert.equal(counts(p.changes, 'Customer'), { insert: 0, update: 0, delete: 0, quarantine: 0, unchanged: 3 });
+    const warnings = p.diagnostics.filter((d) => d.severity === 'warning');
+    assert.equal(warnings.map((d) => d.summary), [warning]);
+    assert.match(warnings[0]!.detail!, `the source's versions (at most 7) are not commit times in µs, while the target's are (at least ${us(T0)}): the Datastore emulator counts entity versions from 1`);
+  }
+  assert.equal((await customers()).map((r) => `${r._key} ${r._version} ${r.email}`), [`Customer:c1 ${us(T0)} a@x`, `Customer:c2 ${us(T0)} b@x`, `Customer:c3 ${us(T0)} c@x`]);
+});
+
 Engine('plan against a fresh target stages in the scratch dataset only, and leaves no stage behind', async () => {
   const s = bqSpec([customer()]);
   const p = await plan(s, first());
@@ -203,7 +231,9 @@ Stage('the version guard keeps a newer current row: neither overwritten nor dele
   await stageOnce([rec('c1', 100, 'a'), rec('c2', 100, 'b'), rec('c3', 100, 'c')], (st) => st.merge(snapshotMerge('100')));
   await fake.sql(`UPDATE "analytics"."customer" SET _version = 999 WHERE _key IN ('Customer:c1', 'Customer:c3')`);
   const result = await stageOnce([rec('c1', 200, 'changed')], async (st) => {
-    assert.equal((await st.diff({ mode: 'snapshot', snapshotVersion: '200' })).counts, { insert: 0, update: 0, delete: 1, quarantine: 0, unchanged: 1 });
+    const diff = await st.diff({ mode: 'snapshot', snapshotVersion: '200' });
+    assert.equal(diff.counts, { insert: 0, update: 0, delete: 1, quarantine: 0, unchanged: 1 });
+    assert.equal(diff.kept, { count: 1, samples: ['Customer:c1'], first: { key: 'Customer:c1', targetVersion: '999', sourceVersion: '200' }, sourceMax: '200', targetMin: '999' });
     return st.merge(snapshotMerge('200'));
   });
   assert.equal(result, { inserted: 0, updated: 0, deleted: 1, quarantined: 0, logged: 1, superseded: 0 });

@@ -6,7 +6,7 @@ import type { ColumnSchema, TableSchema } from '../../src/model/schema.js';
 import { createDuckDbWarehouse } from '../../src/warehouse/duckdb.js';
 import { parseDuckType, quoteIdent } from '../../src/warehouse/sql-duckdb.js';
 import type { Row, Warehouse } from '../../src/warehouse/warehouse.js';
-import { tempDir } from '../engine/fixtures/factories.js';
+import { inPasses, tempDir } from '../engine/fixtures/factories.js';
 import { rejects } from '../support/rejects.js';
 import { currentSystemColumns, quarantineColumns, rawColumns } from '../../src/engine/desired.js';
 import { stageRecord } from '../../src/record/stage-record.js';
@@ -369,6 +369,44 @@ Suite('current rows fingerprint alike in SQL and in JavaScript, so a record curr
       await second.close();
     }
   });
+});
+
+Suite('a snapshot older than current rows that differ counts them unchanged and describes them as kept, in one pass or several', async () => {
+  const exported = '1796045820088510';
+  const staged = (id: string, total: number, version: string) =>
+    stageRecord({ entityKey: `Order:${id}`, kind: 'Order', operation: 'UPSERT', data: { total }, eventTime: now, version }, { mapping, now, withRow: true });
+  await use(false, async (w) => {
+    await createOrderTables(w);
+    const first = await w.openStage(tables);
+    try {
+      await first.appendColumns(toColumns('Order', [staged('a', 1, exported), staged('b', 2, exported), staged('c', 3, exported)]));
+      await first.merge({ ...mergeSnapshot, snapshotVersion: exported });
+    } finally {
+      await first.close();
+    }
+  });
+  // A later read whose versions are counters (the emulator's): b and c differ, a does not.
+  const later = [staged('a', 1, '5'), staged('b', 20, '7'), staged('c', 30, '6')];
+  for (const rowsPerPass of [1_000_000, 1]) {
+    const diff = await inPasses(rowsPerPass, () =>
+      use(true, async (w) => {
+        const stage = await w.openStage(tables);
+        try {
+          await stage.appendColumns(toColumns('Order', later));
+          return await stage.diff({ mode: 'snapshot', snapshotVersion: '1000' });
+        } finally {
+          await stage.close();
+        }
+      }),
+    );
+    assert.equal(diff.counts, { insert: 0, update: 0, delete: 0, quarantine: 0, unchanged: 3 }, `rows per pass: ${rowsPerPass}`);
+    assert.equal(diff.kept, { count: 2, samples: ['Order:b', 'Order:c'], first: { key: 'Order:b', targetVersion: exported, sourceVersion: '7' }, sourceMax: '7', targetMin: exported });
+  }
+  assert.equal((await use(true, (w) => rows(w, 'order'))).map((r) => [r._key, r._version, r.total]), [
+    ['Order:a', exported, '1'],
+    ['Order:b', exported, '2'],
+    ['Order:c', exported, '3'],
+  ]);
 });
 
 Suite.run();

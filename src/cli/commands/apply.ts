@@ -227,7 +227,9 @@ async function applyCommand(
   }
   // A lock that could not be released after every change succeeded is a warning (printed by
   // its event), not a failure: the changes stand and the exit status says so.
-  if (json) emit({ type: 'apply-result', applied: result.applied, summary: s, ...(warnings.length > 0 ? { warnings } : {}) });
+  // The plan's warnings (rows kept by the version guard, a stale export, …) end the result too.
+  const all = [...result.plan.diagnostics.filter((d) => d.severity === 'warning').map((d) => d.summary), ...warnings];
+  if (json) emit({ type: 'apply-result', applied: result.applied, summary: s, ...(all.length > 0 ? { warnings: all } : {}) });
   else if (!completed) println(io.stdout, `\nApply complete! Resources: ${s.add} added, ${s.change} changed, ${s.destroy} destroyed.`);
   return EXIT.OK;
 }

@@ -20,6 +20,7 @@ function summaryText(s: ReconcileSummary): string[] {
   for (const [kind, c] of Object.entries(s.kinds)) {
     lines.push(`  ${kind}: ${c.insert} inserted, ${c.update} updated, ${c.delete} deleted, ${c.quarantine} quarantined, ${c.unchanged} unchanged`);
   }
+  for (const w of s.warnings ?? []) lines.push(`warning: ${w}`);
   return lines;
 }
 

@@ -32,6 +32,7 @@ import { stopIfInterrupted } from '../interrupt.js';
 import { stageFilesInWorkers, stagingJobs, type StageWorkerSets } from './stage-files.js';
 import { NamespacesMet, unmatchedNamespaceWarnings } from './namespace-check.js';
 import { createStageDir } from './stage-dir.js';
+import { keptRowsWarning } from './kept-rows.js';
 
 /** A mapping's stage, kept from plan to execute within one apply. */
 export interface StagedMapping {
@@ -236,6 +237,7 @@ export async function planRows(ctx: RowsPlanContext): Promise<RowsPlan> {
     for (const kind of kinds) await flush(kind);
     meter.done();
     const changes: RowsChange[] = [];
+    const kept: Diagnostic[] = [];
     let incomplete = 0;
     for (const m of ctx.mappings) {
       const sm = stages.get(m.kind)!;
@@ -243,6 +245,8 @@ export async function planRows(ctx: RowsPlanContext): Promise<RowsPlan> {
       if (learner) sm.profile = learner.finish();
       const diff = await sm.stage.diff({ mode: 'snapshot', snapshotVersion: source.snapshotVersion, samples: SAMPLES });
       changes.push(rowsChange(m, diff, source));
+      const warning = keptRowsWarning(m.kind, diff.kept, source.identity);
+      if (warning) kept.push(warning);
       incomplete += diff.incomplete ?? 0;
     }
     if (ctx.withRows && tookMemo && incomplete > 0) {
@@ -252,7 +256,7 @@ export async function planRows(ctx: RowsPlanContext): Promise<RowsPlan> {
       await closeStages(stages);
       return planRows({ ...ctx, memo: false });
     }
-    diagnostics.push(...unmatchedNamespaceWarnings(ctx.mappings, met, source.identity));
+    diagnostics.push(...unmatchedNamespaceWarnings(ctx.mappings, met, source.identity), ...kept);
     return { changes, diagnostics, stages };
   } catch (e) {
     await closeStages(stages);
