@@ -117,7 +117,7 @@ async function buildPlan(spec: Spec, deps: EngineDeps, options: BuildOptions, wi
     options: { targets, withRows, ...(options.jobs !== undefined ? { jobs: options.jobs } : {}) },
     ...(options.signal ? { signal: options.signal } : {}),
   });
-  const diagnostics: Diagnostic[] = [];
+  const diagnostics: Diagnostic[] = [...(source?.warnings ?? [])];
   const fingerprints: Record<string, string> = {};
   const changes: Change[] = [];
   let selected: Change[];
