@@ -248,16 +248,30 @@ async function customerOnly(): Promise<Spec> {
   return s;
 }
 
-Moved('a live source: a plan read earlier applies, the fresh rows run, and a warning says how the counts moved', async () => {
+Moved('a live source: the fresh rows run, and the warning says the source or the target changed', async () => {
   const s = await customerOnly();
   const saved = await withWarehouse(s, true, (warehouse) => createPlan(s, { warehouse, source: liveRead(['a', 'b'], '2026-11-23T10:00:00.000Z') }));
   const r = await withWarehouse(s, false, (warehouse) => apply(s, { warehouse, source: liveRead(['a', 'b', 'c'], '2026-11-23T10:05:00.000Z') }, { savedPlan: saved }));
   assert.ok(r.applied);
   assert.equal(movedWarning(r.plan), [
-    "the source's rows moved since the plan was made; applying them as they are now\n" +
+    "the rows to change differ from the plan file's counts (the source or the target changed since the plan was made); applying them as counted now\n" +
       'rows.Customer: insert 2 → 3, update 0 → 0, delete 0 → 0, quarantine 0 → 0',
   ]);
   assert.is(r.summary.rows?.insert, 3);
+});
+
+Moved('an export: it cannot have moved, so the warning says the target changed or the file was edited', async () => {
+  const s = await customerOnly();
+  const source = snapshotOf([customerEntity('a', 'a@x')], '2026-11-23T10:00:00.000Z');
+  const saved = await edited(await withWarehouse(s, true, (warehouse) => createPlan(s, { warehouse, source })), (changes) => {
+    (at(changes, 'rows.Customer').after as Record<string, number>).insert = 7;
+  });
+  const r = await withWarehouse(s, false, (warehouse) => apply(s, { warehouse, source }, { savedPlan: saved }));
+  assert.ok(r.applied);
+  assert.equal(movedWarning(r.plan), [
+    "the rows to change differ from the plan file's counts (the export is the same, so the target changed since the plan was made, or the file was edited); applying them as counted now\n" +
+      'rows.Customer: insert 7 → 1, update 0 → 0, delete 0 → 0, quarantine 0 → 0',
+  ]);
 });
 
 Saved.run();
