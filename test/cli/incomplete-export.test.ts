@@ -14,6 +14,7 @@ import type { Entity } from '../../src/source/entity.js';
 import { locateExport } from '../../src/source/export/index.js';
 import { writeExport } from '../support/export-writer.js';
 import { fakeIO } from './fake-io.js';
+import { exportSpecYaml } from '../support/export-spec.js';
 
 const OLD = '2026-11-01T00:00:00_100';
 const NEW = '2026-11-02T00:00:00_200';
@@ -22,18 +23,10 @@ const PART = join('all_namespaces', 'all_kinds', 'all_namespaces_all_kinds.expor
 const item = (id: number): Entity => ({ key: { partitionId: { projectId: 'p' }, path: [{ kind: 'Item', id: String(id) }] }, properties: { n: { integerValue: String(id) } } });
 const items = (n: number) => Array.from({ length: n }, (_, i) => item(i + 1));
 
-const SPEC = `version: 1
-target:
-  duckdb: { path: ./wh.duckdb, dataset: w }
-source:
-  export: { path: ./exports }
-scoring:
-  freshness: { half_life: 15m, max_lag: 3650d }
-mappings:
-  - kind: Item
+const SPEC = exportSpecYaml(`  - kind: Item
     fields:
       - { name: n, type: INT64 }
-`;
+`);
 
 let dir = '';
 const exportsDir = () => join(dir, 'exports');
