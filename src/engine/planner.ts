@@ -117,7 +117,7 @@ async function buildPlan(spec: Spec, deps: EngineDeps, options: BuildOptions, wi
     options: { targets, withRows, ...(options.jobs !== undefined ? { jobs: options.jobs } : {}) },
     ...(options.signal ? { signal: options.signal } : {}),
   });
-  const diagnostics: Diagnostic[] = [];
+  const diagnostics: Diagnostic[] = [...(source?.warnings ?? [])];
   const fingerprints: Record<string, string> = {};
   const changes: Change[] = [];
   let selected: Change[];
@@ -359,7 +359,9 @@ export async function apply(spec: Spec, deps: EngineDeps, options: ApplyOptions 
 /**
  * The fresh plan runs (the saved one has just been checked equal on everything apply acts
  * on); for rows, how the counts moved since the plan is said in a warning — a live source
- * never stands still, and the version guard keeps what runs safe.
+ * never stands still, the target takes events, and the version guard keeps what runs safe.
+ * An export cannot move (a plan from another export is stale): then it is the target that
+ * changed, or the file's display-only counts were edited, and the warning says so.
  */
 function withMovedRowsWarning(saved: Plan, fresh: Plan): Plan {
   const savedRows = new Map(saved.changes.filter((c): c is RowsChange => c.type === 'rows').map((c) => [c.address, c]));
@@ -372,7 +374,9 @@ function withMovedRowsWarning(saved: Plan, fresh: Plan): Plan {
     if (was && now && keys.some((k) => was[k] !== now[k])) moved.push(`${f.address}: ${keys.map((k) => `${k} ${was[k]} → ${now[k]}`).join(', ')}`);
   }
   if (moved.length === 0) return fresh;
-  const warning = warningDiag("the source's rows moved since the plan was made; applying them as they are now", undefined, moved.join('\n'));
+  const fromExport = fresh.changes.some((c) => c.type === 'rows' && c.source.kind === 'export');
+  const why = fromExport ? 'the export is the same, so the target changed since the plan was made, or the file was edited' : 'the source or the target changed since the plan was made';
+  const warning = warningDiag(`the rows to change differ from the plan file's counts (${why}); applying them as counted now`, undefined, moved.join('\n'));
   return { ...fresh, diagnostics: [...fresh.diagnostics, warning] };
 }
 

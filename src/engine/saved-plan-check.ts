@@ -23,8 +23,10 @@ const DISPLAY_ONLY_ALWAYS: readonly string[] = ['reasons'];
 export const DISPLAY_ONLY_KEYS: Readonly<Record<string, readonly string[]>> = {
   // Apply merges the rows it stages now (the fresh change), so the counts, sample keys and
   // snapshot version in the file are what was shown, not what runs: a live source moves
-  // them between plan and apply. Kind, source identity, action and the guards are compared.
-  rows: ['before', 'after', 'sampleKeys', 'snapshotVersion'],
+  // them between plan and apply, and its read time is always later at apply (its project and
+  // database are the source; an export's id and start time are). Kind, the rest of the
+  // source identity, action and the guards are compared.
+  rows: ['before', 'after', 'sampleKeys', 'snapshotVersion', 'source.readTime'],
 };
 
 /** Guards first: a mismatch in one of these is what a tampered file is usually about. */
@@ -73,6 +75,11 @@ function refuse(address: string, problem: string, details: Record<string, unknow
   });
 }
 
+/** Display-only paths below a top-level key (`source.readTime`), compared as absent. */
+function skippedPaths(fresh: Change): Set<string> {
+  return new Set((DISPLAY_ONLY_KEYS[fresh.type] ?? []).filter((k) => k.includes('.')));
+}
+
 function comparedKeys(saved: Change, fresh: Change): string[] {
   const skip = new Set([...DISPLAY_ONLY_ALWAYS, ...(DISPLAY_ONLY_KEYS[fresh.type] ?? [])]);
   const all = new Set([...Object.keys(saved), ...Object.keys(fresh)]);
@@ -84,8 +91,9 @@ const field = (c: Change, key: string): unknown => (c as unknown as Record<strin
 
 /** The first compared key that differs and a sentence saying how, or undefined when the change matches. */
 export function changeMismatch(saved: Change, fresh: Change): { field: string; message: string } | undefined {
+  const skip = skippedPaths(fresh);
   for (const key of comparedKeys(saved, fresh)) {
-    const diff = firstDifference(field(saved, key), field(fresh, key), key);
+    const diff = firstDifference(field(saved, key), field(fresh, key), key, skip);
     if (diff) return { field: diff.path, message: mismatchMessage(key, diff, fresh) };
   }
   return undefined;
@@ -124,17 +132,18 @@ const isRecord = (v: unknown): v is Record<string, unknown> => typeof v === 'obj
  * The first place two JSON values differ, as a path such as `after.columns[6].type`.
  * Absent keys and keys set to undefined are the same (JSON drops undefined).
  */
-function firstDifference(a: unknown, b: unknown, path: string): Difference | undefined {
+function firstDifference(a: unknown, b: unknown, path: string, skip: ReadonlySet<string>): Difference | undefined {
+  if (skip.has(path)) return undefined;
   if (Array.isArray(a) && Array.isArray(b)) {
     for (let i = 0; i < Math.max(a.length, b.length); i++) {
-      const d = firstDifference(a[i], b[i], `${path}[${i}]`);
+      const d = firstDifference(a[i], b[i], `${path}[${i}]`, skip);
       if (d) return d;
     }
     return undefined;
   }
   if (isRecord(a) && isRecord(b)) {
     for (const k of [...new Set([...Object.keys(a), ...Object.keys(b)])].sort()) {
-      const d = firstDifference(a[k], b[k], `${path}.${k}`);
+      const d = firstDifference(a[k], b[k], `${path}.${k}`, skip);
       if (d) return d;
     }
     return undefined;

@@ -30,9 +30,20 @@ export interface RejectedAbout {
   key?: string;
 }
 
+/**
+ * A rejection's id (its `event_id`, on which the rejected rows are deduplicated): the
+ * endpoint and the body's bytes. A redelivery to the same endpoint is the same rejection;
+ * the same bytes pushed to another endpoint are another one, with its own reason, and must
+ * not replace the first. A Pub/Sub push body names its subscription, so two subscriptions'
+ * deliveries differ by their bytes already.
+ */
+function rejectionId(raw: RawMessage): string {
+  return createHash('sha256').update(`${raw.origin}\n`).update(raw.body).digest('hex');
+}
+
 export function reject(raw: RawMessage, reason: string, about: RejectedAbout = {}): { rejected: RejectedMessage } {
   const rejected: RejectedMessage = {
-    id: createHash('sha256').update(raw.body).digest('hex'),
+    id: rejectionId(raw),
     origin: raw.origin,
     reason,
     payload: bodyText(raw.body),

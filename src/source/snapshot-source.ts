@@ -14,6 +14,7 @@
 import type { SourceSpec } from '../spec/types.js';
 import type { Entity } from './entity.js';
 import type { ExportTask } from './export/file-tasks.js';
+import type { Diagnostic } from '../model/diagnostic.js';
 import { MlbridgeError } from '../model/errors.js';
 
 export type SourceIdentity =
@@ -32,6 +33,8 @@ export interface SnapshotSource {
   snapshotVersion: string;
   /** When the snapshot was taken: records of a snapshot are scored as of this time. */
   snapshotTime: Date;
+  /** What the user should know about the snapshot chosen (a newer export passed over as incomplete). */
+  warnings?: Diagnostic[];
   /** Entities the snapshot holds for these kinds, when the source says so (export metadata). */
   expectedCount(kinds: string[]): number | undefined;
   /**
@@ -105,7 +108,7 @@ export async function openSnapshotSource(source: SourceSpec, options: OpenSource
 }
 
 async function openExportSource(location: string, options: OpenSourceOptions): Promise<SnapshotSource> {
-  const { locateExport } = await import('./export/locate.js');
+  const { locateExport, skippedExportWarnings } = await import('./export/locate.js');
   const { parseExportMetadata } = await import('./export/metadata.js');
   const { readLocatedBatches } = await import('./export/read-export.js');
   const env = options.env ?? process.env;
@@ -139,8 +142,10 @@ async function openExportSource(location: string, options: OpenSourceOptions): P
     },
     checkRanges: checkRangeRepeats,
   };
+  const warnings = skippedExportWarnings(located);
   return {
     files,
+    ...(warnings.length ? { warnings } : {}),
     identity: { kind: 'export', exportId, startTime: start.toISOString() },
     snapshotVersion: version,
     snapshotTime: start,

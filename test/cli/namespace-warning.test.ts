@@ -11,6 +11,7 @@ import type { Entity } from '../../src/source/entity.js';
 import { unmatchedNamespaceWarnings, NamespacesMet } from '../../src/engine/changes/namespace-check.js';
 import type { MappingSpec } from '../../src/spec/types.js';
 import { writeExport } from '../support/export-writer.js';
+import { exportSpecYaml } from '../support/export-spec.js';
 import { fakeIO } from './fake-io.js';
 
 const EXPORT_ID = '2026-11-01T00:00:00_000';
@@ -28,15 +29,8 @@ function* entities(): Generator<Entity> {
   for (let i = 1; i <= 4; i++) yield { key: { partitionId: { projectId: 'p' }, path: [{ kind: 'Note', id: String(i) }] }, properties: { n: { integerValue: String(i) } } };
 }
 
-const spec = (itemNamespaces: string, noteNamespaces: string) => `version: 1
-target:
-  duckdb: { path: ./wh.duckdb, dataset: w }
-source:
-  export: { path: ./exports }
-scoring:
-  freshness: { half_life: 15m, max_lag: 3650d }
-mappings:
-  - kind: Item
+const spec = (itemNamespaces: string, noteNamespaces: string) =>
+  exportSpecYaml(`  - kind: Item
     namespaces: ${itemNamespaces}
     fields:
       - { name: n, type: INT64 }
@@ -44,7 +38,7 @@ mappings:
     namespaces: ${noteNamespaces}
     fields:
       - { name: n, type: INT64 }
-`;
+`);
 
 const ITEM_WARNING =
   'mlbridge.yaml:10:26: warning: rows.Item: namespace "ue" holds no Item entity in the source\n' +

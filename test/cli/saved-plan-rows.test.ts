@@ -4,11 +4,12 @@
 // another export than the one apply reads.
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
-import { cpSync, mkdirSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
+import { cpSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { main } from '../../src/cli/main.js';
+import { planChecksum } from '../../src/engine/plan-file.js';
 import { fakeIO } from './fake-io.js';
 
 const root = fileURLToPath(new URL('../../..', import.meta.url));
@@ -65,6 +66,25 @@ SavedRows('a plan made from an older export names both exports and how to apply 
   const pinned = await run('apply', 'first.plan', '--export-id', FIRST);
   assert.is(pinned.code, 0, pinned.err);
   assert.match(pinned.out, 'Rows: 40 inserted, 0 updated, 0 deleted, 0 quarantined.');
+});
+
+SavedRows('edited row counts and sample keys are display-only: apply recounts and warns in one line that the target or the file changed, not the export', async () => {
+  assert.is((await run('apply', '--auto-approve', '--export-id', FIRST)).code, 0);
+  assert.is((await run('plan', '--out', 'next.plan')).code, 0);
+  // Edited as a user with an editor would, the checksum recomputed (it catches damage, not intent).
+  const { checksum: _old, ...json } = JSON.parse(readFileSync(join(dir, 'next.plan'), 'utf8')) as { changes: Record<string, any>[]; checksum?: string };
+  const order = json.changes.find((c) => c.address === 'rows.Order')!;
+  const deletes = order.after.delete as number;
+  order.after.delete = deletes + 5;
+  order.sampleKeys.delete = ['Order:edited'];
+  writeFileSync(join(dir, 'next.plan'), JSON.stringify({ ...json, checksum: planChecksum(json) }, null, 2));
+  const r = await run('apply', 'next.plan');
+  assert.is(r.code, 0, r.err);
+  const warning =
+    "warning: the rows to change differ from the plan file's counts (the export is the same, so the target changed since the plan was made, or the file was edited); applying them as counted now\n" +
+    `  rows.Order: insert 2 → 2, update 0 → 0, delete ${deletes + 5} → ${deletes}, quarantine 0 → 0\n`;
+  assert.ok(r.out.includes(warning), r.out);
+  assert.match(r.out, 'Rows: 2 inserted, 2 updated, 2 deleted, 1 quarantined.');
 });
 
 SavedRows.run();

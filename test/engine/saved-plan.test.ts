@@ -10,10 +10,18 @@ import { checkSavedPlan } from '../../src/engine/saved-plan-check.js';
 import type { Change, Plan, RowsChange } from '../../src/engine/plan.js';
 import type { Row } from '../../src/warehouse/warehouse.js';
 import type { Spec } from '../../src/spec/types.js';
+import type { SnapshotSource } from '../../src/source/snapshot-source.js';
+import { customerEntity, snapshotOf } from './fixtures/deleted-after-snapshot.js';
 import { field, mapping, spec, tempDir, withWarehouse } from './fixtures/factories.js';
 import { rejects } from '../support/rejects.js';
 
 // ---- factories ----
+
+/** A live Datastore read holding these customers (it never stands still between reads). */
+const liveRead = (names: string[], at: string): SnapshotSource => ({
+  ...snapshotOf(names.map((n) => customerEntity(n, `${n}@x`)), at),
+  identity: { kind: 'datastore', project: 'p', database: '(default)', readTime: at },
+});
 
 const customers = (fields = baseFields(), deletionProtection = true) => mapping('Customer', fields, { deletionProtection });
 const baseFields = () => [field('email', 'STRING', 'REQUIRED'), field('age', 'INT64'), field('note', 'STRING'), field('zip', 'STRING')];
@@ -226,4 +234,45 @@ Saved('the normalize seam lets a redacted plan file equal the fresh plan redacte
   assert.throws(() => checkSavedPlan(saved, planOf([secret])), /kind is "\(redacted\)" in the plan file but mlbridge would plan "sk-live-123"/);
 });
 
+const Moved = suite('a saved plan whose row counts differ from the fresh ones');
+Moved.before.each(() => {
+  ctx = tempDir('mlbridge-saved-moved-');
+});
+Moved.after.each(() => ctx.cleanup());
+
+const movedWarning = (p: Plan) => p.diagnostics.filter((d) => d.detail?.startsWith('rows.')).map((d) => `${d.summary}\n${d.detail}`);
+/** Customer (email, age), its tables created (a read-only plan needs the DuckDB file). */
+async function customerOnly(): Promise<Spec> {
+  const s = spec(ctx.db, [mapping('Customer', [field('email', 'STRING'), field('age', 'INT64')])]);
+  await withWarehouse(s, false, (warehouse) => apply(s, { warehouse }, {}));
+  return s;
+}
+
+Moved('a live source: the fresh rows run, and the warning says the source or the target changed', async () => {
+  const s = await customerOnly();
+  const saved = await withWarehouse(s, true, (warehouse) => createPlan(s, { warehouse, source: liveRead(['a', 'b'], '2026-11-23T10:00:00.000Z') }));
+  const r = await withWarehouse(s, false, (warehouse) => apply(s, { warehouse, source: liveRead(['a', 'b', 'c'], '2026-11-23T10:05:00.000Z') }, { savedPlan: saved }));
+  assert.ok(r.applied);
+  assert.equal(movedWarning(r.plan), [
+    "the rows to change differ from the plan file's counts (the source or the target changed since the plan was made); applying them as counted now\n" +
+      'rows.Customer: insert 2 → 3, update 0 → 0, delete 0 → 0, quarantine 0 → 0',
+  ]);
+  assert.is(r.summary.rows?.insert, 3);
+});
+
+Moved('an export: it cannot have moved, so the warning says the target changed or the file was edited', async () => {
+  const s = await customerOnly();
+  const source = snapshotOf([customerEntity('a', 'a@x')], '2026-11-23T10:00:00.000Z');
+  const saved = await edited(await withWarehouse(s, true, (warehouse) => createPlan(s, { warehouse, source })), (changes) => {
+    (at(changes, 'rows.Customer').after as Record<string, number>).insert = 7;
+  });
+  const r = await withWarehouse(s, false, (warehouse) => apply(s, { warehouse, source }, { savedPlan: saved }));
+  assert.ok(r.applied);
+  assert.equal(movedWarning(r.plan), [
+    "the rows to change differ from the plan file's counts (the export is the same, so the target changed since the plan was made, or the file was edited); applying them as counted now\n" +
+      'rows.Customer: insert 7 → 1, update 0 → 0, delete 0 → 0, quarantine 0 → 0',
+  ]);
+});
+
 Saved.run();
+Moved.run();

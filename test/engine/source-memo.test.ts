@@ -21,6 +21,7 @@ import { takeMemo } from '../../src/warehouse/duckdb-memo.js';
 import type { Row } from '../../src/warehouse/warehouse.js';
 import { writeExport } from '../support/export-writer.js';
 import { inPasses } from './fixtures/factories.js';
+import { exportSpecYaml } from '../support/export-spec.js';
 
 const N = 24_000;
 
@@ -39,15 +40,7 @@ function* entities(drift: boolean, also = 0): Generator<Entity> {
   }
 }
 
-const SPEC = `version: 1
-target:
-  duckdb: { path: ./wh.duckdb, dataset: w }
-source:
-  export: { path: ./exports }
-scoring:
-  freshness: { half_life: 15m, max_lag: 3650d }
-mappings:
-  - kind: Item
+const SPEC = exportSpecYaml(`  - kind: Item
     fields:
       - { name: n, type: INT64 }
       - { name: label, type: STRING }
@@ -57,7 +50,7 @@ mappings:
     fields:
       - { name: n, type: INT64 }
       - { name: label, type: STRING }
-`;
+`);
 
 let dir = '';
 

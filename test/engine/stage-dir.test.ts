@@ -13,6 +13,7 @@ import type { Entity } from '../../src/source/entity.js';
 import { openSnapshotSource } from '../../src/source/snapshot-source.js';
 import { DuckDbWarehouse } from '../../src/warehouse/duckdb.js';
 import { writeExport } from '../support/export-writer.js';
+import { exportSpecYaml } from '../support/export-spec.js';
 
 function* entities(): Generator<Entity> {
   for (let i = 1; i <= 600; i++) {
@@ -20,18 +21,10 @@ function* entities(): Generator<Entity> {
   }
 }
 
-const SPEC = `version: 1
-target:
-  duckdb: { path: ./wh.duckdb, dataset: w }
-source:
-  export: { path: ./exports }
-scoring:
-  freshness: { half_life: 15m, max_lag: 3650d }
-mappings:
-  - kind: Item
+const SPEC = exportSpecYaml(`  - kind: Item
     fields:
       - { name: label, type: STRING }
-`;
+`);
 
 /** The pid of a process that has exited. */
 function deadPid(): number {

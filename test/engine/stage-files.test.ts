@@ -16,6 +16,7 @@ import { DuckDbWarehouse } from '../../src/warehouse/duckdb.js';
 import { writeExport } from '../support/export-writer.js';
 import { rejects } from '../support/rejects.js';
 import { startGcsFake } from '../source/gcs-fake.js';
+import { exportSpecYaml } from '../support/export-spec.js';
 
 const N = 24_000;
 
@@ -34,15 +35,7 @@ function* entities(changed: boolean): Generator<Entity> {
   }
 }
 
-const SPEC = `version: 1
-target:
-  duckdb: { path: ./wh.duckdb, dataset: w }
-source:
-  export: { path: ./exports }
-scoring:
-  freshness: { half_life: 15m, max_lag: 3650d }
-mappings:
-  - kind: Item
+const SPEC = exportSpecYaml(`  - kind: Item
     namespaces: ["", eu]
     fields:
       - { name: n, type: INT64 }
@@ -53,7 +46,7 @@ mappings:
     fields:
       - { name: n, type: INT64 }
       - { name: label, type: STRING }
-`;
+`);
 
 let dir = '';
 let spec: Spec;

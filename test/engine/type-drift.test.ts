@@ -12,6 +12,7 @@ import type { Entity, Value } from '../../src/source/entity.js';
 import { DuckDbWarehouse } from '../../src/warehouse/duckdb.js';
 import { writeExport } from '../support/export-writer.js';
 import { fakeIO } from '../cli/fake-io.js';
+import { exportSpecYaml } from '../support/export-spec.js';
 
 const str = (s: string): Value => ({ stringValue: s });
 const int = (n: number): Value => ({ integerValue: String(n) });
@@ -30,15 +31,7 @@ const ENTITIES: Entity[] = [
   item('bad-zip', { tag: str('x'), lines: arr([ent({ postal: int(1000) }), ent({ postal: str('n/a') })]) }),
 ];
 
-const SPEC = `version: 1
-target:
-  duckdb: { path: ./wh.duckdb, dataset: w }
-source:
-  export: { path: ./exports }
-scoring:
-  freshness: { half_life: 15m, max_lag: 3650d }
-mappings:
-  - kind: Item
+const SPEC = exportSpecYaml(`  - kind: Item
     fields:
       - { name: tag, type: STRING }
       - { name: tags, type: STRING, mode: REPEATED }
@@ -48,7 +41,7 @@ mappings:
         mode: REPEATED
         fields:
           - { name: zip, type: INT64, from: postal }
-`;
+`);
 
 let dir = '';
 

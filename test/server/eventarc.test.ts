@@ -113,7 +113,7 @@ Structured('data_base64 carries the protobuf form', async () => {
 
 const Rejected = suite('Eventarc messages that can never succeed');
 
-Rejected('undecodable protobuf is acknowledged and recorded with the sha256 of the body', async () => {
+Rejected('undecodable protobuf is acknowledged and recorded with the sha256 of its endpoint and body', async () => {
   const { server, sink } = testServer();
   const req = eventarcBinary('created', {});
   const body = Buffer.from([0xff, 0xff, 0xff, 0x01, 0x02]);
@@ -122,7 +122,7 @@ Rejected('undecodable protobuf is acknowledged and recorded with the sha256 of t
   assert.is(res.json().status, 'rejected');
   assert.is(sink.changes().length, 0);
   const [rej] = sink.rejected();
-  assert.is(rej!.id, createHash('sha256').update(body).digest('hex'));
+  assert.is(rej!.id, createHash('sha256').update('eventarc\n').update(body).digest('hex'));
   assert.is(rej!.origin, 'eventarc');
   assert.match(rej!.reason, /^google\.cloud\.datastore\.entity\.v1\.created: undecodable protobuf EntityEventData/);
   assert.is(rej!.payload, `base64:${body.toString('base64')}`);

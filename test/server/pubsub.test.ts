@@ -89,7 +89,7 @@ for (const [what, body, reason] of cases) {
     assert.equal([status, json.status, json.reason], [200, 'rejected', reason]);
     assert.is(sink.changes().length, 0);
     const [rej] = sink.rejected();
-    assert.equal([rej!.id, rej!.origin, rej!.payload], [createHash('sha256').update(body).digest('hex'), 'pubsub', body.toString('utf8')]);
+    assert.equal([rej!.id, rej!.origin, rej!.payload], [createHash('sha256').update('pubsub\n').update(body).digest('hex'), 'pubsub', body.toString('utf8')]);
   });
 }
 

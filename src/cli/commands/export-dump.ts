@@ -1,6 +1,7 @@
 // `mlbridge export dump LOCATION`: one entity per line, as the Datastore API's lookup returns it.
 import type { CliIO } from '../io.js';
 import { EXIT } from '../io.js';
+import { printDiagnostics } from '../context.js';
 
 export interface ExportDumpOptions {
   location: string;
@@ -14,6 +15,7 @@ export interface ExportDumpOptions {
 export async function run(options: ExportDumpOptions, io: CliIO): Promise<number> {
   const { readExportBatches } = await import('../../source/export/read-export.js');
   const { entityJson } = await import('../../source/export/lookup-json.js');
+  const { skippedExportWarnings } = await import('../../source/export/locate.js');
   const { CorruptTally, failCommand, writeOut, watchClosed } = await import('../export-support.js');
   const tally = new CorruptTally();
   const closed = watchClosed(io.stdout);
@@ -29,6 +31,7 @@ export async function run(options: ExportDumpOptions, io: CliIO): Promise<number
       verify: options.limit === undefined ? 'all' : 'file',
       onCorrupt: tally.add,
       onShortPart: tally.addShort,
+      onLocated: (located) => printDiagnostics(io, skippedExportWarnings(located)),
       env: io.env,
       ...(options.exportId !== undefined ? { exportId: options.exportId } : {}),
     })) {

@@ -3,6 +3,7 @@
 import type { CliIO } from '../io.js';
 import { toJsonShape } from '../../model/json-shape.js';
 import { EXIT } from '../io.js';
+import { printDiagnostics } from '../context.js';
 import type { GroupStats, PropStats } from '../../source/export/profile.js';
 import type { ExportProfile } from '../../source/export/profile-export.js';
 
@@ -67,6 +68,8 @@ export async function run(options: ExportStatsOptions, io: CliIO): Promise<numbe
     tally.report(io);
     return failCommand(io, e);
   }
+  // Before the numbers, so they are not read as the newest export's.
+  printDiagnostics(io, profile.warnings);
   const groups = profile.groups.map(groupJson);
   const total = { entities: groups.reduce((s, g) => s + g.entities, 0), bytes: groups.reduce((s, g) => s + g.bytes, 0) };
   if (options.json) {

@@ -3,6 +3,7 @@
 // profiling and inference for both sources), fields NULLABLE unless --infer-required.
 import type { CliIO } from '../io.js';
 import { EXIT } from '../io.js';
+import { printDiagnostics } from '../context.js';
 
 export interface InitOptions {
   fromExport?: string;
@@ -68,6 +69,7 @@ export async function run(options: InitOptions, io: CliIO): Promise<number> {
     return failCommand(io, e);
   }
   tally.report(io);
+  printDiagnostics(io, profile.warnings);
   // Relative source paths resolve against the spec file's folder.
   let sourcePath = location;
   if (!isGcs) {

@@ -1,6 +1,6 @@
 // Datastore managed-export reader: public surface.
 export { readExport, readExportBatches, readLocatedBatches, type ReadExportOptions, type EntityBatch, type CorruptRecord } from './read-export.js';
-export { locateExport, type LocatedExport, type ExportPart, type ExportStore } from './locate.js';
+export { locateExport, skippedExportWarnings, type LocatedExport, type ExportPart, type ExportStore, type SkippedExport } from './locate.js';
 export { parseOverallMetadata, parseExportMetadata, type OverallMetadata, type OverallEntry, type ExportMetadata } from './metadata.js';
 export { EntityDecoder, timestampFromMicros } from './entity-proto.js';
 export { LogReader } from './log-reader.js';

@@ -7,6 +7,7 @@
 import { createReadStream } from 'node:fs';
 import { readdir, readFile, stat } from 'node:fs/promises';
 import { join, posix } from 'node:path';
+import { warningDiag, type Diagnostic } from '../../model/diagnostic.js';
 import { MlbridgeError, errorMessage } from '../../model/errors.js';
 import type { ByteRange } from './log-format.js';
 import { parseExportMetadata, parseOverallMetadata } from './metadata.js';
@@ -41,6 +42,19 @@ export interface LocatedExport {
   /** Export id (folder name) when known. */
   exportId?: string;
   parts: ExportPart[];
+  /** Newer exports of the folder passed over because they could not be read, newest first. */
+  skipped?: SkippedExport[];
+}
+
+/** An export of a folder of exports left out for an older one: what is wrong with it. */
+export interface SkippedExport {
+  exportId: string;
+  /** `missing`: a file the export needs is absent (copied in part, or still being written). */
+  problem: 'missing' | 'unreadable';
+  /** The file at fault, relative to the export's folder (absent when not known). */
+  file?: string;
+  /** The error naming it in full, as --export-id would report it. */
+  message: string;
 }
 
 const READ_CHUNK = 1 << 20; // 32 whole blocks
@@ -170,9 +184,25 @@ async function partFromExportMetadata(store: ExportStore, metaPath: string, extr
   return meta.name !== undefined ? { part, name: meta.name } : { part };
 }
 
+/**
+ * The error, carrying which file of the export is at fault and how (`details.problem`,
+ * `details.file`), so a folder of exports can say why it passed over this one.
+ */
+async function atFault(store: ExportStore, e: unknown, path: string, file: string): Promise<MlbridgeError> {
+  const problem: SkippedExport['problem'] = (await store.isFile(path)) ? 'unreadable' : 'missing';
+  const details = { ...(e instanceof MlbridgeError ? e.details : {}), problem, file };
+  if (e instanceof MlbridgeError) return new MlbridgeError(e.code, e.message, { ...(e.resource !== undefined ? { resource: e.resource } : {}), cause: e.cause ?? e, details });
+  return new MlbridgeError('EXPORT_NOT_FOUND', `${store.display(path)}: ${errorMessage(e)}`, { cause: e, details });
+}
+
 async function fromExportFolder(store: ExportStore, dir: string, overallName: string): Promise<LocatedExport> {
   const overallPath = store.join(dir, overallName);
-  const overall = parseOverallMetadata(store.display(overallPath), await store.readAll(overallPath, MAX_METADATA));
+  const overall = await store
+    .readAll(overallPath, MAX_METADATA)
+    .then((bytes) => parseOverallMetadata(store.display(overallPath), bytes))
+    .catch(async (e: unknown) => {
+      throw await atFault(store, e, overallPath, overallName);
+    });
   const parts: ExportPart[] = [];
   for (const e of overall.entries) {
     if (e.path.split('/').includes('..')) {
@@ -186,9 +216,10 @@ async function fromExportFolder(store: ExportStore, dir: string, overallName: st
     for (const seg of e.path.split('/')) metaPath = store.join(metaPath, seg);
     // A part the overall metadata lists but the folder lacks: an export copied in part (or
     // still being written). Say so naming both files, not with the file system's errno text.
-    const read = await partFromExportMetadata(store, metaPath, extra).catch(async (e: unknown) => {
-      if (e instanceof MlbridgeError || (await store.isFile(metaPath))) throw e;
-      throw notFound(`${store.display(metaPath)}: missing, though ${store.display(overallPath)} lists it (the export was copied in part, or is still being written)`);
+    const read = await partFromExportMetadata(store, metaPath, extra).catch(async (err: unknown) => {
+      const missing = !(err instanceof MlbridgeError) && !(await store.isFile(metaPath));
+      const shown = missing ? notFound(`${store.display(metaPath)}: missing, though ${store.display(overallPath)} lists it (the export was copied in part, or is still being written)`) : err;
+      throw await atFault(store, shown, metaPath, e.path);
     });
     parts.push(read.part);
   }
@@ -211,10 +242,13 @@ const CONCURRENCY = 16;
 /** An export found in a folder: its overall file, and the names it answers to. */
 interface Candidate {
   dir: string;
-  overallName: string;
+  /** Absent: a folder laid out as an export with no overall file (yet). */
+  overallName?: string;
   /** The folder's name and the overall file's base name; they differ (`production/importbackup.overall_export_metadata`). */
   names: string[];
   startMicros?: number;
+  /** Its metadata could not be read far enough to date it: it may be the newest. */
+  undated?: boolean;
 }
 
 const idOf = (overallName: string) => overallName.slice(0, -OVERALL.length);
@@ -223,6 +257,9 @@ function candidate(dir: string, folderName: string, overallName: string): Candid
   const names = [folderName, idOf(overallName)].filter((n, i, all) => n && all.indexOf(n) === i);
   return { dir, overallName, names };
 }
+
+/** The top folders of an export's layout (all kinds and namespaces, or an entity filter's). */
+const EXPORT_TOP = /^(all_namespaces|default_namespace|namespace_.+)$/;
 
 async function mapLimit<T, R>(items: T[], fn: (item: T) => Promise<R>): Promise<R[]> {
   const out: R[] = new Array(items.length);
@@ -237,13 +274,17 @@ async function mapLimit<T, R>(items: T[], fn: (item: T) => Promise<R>): Promise<
   return out;
 }
 
-/** The overall files in this folder, else in its child folders (a folder of exports). */
+/**
+ * The overall files in this folder, else in its child folders (a folder of exports), with
+ * the child folders laid out as an export but lacking an overall file: one being written,
+ * or copied in part.
+ */
 async function findExports(store: ExportStore, path: string, entries: { name: string; dir: boolean }[], exportId: string | undefined): Promise<Candidate[]> {
   const here = entries.filter((e) => !e.dir && e.name.endsWith(OVERALL)).map((e) => candidate(path, baseName(path), e.name));
   // An export folder: its child folders are its parts, not more exports.
   if (here.length && (exportId === undefined || here.some((c) => c.names.includes(exportId)))) return here;
   const children = entries.filter((e) => e.dir);
-  const found = await mapLimit(children, async (child) => {
+  const found = await mapLimit(children, async (child): Promise<Candidate[]> => {
     const dir = store.join(path, child.name);
     let inner: { name: string; dir: boolean }[];
     try {
@@ -251,35 +292,93 @@ async function findExports(store: ExportStore, path: string, entries: { name: st
     } catch {
       return [];
     }
-    return inner.filter((f) => !f.dir && f.name.endsWith(OVERALL)).map((f) => candidate(dir, child.name, f.name));
+    const overalls = inner.filter((f) => !f.dir && f.name.endsWith(OVERALL)).map((f) => candidate(dir, child.name, f.name));
+    if (overalls.length) return overalls;
+    return inner.some((f) => f.dir && EXPORT_TOP.test(f.name)) ? [{ dir, names: [child.name] }] : [];
   });
   return found.flat();
 }
 
-/** The export's start time: field 1.2 of its first part's .export_metadata. */
-async function startMicros(store: ExportStore, c: Candidate): Promise<number | undefined> {
-  const overallPath = store.join(c.dir, c.overallName);
-  const overall = parseOverallMetadata(store.display(overallPath), await store.readAll(overallPath, MAX_METADATA));
-  const first = overall.entries[0];
-  if (!first || first.path.split('/').includes('..')) return undefined;
-  let metaPath = c.dir;
-  for (const seg of first.path.split('/')) metaPath = store.join(metaPath, seg);
-  if (!(await store.isFile(metaPath))) return undefined;
-  return parseExportMetadata(store.display(metaPath), await store.readAll(metaPath, MAX_METADATA)).startMicros;
+/**
+ * Dates an export by field 1.2 of its first part's .export_metadata (the overall file's
+ * first entry; without an overall file, the first found below). One whose metadata cannot
+ * be read that far is `undated`.
+ */
+async function date(store: ExportStore, c: Candidate): Promise<void> {
+  try {
+    let metaPath: string | undefined;
+    if (c.overallName === undefined) {
+      c.undated = true; // unusable whatever its parts say; dated only to tell whether it is newer
+      metaPath = (await findParts(store, c.dir, await store.list(c.dir)))[0];
+    } else {
+      const overallPath = store.join(c.dir, c.overallName);
+      const overall = parseOverallMetadata(store.display(overallPath), await store.readAll(overallPath, MAX_METADATA));
+      const first = overall.entries[0];
+      if (!first) return;
+      metaPath = c.dir;
+      for (const seg of first.path.split('/')) metaPath = store.join(metaPath, seg);
+      if (first.path.split('/').includes('..') || !(await store.isFile(metaPath))) {
+        c.undated = true;
+        return;
+      }
+    }
+    if (metaPath === undefined) return;
+    const t = parseExportMetadata(store.display(metaPath), await store.readAll(metaPath, MAX_METADATA)).startMicros;
+    if (t !== undefined) c.startMicros = t;
+  } catch {
+    c.undated = true;
+  }
 }
 
 /**
- * The newest of several exports by the time their metadata records; folder names say
- * nothing about it once they are not the default timestamps (`backup`, `production`).
+ * The newest of several exports by the time their metadata records (folder names say
+ * nothing about it once they are not the default timestamps: `backup`, `production`) that
+ * can be read. A newer one that cannot (being written, copied in part, damaged) is passed
+ * over and listed in `skipped`; one that cannot be dated counts as newer than all. When
+ * none can be read, the newest one's error is thrown.
  */
-async function newest(store: ExportStore, candidates: Candidate[]): Promise<Candidate> {
-  if (candidates.length === 1) return candidates[0]!;
-  await mapLimit(candidates, async (c) => {
-    const t = await startMicros(store, c);
-    if (t !== undefined) c.startMicros = t;
-  });
+async function newestReadable(store: ExportStore, candidates: Candidate[]): Promise<LocatedExport> {
+  if (candidates.length > 1) await mapLimit(candidates, (c) => date(store, c));
+  // Dated first by time; undated ones that are still readable (no start time in their metadata) last.
+  const rank = (c: Candidate) => c.startMicros ?? (c.undated ? Infinity : -Infinity);
   const byName = (a: Candidate, b: Candidate) => (a.names[0]! < b.names[0]! ? 1 : a.names[0]! > b.names[0]! ? -1 : 0);
-  return [...candidates].sort((a, b) => (b.startMicros ?? -Infinity) - (a.startMicros ?? -Infinity) || byName(a, b))[0]!;
+  const ordered = [...candidates].sort((a, b) => rank(b) - rank(a) || byName(a, b));
+  const skipped: SkippedExport[] = [];
+  let newestError: unknown;
+  for (const c of ordered) {
+    try {
+      const located = await fromCandidate(store, c);
+      return skipped.length ? { ...located, skipped } : located;
+    } catch (e) {
+      newestError ??= e;
+      const d = e instanceof MlbridgeError ? e.details : undefined;
+      skipped.push({
+        exportId: c.names[0]!,
+        problem: d?.problem === 'missing' ? 'missing' : 'unreadable',
+        ...(typeof d?.file === 'string' ? { file: d.file } : {}),
+        message: errorMessage(e),
+      });
+    }
+  }
+  throw newestError;
+}
+
+/**
+ * One warning per export passed over for an older one: the source the user reads is not
+ * the newest they have, and they should know why (`export X is incomplete (F is missing):
+ * using Y`), with the full error as the detail.
+ */
+export function skippedExportWarnings(located: LocatedExport): Diagnostic[] {
+  return (located.skipped ?? []).map((s) => {
+    const what = s.problem === 'missing' ? `is incomplete (${s.file ?? 'a file'} is missing)` : `cannot be read${s.file !== undefined ? ` (${s.file})` : ''}`;
+    return warningDiag(`export ${s.exportId} ${what}: using ${located.exportId ?? 'an older one'}`, undefined, s.message);
+  });
+}
+
+function fromCandidate(store: ExportStore, c: Candidate): Promise<LocatedExport> {
+  if (c.overallName !== undefined) return fromExportFolder(store, c.dir, c.overallName);
+  const message = `${store.display(c.dir)}: no ${OVERALL} file, though the folder holds an export's parts (the export was copied in part, or is still being written)`;
+  return Promise.reject(new MlbridgeError('EXPORT_NOT_FOUND', message, { details: { problem: 'missing', file: `${c.names[0]}${OVERALL}` } }));
 }
 
 /**
@@ -335,19 +434,18 @@ export async function locateExport(location: string, options: { exportId?: strin
     if (exportId !== undefined) {
       const named = candidates.filter((c) => c.names.includes(exportId));
       if (named.length > 1) {
-        const where = named.map((c) => store.display(store.join(c.dir, c.overallName))).join(', ');
+        const where = named.map((c) => store.display(c.overallName !== undefined ? store.join(c.dir, c.overallName) : c.dir)).join(', ');
         throw notFound(`${shown}: export id ${exportId} names ${named.length} exports (${where}); give the folder name instead`);
       }
       if (named.length === 0) {
         const known = candidates.flatMap((c) => c.names);
         throw notFound(`${shown}: no export with id ${exportId}${known.length ? ` (found: ${known.join(', ')})` : ''}`);
       }
-      return await fromExportFolder(store, named[0]!.dir, named[0]!.overallName);
+      return await fromCandidate(store, named[0]!);
     }
-    if (candidates.length) {
-      const pick = await newest(store, candidates);
-      return await fromExportFolder(store, pick.dir, pick.overallName);
-    }
+    // Folders laid out as exports without an overall file count only beside a whole export:
+    // alone, they are kept kind folders (found below).
+    if (candidates.some((c) => c.overallName !== undefined)) return await newestReadable(store, candidates);
     const metas = await findParts(store, path, entries);
     if (metas.length) {
       const read = await Promise.all(metas.map((m) => partFromExportMetadata(store, m, {})));

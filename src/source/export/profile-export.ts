@@ -5,10 +5,11 @@
 // records in file order, the first failure in file order, the same statistics.
 import { availableParallelism } from 'node:os';
 import { Worker } from 'node:worker_threads';
+import type { Diagnostic } from '../../model/diagnostic.js';
 import { MlbridgeError, errorMessage, type ErrorCode } from '../../model/errors.js';
 import { EntityDecoder } from './entity-proto.js';
 import type { CorruptRecord } from './log-format.js';
-import { locateExport, type ExportStore } from './locate.js';
+import { locateExport, skippedExportWarnings, type ExportStore } from './locate.js';
 import { Profiler, type GroupStats } from './profile.js';
 import { checkPartCount, readOutputFile, type FileTally, type ShortPart } from './read-export.js';
 
@@ -34,6 +35,8 @@ export interface ExportProfile {
   groups: GroupStats[];
   /** The project of the first entity read (the export's own project). */
   project?: string;
+  /** Newer exports passed over as unreadable (locate.ts). */
+  warnings: Diagnostic[];
 }
 
 /** What reading one output file found; sent back from a worker as is. */
@@ -119,7 +122,7 @@ export async function profileExport(location: string, options: ProfileExportOpti
       partTally.damaged = false;
     }
   }
-  return { groups: profiler.sorted(), ...(located.exportId !== undefined ? { exportId: located.exportId } : {}), ...(project !== undefined ? { project } : {}) };
+  return { groups: profiler.sorted(), warnings: skippedExportWarnings(located), ...(located.exportId !== undefined ? { exportId: located.exportId } : {}), ...(project !== undefined ? { project } : {}) };
 }
 
 type WorkerMessage = FileResult | { profile: Map<string, GroupStats> };

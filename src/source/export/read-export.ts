@@ -47,6 +47,8 @@ export interface ReadExportOptions {
    * yields more than listed is one in either mode.
    */
   onShortPart?: (s: ShortPart) => void;
+  /** Hears which export was found, before any entity (its `skipped` says what newer one was passed over). */
+  onLocated?: (located: LocatedExport) => void;
   env?: NodeJS.ProcessEnv;
 }
 
@@ -137,6 +139,7 @@ export function readExport(location: string, options: ReadExportOptions = {}): A
 /** Entities in batches (one per chunk read); cheaper per entity than readExport. */
 export async function* readExportBatches(location: string, options: ReadExportOptions = {}): AsyncIterable<EntityBatch> {
   const located = await locateExport(location, { ...(options.exportId !== undefined ? { exportId: options.exportId } : {}), ...(options.env ? { env: options.env } : {}) });
+  options.onLocated?.(located);
   yield* readLocatedBatches(located, options);
 }
 
