@@ -61,6 +61,27 @@ S.run();
   assert.match(r.out, /\n1 passed, 1 failed\n$/);
 });
 
+Runner('an error with structured details fails its test with its message and details, not only a count', () => {
+  // uvu prints an assertion's \`details\` (its diff) as text; an MlbridgeError's are an object.
+  const r = runSuites({
+    'details.test.js': `import { suite } from 'uvu';
+const S = suite('apply');
+S('writes the rows', () => {
+  const e = new Error('duckdb_table.bench.item: DuckDB ran out of memory');
+  e.code = 'TARGET_ERROR';
+  e.details = { memoryLimitBytes: 16000000 };
+  throw e;
+});
+S('passes', () => {});
+S.run();
+`,
+  });
+  assert.is(r.status, 1);
+  assert.match(r.out, /FAIL\s+apply\s+"writes the rows"\n\s+duckdb_table\.bench\.item: DuckDB ran out of memory/);
+  assert.match(r.out, /details: \{ memoryLimitBytes: 16000000 \}/);
+  assert.match(r.out, /\n1 passed, 1 failed\n$/);
+});
+
 Runner('a crash between tests prints the stack and counts as a failure', () => {
   const r = runSuites({
     'crash.test.js': `import { suite } from 'uvu';
