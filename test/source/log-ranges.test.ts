@@ -13,7 +13,7 @@ import { firstRepeatedBlock } from '../../src/source/export/block-fingerprint.js
 import { BLOCK_SIZE, maskCrc, type ByteRange, type CorruptRecord } from '../../src/source/export/log-format.js';
 import { EntityDecoder } from '../../src/source/export/entity-proto.js';
 import { SPLIT_MIN_BYTES, checkRangeRepeats, splitFile, splitTasks } from '../../src/source/export/file-tasks.js';
-import { openStore, type ExportStore } from '../../src/source/export/locate.js';
+import { openStore, type ExportStore } from '../../src/source/export/export-store.js';
 import { readOutputFile, type FileTally } from '../../src/source/export/read-export.js';
 import type { Entity } from '../../src/source/entity.js';
 import { isMlbridgeError } from '../../src/model/errors.js';

@@ -18,7 +18,7 @@ import { entityToSyncRecord } from '../../record/sync-record.js';
 import { canonicalKey } from '../../source/entity.js';
 import { EntityDecoder } from '../../source/export/entity-proto.js';
 import { recordNamespace } from '../../source/export/keys.js';
-import { openStore } from '../../source/export/locate.js';
+import { openStore } from '../../source/export/export-store.js';
 import type { ByteRange } from '../../source/export/log-format.js';
 import { readOutputFile, type FileTally } from '../../source/export/read-export.js';
 import { recordPrinter } from '../../source/export/record-print.js';

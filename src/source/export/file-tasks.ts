@@ -6,7 +6,7 @@
 // order, are the file's records in file order.
 import { firstRepeatedBlock } from './block-fingerprint.js';
 import { BLOCK_SIZE, type ByteRange } from './log-format.js';
-import type { ExportStore } from './locate.js';
+import type { ExportStore } from './export-store.js';
 
 export interface ExportTask {
   /** Store path of the output file. */

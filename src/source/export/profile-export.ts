@@ -9,7 +9,8 @@ import type { Diagnostic } from '../../model/diagnostic.js';
 import { MlbridgeError, errorMessage, type ErrorCode } from '../../model/errors.js';
 import { EntityDecoder } from './entity-proto.js';
 import type { CorruptRecord } from './log-format.js';
-import { locateExport, skippedExportWarnings, type ExportStore } from './locate.js';
+import { locateExport, skippedExportWarnings } from './locate.js';
+import type { ExportStore } from './export-store.js';
 import { Profiler, type GroupStats } from './profile.js';
 import { checkPartCount, readOutputFile, type FileTally, type ShortPart } from './read-export.js';
 

@@ -1,7 +1,7 @@
 // A worker thread of profileExport: reads the output files it is handed into one
 // Profiler, answers each with its FileResult, and sends the statistics when told it is done.
 import { parentPort, workerData } from 'node:worker_threads';
-import { openStore } from './locate.js';
+import { openStore } from './export-store.js';
 import { profileFile, type WorkerSetup } from './profile-export.js';
 import { Profiler } from './profile.js';
 

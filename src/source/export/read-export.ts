@@ -14,7 +14,8 @@ import { MlbridgeError, errorMessage } from '../../model/errors.js';
 import { EntityDecoder } from './entity-proto.js';
 import { corruptError, type ByteRange, type CorruptRecord } from './log-format.js';
 import { LogReader, scanRepeatedBlocks } from './log-reader.js';
-import { locateExport, type ExportPart, type ExportStore, type LocatedExport } from './locate.js';
+import { locateExport, type ExportPart, type LocatedExport } from './locate.js';
+import type { ExportStore } from './export-store.js';
 import { ProtoError } from './proto.js';
 
 export type { CorruptRecord } from './log-format.js';
