@@ -91,8 +91,8 @@ const GOOGLE_SQL: StageDialect = {
   deletedVersion: (col) => `SAFE_CAST(JSON_VALUE(${col}, '$._version') AS INT64)`,
   timeMicros: (col) => `UNIX_MICROS(${col})`,
   string: 'STRING',
-  // An array of one: ARRAY_AGG refuses NULL elements, so `expr` must never be NULL.
-  firstByKey: (expr) => `ARRAY_AGG(${expr} ORDER BY _key LIMIT 1)`,
+  // An array of one (none for a group whose rows all give NULL): a query result may not hold a NULL element.
+  firstByKey: (expr) => `ARRAY_AGG(${expr} IGNORE NULLS ORDER BY _key LIMIT 1)`,
 };
 
 export class BigQueryRowStage implements RowStage {

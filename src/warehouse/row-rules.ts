@@ -133,7 +133,8 @@ const CATEGORIES: RowCategory[] = ['insert', 'update', 'delete', 'quarantine', '
  * Cheap aggregates over the relation the counts already read: no second join.
  */
 export function keptColumnsSql(d: StageDialect): string {
-  const versions = `CONCAT(CAST(COALESCE(c_version, -1) AS ${d.string}), ' ', CAST(COALESCE(_version, -1) AS ${d.string}))`;
+  // Built for the kept group's rows only: the other groups hold every unchanged row.
+  const versions = `CASE WHEN category = '${KEPT}' THEN CONCAT(CAST(COALESCE(c_version, -1) AS ${d.string}), ' ', CAST(COALESCE(_version, -1) AS ${d.string})) END`;
   return `${d.firstByKey(versions)} AS kept_versions, MAX(_version) AS kept_source_max, MIN(c_version) AS kept_target_min`;
 }
 
@@ -196,7 +197,7 @@ export interface StageDialect {
   timeMicros(column: string): string;
   /** The string type: VARCHAR (DuckDB), STRING (GoogleSQL). */
   string: string;
-  /** An aggregate: a never-NULL string expression's value at the group's smallest `_key`. */
+  /** An aggregate: a string expression's value at the group's smallest `_key` among the rows where it is not NULL. */
   firstByKey(expr: string): string;
 }
 

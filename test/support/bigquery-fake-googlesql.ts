@@ -4,7 +4,7 @@
 // translate() in bigquery-fake-sql.ts:
 //   JSON_VALUE / JSON_QUERY / JSON_VALUE_ARRAY / JSON_QUERY_ARRAY / PARSE_JSON on JSON text,
 //   TO_HEX(SHA256(...)) (SHA256 returns BYTES, as in BigQuery), ST_GEOGFROMTEXT/GEOJSON, UNIX_MICROS,
-//   STRUCT(expr AS name, ...), ARRAY_AGG(x ORDER BY x LIMIT n), x IN UNNEST(array),
+//   STRUCT(expr AS name, ...), ARRAY_AGG(x [IGNORE NULLS] ORDER BY x LIMIT n), x IN UNNEST(array),
 //   UNNEST(a) AS e WITH OFFSET AS o.
 // And it refuses what BigQuery refuses there: QUALIFY without WHERE, GROUP BY or HAVING;
 // WHERE without FROM; a parameter the job does not define.
@@ -122,11 +122,17 @@ function rewrite(s: Tok[]): Tok[] {
         i = j;
       } else i = end;
     } else if (u === 'ARRAY_AGG' && call) {
-      // ARRAY_AGG(x ORDER BY x LIMIT n) → ARRAY_AGG(x ORDER BY x)[1:n]
+      // ARRAY_AGG(x ORDER BY x LIMIT n) → ARRAY_AGG(x ORDER BY x)[1:n]; with IGNORE NULLS
+      // after x, the rows where x is NULL are filtered out of the aggregate.
       const end = closing(s, i + 1);
-      const inner = s.slice(i + 2, end);
+      let inner = s.slice(i + 2, end);
       const limit = inner.length >= 2 && isWord(inner[inner.length - 2], 'LIMIT') ? inner[inner.length - 1]! : undefined;
-      out.push(t, { k: 'p', v: '(' }, ...rewrite(limit ? inner.slice(0, -2) : inner), { k: 'p', v: ')' });
+      if (limit) inner = inner.slice(0, -2);
+      const ignore = inner.findIndex((x, n) => isWord(x, 'IGNORE') && isWord(inner[n + 1], 'NULLS'));
+      const value = ignore >= 0 ? inner.slice(0, ignore) : [];
+      if (ignore >= 0) inner = [...value, ...inner.slice(ignore + 2)];
+      out.push(t, { k: 'p', v: '(' }, ...rewrite(inner), { k: 'p', v: ')' });
+      if (ignore >= 0) out.push({ k: 'w', v: 'FILTER' }, { k: 'p', v: '(' }, { k: 'w', v: 'WHERE' }, { k: 'p', v: '(' }, ...rewrite(value), { k: 'p', v: ')' }, { k: 'w', v: 'IS' }, { k: 'w', v: 'NOT' }, { k: 'w', v: 'NULL' }, { k: 'p', v: ')' });
       if (limit) out.push({ k: 'p', v: '[' }, { k: 'w', v: '1' }, { k: 'p', v: ':' }, limit, { k: 'p', v: ']' });
       i = end;
     } else if (u === 'STRUCT' && call) {

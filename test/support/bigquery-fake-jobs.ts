@@ -199,6 +199,13 @@ export function createJobs(store: FakeStore, jobPolls: number) {
     checkCasts(sql, first === 'SELECT' || first === 'WITH' ? tr.tables : tr.tables.slice(1));
     if (first === 'SELECT' || first === 'WITH') {
       const r = await readAll(tr.sql);
+      // BigQuery runs queries whose arrays hold NULLs, but refuses to write one into a result.
+      for (const row of r.rows) {
+        for (const name of r.names) {
+          const v = row[name];
+          if (Array.isArray(v) && v.some((x) => x === null)) throw new SqlError(`Array cannot have a null element; error in writing field ${name}`);
+        }
+      }
       const schema = r.names.map((n, i) => fieldForDuckType(n, r.types[i] as never));
       return { schema, rows: r.rows, stats: { statementType: 'SELECT' } };
     }

@@ -207,6 +207,16 @@ Suite('UNIX_MICROS reads a TIMESTAMP as µs since the epoch (NULL stays NULL) an
   assert.match(String(err.message), 'No matching signature for function UNIX_MICROS for argument types: DATETIME. Supported signature: UNIX_MICROS(TIMESTAMP)');
 });
 
+Suite('a query whose result holds an array with a NULL element is refused like BigQuery; ARRAY_AGG IGNORE NULLS leaves them out', async () => {
+  await bq.dataset('d').createTable('vals', { schema: { fields: [{ name: 'g', type: 'STRING' }, { name: 'v', type: 'STRING' }] } });
+  await bq.dataset('d').table('vals').insert([{ g: 'a', v: 'x' }, { g: 'a', v: null }, { g: 'b', v: null }]);
+  const err = await apiError(bq.query('SELECT `g`, ARRAY_AGG(`v` ORDER BY `v` LIMIT 2) AS `vs` FROM `proj-1.d.vals` GROUP BY `g`'));
+  assert.match(String(err.message), 'Array cannot have a null element; error in writing field vs');
+  const [rows] = await bq.query('SELECT `g`, ARRAY_AGG(`v` IGNORE NULLS ORDER BY `v` LIMIT 1) AS `vs` FROM `proj-1.d.vals` GROUP BY `g` ORDER BY `g`');
+  // A group with no value left gives a NULL array, which BigQuery answers as an empty one.
+  assert.equal(rows, [{ g: 'a', vs: ['x'] }, { g: 'b', vs: [] }]);
+});
+
 for (const echo of ['table', 'nested', 'both'] as const) {
   Suite(`requirePartitionFilter is kept at table level and echoed where BigQuery might (${echo})`, async () => {
     await fake.stop();
