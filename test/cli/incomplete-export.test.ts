@@ -152,6 +152,25 @@ Overall('a missing overall file (an export still being written) is passed over w
 });
 
 // ---------------------------------------------------------------------------------------
+// ---------------------------------------------------------------------------------------
+const MissingOutput = suite('a newest export whose output file is missing (its metadata copied before its data)');
+MissingOutput.before(async () => {
+  await setUp();
+  await rm(join(exportsDir(), NEW, 'all_namespaces', 'all_kinds', 'output-0'));
+});
+MissingOutput.after(tearDown);
+
+MissingOutput('plan reads the older export and names the missing output file in its warning', async () => {
+  const r = await run('plan', '--detailed-exitcode');
+  assert.is(r.code, 0, r.err);
+  assert.is(
+    r.out,
+    'No changes. Your target matches the spec.\n\n' +
+      `warning: export ${NEW} is incomplete (${join('all_namespaces', 'all_kinds', 'output-0')} is missing): using ${OLD}\n` +
+      `  ${join(exportsDir(), NEW, 'all_namespaces', 'all_kinds', 'output-0')}: missing, though ${join(exportsDir(), NEW, PART)} lists it (the export was copied in part, or is still being written)\n`,
+  );
+});
+
 const Older = suite('an incomplete export older than the one read');
 Older.before(async () => {
   dir = mkdtempSync(join(tmpdir(), 'mlbridge-incomplete-'));
@@ -175,4 +194,5 @@ Older('when no export of the folder can be read, the newest one\'s error is give
 
 MissingPart.run();
 Overall.run();
+MissingOutput.run();
 Older.run();

@@ -218,6 +218,7 @@ async function newestReadable(store: ExportStore, candidates: Candidate[]): Prom
   for (const c of ordered) {
     try {
       const located = await fromCandidate(store, c);
+      if (ordered.length > 1) await outputsPresent(store, c.dir, located);
       return skipped.length ? { ...located, skipped } : located;
     } catch (e) {
       newestError ??= e;
@@ -231,6 +232,32 @@ async function newestReadable(store: ExportStore, candidates: Candidate[]): Prom
     }
   }
   throw newestError;
+}
+
+/**
+ * Throws, as for a missing part, when an output file a part's metadata lists is not in its
+ * folder: a parallel copy (`gsutil -m cp -r`) can land the metadata before the data. One
+ * listing per part folder; checked only where an older export could be used instead.
+ */
+async function outputsPresent(store: ExportStore, exportDir: string, located: LocatedExport): Promise<void> {
+  const folders = [...new Set(located.parts.flatMap((p) => p.outputs.map((o) => store.dirname(o))))];
+  const listed = new Map(await mapLimit(folders, async (dir) => [dir, new Set((await store.list(dir).catch(() => [])).filter((e) => !e.dir).map((e) => e.name))] as const));
+  for (const part of located.parts) {
+    for (const output of part.outputs) {
+      if (listed.get(store.dirname(output))?.has(baseName(output))) continue;
+      const file = relativeTo(exportDir, output);
+      throw new MlbridgeError(
+        'EXPORT_NOT_FOUND',
+        `${store.display(output)}: missing, though ${store.display(part.metadataPath)} lists it (the export was copied in part, or is still being written)`,
+        { details: { problem: 'missing', file } },
+      );
+    }
+  }
+}
+
+/** `path` below `dir`, in the store's own separators, for messages. */
+function relativeTo(dir: string, path: string): string {
+  return path.startsWith(dir) ? path.slice(dir.length).replace(/^[\\/]+/, '') : baseName(path);
 }
 
 /**
