@@ -3,13 +3,16 @@
 // mappings, and apply them — non-interactively, never destructively (a schema change that
 // drops data still needs a reviewed `mlbridge apply --allow-destructive`). The tables the
 // rows need are created when missing and their non-destructive schema changes applied, as
-// `--target rows.<Kind>` does; the summary lists every such resource change.
+// `--target rows.<Kind>` does, and so is serve's `_mlbridge_rejected` (no rows target brings
+// it, yet apply creates it and serve writes to it): after a reconcile on an empty warehouse,
+// plan shows no table to add. The summary lists every such resource change.
 
-import { rowsAddress } from '../model/address.js';
+import { rowsAddress, tableAddress } from '../model/address.js';
 import { MlbridgeError } from '../model/errors.js';
 import type { SnapshotSource } from '../source/snapshot-source.js';
 import type { Spec } from '../spec/types.js';
 import type { Warehouse } from '../warehouse/warehouse.js';
+import { REJECTED_TABLE } from './desired.js';
 import type { EventSink } from './events.js';
 import type { Action, RowCounts, RowsChange } from './plan.js';
 import { apply } from './planner.js';
@@ -79,7 +82,7 @@ export function createReconciler(spec: Spec, warehouse: Warehouse, options: Reco
         spec,
         { warehouse, source },
         {
-          targets: selected.map(rowsAddress),
+          targets: [...selected.map(rowsAddress), ...(selected.length > 0 ? [tableAddress(spec.target.kind, spec.target.dataset, REJECTED_TABLE)] : [])],
           allowDestructive: false,
           lockTimeoutMs: options.lockTimeoutMs ?? reconcileLockWaitMs(spec),
           operation: `reconcile ${id}`,

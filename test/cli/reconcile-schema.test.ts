@@ -12,6 +12,7 @@ import { fakeIO } from './fake-io.js';
 const root = fileURLToPath(new URL('../../..', import.meta.url));
 
 let dir = '';
+let firstOut = '';
 const run = async (...args: string[]) => {
   const io = fakeIO({ cwd: dir });
   const code = await main(args, io);
@@ -33,8 +34,22 @@ ReconcileSchema.before(async () => {
   cpSync(join(root, 'examples', 'quickstart'), dir, { recursive: true, filter: (src) => !src.includes('.data') });
   const first = await run('reconcile');
   assert.is(first.code, 2, first.err);
+  firstOut = first.out;
 });
 ReconcileSchema.after(() => rmSync(dir, { recursive: true, force: true }));
+
+ReconcileSchema('a reconcile on an empty warehouse lists every table it created', () => {
+  for (const table of ['customer_profile', 'order', 'product', '_mlbridge_profiles', '_mlbridge_rejected']) {
+    assert.ok(firstOut.includes(`  duckdb_table.analytics.${table}: created\n`), `${table} in:\n${firstOut}`);
+  }
+  assert.ok(firstOut.includes('  duckdb_dataset.analytics: created\n'), firstOut);
+});
+
+ReconcileSchema('a reconcile on an empty warehouse leaves plan nothing to add, _mlbridge_rejected included', async () => {
+  const plan = await run('plan', '--detailed-exitcode');
+  assert.is(plan.code, 0, `plan after the first reconcile:\n${plan.out}`);
+  assert.match(plan.out, 'No changes.');
+});
 
 ReconcileSchema('a reconcile with nothing to do says nothing to repair and exits 0', async () => {
   const r = await run('reconcile');
