@@ -33,7 +33,7 @@ const SINKS = (process.env.BENCH_SINKS ?? 'memory,duckdb').split(',').filter((s)
 const GOAL_RATE = 3000;
 const GOAL_P99_MS = 100;
 
-const idleReconciler: Reconciler = { async reconcile({ id }) { return { id, kinds: {}, durationMs: 0, changed: false }; } };
+const idleReconciler: Reconciler = { async reconcile({ id }) { return { id, kinds: {}, resources: [], durationMs: 0, changed: false }; } };
 
 /** The sink of the server child, and how to close what it opened. */
 async function openSink(kind: string, dir: string | undefined): Promise<{ sink: ChangeSink; reconciler: Reconciler; close(): Promise<void> }> {

@@ -28,6 +28,8 @@ export function processIO(options: { noColor?: boolean } = {}): CliIO {
   const stdoutTTY = Boolean(process.stdout.isTTY);
   const stdinTTY = Boolean(process.stdin.isTTY);
   const noColor = Boolean(options.noColor) || 'NO_COLOR' in process.env || process.env.TERM === 'dumb';
+  outliveClosedReader(process.stdout);
+  outliveClosedReader(process.stderr);
   return {
     stdout: process.stdout,
     stderr: process.stderr,
@@ -39,6 +41,22 @@ export function processIO(options: { noColor?: boolean } = {}): CliIO {
     interactive: stdoutTTY && stdinTTY && !noColor && !runsInCi(process.env) && (process.stdout.columns ?? 0) > 0,
     color: stdoutTTY && !noColor,
   };
+}
+
+const guarded = new WeakSet<NodeJS.WritableStream>();
+
+/**
+ * A reader that went away (`mlbridge reconcile | head -1`) makes the next write fail with
+ * EPIPE, which Node raises as an unhandled 'error' event: a stack trace and exit 1 after the
+ * work was done. Every command instead finishes what it started (an apply or reconcile must
+ * not stop half-way because nobody reads its summary), prints nothing more (the stream is
+ * destroyed, later writes are dropped) and exits with its own status, as `export dump` does.
+ * Any other write error on stdout or stderr has nowhere to be reported either.
+ */
+function outliveClosedReader(stream: NodeJS.WritableStream): void {
+  if (guarded.has(stream)) return;
+  guarded.add(stream);
+  stream.on('error', () => undefined);
 }
 
 /**

@@ -2,22 +2,34 @@
 // `mlbridge reconcile` run it: read the source snapshot, plan the rows of the selected
 // mappings, and apply them — non-interactively, never destructively (a schema change that
 // drops data still needs a reviewed `mlbridge apply --allow-destructive`). The tables the
-// rows need are created when missing, as `--target rows.<Kind>` does.
+// rows need are created when missing and their non-destructive schema changes applied, as
+// `--target rows.<Kind>` does, and so is serve's `_mlbridge_rejected` (no rows target brings
+// it, yet apply creates it and serve writes to it): after a reconcile on an empty warehouse,
+// plan shows no table to add. The summary lists every such resource change.
 
-import { rowsAddress } from '../model/address.js';
+import { rowsAddress, tableAddress } from '../model/address.js';
 import { MlbridgeError } from '../model/errors.js';
 import type { SnapshotSource } from '../source/snapshot-source.js';
 import type { Spec } from '../spec/types.js';
 import type { Warehouse } from '../warehouse/warehouse.js';
+import { REJECTED_TABLE } from './desired.js';
 import type { EventSink } from './events.js';
-import type { RowCounts, RowsChange } from './plan.js';
+import type { Action, RowCounts, RowsChange } from './plan.js';
 import { apply } from './planner.js';
+
+/** A dataset or table the reconcile created or changed, as apply's summary counts them. */
+export interface ReconcileResourceChange {
+  address: string;
+  action: Exclude<Action, 'no-op'>;
+}
 
 export interface ReconcileSummary {
   id: string;
   kinds: Record<string, RowCounts>;
+  /** Every schema change applied (datasets and tables created or altered), in plan order; [] when none. */
+  resources: ReconcileResourceChange[];
   durationMs: number;
-  /** Rows were repaired (something was inserted, updated, deleted or quarantined). */
+  /** Rows were repaired (something was inserted, updated, deleted or quarantined) or a resource changed. */
   changed: boolean;
   /** The plan's warnings (e.g. rows the version guard kept although the source differs); absent when none. */
   warnings?: string[];
@@ -70,7 +82,7 @@ export function createReconciler(spec: Spec, warehouse: Warehouse, options: Reco
         spec,
         { warehouse, source },
         {
-          targets: selected.map(rowsAddress),
+          targets: [...selected.map(rowsAddress), ...(selected.length > 0 ? [tableAddress(spec.target.kind, spec.target.dataset, REJECTED_TABLE)] : [])],
           allowDestructive: false,
           lockTimeoutMs: options.lockTimeoutMs ?? reconcileLockWaitMs(spec),
           operation: `reconcile ${id}`,
@@ -80,9 +92,33 @@ export function createReconciler(spec: Spec, warehouse: Warehouse, options: Reco
       );
       const out: Record<string, RowCounts> = {};
       for (const c of result.plan.changes) if (c.type === 'rows') out[(c as RowsChange).kind] = (c as RowsChange).after!;
-      const changed = Object.values(out).some((n) => n.insert + n.update + n.delete + n.quarantine > 0);
+      const resources = result.applied
+        ? result.plan.changes.flatMap((c) => (c.type !== 'rows' && c.action !== 'no-op' ? [{ address: c.address, action: c.action }] : []))
+        : [];
+      const rowsChanged = Object.values(out).some((n) => n.insert + n.update + n.delete + n.quarantine > 0);
       const warnings = result.plan.diagnostics.filter((d) => d.severity === 'warning').map((d) => d.summary);
-      return { id, kinds: out, durationMs: Date.now() - started, changed, ...(warnings.length > 0 ? { warnings } : {}) };
+      return {
+        id,
+        kinds: out,
+        resources,
+        durationMs: Date.now() - started,
+        changed: rowsChanged || resources.length > 0,
+        ...(warnings.length > 0 ? { warnings } : {}),
+      };
     },
   };
+}
+
+/**
+ * What a reconcile did, in a few words: "nothing to repair" only when nothing at all changed,
+ * else the rows and the resources it changed, counted as apply counts them
+ * ("rows repaired; Resources: 0 added, 1 changed, 0 destroyed").
+ */
+export function reconcileOutcome(s: Pick<ReconcileSummary, 'kinds' | 'resources'>): string {
+  const rows = Object.values(s.kinds).some((n) => n.insert + n.update + n.delete + n.quarantine > 0);
+  if (!rows && s.resources.length === 0) return 'nothing to repair';
+  const count = (actions: Action[]) => s.resources.filter((r) => actions.includes(r.action)).length;
+  const resources = `Resources: ${count(['create', 'replace'])} added, ${count(['update'])} changed, ${count(['delete', 'replace'])} destroyed`;
+  if (s.resources.length === 0) return 'rows repaired';
+  return rows ? `rows repaired; ${resources}` : resources;
 }

@@ -36,7 +36,7 @@ const Reconcile = suite('mlbridge reconcile');
 
 Reconcile('exits 0 with nothing to repair and prints one line per kind', async () => {
   const io = fakeIO({ cwd: specDir() });
-  const ports = portsWith({ reconcile: async ({ id }) => ({ id, kinds: { CustomerProfile: counts(0), Order: counts(0) }, durationMs: 1500, changed: false }) });
+  const ports = portsWith({ reconcile: async ({ id }) => ({ id, kinds: { CustomerProfile: counts(0), Order: counts(0) }, resources: [], durationMs: 1500, changed: false }) });
   assert.is(await reconcile({ config: 'mlbridge.yaml', kind: [], json: false }, io, ports.open), 0);
   const lines = io.out().trim().split('\n');
   assert.match(lines[0]!, /^Reconcile [0-9a-f-]{36} finished in 1\.5s: nothing to repair\.$/);
@@ -50,12 +50,12 @@ Reconcile('exits 0 with nothing to repair and prints one line per kind', async (
 Reconcile('exits 2 when it repaired rows, and --json prints the summary', async () => {
   const io = fakeIO({ cwd: specDir() });
   let asked: string[] | undefined;
-  const ports = portsWith({ reconcile: async ({ id, kinds }) => ((asked = kinds), { id, kinds: { Order: counts(3) }, durationMs: 20, changed: true }) });
+  const ports = portsWith({ reconcile: async ({ id, kinds }) => ((asked = kinds), { id, kinds: { Order: counts(3) }, resources: [], durationMs: 20, changed: true }) });
   assert.is(await reconcile({ config: 'mlbridge.yaml', kind: ['Order'], json: true }, io, ports.open), 2);
   const summary = JSON.parse(io.out());
   assert.equal([summary.changed, summary.kinds, asked], [true, { Order: counts(3) }, ['Order']]);
   // snake_case keys, as every JSON mlbridge prints; kind names stay as the spec writes them.
-  assert.equal(Object.keys(summary), ['id', 'kinds', 'duration_ms', 'changed']);
+  assert.equal(Object.keys(summary), ['id', 'kinds', 'resources', 'duration_ms', 'changed']);
 });
 
 Reconcile('exits 1 naming an unmapped kind, without opening anything', async () => {

@@ -138,7 +138,7 @@ Reconcile('a second call while one runs gets 409 with the running id; the first 
   reconciler.finish(true);
   const done = await first;
   assert.is(done.statusCode, 200);
-  assert.equal(done.json(), { id: reconciler.calls[0]!.id, kinds: { CustomerProfile: { insert: 1, update: 0, delete: 0, quarantine: 0, unchanged: 5 } }, duration_ms: 12, changed: true });
+  assert.equal(done.json(), { id: reconciler.calls[0]!.id, kinds: { CustomerProfile: { insert: 1, update: 0, delete: 0, quarantine: 0, unchanged: 5 } }, resources: [], duration_ms: 12, changed: true });
   const third = server.app.inject({ method: 'POST', url: '/reconcile?kind=Order', headers });
   await reconciler.started();
   reconciler.finish(false);

@@ -69,7 +69,7 @@ export function manualReconciler(): ManualReconciler {
       });
       startedPromise = new Promise<void>((res) => (onStart = res));
       const kinds = Object.fromEntries((options.kinds ?? ['CustomerProfile']).map((k) => [k, { insert: changed ? 1 : 0, update: 0, delete: 0, quarantine: 0, unchanged: 5 }]));
-      return { id: options.id, kinds, durationMs: 12, changed };
+      return { id: options.id, kinds, resources: [], durationMs: 12, changed };
     },
   };
   return r;

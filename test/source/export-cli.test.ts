@@ -237,6 +237,14 @@ Init('the written spec loads with zero diagnostics and has the expected types', 
   assert.is(await init({ fromExport: 'full', output: out }, again.io), 1);
   assert.is(again.err(), `Error: ${out} already exists; init does not overwrite a spec (remove it, or pick another -o FILE)\n`);
   const text = await readFile(out, 'utf8');
+  // The header says what a REQUIRED column costs: its record is quarantined, the apply goes on.
+  assert.ok(
+    text.includes(
+      '# Every field is NULLABLE: an entity written later may lack a property all of these had (init --infer-required\n' +
+        '# makes those REQUIRED; a record without a value for a REQUIRED column is quarantined, not loaded).\n',
+    ),
+    text.slice(0, 600),
+  );
   assert.match(text, /# price: types vary \(INT64 in 133, FLOAT64 in 267\); widened to FLOAT64; 133 of 400 entities disagreed\n\s+- name: price\n/);
   assert.match(text, /# arr: types vary \(mixed-type arrays in 1; array elements: [^)]*\); JSON chosen; 1 of 1 entities disagreed/);
   assert.match(text, /source:\n {2}export: \{ path: \.\.\/full \}/);

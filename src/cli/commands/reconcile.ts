@@ -1,9 +1,9 @@
 // `mlbridge reconcile [-c SPEC] [--kind K]... [--json]`: what Cloud Scheduler's call to
 // serve's /reconcile does, from a terminal or cron. Never asks anything.
-// Exit 0: nothing to repair; 2: rows were repaired; 1: error.
+// Exit 0: nothing changed; 2: rows were repaired or a table's schema changed; 1: error.
 
 import { randomUUID } from 'node:crypto';
-import type { ReconcileSummary } from '../../server/ports.js';
+import { reconcileOutcome, type ReconcileSummary } from '../../engine/reconcile.js';
 import { loadConfig, printDiagnostics } from '../context.js';
 import { EXIT, println, type CliIO } from '../io.js';
 import { toJsonShape } from '../../model/json-shape.js';
@@ -15,8 +15,16 @@ export interface ReconcileOptions {
   json: boolean;
 }
 
+const RESOURCE_VERB: Record<ReconcileSummary['resources'][number]['action'], string> = {
+  create: 'created',
+  update: 'updated in place',
+  replace: 'replaced',
+  delete: 'destroyed',
+};
+
 function summaryText(s: ReconcileSummary): string[] {
-  const lines = [`Reconcile ${s.id} finished in ${(s.durationMs / 1000).toFixed(1)}s: ${s.changed ? 'rows repaired' : 'nothing to repair'}.`];
+  const lines = [`Reconcile ${s.id} finished in ${(s.durationMs / 1000).toFixed(1)}s: ${reconcileOutcome(s)}.`];
+  for (const r of s.resources) lines.push(`  ${r.address}: ${RESOURCE_VERB[r.action]}`);
   for (const [kind, c] of Object.entries(s.kinds)) {
     lines.push(`  ${kind}: ${c.insert} inserted, ${c.update} updated, ${c.delete} deleted, ${c.quarantine} quarantined, ${c.unchanged} unchanged`);
   }

@@ -1,8 +1,8 @@
 // Infers a spec (YAML text, version 1) from shape statistics: one mapping per kind with
 // the namespaces it was seen in, each property's BigQuery type and mode, with a comment
 // wherever the types varied. Fields are NULLABLE unless asked otherwise: a property every
-// sampled entity holds is not one every later entity will hold, and one REQUIRED column
-// without a value fails the whole load.
+// sampled entity holds is not one every later entity will hold, and a record without a
+// value for a REQUIRED column is quarantined instead of loaded.
 import { columnNameProblem, snakeCase, tableNameProblem } from '../../spec/names.js';
 import type { GroupStats, PropStats, ValueType } from './profile.js';
 import { cmp } from './profile.js';
@@ -144,7 +144,7 @@ export function inferSpecYaml(groups: GroupStats[], options: InferSpecOptions): 
   lines.push('# Review the types and modes below before the first apply.');
   if (!options.inferRequired) {
     lines.push('# Every field is NULLABLE: an entity written later may lack a property all of these had (init --infer-required');
-    lines.push('# makes those REQUIRED; a REQUIRED column without a value fails the whole load).');
+    lines.push('# makes those REQUIRED; a record without a value for a REQUIRED column is quarantined, not loaded).');
   }
   lines.push('version: 1');
   lines.push('target:');
