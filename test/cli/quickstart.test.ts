@@ -225,6 +225,7 @@ Quickstart('a removed column is a destructive drop, named when refused', async (
   assert.match(r.out, '  - duckdb_table.analytics.product will be updated in-place: drops the column price and its data');
   const refused = await run('apply', '--auto-approve');
   assert.is(refused.code, 1);
+  assert.match(refused.err, 'Error: Refusing 1 destructive change without --allow-destructive');
   assert.match(refused.err, 'duckdb_table.analytics.product (update): drops the column price and its data');
   edit('      - name: in_stock\n', '      - name: price\n        type: FLOAT64\n      - name: in_stock\n');
   assert.is((await run('plan', '--detailed-exitcode')).code, 0, 'nothing was dropped');
