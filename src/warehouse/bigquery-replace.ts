@@ -7,9 +7,31 @@ import type { TableSchema } from '../model/schema.js';
 import type { ReplaceSpec } from './warehouse.js';
 import { staleEtag } from './bigquery-call.js';
 import type { BigQueryCalls } from './bigquery-call.js';
-import { REPLACEMENT_SUFFIX, REPLACE_STATE_LABEL, fromRestTable, quoteIdent, sameColumns, tableLabels, toRestTable } from './bigquery-schema.js';
+import { REPLACEMENT_SUFFIX, REPLACE_STATE_LABEL, fromRestTable, quoteIdent, sameColumns, sqlType, tableLabels, toRestTable } from './bigquery-schema.js';
 import type { RestTable } from './bigquery-schema.js';
 import { copyStatement } from './bigquery-sql.js';
+import { selectRows } from './bigquery-row-reads.js';
+import { checkQuery, copyChecks, uncopyable, uncopyableError } from './replace-check.js';
+import type { CheckDialect, UncopyableRows } from './replace-check.js';
+
+const bigQueryCheck: CheckDialect = {
+  quote: quoteIdent,
+  tryCast: (expr, to) => `SAFE_CAST(${expr} AS ${sqlType(to, false)})`,
+  countIf: (cond) => `COUNTIF(${cond})`,
+};
+
+/**
+ * The rows of `old` (the table as tables.get returned it) that copying into `desired` would
+ * refuse, counted by one query job: BigQuery would otherwise fail the copy half-way with its
+ * own text ("Required field x cannot be null"), which is not ours to parse.
+ */
+export async function countUncopyable(api: BigQueryCalls, old: RestTable, desired: TableSchema, replace: ReplaceSpec): Promise<UncopyableRows[]> {
+  const { dataset, name } = desired;
+  const checks = copyChecks(fromRestTable(dataset, name, old).columns, desired, replace);
+  const query = checkQuery(bigQueryCheck, api.ref(dataset, name), desired, checks);
+  if (query === undefined) return [];
+  return uncopyable(checks, (await selectRows(api, tableAddress('bigquery', dataset, name), query))[0]);
+}
 
 /**
  * Copy-and-swap. Sequence, and what a crash after each step leaves (a re-run converges):
@@ -42,6 +64,8 @@ export async function replaceTable(api: BigQueryCalls, desired: TableSchema, rep
     next = null;
   }
   if (!next) {
+    const refused = await countUncopyable(api, old, desired, replace);
+    if (refused.length > 0) throw uncopyableError(resource, refused);
     const body = toRestTable(api.project, { ...desired, name: newName });
     body.labels = { ...body.labels, [REPLACE_STATE_LABEL]: 'copying' };
     const created = await api.insertTable(resource, dataset, body);

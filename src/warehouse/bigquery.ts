@@ -35,7 +35,8 @@ import { BigQueryCalls, staleEtag, statusOf } from './bigquery-call.js';
 import { toCallError } from './bigquery-errors.js';
 import type { OnRetry } from './bigquery-call.js';
 import { BigQueryLock } from './bigquery-lock.js';
-import { recoverCopy, replaceTable as replaceByCopy } from './bigquery-replace.js';
+import { countUncopyable, recoverCopy, replaceTable as replaceByCopy } from './bigquery-replace.js';
+import type { UncopyableRows } from './replace-check.js';
 import { decodeRow, encodeRow } from './bigquery-rows.js';
 import {
   REPLACEMENT_SUFFIX,
@@ -206,6 +207,11 @@ class BigQueryWarehouse implements Warehouse {
   async replaceTable(desired: TableSchema, replace: ReplaceSpec, expectedEtag?: string): Promise<void> {
     this.writable('replace');
     return replaceByCopy(this.api, desired, replace, expectedEtag);
+  }
+
+  async countUncopyable(desired: TableSchema, replace: ReplaceSpec): Promise<UncopyableRows[]> {
+    const old = await this.api.getRawTable(desired.dataset, desired.name);
+    return old ? countUncopyable(this.api, old, desired, replace) : [];
   }
 
   async deleteTable(dataset: string, name: string, expectedEtag?: string): Promise<void> {

@@ -11,6 +11,22 @@ import { columnAt, findCol, metaComment } from './duckdb-catalog.js';
 import type { DuckSql } from './duckdb-catalog.js';
 import { replaceFailure, duckMessage } from './duckdb-errors.js';
 import { columnDefinition, duckType, qualified, quoteIdent, quoteLiteral } from './sql-duckdb.js';
+import { checkQuery, copyChecks, uncopyable, uncopyableError } from './replace-check.js';
+import type { CheckDialect, UncopyableRows } from './replace-check.js';
+
+const duckCheck: CheckDialect = {
+  quote: quoteIdent,
+  tryCast: (expr, to) => `TRY_CAST(${expr} AS ${duckType(to)})`,
+  countIf: (cond) => `count(*) FILTER (WHERE ${cond})`,
+};
+
+/** The rows of `o` that replacing it with `desired` could not copy (see replace-check.ts). */
+export async function countUncopyable(sql: DuckSql, c: DuckDBConnection, o: ObservedTable, desired: TableSchema, replace: ReplaceSpec): Promise<UncopyableRows[]> {
+  const checks = copyChecks(o.columns, desired, replace);
+  const query = checkQuery(duckCheck, qualified(o.dataset, o.name), desired, checks);
+  if (query === undefined) return [];
+  return uncopyable(checks, (await sql.rows(c, query))[0]);
+}
 
 /** Applies `ops` to the table `o` (as observed, etag checked), `resource` its address. */
 export async function alterTable(sql: DuckSql, c: DuckDBConnection, o: ObservedTable, ops: TableOp[], resource: string): Promise<void> {
@@ -104,6 +120,8 @@ export async function rebuildTable(sql: DuckSql, c: DuckDBConnection, o: Observe
   if (o.deletionProtection && desired.deletionProtection) {
     throw new MlbridgeError('TARGET_ERROR', `${resource} has deletion protection; it cannot be replaced`, { resource });
   }
+  const refused = await countUncopyable(sql, c, o, desired, replace);
+  if (refused.length > 0) throw uncopyableError(resource, refused);
   const oldQ = qualified(o.dataset, o.name);
   const tmp = `${o.name}__mlbridge_replace`;
   const tmpQ = qualified(o.dataset, tmp);

@@ -27,7 +27,8 @@ import type { StageTables } from '../model/staged.js';
 import { columnDefinition, qualified, quoteIdent, quoteLiteral } from './sql-duckdb.js';
 import { DuckDbHost } from './duckdb-host.js';
 import { memoryLimitBytes, rowsPerPass } from './duckdb-memory.js';
-import { alterTable, rebuildTable } from './duckdb-table-change.js';
+import { alterTable, countUncopyable, rebuildTable } from './duckdb-table-change.js';
+import type { UncopyableRows } from './replace-check.js';
 
 export { FileLock, UNREADABLE_LOCK_ID } from './duckdb-lock.js';
 
@@ -137,6 +138,18 @@ export class DuckDbWarehouse implements Warehouse {
       const o = await this.catalog.expectTable(c, desired.dataset, desired.name, expectedEtag);
       await rebuildTable(this.sql, c, o, desired, replace, resource);
     });
+  }
+
+  countUncopyable(desired: TableSchema, replace: ReplaceSpec): Promise<UncopyableRows[]> {
+    const { dataset, name } = desired;
+    return this.host.read(
+      tableAddress('duckdb', dataset, name),
+      async (c) => {
+        const o = await this.catalog.observeTable(c, dataset, name);
+        return o ? countUncopyable(this.sql, c, o, desired, replace) : [];
+      },
+      [],
+    );
   }
 
   deleteTable(dataset: string, name: string, expectedEtag?: string): Promise<void> {

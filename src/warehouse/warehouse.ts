@@ -15,6 +15,7 @@ import type { ProfileColumn, ProfileState, RowDiffOptions, RowDiffResult, RowMer
 import type { PrintSet } from '../model/print-set.js';
 import type { StagedColumns } from '../model/staged-columns.js';
 import type { StagedFile } from '../model/staged-file.js';
+import type { UncopyableRows } from './replace-check.js';
 
 /** One in-place change to an existing table. `path` addresses nested RECORD fields. */
 export type TableOp =
@@ -126,7 +127,17 @@ export interface Warehouse {
   createTable(table: TableSchema): Promise<void>;
   /** Applies in-place ops; fails with a TARGET_ERROR naming the table when `expectedEtag` no longer matches. */
   updateTable(dataset: string, name: string, ops: TableOp[], expectedEtag?: string): Promise<void>;
+  /**
+   * Fails with a TARGET_ERROR (details.uncopyable) before changing anything when rows of the
+   * table could not be copied into `desired` (see countUncopyable).
+   */
   replaceTable(desired: TableSchema, replace: ReplaceSpec, expectedEtag?: string): Promise<void>;
+  /**
+   * The rows of the existing table `desired` names that replacing it would not copy: NULLs
+   * for a REQUIRED column, values a changed type cannot hold. One aggregate query; [] when
+   * the table is absent or every row copies.
+   */
+  countUncopyable(desired: TableSchema, replace: ReplaceSpec): Promise<UncopyableRows[]>;
   deleteTable(dataset: string, name: string, expectedEtag?: string): Promise<void>;
 
   /** Streams every row of a table. */

@@ -222,20 +222,19 @@ Journeys('making a column REQUIRED while rows hold NULL fails naming the column,
   assert.is((await run('apply', '--auto-approve')).code, 0);
   await sql(`INSERT INTO analytics.customer (_key, _version, _hash, _synced_at) VALUES ('k1', 1, 'h', now())`);
   write(text.replace('{ name: email, type: STRING }', '{ name: email, type: STRING, mode: REQUIRED }'));
+  const why = 'duckdb_table.analytics.customer cannot be replaced: 1 existing row holds NULL in column email, which the spec makes REQUIRED; fill or delete those rows, or keep email NULLABLE';
+  const planned = await run('plan');
+  assert.is(planned.code, 1, 'plan predicts the failure');
+  assert.match(planned.out + planned.err, why);
   const r = await run('apply', '--auto-approve', '--allow-destructive');
   assert.is(r.code, 1);
-  assert.is(
-    r.err,
-    'Error: Error applying duckdb_table.analytics.customer (replace): Replacing duckdb_table.analytics.customer failed; the old table and its rows are kept: ' +
-      'existing rows hold NULL in column email, which the spec makes REQUIRED; fill or delete those rows, or keep email NULLABLE\n' +
-      'Nothing was applied; fix the cause and run apply again.\n',
-  );
+  assert.is(r.err, `Error: Cannot apply: ${why}\n`);
   assert.not.match(r.out + r.err, '__mlbridge_replace');
   await sql(`DELETE FROM analytics.customer WHERE _key = 'k1'`);
   assert.is((await run('apply', '--auto-approve', '--allow-destructive')).code, 0, 'converges once the rows are fixed');
 });
 
-Journeys('STRING → INT64 over a value that is not a number fails with DuckDB\'s reason only, and the rows stay', async () => {
+Journeys('STRING → INT64 over a value that is not a number fails naming the column and the rows, and the rows stay', async () => {
   const text = spec('./wh.duckdb', ['Customer']).replace('    fields:', '    deletion_protection: false\n    fields:');
   write(text);
   assert.is((await run('apply', '--auto-approve')).code, 0);
@@ -245,8 +244,8 @@ Journeys('STRING → INT64 over a value that is not a number fails with DuckDB\'
   assert.is(r.code, 1);
   assert.is(
     r.err,
-    'Error: Error applying duckdb_table.analytics.customer (replace): Replacing duckdb_table.analytics.customer failed; the old table and its rows are kept: ' +
-      "Conversion Error: Could not convert string 'abc' to INT64 when casting from source column email\nNothing was applied; fix the cause and run apply again.\n",
+    'Error: Cannot apply: duckdb_table.analytics.customer cannot be replaced: ' +
+      '1 existing row holds a value in column email that cannot be converted from STRING to INT64; fix or delete those rows, or keep email STRING\n',
   );
   assert.not.match(r.err, 'LINE 1');
 });

@@ -226,6 +226,35 @@ Suite('deletion protection blocks deleting a table, even with allowDestructive',
   assert.ok(await table(s2, 'order'), 'the protected table is still there');
 });
 
+Suite('plan counts the rows a replacement cannot copy into a stricter schema, and apply refuses it with nothing changed', async () => {
+  const mk = (fields: ReturnType<typeof field>[]) => spec(ctx.db, [customers([field('email', 'STRING', 'REQUIRED'), field('segment', 'STRING'), ...fields], { deletionProtection: false })]);
+  await applySpec(mk([]));
+  await merge(mk([]), 'customer', [{ ...sys('k1'), email: 'a@x', segment: 'returning' }, { ...sys('k2'), email: 'b@x', segment: '3' }]);
+  const s2 = spec(ctx.db, [customers([field('email', 'STRING', 'REQUIRED'), field('segment', 'INT64'), field('customer', 'STRING', 'REQUIRED')], { deletionProtection: false })]);
+  const p = await plan(s2);
+  assert.is(change(p, 'duckdb_table.analytics.customer')?.action, 'replace');
+  assert.equal(
+    p.diagnostics.filter((d) => d.severity === 'error').map((d) => d.summary),
+    [
+      'duckdb_table.analytics.customer cannot be replaced: 1 existing row holds a value in column segment that cannot be converted from STRING to INT64; fix or delete those rows, or keep segment STRING',
+      'duckdb_table.analytics.customer cannot be replaced: 2 existing rows would hold NULL in the new column customer, which the spec makes REQUIRED; add customer as NULLABLE first, apply (which fills it), then make it REQUIRED',
+    ],
+  );
+  assert.is(p.diagnostics[0]!.detail, "The replacement copies the table's rows before apply writes any data, so apply would refuse it and keep the old table.");
+  const err = await rejects(applySpec(s2, { allowDestructive: true }));
+  assert.is(err.code, 'APPLY_FAILED');
+  assert.is(err.message, `Cannot apply: ${p.diagnostics[0]!.summary}`);
+  assert.equal(cols((await table(s2, 'customer'))?.columns).slice(-2), ['email STRING REQUIRED', 'segment STRING NULLABLE']);
+  assert.equal((await rowsOf(s2, 'customer')).map((r) => r.segment), ['returning', '3']);
+  // The two-step way out: the column NULLABLE first, its rows filled, then REQUIRED plans clean and applies.
+  await applySpec(mk([field('customer', 'STRING')]));
+  await merge(mk([]), 'customer', [{ ...sys('k1'), email: 'a@x', segment: 'returning', customer: 'c1' }, { ...sys('k2'), email: 'b@x', segment: '3', customer: 'c2' }]);
+  const s3 = mk([field('customer', 'STRING', 'REQUIRED')]);
+  assert.equal((await plan(s3)).diagnostics.filter((d) => d.severity === 'error'), []);
+  await applySpec(s3, { allowDestructive: true });
+  assert.equal((await rowsOf(s3, 'customer')).map((r) => r.customer), ['c1', 'c2']);
+});
+
 Suite('deletion protection blocks a replacement unless the spec now turns it off', async () => {
   const mk = (t: 'STRING' | 'INT64', deletionProtection: boolean) => spec(ctx.db, [customers([field('zip', t)], { deletionProtection })]);
   await applySpec(mk('STRING', true));

@@ -72,6 +72,7 @@ class MemoryWarehouse implements Warehouse {
   createTable(): never { throw new Error('not used'); }
   updateTable(): never { throw new Error('not used'); }
   replaceTable(): never { throw new Error('not used'); }
+  countUncopyable(): never { throw new Error('not used'); }
   deleteTable(): never { throw new Error('not used'); }
   openStage(): never { throw new Error('not used'); }
   readRowsByKey(): never { throw new Error('not used'); }

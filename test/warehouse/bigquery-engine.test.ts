@@ -4,7 +4,7 @@ import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import { openWarehouse } from '../../src/warehouse/open.js';
 import { field, mapping } from '../engine/fixtures/factories.js';
-import { cols, helpers, registerDataScenarios, registerFidelityScenarios, registerScenarios, rejects, type ScenarioTarget } from '../live/bigquery-scenarios.js';
+import { cols, helpers, sys, registerDataScenarios, registerFidelityScenarios, registerScenarios, rejects, type ScenarioTarget } from '../live/bigquery-scenarios.js';
 import { startBigQueryFake, type BigQueryFake } from '../support/bigquery-fake.js';
 
 const Suite = suite('plan and apply with target bigquery against the REST fake');
@@ -100,8 +100,8 @@ Suite('a replace interrupted after the old table was dropped converges on the ne
   const mk = (ty: 'STRING' | 'INT64') => h.bq([mapping('Customer', [field('email', 'STRING', 'REQUIRED'), field('zip', ty)], { deletionProtection: false })]);
   await h.applySpec(mk('STRING'));
   await h.merge('customer', [{ _key: 'k1', _version: '1', _hash: 'h', _synced_at: '2026-01-01T00:00:00Z', email: 'a@x', zip: '1234' }]);
-  // jobs.insert #1 copies the rows, #2 renames the copy into place: that one fails.
-  fake.failNext('jobs.insert', { status: 403, reason: 'accessDenied', message: 'Access Denied: simulated crash', skip: 1 });
+  // jobs.insert #1 and #2 count the rows the copy cannot convert (plan, then replaceTable), #3 copies the rows, #4 renames the copy into place: that one fails.
+  fake.failNext('jobs.insert', { status: 403, reason: 'accessDenied', message: 'Access Denied: simulated crash', skip: 3 });
   const err = await rejects(h.applySpec(mk('INT64'), { allowDestructive: true }));
   assert.match(err.message, 'Error applying bigquery_table.analytics.customer (replace)');
   const p = await h.plan(mk('INT64'));
@@ -110,6 +110,28 @@ Suite('a replace interrupted after the old table was dropped converges on the ne
   assert.is(cols((await h.table('customer'))?.columns).at(-1), 'zip INT64 NULLABLE');
   assert.equal((await h.rowsOf('customer')).map((r) => [r._key, r.zip]), [['k1', '1234']]);
   assert.equal((await h.plan(mk('INT64'))).summary, { add: 0, change: 0, destroy: 0 });
+});
+
+Suite('plan counts the rows a replacement cannot copy into a stricter schema, and apply refuses it with nothing changed', async () => {
+  const mk = (fields: ReturnType<typeof field>[]) => h.bq([mapping('Customer', [field('email', 'STRING', 'REQUIRED'), field('segment', 'STRING'), ...fields], { deletionProtection: false })]);
+  await h.applySpec(mk([]));
+  await h.merge('customer', [{ ...sys('k1'), email: 'a@x', segment: 'returning' }, { ...sys('k2'), email: 'b@x', segment: '3' }]);
+  const s2 = h.bq([mapping('Customer', [field('email', 'STRING', 'REQUIRED'), field('segment', 'INT64'), field('customer', 'STRING', 'REQUIRED')], { deletionProtection: false })]);
+  const p = await h.plan(s2);
+  assert.is(h.change(p, 'customer')?.action, 'replace');
+  assert.equal(
+    p.diagnostics.filter((d) => d.severity === 'error').map((d) => d.summary),
+    [
+      'bigquery_table.analytics.customer cannot be replaced: 1 existing row holds a value in column segment that cannot be converted from STRING to INT64; fix or delete those rows, or keep segment STRING',
+      'bigquery_table.analytics.customer cannot be replaced: 2 existing rows would hold NULL in the new column customer, which the spec makes REQUIRED; add customer as NULLABLE first, apply (which fills it), then make it REQUIRED',
+    ],
+  );
+  const err = await rejects(h.applySpec(s2, { allowDestructive: true }));
+  assert.is(err.code, 'APPLY_FAILED');
+  assert.is(err.message, `Cannot apply: ${p.diagnostics.find((d) => d.severity === 'error')!.summary}`);
+  assert.is(fake.table('analytics', 'customer__mlbridge_new'), undefined, 'no copy was started');
+  assert.equal(cols((await h.table('customer'))?.columns).slice(-2), ['email STRING REQUIRED', 'segment STRING NULLABLE']);
+  assert.equal((await h.rowsOf('customer')).map((r) => r.segment), ['returning', '3']);
 });
 
 for (const echo of ['nested', 'both'] as const) {

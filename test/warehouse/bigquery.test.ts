@@ -207,14 +207,63 @@ Suite('replace copies the rows with CAST into the new layout and leaves no helpe
   assert.is(fake.table('analytics', 'customer__mlbridge_new'), undefined);
 });
 
-Suite('a replace whose CAST fails keeps the old table and data and names the table and the bad value', async () => {
+Suite('a replace into a stricter schema is refused before anything is copied, naming column, rows and what to do', async () => {
+  const w = await open();
+  await setup(w, customer({ columns: [col('_key', 'STRING', 'REQUIRED'), col('segment', 'STRING'), col('zip', 'STRING')], partitioning: undefined }));
+  await w.mergeRows('analytics', 'customer', ['_key'], [
+    { _key: 'k1', segment: 'returning', zip: null },
+    { _key: 'k2', segment: '7', zip: '0150' },
+  ]);
+  const desired = customer({
+    columns: [col('_key', 'STRING', 'REQUIRED'), col('segment', 'INT64'), col('zip', 'STRING', 'REQUIRED'), col('customer', 'STRING', 'REQUIRED')],
+    partitioning: undefined,
+  });
+  const replace = { columnSources: { _key: '_key', segment: 'segment', zip: 'zip', customer: undefined } };
+  const expected = [
+    { column: 'segment', source: 'segment', rule: 'convert', from: 'STRING', to: 'INT64', rows: 1 },
+    { column: 'zip', source: 'zip', rule: 'required', rows: 1 },
+    { column: 'customer', rule: 'required', rows: 2 },
+  ];
+  assert.equal(await w.countUncopyable(desired, replace), expected);
+  const before = fake.calls.length;
+  const err = await rejects(w.replaceTable(desired, replace));
+  assert.is(err.code, 'TARGET_ERROR');
+  assert.is(
+    err.message,
+    'Replacing bigquery_table.analytics.customer failed; the old table and its rows are kept: ' +
+      '1 existing row holds a value in column segment that cannot be converted from STRING to INT64; fix or delete those rows, or keep segment STRING; ' +
+      '1 existing row holds NULL in column zip, which the spec makes REQUIRED; fill or delete those rows, or keep zip NULLABLE; ' +
+      '2 existing rows would hold NULL in the new column customer, which the spec makes REQUIRED; add customer as NULLABLE first, apply (which fills it), then make it REQUIRED',
+  );
+  assert.equal(err.details, { uncopyable: expected });
+  assert.not.ok(fake.calls.slice(before).includes('tables.insert'), 'no copy was started');
+  assert.equal(names((await w.getTable('analytics', 'customer'))!.columns), ['_key STRING REQUIRED', 'segment STRING NULLABLE', 'zip STRING NULLABLE']);
+  assert.equal((await rows(w)).map((r) => [r._key, r.segment, r.zip]), [['k1', 'returning', null], ['k2', '7', '0150']]);
+});
+
+Suite('a replace whose rows all fit the stricter schema counts none and copies them', async () => {
+  const w = await open();
+  await setup(w, customer({ columns: [col('_key', 'STRING', 'REQUIRED'), col('zip', 'STRING')], partitioning: undefined }));
+  await w.mergeRows('analytics', 'customer', ['_key'], [{ _key: 'k1', zip: '0150' }]);
+  const desired = customer({ columns: [col('_key', 'STRING', 'REQUIRED'), col('zip', 'INT64', 'REQUIRED')], partitioning: undefined });
+  const replace = { columnSources: { _key: '_key', zip: 'zip' } };
+  assert.equal(await w.countUncopyable(desired, replace), []);
+  await w.replaceTable(desired, replace);
+  assert.equal((await rows(w)).map((r) => r.zip), ['150']);
+});
+
+Suite('a replace whose CAST would fail keeps the old table and data and names the table and the column', async () => {
   const w = await open();
   await setup(w);
   await w.mergeRows('analytics', 'customer', ['_key'], [{ _key: 'k1', zip: 'N1 9GU' }]);
   const desired = customer({ columns: [col('_key', 'STRING', 'REQUIRED'), col('zip', 'INT64')], partitioning: undefined });
   const err = await rejects(w.replaceTable(desired, { columnSources: { _key: '_key', zip: 'zip' } }));
   assert.is(err.code, 'TARGET_ERROR');
-  assert.is(err.message, 'bigquery_table.analytics.customer: jobs.insert (query) rejected: Bad int64 value: N1 9GU (reason: invalidQuery)');
+  assert.is(
+    err.message,
+    'Replacing bigquery_table.analytics.customer failed; the old table and its rows are kept: ' +
+      '1 existing row holds a value in column zip that cannot be converted from STRING to INT64; fix or delete those rows, or keep zip STRING',
+  );
   assert.equal(names((await w.getTable('analytics', 'customer'))!.columns).slice(0, 3), ['_key STRING REQUIRED', 'age INT64 NULLABLE', 'zip STRING NULLABLE']);
   assert.equal((await rows(w)).map((r) => r.zip), ['N1 9GU']);
   assert.is(fake.table('analytics', 'customer__mlbridge_new'), undefined, 'the unfinished copy is not left in the dataset');
@@ -225,8 +274,8 @@ Suite('a replace that crashed after dropping the old table converges: create pro
   await setup(w);
   await w.mergeRows('analytics', 'customer', ['_key'], [{ _key: 'k1', zip: '0150' }]);
   const desired = customer({ columns: [col('_key', 'STRING', 'REQUIRED'), col('zip', 'INT64')], partitioning: undefined });
-  // jobs.insert #1 is the INSERT … SELECT copy, #2 the RENAME: fail the rename for good.
-  fake.failNext('jobs.insert', { status: 403, reason: 'accessDenied', message: 'Access Denied: rename', skip: 1 });
+  // jobs.insert #1 counts the rows the copy cannot convert, #2 is the INSERT … SELECT copy, #3 the RENAME: fail the rename for good.
+  fake.failNext('jobs.insert', { status: 403, reason: 'accessDenied', message: 'Access Denied: rename', skip: 2 });
   const err = await rejects(w.replaceTable(desired, { columnSources: { _key: '_key', zip: 'zip' } }));
   assert.match(err.message, 'jobs.insert (query) rejected: Access Denied: rename (reason: accessDenied, HTTP 403)');
   assert.is(await w.getTable('analytics', 'customer'), null, 'old table dropped after the copy finished');

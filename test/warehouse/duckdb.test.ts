@@ -185,6 +185,49 @@ Suite('a replacement whose CAST fails keeps the old table and its rows', async (
   assert.equal(await use(true, async (w) => (await w.listTables('ds')).map((x) => x.name)), ['t'], 'no leftover temp table');
 });
 
+Suite('a replacement into a stricter schema is refused before copying, naming column, rows and what to do', async () => {
+  await use(false, async (w) => {
+    await w.createDataset({ name: 'ds', labels: owned });
+    await w.createTable(tableOf('t', [c('k', 'STRING'), c('v', 'STRING'), c('n', 'STRING')]));
+    await w.mergeRows('ds', 't', ['k'], [{ k: 'a', v: 'returning', n: null }, { k: 'b', v: '7', n: 'x' }, { k: 'c', v: 'new', n: null }]);
+    const desired = tableOf('t', [c('k', 'STRING'), c('v', 'INT64'), c('n', 'STRING', 'REQUIRED'), c('customer', 'STRING', 'REQUIRED')]);
+    const replace = { columnSources: { k: 'k', v: 'v', n: 'n', customer: undefined } };
+    const expected = [
+      { column: 'v', source: 'v', rule: 'convert', from: 'STRING', to: 'INT64', rows: 2 },
+      { column: 'n', source: 'n', rule: 'required', rows: 2 },
+      { column: 'customer', rule: 'required', rows: 3 },
+    ];
+    assert.equal(await w.countUncopyable(desired, replace), expected);
+    const err = await rejects(w.replaceTable(desired, replace));
+    assert.is(err.code, 'TARGET_ERROR');
+    assert.is(
+      err.message,
+      'Replacing duckdb_table.ds.t failed; the old table and its rows are kept: ' +
+        '2 existing rows hold values in column v that cannot be converted from STRING to INT64; fix or delete those rows, or keep v STRING; ' +
+        '2 existing rows hold NULL in column n, which the spec makes REQUIRED; fill or delete those rows, or keep n NULLABLE; ' +
+        '3 existing rows would hold NULL in the new column customer, which the spec makes REQUIRED; add customer as NULLABLE first, apply (which fills it), then make it REQUIRED',
+    );
+    assert.equal(err.details, { uncopyable: expected });
+  });
+  const t = (await use(true, (w) => w.getTable('ds', 't')))!;
+  assert.equal(t.columns.map((x) => `${x.name} ${x.type} ${x.mode}`), ['k STRING NULLABLE', 'v STRING NULLABLE', 'n STRING NULLABLE']);
+  assert.equal((await use(true, (w) => rows(w, 't'))).length, 3);
+  assert.equal(await use(true, async (w) => (await w.listTables('ds')).map((x) => x.name)), ['t'], 'no leftover temp table');
+});
+
+Suite('a replacement whose rows all fit the stricter schema counts none and copies them', async () => {
+  await use(false, async (w) => {
+    await w.createDataset({ name: 'ds', labels: owned });
+    await w.createTable(tableOf('t', [c('k', 'STRING'), c('v', 'STRING')]));
+    await w.mergeRows('ds', 't', ['k'], [{ k: 'a', v: '12' }]);
+    const desired = tableOf('t', [c('k', 'STRING', 'REQUIRED'), c('v', 'INT64')]);
+    const replace = { columnSources: { k: 'k', v: 'v' } };
+    assert.equal(await w.countUncopyable(desired, replace), []);
+    await w.replaceTable(desired, replace);
+    assert.equal(await rows(w, 't'), [{ k: 'a', v: '12' }]);
+  });
+});
+
 Suite('deletion protection is honoured by deleteTable and replaceTable', async () => {
   await use(false, async (w) => {
     await w.createDataset({ name: 'ds', labels: owned });

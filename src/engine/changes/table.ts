@@ -6,7 +6,9 @@
 import { tableAddress } from '../../model/address.js';
 import { errorDiag, type Diagnostic } from '../../model/diagnostic.js';
 import type { DesiredTable, ObservedTable, TableSchema } from '../../model/schema.js';
-import type { ChangeModule } from '../context.js';
+import type { ChangeModule, EngineContext } from '../context.js';
+import type { ReplaceSpec } from '../../warehouse/warehouse.js';
+import { describeUncopyable } from '../../warehouse/replace-check.js';
 import { unsupportedAction } from '../context.js';
 import { tableKey } from '../dataset-diff.js';
 import { PROFILES_TABLE, REJECTED_TABLE, desiredState } from '../desired.js';
@@ -34,6 +36,22 @@ function protectionBlock(address: string, o: ObservedTable, d: DesiredTable | un
   return d
     ? `${address} has deletion protection and this change replaces it; set deletion_protection: false on ${mapping ? `mapping ${mapping}` : 'it'} to allow that`
     : `${address} has deletion protection and cannot be deleted; put its mapping back with deletion_protection: false, apply, then remove it`;
+}
+
+/**
+ * The rows the replacement of `address` would refuse to copy into the stricter schema (one
+ * aggregate query over the old table): an error, since the replacement runs before the data
+ * part of the same apply could repair them, and it would fail with the old table kept.
+ */
+async function uncopyableRows(ctx: EngineContext, address: string, d: TableSchema, replace: ReplaceSpec): Promise<Diagnostic[]> {
+  const found = await ctx.observe(`rows of ${address} the replacement must copy`, () => ctx.warehouse.countUncopyable(d, replace));
+  return found.map((u) =>
+    errorDiag(
+      `${address} cannot be replaced: ${describeUncopyable(u)}`,
+      undefined,
+      "The replacement copies the table's rows before apply writes any data, so apply would refuse it and keep the old table.",
+    ),
+  );
 }
 
 export const tableChanges: ChangeModule<'table'> = {
@@ -87,6 +105,8 @@ export const tableChanges: ChangeModule<'table'> = {
         if (blocked) {
           change.blocked = blocked;
           change.reasons.push({ path: 'deletion_protection', rule: 'deletion-protection', message: blocked });
+        } else if (o.numRows !== 0) {
+          diagnostics.push(...(await uncopyableRows(ctx, address, d, change.replace ?? { columnSources: {} })));
         }
       }
       changes.push(change);
