@@ -22,7 +22,7 @@
 import { createHash } from 'node:crypto';
 import { MlbridgeError, isMlbridgeError } from '../model/errors.js';
 import type { RowMergeResult, StagedRecord } from '../model/staged.js';
-import { formatTimestampUs } from '../record/coerce-time.js';
+import { formatTimestampUs, toTimestamp } from '../record/coerce-time.js';
 import type { KindProfile } from '../record/profile.js';
 import { recordKey, validateSyncRecord, type SyncRecord } from '../record/sync-record.js';
 import type { MappingSpec, Spec } from '../spec/types.js';
@@ -38,6 +38,16 @@ export interface IncomingChange {
   record: SyncRecord;
   /** original event, JSON-safe */
   payload: unknown;
+  /**
+   * The project and database the event names (a CloudEvent's source, else the entity key's
+   * partition); what it leaves out is not checked against the spec's datastore source.
+   */
+  from?: EventOrigin;
+}
+export interface EventOrigin {
+  project?: string;
+  /** '' or '(default)': the default database. */
+  database?: string;
 }
 export interface RejectedMessage {
   id: string /* sha256 of raw body */;
@@ -48,6 +58,19 @@ export interface RejectedMessage {
   reason: string;
   payload: string;
   receivedAt: Date;
+  /** The time the message gives its event (RFC 3339), when it gives a valid one. */
+  eventTime?: string;
+}
+/**
+ * What became of one message, for the answer to its push: accepted (logged in raw, whether
+ * it changed current or not), quarantined (stored in its kind's quarantine table) or rejected
+ * (stored in `_mlbridge_rejected`), with the stored row's `event_id` and its reason.
+ */
+export type Verdict = { status: 'accepted' } | { status: 'quarantined' | 'rejected'; id: string; reason: string };
+/** Filled by a write: one verdict per change and per rejected message, in their order. */
+export interface Verdicts {
+  changes: Verdict[];
+  rejected: Verdict[];
 }
 export interface IngestOutcome {
   written: number;
@@ -57,7 +80,8 @@ export interface IngestOutcome {
   rejected: number;
 }
 export interface ChangeSink {
-  write(changes: IncomingChange[], rejected: RejectedMessage[]): Promise<IngestOutcome>;
+  /** `verdicts`, when given, is filled with what became of each message. */
+  write(changes: IncomingChange[], rejected: RejectedMessage[], verdicts?: Verdicts): Promise<IngestOutcome>;
   close(): Promise<void>;
 }
 
@@ -118,29 +142,37 @@ export function createIngestor(spec: Spec, warehouse: Warehouse, options: Ingest
     return profiles;
   };
 
-  const run = async (changes: IncomingChange[], messages: RejectedMessage[]): Promise<IngestOutcome> => {
+  const run = async (changes: IncomingChange[], messages: RejectedMessage[], verdicts: Verdicts | undefined): Promise<IngestOutcome> => {
     const now = clock();
     const ingestTime = formatTimestampUs(BigInt(now.getTime()) * 1000n);
     const outcome: IngestOutcome = { written: 0, duplicates: 0, superseded: 0, quarantined: 0, rejected: 0 };
     const accepted = new Map<MappingSpec, SyncRecordWithOrigin[]>();
     const rejections: Array<{ mapping: MappingSpec | null; r: Rejection }> = [];
+    const changeVerdicts: Verdict[] = changes.map(() => ({ status: 'accepted' }));
+    const messageVerdicts: Verdict[] = [];
+    const verdictOf = (mapping: MappingSpec | null, r: Rejection): Verdict => ({ status: mapping ? 'quarantined' : 'rejected', id: r.id, reason: r.reason });
 
     for (const m of messages) {
       const mapping = m.kind !== undefined ? (spec.mappings.find((x) => x.kind === m.kind) ?? null) : null;
-      rejections.push({
-        mapping,
-        r: { id: m.id, key: m.key ?? '', kind: m.kind ?? null, operation: 'UNKNOWN', origin: m.origin, eventTime: null, reason: m.reason, payload: m.payload },
-      });
+      const r: Rejection = { id: m.id, key: m.key ?? '', kind: m.kind ?? null, operation: 'UNKNOWN', origin: m.origin, eventTime: eventTimeOf(m.eventTime), reason: m.reason, payload: m.payload };
+      rejections.push({ mapping, r });
+      messageVerdicts.push(verdictOf(mapping, r));
     }
-    for (const change of changes) {
+    changes.forEach((change, index) => {
       const routed = route(spec, change);
-      if ('reason' in routed) rejections.push({ mapping: routed.mapping, r: rejectionOf(change, routed.reason) });
-      else push(accepted, routed.mapping, { record: routed.record, origin: originOf(routed.record) });
-    }
+      if ('reason' in routed) {
+        const r = rejectionOf(change, routed.reason);
+        rejections.push({ mapping: routed.mapping, r });
+        changeVerdicts[index] = verdictOf(routed.mapping, r);
+      } else push(accepted, routed.mapping, { record: routed.record, origin: originOf(routed.record), index });
+    });
 
-    const stored = accepted.size > 0 ? await loadProfiles() : new Map<string, KindProfile>();
+    const profilesRead = accepted.size > 0 ? await loadProfiles() : new Map<string, KindProfile>();
     for (const [mapping, records] of accepted) {
-      const resolved = await stageEvents(warehouse, dataset, mapping, records.map((r) => r.record), { now, profile: stored.get(mapping.kind) ?? null });
+      const resolved = await stageEvents(warehouse, dataset, mapping, records.map((r) => r.record), { now, profile: profilesRead.get(mapping.kind) ?? null });
+      resolved.staged.forEach((s, i) => {
+        if (s.reason !== null) changeVerdicts[records[i]!.index] = { status: 'quarantined', id: s.eventId, reason: s.reason };
+      });
       const staged = [
         ...resolved.staged.map((s, i) => ({ staged: s, origin: records[i]!.origin, extra: undefined })),
         ...resolved.extras.map((e) => ({ staged: e.staged, origin: e.origin, extra: e })),
@@ -172,13 +204,17 @@ export function createIngestor(spec: Spec, warehouse: Warehouse, options: Ingest
       outcome.rejected += r.inserted;
       outcome.duplicates += shared.length - r.inserted;
     }
+    if (verdicts) {
+      verdicts.changes = changeVerdicts;
+      verdicts.rejected = messageVerdicts;
+    }
     return outcome;
   };
 
   return {
-    write(changes, rejected) {
+    write(changes, rejected, verdicts) {
       if (closed) return Promise.reject(new MlbridgeError('INTERRUPTED', 'the ingestor is closed; the batch was not written'));
-      const next = queue.then(() => run(changes, rejected));
+      const next = queue.then(() => run(changes, rejected, verdicts));
       queue = next.catch(() => undefined);
       return next;
     },
@@ -219,6 +255,8 @@ function countEvents(outcome: IngestOutcome, group: Array<{ staged: StagedRecord
 interface SyncRecordWithOrigin {
   record: SyncRecord;
   origin: Origin;
+  /** Its change's place in the batch. */
+  index: number;
 }
 
 type Routed = { mapping: MappingSpec; record: SyncRecord } | { mapping: MappingSpec | null; reason: string };
@@ -234,6 +272,8 @@ function route(spec: Spec, change: IncomingChange): Routed {
     if (!isMlbridgeError(e, 'INVALID_ARGUMENT')) throw e;
     return { mapping, reason: `invalid record: ${e.message}` };
   }
+  const foreign = foreignSource(spec, change.from);
+  if (foreign) return { mapping: null, reason: foreign };
   if (!mapping) return { mapping: null, reason: `no mapping for kind ${record.kind}` };
   const namespaces = mappingNamespaces(mapping);
   const ns = record.namespace ?? '';
@@ -242,6 +282,36 @@ function route(spec: Spec, change: IncomingChange): Routed {
     return { mapping: null, reason: `kind ${record.kind} is mapped for namespace ${namespaces.map(shown).join(', ')} only, not ${shown(ns)}` };
   }
   return { mapping, record };
+}
+
+const isDefaultDatabase = (d: string): boolean => d === '' || d === '(default)';
+const shownDatabase = (d: string): string => (isDefaultDatabase(d) ? '(default)' : d);
+
+/**
+ * Why an event from another project or database than the spec's datastore source cannot be
+ * taken (its `_key` names neither, so it would overwrite the source's entity of the same key),
+ * else undefined. What the event does not name is not checked, nor is anything when the source
+ * is an export, which names no project.
+ */
+function foreignSource(spec: Spec, from: EventOrigin | undefined): string | undefined {
+  const source = spec.source;
+  if (source?.kind !== 'datastore' || !from) return undefined;
+  const database = source.databaseId ?? '';
+  const otherProject = from.project !== undefined && from.project !== source.project;
+  const otherDatabase = from.database !== undefined && shownDatabase(from.database) !== shownDatabase(database);
+  if (!otherProject && !otherDatabase) return undefined;
+  const named = [from.project !== undefined ? `project ${from.project}` : '', from.database !== undefined ? `database ${shownDatabase(from.database)}` : ''].filter(Boolean).join(', ');
+  return `event from ${named}; this spec's source is project ${source.project}, database ${shownDatabase(database)}`;
+}
+
+/** A rejection's `event_time`: the message's own time with µs, when it gives a valid one. */
+function eventTimeOf(time: unknown): string | null {
+  if (typeof time !== 'string' && !(time instanceof Date)) return null;
+  try {
+    return toTimestamp(time, 'eventTime');
+  } catch {
+    return null;
+  }
 }
 
 function originOf(record: SyncRecord): Origin {
@@ -259,7 +329,7 @@ function rejectionOf(change: IncomingChange, reason: string): Rejection {
   }
   // No message id reaches this port for a decoded change: its content is its identity.
   const id = createHash('sha256').update(`rejected\n${safeJson(change.payload)}\n${safeJson(change.record)}`).digest('hex');
-  return { id, key, kind, operation, origin: originOf(raw as SyncRecord), eventTime: null, reason, payload };
+  return { id, key, kind, operation, origin: originOf(raw as SyncRecord), eventTime: eventTimeOf(raw.eventTime), reason, payload };
 }
 
 function jsonValue(v: unknown): RowValue {

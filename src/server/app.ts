@@ -6,6 +6,7 @@
 // Every POST is authenticated before its body is read. The answer to a push is the
 // acknowledgement: 200 only once sink.write has resolved for the batch holding the message
 // (a message that can never succeed is rejected, recorded and also acknowledged with 200),
+// and its body says what the sink did with it: accepted, quarantined or rejected (with why),
 // 401 without a valid token, 503 when the sink failed or the server is shutting down (the
 // platform redelivers); a busy target (busy.ts) adds Retry-After and names its holder.
 // Every answer that is not a 2xx says why in `{error, reason}`, never
@@ -21,7 +22,7 @@ import { BatcherClosedError, MicroBatcher, type BatcherOptions } from './batcher
 import { reject, type Decoded, type Origin } from './decoded.js';
 import { decodeEventarc } from './eventarc.js';
 import { decodePubsub } from './pubsub.js';
-import type { ChangeSink, Reconciler, ReconcileSummary } from './ports.js';
+import type { ChangeSink, Reconciler, ReconcileSummary, Verdict } from './ports.js';
 import { toJsonShape } from '../model/json-shape.js';
 
 export type ServerAuth =
@@ -138,16 +139,20 @@ export function createServer(options: ServerOptions): MlbridgeServer {
       if ('rejected' in decoded) {
         log({ severity: 'WARNING', message: `rejected ${decoded.rejected.origin} message ${decoded.rejected.id.slice(0, 12)}: ${decoded.rejected.reason}`, ...(decoded.rejected.kind ? { kind: decoded.rejected.kind } : {}) });
       }
+      let verdict: Verdict;
       try {
-        await batcher.submit(decoded);
+        verdict = await batcher.submit(decoded);
       } catch (e) {
         const busy = busyTarget(e);
         if (busy) return busyReply(reply, { reason: `the target is busy: ${busy.reason}; the change will be redelivered`, ...(busy.holder ? { holder: busy.holder } : {}) });
         const reason = e instanceof BatcherClosedError ? `${e.message}; retry the request` : `the change could not be written (${errorMessage(e)}); it will be redelivered`;
         return reply.code(503).send({ error: 'unavailable', reason });
       }
-      if ('rejected' in decoded) return reply.code(200).send({ status: 'rejected', id: decoded.rejected.id, reason: decoded.rejected.reason });
-      return reply.code(200).send({ status: 'accepted' });
+      // 200 for all three: what was quarantined or rejected would fail the same way again.
+      if (verdict.status !== 'accepted' && !('rejected' in decoded)) {
+        log({ severity: 'WARNING', message: `${verdict.status} ${origin} message ${verdict.id.slice(0, 12)}: ${verdict.reason}`, kind: decoded.change.record.kind });
+      }
+      return reply.code(200).send(verdict);
     };
 
   const eventarc = ingest('eventarc', (body, req, receivedAt) => decodeEventarc(req.headers, { body, receivedAt }, kinds));

@@ -10,7 +10,7 @@
 // waits longer than that plus the write in progress.
 
 import type { Decoded } from './decoded.js';
-import type { ChangeSink, IncomingChange, IngestOutcome, RejectedMessage } from './ports.js';
+import type { ChangeSink, IncomingChange, IngestOutcome, RejectedMessage, Verdict, Verdicts } from './ports.js';
 
 export interface BatcherOptions {
   /** Messages per sink.write, at most (default 500). */
@@ -24,7 +24,7 @@ export interface BatcherOptions {
 interface Entry {
   decoded: Decoded;
   enqueuedAt: number;
-  resolve: () => void;
+  resolve: (verdict: Verdict) => void;
   reject: (e: unknown) => void;
 }
 
@@ -56,10 +56,13 @@ export class MicroBatcher {
     return this.queue.length;
   }
 
-  /** Resolves once the batch holding this message was written; rejects with the sink's error. */
-  submit(decoded: Decoded): Promise<void> {
+  /**
+   * Resolves with what became of the message once the batch holding it was written; rejects
+   * with the sink's error.
+   */
+  submit(decoded: Decoded): Promise<Verdict> {
     if (this.closing) return Promise.reject(new BatcherClosedError());
-    return new Promise<void>((resolve, reject) => {
+    return new Promise<Verdict>((resolve, reject) => {
       this.queue.push({ decoded, enqueuedAt: Date.now(), resolve, reject });
       this.schedule();
     });
@@ -115,9 +118,16 @@ export class MicroBatcher {
     const started = Date.now();
     this.inFlight = (async () => {
       try {
-        const outcome = await this.sink.write(changes, rejected);
+        const verdicts: Verdicts = { changes: [], rejected: [] };
+        const outcome = await this.sink.write(changes, rejected, verdicts);
         this.options.onBatch?.({ size: batch.length, outcome, durationMs: Date.now() - started });
-        for (const e of batch) e.resolve();
+        // A sink that reports no verdicts: a change was taken, a rejected message rejected.
+        let c = 0;
+        let r = 0;
+        for (const e of batch) {
+          if ('change' in e.decoded) e.resolve(verdicts.changes[c++] ?? { status: 'accepted' });
+          else e.resolve(verdicts.rejected[r++] ?? { status: 'rejected', id: e.decoded.rejected.id, reason: e.decoded.rejected.reason });
+        }
       } catch (error) {
         this.options.onBatch?.({ size: batch.length, error, durationMs: Date.now() - started });
         for (const e of batch) e.reject(error);

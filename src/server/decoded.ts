@@ -6,7 +6,7 @@ import { createHash } from 'node:crypto';
 import { futureVersionReason } from '../record/future-version.js';
 import { entityToSyncRecord, type SyncRecord } from '../record/sync-record.js';
 import { canonicalKey, type Entity } from '../source/entity.js';
-import type { IncomingChange, RejectedMessage } from './ports.js';
+import type { EventOrigin, IncomingChange, RejectedMessage } from './ports.js';
 import { parseRfc3339 } from './rest-entity.js';
 
 export type Origin = 'eventarc' | 'pubsub';
@@ -67,6 +67,12 @@ export function futureVersionRejection(raw: RawMessage, about: Required<Rejected
 /** The kind and canonical `_key` of a complete entity key, for a rejection that names them. */
 export function aboutEntity(entity: Pick<Entity, 'key'>): Required<RejectedAbout> {
   return { kind: entityKind(entity), key: canonicalKey(entity.key) };
+}
+
+/** The project and database an entity key names ('' or absent: not named). */
+export function partitionOrigin(key: Pick<Entity, 'key'>['key']): EventOrigin {
+  const p = key.partitionId;
+  return { ...(p.projectId ? { project: p.projectId } : {}), ...(p.databaseId ? { database: p.databaseId } : {}) };
 }
 
 /** The kind of an entity: its key's last path element. */

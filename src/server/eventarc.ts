@@ -15,7 +15,9 @@
 // kind's quarantine when that time is too far ahead of its receipt (record/future-version.ts).
 
 import { decodeEntityEvent, type EntityEvent, type EventEntityResult } from './entity-event-proto.js';
-import { aboutEntity, changeRecord, entityKind, futureVersionRejection, isRfc3339, reject, type Decoded, type RawMessage } from './decoded.js';
+import { aboutEntity, changeRecord, entityKind, futureVersionRejection, isRfc3339, partitionOrigin, reject, type Decoded, type RawMessage } from './decoded.js';
+import type { EventOrigin } from './ports.js';
+import type { Key } from '../source/entity.js';
 import { canonicalTimestamp, checkEntity, checkKey, InvalidEvent, isObject } from './rest-entity.js';
 import { toTimestamp } from '../record/coerce-time.js';
 
@@ -80,9 +82,26 @@ function eventFromJson(data: unknown): EntityEvent {
 
 /** Decodes one Eventarc delivery. `kinds`: the spec's mapped kinds (others are rejected). */
 export function decodeEventarc(headers: Headers, raw: Omit<RawMessage, 'origin'>, kinds: ReadonlySet<string>): Decoded {
-  const msg: RawMessage = { ...raw, origin: 'eventarc' };
+  const attrs: CloudEventAttributes = {};
+  const decoded = decodeCloudEvent(headers, { ...raw, origin: 'eventarc' }, kinds, attrs);
+  // A rejection keeps the event's time when the CloudEvent gives a valid one.
+  if ('rejected' in decoded && isRfc3339(attrs.time)) decoded.rejected.eventTime = attrs.time;
+  return decoded;
+}
+
+/**
+ * The project and database a Datastore CloudEvent names: its `source`
+ * (`//datastore.googleapis.com/projects/P/databases/D`), else its entity key's partition.
+ */
+function eventOrigin(source: unknown, key: Key): EventOrigin {
+  const m = typeof source === 'string' ? /^\/\/datastore\.googleapis\.com\/projects\/([^/]+)\/databases\/([^/]+)$/.exec(source) : null;
+  if (m) return { project: decodeURIComponent(m[1]!), database: decodeURIComponent(m[2]!) };
+  return partitionOrigin(key);
+}
+
+/** `attrs` is filled with the CloudEvent's attributes as far as they were read. */
+function decodeCloudEvent(headers: Headers, msg: RawMessage, kinds: ReadonlySet<string>, attrs: CloudEventAttributes): Decoded {
   const media = mediaType(header(headers, 'content-type'));
-  let attrs: CloudEventAttributes = {};
   let event: EntityEvent;
   /** The data being decoded is protobuf (binary mode, or structured mode's data_base64). */
   let protobufData = false;
@@ -95,7 +114,7 @@ export function decodeEventarc(headers: Headers, raw: Omit<RawMessage, 'origin'>
         return reject(msg, 'structured CloudEvent: the body is not JSON');
       }
       if (!isObject(ce)) return reject(msg, 'structured CloudEvent: expected a JSON object');
-      attrs = ce as CloudEventAttributes;
+      Object.assign(attrs, ce as CloudEventAttributes);
       protobufData = typeof ce.data_base64 === 'string';
       if (typeof ce.data_base64 === 'string') event = decodeEntityEvent(Buffer.from(ce.data_base64, 'base64'));
       else if (ce.data !== undefined) event = eventFromJson(ce.data);
@@ -160,7 +179,7 @@ export function decodeEventarc(headers: Headers, raw: Omit<RawMessage, 'origin'>
     ...(version !== undefined ? { version } : {}),
   });
   const payload = { type: attrs.type, id: attrs.id, source: attrs.source, subject: attrs.subject, time: attrs.time, data: event };
-  return { change: { record, payload: JSON.parse(JSON.stringify(payload)) as unknown } };
+  return { change: { record, payload: JSON.parse(JSON.stringify(payload)) as unknown, from: eventOrigin(attrs.source, entity.key) } };
 }
 
 /** The later of a version and a time in µs since the epoch (a time before 1970 counts as 0), as a decimal string. */

@@ -3,5 +3,5 @@
 // merge, raw dedup, quarantine) lives behind ChangeSink, in the engine (engine/ingest.ts),
 // and a reconcile behind Reconciler (engine/reconcile.ts). Tests plug in fakes.
 
-export type { ChangeSink, IncomingChange, IngestOutcome, RejectedMessage } from '../engine/ingest.js';
+export type { ChangeSink, EventOrigin, IncomingChange, IngestOutcome, RejectedMessage, Verdict, Verdicts } from '../engine/ingest.js';
 export type { ReconcileSummary, Reconciler } from '../engine/reconcile.js';

@@ -8,7 +8,7 @@
 // the message's publishTime. An event versioned by its time is rejected into the kind's
 // quarantine when that time is too far ahead of its receipt (record/future-version.ts).
 
-import { aboutEntity, changeRecord, futureVersionRejection, isRfc3339, reject, rfc3339Micros, type Decoded, type RawMessage, type RejectedAbout } from './decoded.js';
+import { aboutEntity, changeRecord, futureVersionRejection, isRfc3339, partitionOrigin, reject, rfc3339Micros, type Decoded, type RawMessage, type RejectedAbout } from './decoded.js';
 import { checkEntity, checkKey, InvalidEvent, isObject } from './rest-entity.js';
 
 const OPERATIONS = ['UPSERT', 'PATCH', 'DELETE'] as const;
@@ -75,7 +75,7 @@ export function decodePubsub(raw: Omit<RawMessage, 'origin'>, kinds: ReadonlySet
       subscription: envelope.subscription,
       event,
     };
-    return { change: { record, payload: JSON.parse(JSON.stringify(payload)) as unknown } };
+    return { change: { record, payload: JSON.parse(JSON.stringify(payload)) as unknown, from: partitionOrigin(entity.key) } };
   } catch (e) {
     if (e instanceof InvalidEvent) return reject(msg, e.message, isObject(event) ? aboutEvent(event) : {});
     throw e;

@@ -40,7 +40,7 @@ export const openEnginePorts: OpenPorts = async (spec, io, options = {}) => {
     // Once released, the target may change under serve: the profiles are read again after.
     const idle = await releaseWhenIdle(warehouse, options.releaseAfterMs ?? 0, io, () => ingestor.forgetTarget());
     const sink: ChangeSink = {
-      write: (changes, rejected) => idle.run(() => ingestor.write(changes, rejected)).catch(busyOr),
+      write: (changes, rejected, verdicts) => idle.run(() => ingestor.write(changes, rejected, verdicts)).catch(busyOr),
       close: () => ingestor.close(),
     };
     const reconciling = createReconciler(spec, warehouse, { env: io.env });
