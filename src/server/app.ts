@@ -24,6 +24,7 @@ import { decodeEventarc } from './eventarc.js';
 import { decodePubsub } from './pubsub.js';
 import type { ChangeSink, Reconciler, ReconcileSummary, Verdict } from './ports.js';
 import { toJsonShape } from '../model/json-shape.js';
+import { reconcileOutcome } from '../engine/reconcile.js';
 
 export type ServerAuth =
   | { mode: 'verify'; verifier: TokenVerifier }
@@ -175,7 +176,7 @@ export function createServer(options: ServerOptions): MlbridgeServer {
     log({ severity: 'INFO', message: `reconcile ${id} started`, reconcileId: id, ...(requested ? { kinds: requested } : {}) });
     try {
       const summary: ReconcileSummary = await options.reconciler.reconcile({ id, ...(requested ? { kinds: requested } : {}) });
-      log({ severity: 'INFO', message: `reconcile ${id} finished in ${summary.durationMs} ms (${summary.changed ? 'repaired' : 'nothing to repair'})`, reconcileId: id });
+      log({ severity: 'INFO', message: `reconcile ${id} finished in ${summary.durationMs} ms (${reconcileOutcome(summary)})`, reconcileId: id });
       for (const w of summary.warnings ?? []) log({ severity: 'WARNING', message: `reconcile ${id}: ${w}`, reconcileId: id });
       return reply.code(200).send(toJsonShape(summary));
     } catch (e) {

@@ -124,6 +124,9 @@ Http('answers the summary with the counts; a second call while it runs gets 409 
   const again = (await next.json()) as Summary;
   assert.is(next.status, 200);
   assert.equal([again.kinds, again.changed], [IN_STEP, false]);
+  // The log says what each did, in the words the CLI uses.
+  assert.match(serve.output(), /reconcile [0-9a-f-]{36} finished in \d+ ms \(rows repaired\)/);
+  assert.match(serve.output(), new RegExp(`reconcile ${again.id} finished in \\d+ ms \\(nothing to repair\\)`));
 
   // The rows a user sees afterwards (serve stopped: DuckDB holds one process at a time).
   assert.is(await serve.stop('SIGTERM'), 0, serve.output().slice(-2000));
