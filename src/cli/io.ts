@@ -2,6 +2,7 @@
 // reaching for process.* so tests can run them in-process and read what a user would see.
 
 import { Redactor } from '../model/sensitive.js';
+import { writeSync } from 'node:fs';
 
 export interface CliIO {
   stdout: NodeJS.WritableStream & { isTTY?: boolean; columns?: number };
@@ -28,8 +29,8 @@ export function processIO(options: { noColor?: boolean } = {}): CliIO {
   const stdoutTTY = Boolean(process.stdout.isTTY);
   const stdinTTY = Boolean(process.stdin.isTTY);
   const noColor = Boolean(options.noColor) || 'NO_COLOR' in process.env || process.env.TERM === 'dumb';
-  outliveClosedReader(process.stdout);
-  outliveClosedReader(process.stderr);
+  outliveClosedReader(process.stdout, 'stdout');
+  outliveClosedReader(process.stderr, 'stderr');
   return {
     stdout: process.stdout,
     stderr: process.stderr,
@@ -44,6 +45,8 @@ export function processIO(options: { noColor?: boolean } = {}): CliIO {
 }
 
 const guarded = new WeakSet<NodeJS.WritableStream>();
+/** The first write that failed for another reason than a closed reader, if one did. */
+let lostOutput: string | undefined;
 
 /**
  * A reader that went away (`mlbridge reconcile | head -1`) makes the next write fail with
@@ -51,12 +54,25 @@ const guarded = new WeakSet<NodeJS.WritableStream>();
  * work was done. Every command instead finishes what it started (an apply or reconcile must
  * not stop half-way because nobody reads its summary), prints nothing more (the stream is
  * destroyed, later writes are dropped) and exits with its own status, as `export dump` does.
- * Any other write error on stdout or stderr has nowhere to be reported either.
+ * Any other write error (`plan --json > plan.json` on a full disk) loses output the reader
+ * wanted: the command still finishes, but says so on stderr and exits 1 at the least, so a
+ * pipeline never takes a cut-short file for a whole one.
  */
-function outliveClosedReader(stream: NodeJS.WritableStream): void {
+function outliveClosedReader(stream: NodeJS.WritableStream, name: 'stdout' | 'stderr'): void {
   if (guarded.has(stream)) return;
   guarded.add(stream);
-  stream.on('error', () => undefined);
+  stream.on('error', (e: NodeJS.ErrnoException) => {
+    if (e.code === 'EPIPE' || lostOutput !== undefined) return;
+    lostOutput = `${name}: ${e.code ?? e.message}`;
+    process.once('exit', (code) => {
+      if (code === 0) process.exitCode = 1;
+      try {
+        writeSync(2, `mlbridge: could not write ${lostOutput}; the output is incomplete\n`);
+      } catch {
+        // stderr is gone too: the exit status is all that is left
+      }
+    });
+  });
 }
 
 /**

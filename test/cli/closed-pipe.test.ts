@@ -3,7 +3,7 @@
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import { spawn } from 'node:child_process';
-import { cpSync, mkdtempSync, rmSync } from 'node:fs';
+import { closeSync, cpSync, existsSync, mkdtempSync, openSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -63,6 +63,20 @@ ClosedPipe('reconcile writes every row, prints no stack trace and exits 2 for th
   assert.is(r.err, '');
   assert.is(r.code, 2);
   assert.is(await tableRows(join(dir, '.data', 'warehouse.duckdb'), 'analytics."order"'), 20);
+});
+
+ClosedPipe('output lost for another reason (a full disk: /dev/full) is an error on stderr and exit 1, not a silent success', async () => {
+  if (!existsSync('/dev/full')) return; // Linux only
+  const full = openSync('/dev/full', 'w');
+  const r = await new Promise<{ code: number | null; err: string }>((resolve, reject) => {
+    const child = spawn(process.execPath, [bin, 'validate'], { cwd: dir, env: { ...process.env, NO_COLOR: '1' }, stdio: ['ignore', full, 'pipe'] });
+    let err = '';
+    child.stderr.on('data', (d) => (err += d));
+    child.on('error', reject);
+    child.on('close', (code) => resolve({ code, err }));
+  }).finally(() => closeSync(full));
+  assert.is(r.err, 'mlbridge: could not write stdout: ENOSPC; the output is incomplete\n');
+  assert.is(r.code, 1);
 });
 
 ClosedPipe.run();
