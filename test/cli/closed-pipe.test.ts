@@ -71,7 +71,7 @@ ClosedPipe('output lost for another reason (a full disk: /dev/full) is an error 
   const r = await new Promise<{ code: number | null; err: string }>((resolve, reject) => {
     const child = spawn(process.execPath, [bin, 'validate'], { cwd: dir, env: { ...process.env, NO_COLOR: '1' }, stdio: ['ignore', full, 'pipe'] });
     let err = '';
-    child.stderr.on('data', (d) => (err += d));
+    child.stderr!.on('data', (d) => (err += d));
     child.on('error', reject);
     child.on('close', (code) => resolve({ code, err }));
   }).finally(() => closeSync(full));
